@@ -1,0 +1,200 @@
+"""The model specification: one typed object, parsed from and printed as Stata `mixed` syntax.
+
+Example: ``perform tutoring || dist_id: || school_id: ses, covariance(unstructured)``.
+Levels are listed outermost first, as in Stata; a group at a level is the combination of its
+id with every id above it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+
+from engine.errors import UserInputError
+from engine.serialize import from_jsonable, to_jsonable
+
+METHODS = ("REML", "ML")
+COVARIANCES = ("independent", "unstructured", "identity")
+_COVARIANCE_ABBREVIATIONS = {
+    "ind": "independent", "inde": "independent", "indep": "independent", "independent": "independent",
+    "un": "unstructured", "uns": "unstructured", "unstr": "unstructured", "unstructured": "unstructured",
+    "id": "identity", "ident": "identity", "identity": "identity",
+}
+
+
+@dataclass
+class Level:
+    """One level of random effects: its id column and the random terms that vary across its groups."""
+
+    name: str
+    slopes: list[str] = field(default_factory=list)
+    intercept: bool = True
+    covariance: str = "independent"
+
+    @property
+    def terms(self) -> list[str]:
+        """Random-effect terms in Stata's order: slopes first, `_cons` last."""
+        return list(self.slopes) + (["_cons"] if self.intercept else [])
+
+    def to_stata(self) -> str:
+        text = f"{self.name}:"
+        if self.slopes:
+            text += " " + " ".join(self.slopes)
+        options = []
+        if not self.intercept:
+            options.append("noconstant")
+        if len(self.terms) > 1 and self.covariance != "independent":
+            options.append(f"covariance({self.covariance})")
+        if options:
+            text += ", " + " ".join(options)
+        return text
+
+
+@dataclass
+class ModelSpec:
+    """A linear (mixed) model: outcome, fixed-effect terms in Stata notation, nested levels, method."""
+
+    outcome: str
+    fixed: list[str] = field(default_factory=list)
+    levels: list[Level] = field(default_factory=list)
+    method: str = "ML"
+    constant: bool = True
+
+    def __post_init__(self) -> None:
+        self.method = self.method.upper()
+        if self.method not in METHODS:
+            raise UserInputError(f"method must be REML or ML, not {self.method!r}")
+        for level in self.levels:
+            if level.covariance not in COVARIANCES:
+                raise UserInputError(
+                    f"level {level.name}: covariance must be one of {', '.join(COVARIANCES)}, not {level.covariance!r}")
+            if not level.terms:
+                raise UserInputError(f"level {level.name}: noconstant with no slopes leaves no random effect")
+
+    # ----- text forms -------------------------------------------------------------------------
+    @classmethod
+    def parse(cls, text: str, method: str | None = None) -> "ModelSpec":
+        """Parse Stata `mixed` syntax; `method` (REML/ML) overrides a `reml`/`ml` option in the text."""
+        return _parse_stata(text, method)
+
+    def to_stata(self) -> str:
+        """The equivalent Stata command."""
+        head = " ".join([self.outcome, *self.fixed])
+        if not self.constant:
+            head += ", noconstant"
+        parts = [head] + [level.to_stata() for level in self.levels]
+        text = "mixed " + " || ".join(parts)
+        if self.method == "REML":
+            text += (" reml" if "," in parts[-1] and len(parts) > 1 else ", reml")
+        return text
+
+    def to_lme4(self) -> str:
+        """The equivalent lme4 formula (nested levels written out as interactions of their ids)."""
+        from engine.design_matrix import stata_terms_to_formula
+
+        rhs = stata_terms_to_formula(self.fixed, constant=self.constant)
+        pieces = [rhs]
+        for depth, level in enumerate(self.levels):
+            group = ":".join(lv.name for lv in self.levels[: depth + 1])
+            terms = (["1"] if level.intercept else ["0"]) + list(level.slopes)
+            if level.covariance == "unstructured" or len(terms) == 1:
+                pieces.append(f"({' + '.join(terms)} | {group})")
+            else:
+                for term in level.terms:
+                    inner = "1" if term == "_cons" else f"0 + {term}"
+                    pieces.append(f"({inner} | {group})")
+        return f"{self.outcome} ~ " + " + ".join(pieces)
+
+    @property
+    def level_names(self) -> list[str]:
+        return [level.name for level in self.levels]
+
+    def variables(self) -> list[str]:
+        """Every data column the model reads (outcome, fixed-effect variables, slopes, level ids)."""
+        from engine.design_matrix import term_variables
+
+        names = [self.outcome, *term_variables(self.fixed)]
+        for level in self.levels:
+            names += [level.name, *level.slopes]
+        return list(dict.fromkeys(names))
+
+    # ----- JSON --------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return to_jsonable(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelSpec":
+        return from_jsonable(cls, data)
+
+    def replace(self, **changes) -> "ModelSpec":
+        return dataclasses.replace(self, **changes)
+
+
+_OPTION_RE = re.compile(r"([A-Za-z_]+)\s*(?:\(([^)]*)\))?")
+
+
+def _split_options(text: str) -> tuple[str, list[tuple[str, str]]]:
+    """Split 'body, opt1 opt2(arg)' into the body and a list of (name, argument)."""
+    body, _, options = text.partition(",")
+    parsed = [(m.group(1).lower(), (m.group(2) or "").strip()) for m in _OPTION_RE.finditer(options)]
+    return body.strip(), parsed
+
+
+def _parse_stata(text: str, method: str | None) -> ModelSpec:
+    original = text
+    text = text.strip()
+    text = re.sub(r"^(xtmixed|mixed)\s+", "", text)
+    if not text:
+        raise UserInputError("the model is empty: write the outcome first, e.g. 'perform tutoring || school_id:'")
+    equations = [part.strip() for part in text.split("||")]
+    fixed_body, fixed_options = _split_options(equations[0])
+    tokens = fixed_body.split()
+    if not tokens:
+        raise UserInputError(f"no outcome in model {original!r}: write the outcome first")
+    outcome, fixed = tokens[0], tokens[1:]
+    constant = True
+    found_method = None
+    for name, _ in fixed_options:
+        if name in ("nocons", "noconstant"):
+            constant = False
+        elif name in ("reml", "ml", "mle"):
+            found_method = "REML" if name == "reml" else "ML"
+        else:
+            raise UserInputError(f"unknown option {name!r} in the fixed-effects part of {original!r}")
+    levels = []
+    for equation in equations[1:]:
+        body, options = _split_options(equation)
+        if ":" not in body:
+            raise UserInputError(f"random-effects part {equation!r} needs a level id followed by ':', e.g. 'school_id:'")
+        name, _, slope_text = body.partition(":")
+        name = name.strip()
+        if not name or " " in name:
+            raise UserInputError(f"bad level name {name!r} in {equation!r}")
+        if name == "_all":
+            raise UserInputError("crossed random effects (_all: R.x) are not supported; levels must be nested")
+        level = Level(name=name, slopes=slope_text.split())
+        for option, argument in options:
+            if option in ("nocons", "noconstant"):
+                level.intercept = False
+            elif option in ("cov", "cova", "covar", "covariance"):
+                key = argument.lower()
+                if key not in _COVARIANCE_ABBREVIATIONS:
+                    raise UserInputError(
+                        f"level {name}: covariance({argument}) is not supported; use independent, unstructured or identity")
+                level.covariance = _COVARIANCE_ABBREVIATIONS[key]
+            elif option in ("reml", "ml", "mle"):
+                found_method = "REML" if option == "reml" else "ML"
+            elif option in ("stddev", "variance", "var"):
+                continue  # display choices; the report has its own switch
+            else:
+                raise UserInputError(f"unknown option {option!r} at level {name}")
+        if len(level.terms) == 1:
+            level.covariance = "identity" if level.covariance == "identity" else "independent"
+        levels.append(level)
+    names = [level.name for level in levels]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise UserInputError(f"level {repeated[0]} appears more than once in the model")
+    chosen = (method or found_method or "ML").upper()
+    return ModelSpec(outcome=outcome, fixed=fixed, levels=levels, method=chosen, constant=constant)

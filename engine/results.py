@@ -1,0 +1,146 @@
+"""The fit result: one typed object for every estimator (mixed, OLS, FE, RE).
+
+The CLI's ``--json``, the GUI's tables and saved projects all serialise this object; large
+per-row and per-group arrays (predicted random effects, fitted values) ride along as transient
+fields that are never written to JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from engine.model_spec import ModelSpec
+from engine.serialize import from_jsonable, to_jsonable
+
+
+@dataclass
+class FixedEffect:
+    """One coefficient row. ``z`` holds the test statistic; it is a t statistic when ``t_df`` is set."""
+
+    term: str
+    coef: float
+    se: float
+    z: float
+    p: float
+    ci: list[float]
+    t_df: Optional[int] = None
+
+
+@dataclass
+class RandomParam:
+    """One random-effects parameter, e.g. level 'school_id', param 'sd(_cons)' or 'corr(ses_c,_cons)'."""
+
+    level: str
+    param: str
+    estimate: float
+    se: Optional[float] = None
+    ci: Optional[list[float]] = None
+
+
+@dataclass
+class GroupCount:
+    """Groups at one level (counted with nesting) and the observations per group."""
+
+    level: str
+    groups: int
+    min: int
+    mean: float
+    max: int
+
+
+@dataclass
+class Test:
+    """A test statistic: kind is 'chi2', 'chibar2', 'F' (then df2 is set) or 'none'."""
+
+    stat: float
+    df: float
+    p: float
+    kind: str = "chi2"
+    df2: Optional[float] = None
+
+
+@dataclass
+class LevelEffects:
+    """Predicted random effects (BLUPs) of one level: one row per group, one column per term."""
+
+    level: str
+    terms: list[str]
+    group_ids: Any  # pandas DataFrame: the id columns of this level and all levels above it
+    estimates: Any  # numpy array (groups, terms)
+    std_errors: Any  # numpy array (groups, terms): conditional sd given the data and fixed effects
+
+
+@dataclass
+class FitResult:
+    """Everything an estimator reports. JSON keys follow ``main.py fit --json``."""
+
+    estimator: str  # 'mixed', 'ols', 'fe', 're'
+    method: str  # 'REML', 'ML', 'OLS', 'within', 'GLS'
+    nobs: int
+    fixed: list[FixedEffect]
+    name: str = ""
+    model: str = ""  # the equivalent Stata command
+    depvar: str = ""
+    loglik: Optional[float] = None
+    converged: bool = True
+    random: list[RandomParam] = field(default_factory=list)
+    groups: list[GroupCount] = field(default_factory=list)
+    lr_test: Optional[Test] = None
+    wald: Optional[Test] = None
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    fit_seconds: float = 0.0
+    dropped_rows: int = 0
+    n_params: int = 0  # estimated parameters, for AIC and BIC
+    iterations: list[float] = field(default_factory=list)  # (restricted) log-likelihood per iteration
+    theta: list[float] = field(default_factory=list)  # relative covariance parameters at the optimum
+    vcov: list[list[float]] = field(default_factory=list)  # covariance of the fixed effects
+    spec: Optional[ModelSpec] = None
+    # Extras of the panel estimators (Stata's xtreg), None elsewhere.
+    sigma_u: Optional[float] = None
+    sigma_e: Optional[float] = None
+    rho: Optional[float] = None
+    theta_re: Optional[Any] = None  # xtreg, re: theta (a number, or min/mean/max when panels differ)
+    corr_u_xb: Optional[float] = None
+    f_test_u0: Optional[Test] = None
+    hausman: Optional[Test] = None
+    r2: Optional[dict[str, float]] = None
+    # Large arrays for plots; never serialised.
+    level_effects: list[LevelEffects] = field(default_factory=list, metadata={"transient": True})
+    fitted: Any = field(default=None, metadata={"transient": True})
+    residuals: Any = field(default=None, metadata={"transient": True})
+
+    # ----- look-ups --------------------------------------------------------------------------
+    def coef(self, term: str) -> FixedEffect:
+        for row in self.fixed:
+            if row.term == term:
+                return row
+        raise KeyError(f"no fixed effect {term!r}; have {[r.term for r in self.fixed]}")
+
+    def random_param(self, level: str, param: str) -> RandomParam:
+        for row in self.random:
+            if row.level == level and row.param == param:
+                return row
+        raise KeyError(f"no random-effects parameter {level}: {param}")
+
+    @property
+    def aic(self) -> Optional[float]:
+        return None if self.loglik is None else -2 * self.loglik + 2 * self.n_params
+
+    @property
+    def bic(self) -> Optional[float]:
+        return None if self.loglik is None else -2 * self.loglik + math.log(self.nobs) * self.n_params
+
+    # ----- JSON ------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return to_jsonable(self)
+
+    def to_json(self, indent: int = 1) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "FitResult":
+        return from_jsonable(cls, data)
