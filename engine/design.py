@@ -1,0 +1,562 @@
+"""The hierarchy design: what to simulate, as one typed, validated, JSON-saved object.
+
+A design lists its levels outermost first (``dist_id``, ``school_id``, ...). Each level says how
+many units each parent holds and the sd of the units' random intercepts, optionally with random
+slopes. Below the bottom level there may be repeated occasions; every row of the simulated data
+is one observation. The outcome is::
+
+    y = intercept + effect * treatment + sum(coef * covariate)
+        + sum over levels (u_level + sum(slope_level * variable)) + residual
+
+Variables (the treatment and the covariates) vary at a level: a level name, or ``"observation"``
+(one draw per row). The ``Truth`` of a design names its parameters as fit results do.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import UserInputError
+from engine.serialize import from_jsonable, to_jsonable
+
+FORMAT_VERSION = 1
+OBSERVATION = "observation"
+UNIT_DISTRIBUTIONS = ("fixed", "uniform", "poisson")
+COVARIATE_DISTRIBUTIONS = ("normal", "binary", "uniform", "time")
+MAX_ROWS = 100_000_000
+RESIDUAL = "Residual"
+
+
+@dataclass
+class UnitCount:
+    """Units per parent: a fixed number, uniform between min and max, or Poisson.
+
+    ``poisson`` draws ``1 + Poisson(mean - 1)``, so every parent has at least one unit and the
+    expected count is exactly ``mean``.
+    """
+
+    distribution: str = "fixed"
+    n: int = 1
+    min: int = 1
+    max: int = 1
+    mean: float = 1.0
+
+    @classmethod
+    def fixed(cls, n: int) -> "UnitCount":
+        return cls(distribution="fixed", n=n, min=n, max=n, mean=float(n))
+
+    @classmethod
+    def uniform(cls, low: int, high: int) -> "UnitCount":
+        return cls(distribution="uniform", n=low, min=low, max=high, mean=(low + high) / 2)
+
+    @classmethod
+    def poisson(cls, mean: float) -> "UnitCount":
+        return cls(distribution="poisson", n=max(1, round(mean)), min=1, max=1, mean=float(mean))
+
+    def expected(self) -> float:
+        """Expected units per parent."""
+        if self.distribution == "fixed":
+            return float(self.n)
+        if self.distribution == "uniform":
+            return (self.min + self.max) / 2
+        return float(self.mean)
+
+    def describe(self) -> str:
+        if self.distribution == "fixed":
+            return str(self.n)
+        if self.distribution == "uniform":
+            return f"uniform {self.min}..{self.max}"
+        return f"1 + Poisson(mean {self.mean:g} - 1)"
+
+
+@dataclass
+class RandomSlope:
+    """A random slope at a level: the effect of ``variable`` varies across the level's units.
+
+    ``corr`` is its correlation with the level's random intercept (0: independent). Slopes at one
+    level are independent of each other.
+    """
+
+    variable: str
+    sd: float
+    corr: float = 0.0
+
+
+@dataclass
+class LevelDesign:
+    """One level: its id column, units per parent, random-intercept sd and random slopes.
+
+    ``units`` also accepts a plain int (stored as ``UnitCount.fixed(n)``).
+    """
+
+    name: str
+    units: UnitCount = field(default_factory=UnitCount)
+    sd: float = 0.0
+    slopes: list[RandomSlope] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.units, (int, np.integer)) and not isinstance(self.units, bool):
+            self.units = UnitCount.fixed(int(self.units))
+
+
+@dataclass
+class Occasions:
+    """Repeated occasions at the bottom: ``count`` per unit (numbered 1..count in column ``name``),
+    each missing independently with probability ``missing_prob``."""
+
+    name: str = "occasion"
+    count: int = 2
+    missing_prob: float = 0.0
+
+
+@dataclass
+class TreatmentDesign:
+    """A binary treatment with a fixed ``effect``, given with ``probability`` to each unit of
+    ``level`` (a level name for a cluster-randomised design, or ``"observation"``)."""
+
+    name: str = "treatment"
+    effect: float = 0.0
+    probability: float = 0.5
+    level: str = OBSERVATION
+
+
+@dataclass
+class CovariateDesign:
+    """A covariate drawn once per unit of ``level`` (or per row with ``"observation"``).
+
+    ``distribution``: ``normal`` (mean, sd), ``binary`` (probability of 1), ``uniform`` (low,
+    high), or ``time``: the occasion number minus one (0..count-1), only at the observation level.
+    """
+
+    name: str
+    level: str = OBSERVATION
+    distribution: str = "normal"
+    coef: float = 0.0
+    mean: float = 0.0
+    sd: float = 1.0
+    probability: float = 0.5
+    low: float = 0.0
+    high: float = 1.0
+
+
+@dataclass
+class Truth:
+    """True parameters, named as fit results name them.
+
+    ``fixed``: Stata term -> coefficient (``{"tutoring": 2.0, "_cons": 0.0}``). ``random``:
+    ``"level:param"`` -> value (``"dist_id:sd(_cons)"``, ``"student_id:sd(time)"``,
+    ``"student_id:corr(time,_cons)"`` when nonzero, ``"Residual:sd(Residual)"``). ``design`` and
+    ``seed``, when known, say where simulated data came from.
+    """
+
+    fixed: dict[str, float] = field(default_factory=dict)
+    random: dict[str, float] = field(default_factory=dict)
+    design: dict | None = None
+    seed: int | None = None
+
+    def to_dict(self) -> dict:
+        return to_jsonable(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Truth":
+        if not isinstance(data, dict) or not isinstance(data.get("fixed", {}), dict):
+            raise UserInputError("truth: expected an object with 'fixed' and 'random' parameters")
+        return from_jsonable(cls, data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Truth":
+        return cls.from_dict(json.loads(text))
+
+
+@dataclass
+class ExpectedCounts:
+    """Expected units at each level (before missing occasions) and expected rows (after)."""
+
+    units: dict[str, float]
+    rows: float
+
+
+@dataclass
+class Design:
+    """A hierarchy to simulate from; see the module docstring for the model."""
+
+    levels: list[LevelDesign] = field(default_factory=list)
+    occasions: Occasions | None = None
+    residual_sd: float = 1.0
+    intercept: float = 0.0
+    treatment: TreatmentDesign | None = None
+    covariates: list[CovariateDesign] = field(default_factory=list)
+    outcome: str = "y"
+    name: str = ""
+
+    # ----- look-ups ------------------------------------------------------------------------------
+    @property
+    def level_names(self) -> list[str]:
+        return [level.name for level in self.levels]
+
+    def level(self, name: str) -> LevelDesign:
+        for level in self.levels:
+            if level.name == name:
+                return level
+        raise UserInputError(f"no level {name!r} in the design; levels are {', '.join(self.level_names) or 'none'}")
+
+    def variable_levels(self) -> dict[str, str]:
+        """Name of each variable (treatment, covariates) -> the level at which it varies."""
+        found = {}
+        if self.treatment is not None:
+            found[self.treatment.name] = self.treatment.level
+        for covariate in self.covariates:
+            found[covariate.name] = covariate.level
+        return found
+
+    def variable_depth(self, level: str) -> int:
+        """Depth of a level name (0 = outermost); ``"observation"`` is below every level."""
+        if level == OBSERVATION:
+            return len(self.levels)
+        return self.level_names.index(level)
+
+    # ----- validation ----------------------------------------------------------------------------
+    def validate(self) -> "Design":
+        """Check every field; raise UserInputError naming the first bad one. Returns self."""
+        _validate(self)
+        return self
+
+    # ----- derived numbers -----------------------------------------------------------------------
+    def expected_counts(self) -> ExpectedCounts:
+        """Expected units per level (occasions included under their name) and expected rows."""
+        units: dict[str, float] = {}
+        total = 1.0
+        for level in self.levels:
+            total *= level.units.expected()
+            units[level.name] = total
+        rows = total
+        if self.occasions is not None:
+            rows = total * self.occasions.count
+            units[self.occasions.name] = rows
+            rows *= 1.0 - self.occasions.missing_prob
+        return ExpectedCounts(units=units, rows=rows)
+
+    def level_variances(self) -> dict[str, float]:
+        """Random (unexplained) variance contributed by each level and the residual.
+
+        A random slope adds ``sd^2 E[x^2] + 2 corr sd_u sd E[x]``: its variance averaged over the
+        distribution of its variable.
+        """
+        moments = self._variable_moments()
+        variances = {}
+        for level in self.levels:
+            total = level.sd**2
+            for slope in level.slopes:
+                mean, mean_square = moments[slope.variable]
+                total += slope.sd**2 * mean_square + 2 * slope.corr * level.sd * slope.sd * mean
+            variances[level.name] = total
+        variances[RESIDUAL] = self.residual_sd**2
+        return variances
+
+    def variance_shares(self) -> dict[str, float]:
+        """Share of the unexplained variance at each level and the residual (sums to 1)."""
+        variances = self.level_variances()
+        total = sum(variances.values())
+        return {name: (value / total if total > 0 else 0.0) for name, value in variances.items()}
+
+    def intraclass_correlations(self) -> dict[str, float]:
+        """Correlation of two observations in the same unit of each level: the shares of that
+        level and all levels above it."""
+        shares = self.variance_shares()
+        result, running = {}, 0.0
+        for name in self.level_names:
+            running += shares[name]
+            result[name] = running
+        return result
+
+    def truth(self) -> Truth:
+        """True parameters named as fit results name them."""
+        fixed = {}
+        if self.treatment is not None:
+            fixed[self.treatment.name] = float(self.treatment.effect)
+        for covariate in self.covariates:
+            fixed[covariate.name] = float(covariate.coef)
+        fixed["_cons"] = float(self.intercept)
+        random = {}
+        for level in self.levels:
+            # Stata's order within a level: slopes first, _cons last.
+            for slope in level.slopes:
+                random[f"{level.name}:sd({slope.variable})"] = float(slope.sd)
+            random[f"{level.name}:sd(_cons)"] = float(level.sd)
+            for slope in level.slopes:
+                if slope.corr != 0:
+                    random[f"{level.name}:corr({slope.variable},_cons)"] = float(slope.corr)
+        random[f"{RESIDUAL}:sd({RESIDUAL})"] = float(self.residual_sd)
+        return Truth(fixed=fixed, random=random, design=self.to_dict())
+
+    # ----- edits ---------------------------------------------------------------------------------
+    def with_units(self, level_name: str, n: int) -> "Design":
+        """A copy with a fixed ``n`` units per parent at ``level_name`` (the --units option)."""
+        changed = self.copy()
+        changed.level(level_name).units = UnitCount.fixed(int(n))
+        return changed
+
+    def copy(self) -> "Design":
+        return copy.deepcopy(self)
+
+    def describe(self) -> str:
+        """Plain-text summary: levels, occasions, fixed part, expected counts and variance shares."""
+        return _describe(self)
+
+    # ----- JSON ----------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return to_jsonable(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Design":
+        """Build from ``to_dict`` output (a ``format_version`` key is ignored); not validated."""
+        if not isinstance(data, dict):
+            raise UserInputError("design: expected a JSON object")
+        data = {key: value for key, value in data.items() if key != "format_version"}
+        try:
+            return from_jsonable(cls, _normalise_units(data))
+        except (TypeError, AttributeError, KeyError) as error:
+            raise UserInputError(f"design: malformed field ({error})") from error
+
+    def save(self, path: str | Path) -> None:
+        """Write JSON with a ``format_version`` key."""
+        payload = {"format_version": FORMAT_VERSION, **self.to_dict()}
+        try:
+            Path(path).write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+        except OSError as error:
+            raise UserInputError(f"cannot write design file {path}: {error.strerror or error}") from error
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Design":
+        """Read and validate a design saved by ``save``."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as error:
+            raise UserInputError(f"cannot read design file {path}: {error.strerror or error}") from error
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise UserInputError(f"design file {path} is not valid JSON: {error}") from error
+        if not isinstance(data, dict):
+            raise UserInputError(f"design file {path}: expected a JSON object")
+        version = data.get("format_version", FORMAT_VERSION)
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise UserInputError(
+                f"design file {path} has format_version {version!r}; this program reads up to {FORMAT_VERSION}")
+        try:
+            return cls.from_dict(data).validate()
+        except UserInputError as error:
+            raise UserInputError(f"design file {path}: {error}") from error
+
+    # ----- helpers -------------------------------------------------------------------------------
+    def _variable_moments(self) -> dict[str, tuple[float, float]]:
+        """E[x] and E[x^2] of every variable, for variance shares."""
+        moments = {}
+        if self.treatment is not None:
+            p = self.treatment.probability
+            moments[self.treatment.name] = (p, p)
+        for c in self.covariates:
+            if c.distribution == "normal":
+                moments[c.name] = (c.mean, c.sd**2 + c.mean**2)
+            elif c.distribution == "binary":
+                moments[c.name] = (c.probability, c.probability)
+            elif c.distribution == "uniform":
+                moments[c.name] = ((c.low + c.high) / 2, (c.low**2 + c.low * c.high + c.high**2) / 3)
+            else:  # time: 0..T-1, equally likely (missingness is independent of time)
+                count = self.occasions.count if self.occasions is not None else 1
+                moments[c.name] = ((count - 1) / 2, (count - 1) * (2 * count - 1) / 6)
+        return moments
+
+
+def _normalise_units(data: dict) -> dict:
+    """Accept ``"units": 5`` in JSON as shorthand for a fixed count."""
+    levels = data.get("levels")
+    if isinstance(levels, list):
+        data = dict(data)
+        data["levels"] = [
+            {**level, "units": {"distribution": "fixed", "n": level["units"]}}
+            if isinstance(level, dict) and isinstance(level.get("units"), (int, float))
+            and not isinstance(level.get("units"), bool) else level
+            for level in levels
+        ]
+    return data
+
+
+# ----- validation ----------------------------------------------------------------------------------
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+        and math.isfinite(float(value))
+
+
+def _is_integer(value) -> bool:
+    return _is_number(value) and float(value) == int(value)
+
+
+def _check_number(where: str, name: str, value, minimum: float | None = None, maximum: float | None = None,
+                  integer: bool = False) -> None:
+    label = f"{where}: {name}" if where else name
+    if not (_is_integer(value) if integer else _is_number(value)):
+        kind = "a whole number" if integer else "a finite number"
+        raise UserInputError(f"{label} must be {kind}, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise UserInputError(f"{label} must be >= {minimum:g}, got {value:g}")
+    if maximum is not None and value > maximum:
+        raise UserInputError(f"{label} must be <= {maximum:g}, got {value:g}")
+
+
+def _check_name(where: str, value) -> None:
+    if not isinstance(value, str) or not value.isidentifier():
+        raise UserInputError(f"{where}: name must be a variable name (letters, digits, _), got {value!r}")
+
+
+def _validate(design: Design) -> None:
+    if not design.levels:
+        raise UserInputError("levels: the design needs at least one level")
+    _check_name("outcome", design.outcome)
+    _check_number("", "residual_sd", design.residual_sd, minimum=0)
+    _check_number("", "intercept", design.intercept)
+
+    names: list[str] = []
+
+    def claim(name: str, what: str) -> None:
+        if name in names or name == OBSERVATION:
+            raise UserInputError(f"{what}: name {name!r} is used twice (or reserved); column names must differ")
+        names.append(name)
+
+    claim(design.outcome, "outcome")
+    for index, level in enumerate(design.levels):
+        if not isinstance(level, LevelDesign):
+            raise UserInputError(f"levels[{index}]: expected a level")
+        _check_name(f"levels[{index}]", level.name)
+        where = f"level {level.name}"
+        claim(level.name, where)
+        _check_number(where, "sd", level.sd, minimum=0)
+        units = level.units
+        if units.distribution not in UNIT_DISTRIBUTIONS:
+            raise UserInputError(
+                f"{where}: units distribution must be one of {', '.join(UNIT_DISTRIBUTIONS)}, "
+                f"got {units.distribution!r}")
+        if units.distribution == "fixed":
+            _check_number(where, "units", units.n, minimum=1, integer=True)
+        elif units.distribution == "uniform":
+            _check_number(where, "units min", units.min, minimum=1, integer=True)
+            _check_number(where, "units max", units.max, minimum=units.min, integer=True)
+        else:
+            _check_number(where, "units mean", units.mean, minimum=1)
+    if design.occasions is not None:
+        occasions = design.occasions
+        _check_name("occasions", occasions.name)
+        claim(occasions.name, "occasions")
+        _check_number("occasions", "count", occasions.count, minimum=1, integer=True)
+        _check_number("occasions", "missing_prob", occasions.missing_prob, minimum=0, maximum=1)
+        if occasions.missing_prob >= 1:
+            raise UserInputError("occasions: missing_prob must be < 1, got 1 (no data would remain)")
+
+    allowed_levels = [*design.level_names, OBSERVATION]
+    if design.treatment is not None:
+        treatment = design.treatment
+        _check_name("treatment", treatment.name)
+        where = f"treatment {treatment.name}"
+        claim(treatment.name, where)
+        _check_number(where, "effect", treatment.effect)
+        _check_number(where, "probability", treatment.probability, minimum=0, maximum=1)
+        if treatment.level not in allowed_levels:
+            raise UserInputError(
+                f"{where}: level {treatment.level!r} does not exist; choose one of {', '.join(allowed_levels)}")
+    for index, covariate in enumerate(design.covariates):
+        _check_name(f"covariates[{index}]", covariate.name)
+        where = f"covariate {covariate.name}"
+        claim(covariate.name, where)
+        _check_number(where, "coef", covariate.coef)
+        if covariate.level not in allowed_levels:
+            raise UserInputError(
+                f"{where}: level {covariate.level!r} does not exist; choose one of {', '.join(allowed_levels)}")
+        if covariate.distribution not in COVARIATE_DISTRIBUTIONS:
+            raise UserInputError(
+                f"{where}: distribution must be one of {', '.join(COVARIATE_DISTRIBUTIONS)}, "
+                f"got {covariate.distribution!r}")
+        if covariate.distribution == "normal":
+            _check_number(where, "mean", covariate.mean)
+            _check_number(where, "sd", covariate.sd, minimum=0)
+        elif covariate.distribution == "binary":
+            _check_number(where, "probability", covariate.probability, minimum=0, maximum=1)
+        elif covariate.distribution == "uniform":
+            _check_number(where, "low", covariate.low)
+            _check_number(where, "high", covariate.high, minimum=covariate.low)
+        elif design.occasions is None or covariate.level != OBSERVATION:
+            raise UserInputError(
+                f"{where}: distribution 'time' counts occasions, so it needs occasions and level 'observation'")
+
+    variable_levels = design.variable_levels()
+    for depth, level in enumerate(design.levels):
+        seen = set()
+        correlation = np.eye(len(level.slopes) + 1)
+        for position, slope in enumerate(level.slopes, start=1):
+            where = f"level {level.name}: random slope on {slope.variable!r}"
+            if slope.variable not in variable_levels:
+                known = ", ".join(variable_levels) or "none"
+                raise UserInputError(f"{where}: no treatment or covariate of that name (have: {known})")
+            if slope.variable in seen:
+                raise UserInputError(f"{where}: listed twice")
+            seen.add(slope.variable)
+            _check_number(where, "sd", slope.sd, minimum=0)
+            _check_number(where, "corr", slope.corr, minimum=-1, maximum=1)
+            if design.variable_depth(variable_levels[slope.variable]) <= depth:
+                raise UserInputError(
+                    f"{where}: the variable must vary within {level.name} units, but it varies at level "
+                    f"{variable_levels[slope.variable]!r}")
+            correlation[0, position] = correlation[position, 0] = slope.corr
+        if level.slopes and np.linalg.eigvalsh(correlation).min() < -1e-12:
+            raise UserInputError(
+                f"level {level.name}: the slopes' correlations with the intercept are jointly impossible "
+                "(their squares must sum to at most 1)")
+
+    counts = design.expected_counts()
+    if counts.rows > MAX_ROWS or max(counts.units.values()) > MAX_ROWS:
+        biggest = max(design.levels, key=lambda lv: lv.units.expected())
+        raise UserInputError(
+            f"the design expects {counts.rows:,.0f} rows; the limit is {MAX_ROWS:,} "
+            f"(reduce units at a level such as {biggest.name})")
+
+
+# ----- text ----------------------------------------------------------------------------------------
+
+def _describe(design: Design) -> str:
+    counts = design.expected_counts()
+    shares = design.variance_shares()
+    iccs = design.intraclass_correlations()
+    lines = [f"Design {design.name}".rstrip() + f": outcome {design.outcome}"]
+    lines.append(f"{'level':<16}{'units/parent':>24}{'sd(_cons)':>11}{'exp. units':>15}{'share':>8}{'ICC':>8}")
+    for level in design.levels:
+        lines.append(
+            f"{level.name:<16}{level.units.describe():>24}{level.sd:>11g}{counts.units[level.name]:>15,.0f}"
+            f"{shares[level.name]:>8.3f}{iccs[level.name]:>8.3f}")
+        for slope in level.slopes:
+            corr = f", corr with _cons {slope.corr:g}" if slope.corr else ""
+            lines.append(f"{'':<16}random slope on {slope.variable}: sd {slope.sd:g}{corr}")
+    if design.occasions is not None:
+        occ = design.occasions
+        missing = f", each missing with probability {occ.missing_prob:g}" if occ.missing_prob else ""
+        lines.append(f"{occ.name:<16}{occ.count:>24}{'':>11}{counts.units[occ.name]:>15,.0f}  (occasions{missing})")
+    lines.append(f"{RESIDUAL:<16}{'':>24}{design.residual_sd:>11g}{'':>15}{shares[RESIDUAL]:>8.3f}")
+    lines.append(f"Expected rows: {counts.rows:,.0f}")
+    fixed = [f"intercept {design.intercept:g}"]
+    if design.treatment is not None:
+        t = design.treatment
+        fixed.append(f"treatment {t.name}: effect {t.effect:g}, probability {t.probability:g} per {t.level}")
+    for c in design.covariates:
+        params = {"normal": f"normal(mean {c.mean:g}, sd {c.sd:g})", "binary": f"binary(p {c.probability:g})",
+                  "uniform": f"uniform({c.low:g}, {c.high:g})", "time": "time (occasion - 1)"}[c.distribution]
+        fixed.append(f"covariate {c.name}: {params} per {c.level}, coef {c.coef:g}")
+    lines.append("Fixed part: " + "; ".join(fixed))
+    lines.append("share = part of the unexplained variance at the level; "
+                 "ICC = correlation of two observations in the same unit")
+    return "\n".join(lines)

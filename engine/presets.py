@@ -1,0 +1,103 @@
+"""Built-in designs. Each factory returns a fresh ``Design`` the caller may edit."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from engine.design import (
+    OBSERVATION, CovariateDesign, Design, LevelDesign, Occasions, RandomSlope, TreatmentDesign, UnitCount,
+)
+from engine.errors import UserInputError
+
+
+def tutoring() -> Design:
+    """The seed's design: 5 districts x 5 schools x 8 teachers x 20 students x 2 semesters.
+
+    Random-intercept sds 2, 3, 4, 5, residual 6; tutoring (effect 2) given to 20% of
+    student-semesters.
+    """
+    return Design(
+        name="tutoring",
+        outcome="perform",
+        levels=[
+            LevelDesign("dist_id", UnitCount.fixed(5), sd=2.0),
+            LevelDesign("school_id", UnitCount.fixed(5), sd=3.0),
+            LevelDesign("teach_id", UnitCount.fixed(8), sd=4.0),
+            LevelDesign("student_id", UnitCount.fixed(20), sd=5.0),
+        ],
+        occasions=Occasions(name="semester", count=2),
+        residual_sd=6.0,
+        intercept=0.0,
+        treatment=TreatmentDesign(name="tutoring", effect=2.0, probability=0.2, level=OBSERVATION),
+    )
+
+
+def two_level() -> Design:
+    """Students (one row each) in 100 schools, with a student covariate and a school covariate."""
+    return Design(
+        name="two_level",
+        outcome="score",
+        levels=[
+            LevelDesign("school_id", UnitCount.fixed(100), sd=3.0),
+            # One row per student: a student intercept would be indistinguishable from the residual.
+            LevelDesign("student_id", UnitCount.uniform(15, 35), sd=0.0),
+        ],
+        residual_sd=6.0,
+        intercept=50.0,
+        covariates=[
+            CovariateDesign("ses", level="student_id", distribution="normal", coef=2.0),
+            CovariateDesign("sector", level="school_id", distribution="binary", probability=0.5, coef=1.5),
+        ],
+    )
+
+
+def cluster_trial() -> Design:
+    """A cluster-randomised trial: half of 40 schools treated, 25 students per school."""
+    return Design(
+        name="cluster_trial",
+        outcome="score",
+        levels=[
+            LevelDesign("school_id", UnitCount.fixed(40), sd=2.0),
+            LevelDesign("student_id", UnitCount.fixed(25), sd=0.0),
+        ],
+        residual_sd=5.0,
+        intercept=0.0,
+        treatment=TreatmentDesign(name="treated", effect=1.5, probability=0.5, level="school_id"),
+    )
+
+
+def growth() -> Design:
+    """Growth curves: 5 waves (10% missing) of 25 students in each of 40 schools.
+
+    ``time`` = wave - 1; growth of 1.5 per wave whose rate varies across students (sd 0.5).
+    """
+    return Design(
+        name="growth",
+        outcome="score",
+        levels=[
+            LevelDesign("school_id", UnitCount.fixed(40), sd=2.0),
+            LevelDesign("student_id", UnitCount.fixed(25), sd=3.0,
+                        slopes=[RandomSlope("time", sd=0.5)]),
+        ],
+        occasions=Occasions(name="wave", count=5, missing_prob=0.1),
+        residual_sd=2.0,
+        intercept=20.0,
+        covariates=[CovariateDesign("time", level=OBSERVATION, distribution="time", coef=1.5)],
+    )
+
+
+PRESETS: dict[str, Callable[[], Design]] = {
+    "tutoring": tutoring,
+    "two_level": two_level,
+    "cluster_trial": cluster_trial,
+    "growth": growth,
+}
+
+
+def get_preset(name: str) -> Design:
+    """A fresh copy of the named preset; unknown names raise UserInputError listing the choices."""
+    try:
+        factory = PRESETS[name]
+    except KeyError:
+        raise UserInputError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
+    return factory()
