@@ -86,7 +86,8 @@ class FitResult:
     depvar: str = ""
     loglik: Optional[float] = None
     converged: bool = True
-    random: list[RandomParam] = field(default_factory=list)
+    random: list[RandomParam] = field(default_factory=list)  # sd and corr scale (Stata's stddev)
+    random_variances: list[RandomParam] = field(default_factory=list)  # var and cov scale
     groups: list[GroupCount] = field(default_factory=list)
     lr_test: Optional[Test] = None
     wald: Optional[Test] = None

@@ -1,0 +1,119 @@
+"""Fit a nested linear mixed model by REML or ML: the engine's entry point."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from engine.mixed.covariance import LevelCovariance
+from engine.mixed.criterion import LevelTerms, NestedCriterion
+from engine.mixed.hierarchy import build_hierarchy, structure_warnings
+from engine.mixed.inference import (BOUNDARY_RATIO, VarianceParameters, fixed_effect_rows,
+                                    lr_test_vs_linear, wald_test)
+from engine.mixed.optimize import minimise_deviance
+from engine.mixed.prepare import build_work_columns, prepare_model_data
+from engine.model_spec import ModelSpec
+from engine.results import FitResult
+
+
+def fit_mixed(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, predict: bool = True,
+              should_stop: Callable[[], bool] | None = None,
+              on_iteration: Callable[[int, float], None] | None = None) -> FitResult:
+    """Fit ``spec`` to ``frame``.
+
+    Parameters
+    ----------
+    frame : the data; rows with missing values in the model's variables are dropped.
+    spec : the model (levels outermost first, REML or ML).
+    start_theta : optional starting relative covariance parameters (e.g. from a previous fit).
+    predict : also compute predicted random effects, fitted values and residuals.
+    should_stop : polled at each criterion evaluation; returning True raises ``Cancelled``.
+    on_iteration : called with (iteration, log-likelihood) as the optimiser proceeds.
+    """
+    started = time.perf_counter()
+    data = prepare_model_data(frame, spec)
+    work = build_work_columns(data, spec)
+    hierarchy = build_hierarchy(data.frame, spec.level_names)
+    levels = [LevelTerms(columns, LevelCovariance(len(columns), level.covariance))
+              for columns, level in zip(work.level_columns, spec.levels)]
+    reml = spec.method == "REML"
+    criterion = NestedCriterion(work.matrix, hierarchy, levels, work.x_columns, work.y_column, reml)
+    report_iteration = None
+    if on_iteration is not None:
+        def report_iteration(iteration, deviance):
+            on_iteration(iteration, -0.5 * deviance)
+    optimum = minimise_deviance(criterion, start_theta, should_stop, report_iteration)
+    evaluation = criterion.evaluate(optimum.theta, gradient=True, keep=predict)
+
+    n, p = criterion.n, criterion.p
+    dof = n - p if reml else n
+    sigma = float(np.sqrt(evaluation.r2 / dof))
+    names = data.design.names
+    beta, cov_beta = _fixed_effects_on_data_scale(evaluation, sigma, work, names)
+    loglik = -0.5 * evaluation.deviance
+
+    warnings = structure_warnings(hierarchy, data.frame)
+    unidentified = hierarchy.levels_sharing_groups()
+    variance = VarianceParameters(criterion, spec, optimum.theta, sigma, unidentified)
+    warnings += _boundary_warnings(variance, spec, unidentified)
+    cov_psi = variance.covariance() if spec.levels else None
+    if spec.levels and cov_psi is None:
+        warnings.append("The information matrix of the variance parameters is singular: "
+                        "their standard errors are not reported.")
+    sd_rows, var_rows = variance.rows(cov_psi)
+    if not optimum.converged:
+        warnings.append(f"The optimiser did not converge ({optimum.message}); treat the estimates with caution.")
+    loglik_linear = -0.5 * criterion.evaluate(np.zeros(criterion.n_params), gradient=False).deviance
+
+    result = FitResult(
+        estimator="mixed", method=spec.method, nobs=n, fixed=fixed_effect_rows(names, beta, cov_beta),
+        name=spec.to_stata(), model=spec.to_stata(), depvar=spec.outcome, loglik=loglik,
+        converged=optimum.converged, random=sd_rows, groups=hierarchy.group_table(),
+        lr_test=lr_test_vs_linear(loglik, loglik_linear, criterion.n_params),
+        wald=wald_test(names, beta, cov_beta), warnings=warnings, dropped_rows=data.dropped_rows,
+        n_params=p + criterion.n_params + 1, iterations=[-0.5 * d for d in optimum.history],
+        theta=[float(t) for t in optimum.theta], vcov=cov_beta.tolist(), spec=spec,
+    )
+    result.random_variances = var_rows
+    if data.dropped_rows:
+        result.notes.append(f"{data.dropped_rows} rows with missing values in the model's variables were dropped.")
+    if predict and spec.levels:
+        from engine.mixed.predict import attach_predictions
+
+        attach_predictions(result, criterion, evaluation, optimum.theta, sigma, hierarchy, data, work, beta)
+    result.fit_seconds = time.perf_counter() - started
+    return result
+
+
+def _fixed_effects_on_data_scale(evaluation, sigma, work, names):
+    """Undo the centring of the fixed-effect columns and the outcome: b = T b_c (+ mean of y)."""
+    p = len(work.x_columns)
+    if p == 0:
+        return np.zeros(0), np.zeros((0, 0))
+    cov = sigma ** 2 * np.linalg.inv(evaluation.xtvx)
+    beta = np.array(evaluation.beta, dtype=float)
+    if "_cons" in names:
+        cons = names.index("_cons")
+        transform = np.eye(p)
+        transform[cons, :] -= work.x_means
+        transform[cons, cons] = 1.0
+        beta = transform @ beta
+        beta[cons] += work.y_mean
+        cov = transform @ cov @ transform.T
+    return beta, cov
+
+
+def _boundary_warnings(variance: VarianceParameters, spec: ModelSpec, unidentified) -> list[str]:
+    out = []
+    for entry in variance.entries:
+        if entry.kind == "sd" and entry.value < BOUNDARY_RATIO * variance.sigma and entry.level not in unidentified:
+            level = spec.levels[entry.level]
+            term = level.terms[entry.i]
+            out.append(
+                f"The variance of {term} at level {level.name} is estimated at zero (on the boundary): "
+                f"the data show no variation between {level.name} groups beyond the levels below it. "
+                f"No standard error is reported for it; the model may be simplified by dropping it.")
+    return out

@@ -1,0 +1,212 @@
+"""Standard errors and tests: fixed-effect table, Wald and LR tests, random-effect SEs.
+
+Random-effect SEs follow Stata: the observed information of the (restricted) log-likelihood in
+(log sd, atanh corr, log sigma), with the fixed effects profiled out (which gives the same
+variance-parameter block as the full information). The Hessian is the central difference of the
+exact gradient. A parameter on the boundary (sd = 0) is held fixed and gets no SE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from engine.mixed.criterion import NestedCriterion
+from engine.model_spec import ModelSpec
+from engine.results import FixedEffect, RandomParam, Test
+
+Z_975 = float(stats.norm.ppf(0.975))
+BOUNDARY_RATIO = 1e-5  # sd / sigma below this counts as an estimate on the boundary
+
+
+def fixed_effect_rows(names: list[str], beta: np.ndarray, cov: np.ndarray) -> list[FixedEffect]:
+    rows = []
+    for j, name in enumerate(names):
+        se = float(np.sqrt(max(cov[j, j], 0.0)))
+        z = float(beta[j] / se) if se > 0 else float("nan")
+        p = float(2.0 * stats.norm.sf(abs(z))) if se > 0 else float("nan")
+        rows.append(FixedEffect(name, float(beta[j]), se, z, p, [float(beta[j] - Z_975 * se), float(beta[j] + Z_975 * se)]))
+    return rows
+
+
+def wald_test(names: list[str], beta: np.ndarray, cov: np.ndarray) -> Test | None:
+    """Wald chi2 that every coefficient except `_cons` is zero."""
+    keep = [j for j, n in enumerate(names) if n != "_cons"]
+    if not keep:
+        return None
+    b = beta[keep]
+    sub = cov[np.ix_(keep, keep)]
+    stat = float(b @ np.linalg.solve(sub, b))
+    return Test(stat, len(keep), float(stats.chi2.sf(stat, len(keep))), "chi2")
+
+
+def lr_test_vs_linear(loglik: float, loglik_linear: float, n_variance_params: int) -> Test | None:
+    """Stata's 'LR test vs. linear model': chibar2(01) with one parameter, conservative chi2 otherwise."""
+    if n_variance_params == 0:
+        return None
+    stat = max(0.0, 2.0 * (loglik - loglik_linear))
+    if n_variance_params == 1:
+        return Test(stat, 1, float(0.5 * stats.chi2.sf(stat, 1)) if stat > 0 else 1.0, "chibar2")
+    return Test(stat, n_variance_params, float(stats.chi2.sf(stat, n_variance_params)), "chi2")
+
+
+@dataclass
+class _Entry:
+    level: int  # index of the level, or -1 for the residual
+    kind: str  # 'sd', 'corr' or 'sigma'
+    i: int
+    j: int
+    value: float
+    free: bool
+
+
+class VarianceParameters:
+    """Map between theta and Stata's (log sd, atanh corr, log sigma) scale; Hessian there."""
+
+    def __init__(self, criterion: NestedCriterion, spec: ModelSpec, theta: np.ndarray, sigma: float,
+                 unidentified_levels: frozenset[int] = frozenset()):
+        self.criterion = criterion
+        self.spec = spec
+        self.theta = np.asarray(theta, dtype=float)
+        self.sigma = sigma
+        self.entries: list[_Entry] = []
+        self.level_sd: list[np.ndarray] = []
+        self.level_corr: list[np.ndarray] = []
+        offsets = criterion.param_offsets
+        for index, terms in enumerate(criterion.levels):
+            cov = terms.covariance
+            sd, corr = cov.sd_corr(self.theta[offsets[index]:offsets[index + 1]], sigma)
+            self.level_sd.append(sd)
+            self.level_corr.append(corr)
+            on_boundary = sd < BOUNDARY_RATIO * sigma
+            shared = cov.kind == "identity" and cov.q > 1
+            # A level with a vanished sd and correlations is held fixed as a whole.
+            level_free = not (cov.kind == "unstructured" and cov.q > 1 and on_boundary.any())
+            level_free = level_free and index not in unidentified_levels
+            for i in range(1 if shared else cov.q):
+                self.entries.append(_Entry(index, "sd", i, i, float(sd[i]), level_free and not on_boundary[i]))
+            if cov.kind == "unstructured":
+                for i in range(cov.q):
+                    for j in range(i + 1, cov.q):
+                        value = float(np.nan_to_num(corr[i, j]))
+                        self.entries.append(_Entry(index, "corr", i, j, value, level_free and abs(value) < 1 - 1e-8))
+        self.entries.append(_Entry(-1, "sigma", 0, 0, sigma, True))
+        self.free = [e for e in self.entries if e.free]
+
+    def psi(self) -> np.ndarray:
+        return np.array([np.arctanh(e.value) if e.kind == "corr" else np.log(e.value) for e in self.free])
+
+    def theta_sigma(self, psi: np.ndarray) -> tuple[np.ndarray, float]:
+        sds = [sd.copy() for sd in self.level_sd]
+        corrs = [c.copy() for c in self.level_corr]
+        sigma = self.sigma
+        for value, entry in zip(psi, self.free):
+            if entry.kind == "sigma":
+                sigma = float(np.exp(value))
+            elif entry.kind == "sd":
+                sds[entry.level][entry.i] = np.exp(value)
+            else:
+                corrs[entry.level][entry.i, entry.j] = corrs[entry.level][entry.j, entry.i] = np.tanh(value)
+        theta = []
+        for index, terms in enumerate(self.criterion.levels):
+            cov = terms.covariance
+            sd = sds[index]
+            if cov.kind == "identity" and cov.q > 1:
+                sd = np.full(cov.q, sd[0])
+            theta.append(cov.theta_of_sd_corr(sd, corrs[index], sigma))
+        return np.concatenate(theta) if theta else np.zeros(0), sigma
+
+    def gradient(self, psi: np.ndarray, step: float = 1e-6) -> np.ndarray:
+        """Gradient of -2 log L in psi: exact in theta and sigma, chained through a numeric Jacobian."""
+        theta, sigma = self.theta_sigma(psi)
+        evaluation = self.criterion.evaluate(theta)
+        d_theta, d_log_sigma = self.criterion.gradient_at_sigma(evaluation, sigma)
+        jac = np.empty((theta.size, psi.size))
+        sigma_derivative = np.zeros(psi.size)
+        for j in range(psi.size):
+            up, down = psi.copy(), psi.copy()
+            up[j] += step
+            down[j] -= step
+            (t_up, s_up), (t_down, s_down) = self.theta_sigma(up), self.theta_sigma(down)
+            jac[:, j] = (t_up - t_down) / (2 * step)
+            sigma_derivative[j] = (np.log(s_up) - np.log(s_down)) / (2 * step)
+        return jac.T @ d_theta + sigma_derivative * d_log_sigma
+
+    def covariance(self, step: float = 1e-4) -> np.ndarray | None:
+        """Inverse observed information in psi, or None when it is singular."""
+        psi = self.psi()
+        hessian = np.empty((psi.size, psi.size))
+        for j in range(psi.size):
+            up, down = psi.copy(), psi.copy()
+            up[j] += step
+            down[j] -= step
+            hessian[:, j] = (self.gradient(up) - self.gradient(down)) / (2 * step)
+        information = 0.25 * (hessian + hessian.T)  # Hessian of -2 log L, halved and symmetrised
+        try:
+            cov = np.linalg.inv(information)
+        except np.linalg.LinAlgError:
+            return None
+        if not np.all(np.isfinite(cov)) or np.any(np.diag(cov) <= 0):
+            return None
+        return cov
+
+    def rows(self, cov_psi: np.ndarray | None) -> tuple[list[RandomParam], list[RandomParam]]:
+        """Random-effects rows on the sd scale and on the variance scale, in Stata's order."""
+        se_psi = {}
+        if cov_psi is not None:
+            for index, entry in enumerate(self.free):
+                se_psi[id(entry)] = float(np.sqrt(cov_psi[index, index]))
+        sd_rows, var_rows = [], []
+        free_index = {id(e): k for k, e in enumerate(self.free)}
+        for entry in self.entries:
+            if entry.kind == "sigma":
+                level, label = "Residual", "Residual"
+            else:
+                level = self.spec.levels[entry.level].name
+                terms = self.spec.levels[entry.level].terms
+                cov = self.criterion.levels[entry.level].covariance
+                label = " ".join(terms) if (cov.kind == "identity" and cov.q > 1) else terms[entry.i]
+            se_link = se_psi.get(id(entry))
+            if entry.kind == "corr":
+                a, b = terms[entry.i], terms[entry.j]
+                rho = entry.value
+                sd_rows.append(_corr_row(level, f"corr({a},{b})", rho, se_link))
+                var_rows.append(self._cov_row(level, f"cov({a},{b})", entry, cov_psi, free_index))
+            else:
+                sd_rows.append(_log_scale_row(level, f"sd({label})", entry.value, se_link, 1))
+                var_rows.append(_log_scale_row(level, f"var({label})", entry.value, se_link, 2))
+        return sd_rows, var_rows
+
+    def _cov_row(self, level, label, entry, cov_psi, free_index) -> RandomParam:
+        sd = self.level_sd[entry.level]
+        rho = entry.value
+        value = rho * sd[entry.i] * sd[entry.j]
+        if cov_psi is None or id(entry) not in free_index:
+            return RandomParam(level, label, float(value))
+        grad = np.zeros(len(self.free))
+        for k, other in enumerate(self.free):
+            if other.level == entry.level and other.kind == "sd" and other.i in (entry.i, entry.j):
+                grad[k] = value
+        grad[free_index[id(entry)]] = sd[entry.i] * sd[entry.j] * (1 - rho ** 2)
+        se = float(np.sqrt(max(grad @ cov_psi @ grad, 0.0)))
+        return RandomParam(level, label, float(value), se, [float(value - Z_975 * se), float(value + Z_975 * se)])
+
+
+def _log_scale_row(level, label, sd, se_log, power) -> RandomParam:
+    estimate = float(sd ** power)
+    if se_log is None:
+        return RandomParam(level, label, estimate)
+    se = power * estimate * se_log
+    log_value = power * np.log(sd)
+    ci = [float(np.exp(log_value - Z_975 * power * se_log)), float(np.exp(log_value + Z_975 * power * se_log))]
+    return RandomParam(level, label, estimate, float(se), ci)
+
+
+def _corr_row(level, label, rho, se_atanh) -> RandomParam:
+    if se_atanh is None:
+        return RandomParam(level, label, float(rho))
+    link = np.arctanh(rho)
+    return RandomParam(level, label, float(rho), float((1 - rho ** 2) * se_atanh),
+                       [float(np.tanh(link - Z_975 * se_atanh)), float(np.tanh(link + Z_975 * se_atanh))])

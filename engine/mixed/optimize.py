@@ -1,0 +1,104 @@
+"""Minimise the profiled deviance over theta (bounded quasi-Newton with the exact gradient)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from scipy.optimize import minimize
+
+from engine.errors import Cancelled
+from engine.mixed.criterion import NestedCriterion
+
+
+@dataclass
+class OptimumTheta:
+    theta: np.ndarray
+    deviance: float
+    converged: bool
+    message: str
+    history: list[float] = field(default_factory=list)  # deviance at each iteration
+    evaluations: int = 0
+
+
+def minimise_deviance(criterion: NestedCriterion, start: np.ndarray | None = None,
+                      should_stop: Callable[[], bool] | None = None,
+                      on_iteration: Callable[[int, float], None] | None = None) -> OptimumTheta:
+    """L-BFGS-B from ``start`` (lme4's default: 1 on the diagonal), polished until the gradient vanishes."""
+    theta0 = criterion.start() if start is None else np.asarray(start, dtype=float)
+    if theta0.size == 0:
+        value = criterion.evaluate(theta0, gradient=False).deviance
+        return OptimumTheta(theta0, value, True, "no variance parameters", [value], 1)
+    history: list[float] = []
+    last = {"value": np.nan, "count": 0}
+
+    def objective(theta):
+        if should_stop is not None and should_stop():
+            raise Cancelled()
+        evaluation = criterion.evaluate(theta)
+        last["value"] = evaluation.deviance
+        last["count"] += 1
+        return evaluation.deviance, evaluation.gradient
+
+    def record(_theta):
+        history.append(last["value"])
+        if on_iteration is not None:
+            on_iteration(len(history), last["value"])
+
+    history.append(objective(theta0)[0])
+    if on_iteration is not None:
+        on_iteration(0, history[0])
+    bounds = criterion.bounds()
+    options = {"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9, "maxcor": 20}
+    result = minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=bounds, callback=record, options=options)
+    theta = _clip_to_bounds(result.x, bounds)
+    value, gradient = objective(theta)
+    # A zero diagonal entry of Lambda is a stationary point by symmetry (the deviance is even in
+    # it), so a gradient method can stop there at a saddle. Step off and re-optimise if that helps.
+    for _ in range(5):
+        escape = _lower_point_off_boundary(objective, theta, value, bounds)
+        if escape is None:
+            break
+        result = minimize(objective, escape, jac=True, method="L-BFGS-B", bounds=bounds, callback=record,
+                          options=options)
+        candidate = _clip_to_bounds(result.x, bounds)
+        candidate_value, candidate_gradient = objective(candidate)
+        if candidate_value >= value - 1e-10:
+            break
+        theta, value, gradient = candidate, candidate_value, candidate_gradient
+    converged = _at_stationary_point(theta, gradient, bounds)
+    return OptimumTheta(theta, value, bool(converged), str(result.message), history, last["count"])
+
+
+def _lower_point_off_boundary(objective, theta, value, bounds):
+    """A point with a lower deviance, one boundary coordinate moved inward, or None."""
+    scale = max(float(np.max(np.abs(theta))), 0.1)
+    best, best_value = None, value - 1e-8
+    for i, (lower, _) in enumerate(bounds):
+        if lower is None or theta[i] > lower + 1e-8:
+            continue
+        for step in (0.01, 0.1, 0.5):
+            trial = np.array(theta, dtype=float)
+            trial[i] = lower + step * scale
+            trial_value = objective(trial)[0]
+            if trial_value < best_value:
+                best, best_value = trial, trial_value
+    return best
+
+
+def _clip_to_bounds(theta, bounds):
+    out = np.array(theta, dtype=float)
+    for i, (lower, _) in enumerate(bounds):
+        if lower is not None and out[i] < lower:
+            out[i] = lower
+    return out
+
+
+def _at_stationary_point(theta, gradient, bounds, tolerance=1e-3) -> bool:
+    """Projected gradient small: interior components near zero, boundary ones pointing outward."""
+    projected = np.array(gradient, dtype=float)
+    for i, (lower, _) in enumerate(bounds):
+        if lower is not None and theta[i] <= lower + 1e-10 and projected[i] > 0:
+            projected[i] = 0.0
+    return bool(np.all(np.abs(projected) < tolerance))

@@ -1,0 +1,125 @@
+"""Turn a data frame and a model spec into the numeric pieces the nested criterion needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from engine.design_matrix import FixedDesign, build_fixed_design
+from engine.errors import UserInputError
+from engine.model_spec import ModelSpec
+
+
+@dataclass
+class ModelData:
+    """Rows used by the fit (missing values dropped) and the fixed-effects design."""
+
+    frame: pd.DataFrame
+    design: FixedDesign
+    y: np.ndarray
+    dropped_rows: int
+
+
+def check_columns(frame: pd.DataFrame, spec: ModelSpec) -> None:
+    if len(frame) == 0:
+        raise UserInputError("the data set is empty: no rows to fit")
+    for name in spec.variables():
+        if name not in frame.columns:
+            close = [c for c in frame.columns if c.lower() == name.lower()]
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UserInputError(f"unknown column {name!r}{hint}")
+    if not pd.api.types.is_numeric_dtype(frame[spec.outcome]) or pd.api.types.is_bool_dtype(frame[spec.outcome]):
+        example = frame[spec.outcome].dropna()
+        shown = repr(example.iloc[0]) if len(example) else "no values"
+        raise UserInputError(f"the outcome {spec.outcome!r} is not numeric (e.g. {shown})")
+    for level in spec.levels:
+        missing = int(frame[level.name].isna().sum())
+        if missing:
+            first = int(np.flatnonzero(frame[level.name].isna().to_numpy())[0])
+            raise UserInputError(
+                f"level id {level.name!r} has {missing} missing value(s) (first at row {first + 1}); "
+                f"every row needs a group at every level")
+        for slope in level.slopes:
+            if not pd.api.types.is_numeric_dtype(frame[slope]):
+                raise UserInputError(f"random slope {slope!r} at level {level.name} is not numeric")
+
+
+def prepare_model_data(frame: pd.DataFrame, spec: ModelSpec) -> ModelData:
+    """Check the columns, drop rows with missing values listwise, build the fixed design."""
+    check_columns(frame, spec)
+    used = frame[spec.variables()]
+    complete = used.notna().all(axis=1).to_numpy()
+    dropped = int(complete.size - complete.sum())
+    if dropped:
+        used = used.loc[complete]
+    if len(used) == 0:
+        raise UserInputError("no rows left after dropping rows with missing values in the model's variables")
+    design = build_fixed_design(used, spec.fixed, constant=spec.constant)
+    y = used[spec.outcome].to_numpy(dtype=float)
+    if not np.all(np.isfinite(y)):
+        raise UserInputError(f"the outcome {spec.outcome!r} has infinite values")
+    dof = len(y) - design.matrix.shape[1]
+    if dof <= 0:
+        raise UserInputError(f"{len(y)} observations are too few for {design.matrix.shape[1]} fixed effects")
+    return ModelData(used, design, y, dropped)
+
+
+@dataclass
+class WorkColumns:
+    """The matrix W = [columns | outcome] and where each piece lives in it.
+
+    Fixed-effect columns are centred at their means when the model has a constant (sums of
+    squares keep their precision); random-effect columns are never centred, since a random slope
+    on x differs from one on x minus its mean. ``shift`` records the centring to undo later.
+    """
+
+    matrix: np.ndarray
+    x_columns: list[int]
+    y_column: int
+    level_columns: list[list[int]]
+    x_means: np.ndarray  # subtracted from each fixed column (0 where not centred)
+    y_mean: float
+
+
+def build_work_columns(data: ModelData, spec: ModelSpec) -> WorkColumns:
+    design = data.design
+    names = design.names
+    random_vars = {s for level in spec.levels for s in level.slopes}
+    centre = design.has_constant
+    columns: list[np.ndarray] = []
+    x_means = np.zeros(len(names))
+    x_columns = []
+    ones_index = None
+    raw_index: dict[str, int] = {}
+    for j, name in enumerate(names):
+        column = design.matrix[:, j]
+        if name == "_cons":
+            ones_index = len(columns)
+        elif centre and name not in random_vars:
+            x_means[j] = column.mean()
+            column = column - x_means[j]
+        else:
+            raw_index[name] = len(columns)
+        x_columns.append(len(columns))
+        columns.append(column)
+    level_columns = []
+    for level in spec.levels:
+        indices = []
+        for term in level.terms:
+            if term == "_cons":
+                if ones_index is None:
+                    ones_index = len(columns)
+                    columns.append(np.ones(len(data.y)))
+                indices.append(ones_index)
+            else:
+                if term not in raw_index:
+                    raw_index[term] = len(columns)
+                    columns.append(data.frame[term].to_numpy(dtype=float))
+                indices.append(raw_index[term])
+        level_columns.append(indices)
+    y_mean = float(data.y.mean()) if centre else 0.0
+    columns.append(data.y - y_mean)
+    matrix = np.column_stack(columns)
+    return WorkColumns(matrix, x_columns, len(columns) - 1, level_columns, x_means, y_mean)
