@@ -1,0 +1,56 @@
+"""`main.py fit DATA --model "..."`: fit one model and print a Stata-like report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from engine.errors import UserInputError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "fit", help="fit a (mixed) linear model to a data file",
+        description="Fit a linear mixed model written in Stata `mixed` syntax, levels outermost first, "
+                    "e.g. --model \"perform tutoring || dist_id: || school_id: || teach_id: || student_id:\". "
+                    "Reads CSV, Stata .dta, SPSS .sav, Excel and Parquet (by extension).")
+    parser.add_argument("data", help="data file (.csv, .dta, .sav, .xlsx, .parquet)")
+    parser.add_argument("--model", required=True, help="model in Stata mixed syntax")
+    method = parser.add_mutually_exclusive_group()
+    method.add_argument("--reml", dest="method", action="store_const", const="REML",
+                        help="restricted maximum likelihood (unbiased variances; do not compare fixed effects)")
+    method.add_argument("--ml", dest="method", action="store_const", const="ML",
+                        help="maximum likelihood (Stata's default; needed to compare fixed effects by LR tests)")
+    parser.add_argument("--variance", action="store_true", help="report variances instead of standard deviations")
+    parser.add_argument("--json", metavar="PATH", help="also write the result as JSON ('-' for standard output)")
+    parser.add_argument("--quiet", action="store_true", help="print no report (with --json)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.data_io import read_data
+    from engine.mixed import fit_mixed
+    from engine.model_spec import ModelSpec
+    from engine.report import format_fit_report
+
+    spec = ModelSpec.parse(args.model, method=args.method)
+    dataset = read_data(args.data)
+    result = fit_mixed(dataset.frame, spec)
+    if not args.quiet:
+        print(format_fit_report(result, variances=args.variance))
+    if args.json:
+        write_json(result.to_dict(), args.json)
+    return 0
+
+
+def write_json(payload: dict, destination: str) -> None:
+    text = json.dumps(payload, indent=1)
+    if destination == "-":
+        sys.stdout.write(text + "\n")
+        return
+    try:
+        Path(destination).write_text(text + "\n")
+    except OSError as error:
+        raise UserInputError(f"cannot write {destination}: {error.strerror}") from None

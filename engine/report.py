@@ -1,0 +1,171 @@
+"""Stata-like text reports of fit results (the seed's user reads Stata's `mixed` output)."""
+
+from __future__ import annotations
+
+import math
+
+from engine.results import FitResult, RandomParam
+
+RULE = "-" * 78
+
+
+def _num(value: float | None, width: int = 10) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return " " * (width - 1) + "."
+    magnitude = abs(value)
+    if magnitude != 0 and (magnitude >= 1e6 or magnitude < 1e-4):
+        text = f"{value:.3e}"
+    else:
+        text = f"{value:.{max(0, 7 - len(str(int(magnitude))))}f}"
+    return text.rjust(width)
+
+
+def _p(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "     ."
+    return f"{value:6.3f}"
+
+
+def format_fit_report(result: FitResult, variances: bool = False) -> str:
+    """The whole report: header, group table, coefficients, random effects, tests, warnings."""
+    lines: list[str] = []
+    if result.estimator == "mixed":
+        lines += _mixed_header(result)
+    else:
+        lines += _panel_header(result)
+    lines += _coefficient_table(result)
+    if result.estimator == "mixed" and result.random:
+        lines += _random_table(result, variances)
+        lines += _lr_footer(result)
+    if result.estimator in ("fe", "re"):
+        lines += _panel_footer(result)
+    for note in result.notes:
+        lines.append(f"Note: {note}")
+    for warning in result.warnings:
+        lines.append(f"Warning: {warning}")
+    return "\n".join(lines) + "\n"
+
+
+def format_iteration_log(result: FitResult) -> str:
+    label = "log restricted-likelihood" if result.method == "REML" else "log likelihood"
+    return "\n".join(f"Iteration {i}:   {label} = {value:.8g}" for i, value in enumerate(result.iterations))
+
+
+def _mixed_header(result: FitResult) -> list[str]:
+    kind = "REML" if result.method == "REML" else "ML"
+    label = "Log restricted-likelihood" if result.method == "REML" else "Log likelihood"
+    lines = []
+    if result.iterations:
+        lines += [format_iteration_log(result), ""]
+    title = f"Mixed-effects {kind} regression" if result.groups else f"Linear regression ({kind})"
+    lines.append(f"{title:<50}Number of obs     = {result.nobs:>10,}")
+    if len(result.groups) == 1:
+        g = result.groups[0]
+        lines.append(f"Group variable: {g.level:<33} Number of groups  = {g.groups:>10,}")
+        lines.append("")
+        lines.append(f"{'':<50}Obs per group:")
+        lines.append(f"{'':<50}              min = {g.min:>10,}")
+        lines.append(f"{'':<50}              avg = {g.mean:>10.1f}")
+        lines.append(f"{'':<50}              max = {g.max:>10,}")
+    elif result.groups:
+        lines += ["", "-" * 59,
+                  f"{'':16}|     No. of       Observations per Group",
+                  f"{' Group Variable':<16}|     Groups    Minimum    Average    Maximum",
+                  "-" * 16 + "+" + "-" * 42]
+        for g in result.groups:
+            lines.append(f"{g.level[:15]:>15} | {g.groups:>10,} {g.min:>10,} {g.mean:>10.1f} {g.max:>10,}")
+        lines.append("-" * 59)
+    lines.append("")
+    if result.wald is not None:
+        lines.append(f"{'':<50}Wald chi2({int(result.wald.df)}){'':<{7 - len(str(int(result.wald.df)))}}= {result.wald.stat:>10.2f}")
+        lines.append(f"{label} = {result.loglik:<24.8g}{'':<{25 - len(label)}}Prob > chi2       = {result.wald.p:>10.4f}")
+    else:
+        lines.append(f"{label} = {result.loglik:.8g}")
+    lines.append("")
+    return lines
+
+
+def _panel_header(result: FitResult) -> list[str]:
+    titles = {"ols": "Linear regression (OLS)", "fe": "Fixed-effects (within) regression",
+              "re": "Random-effects GLS regression"}
+    lines = [f"{titles.get(result.estimator, result.estimator):<50}Number of obs     = {result.nobs:>10,}"]
+    for g in result.groups:
+        lines.append(f"Group variable: {g.level:<33} Number of groups  = {g.groups:>10,}")
+        lines.append(f"{'':<50}Obs per group: min = {g.min:>6,}  avg = {g.mean:.1f}  max = {g.max:,}")
+    if result.r2:
+        lines.append("  ".join(f"R-sq {key} = {value:.4f}" for key, value in result.r2.items()))
+    if result.wald is not None:
+        if result.wald.kind == "F":
+            lines.append(f"{'':<50}F({int(result.wald.df)},{int(result.wald.df2 or 0)}) = {result.wald.stat:.2f}   Prob > F = {result.wald.p:.4f}")
+        else:
+            lines.append(f"{'':<50}Wald chi2({int(result.wald.df)}) = {result.wald.stat:.2f}   Prob > chi2 = {result.wald.p:.4f}")
+    if result.corr_u_xb is not None:
+        lines.append(f"corr(u_i, Xb) = {result.corr_u_xb:.4f}")
+    lines.append("")
+    return lines
+
+
+def _coefficient_table(result: FitResult) -> list[str]:
+    t_stat = any(row.t_df is not None for row in result.fixed)
+    stat, p_label = ("t", "P>|t|") if t_stat else ("z", "P>|z|")
+    name = (result.depvar or "")[:12]
+    lines = [RULE,
+             f"{name:>12} |      Coef.   Std. Err.      {stat}    {p_label}     [95% Conf. Interval]",
+             "-" * 13 + "+" + "-" * 64]
+    for row in result.fixed:
+        lines.append(f"{row.term[:12]:>12} | {_num(row.coef)}  {_num(row.se)} {row.z:8.2f}   {_p(row.p)}    "
+                     f"{_num(row.ci[0])}  {_num(row.ci[1])}")
+    lines.append(RULE)
+    return lines
+
+
+def _random_table(result: FitResult, variances: bool) -> list[str]:
+    rows = result.random_variances if variances and result.random_variances else result.random
+    lines = ["", RULE, "  Random-effects Parameters  |   Estimate   Std. Err.     [95% Conf. Interval]", "-" * 29 + "+" + "-" * 48]
+    current = None
+    kinds = {level.name: level for level in (result.spec.levels if result.spec else [])}
+    for row in rows:
+        if row.level != current:
+            if current is not None:
+                lines.append("-" * 29 + "+" + "-" * 48)
+            current = row.level
+            if row.level != "Residual":
+                level = kinds.get(row.level)
+                structure = "Identity" if level is None or len(level.terms) == 1 else level.covariance.capitalize()
+                lines.append(f"{row.level + ': ' + structure:<28} |")
+        lines.append(_random_row(row))
+    lines.append(RULE)
+    return lines
+
+
+def _random_row(row: RandomParam) -> str:
+    ci = row.ci or [None, None]
+    return f"{row.param[:27]:>27}  | {_num(row.estimate)}  {_num(row.se)}    {_num(ci[0])}  {_num(ci[1])}"
+
+
+def _lr_footer(result: FitResult) -> list[str]:
+    test = result.lr_test
+    if test is None:
+        return []
+    if test.kind == "chibar2":
+        return [f"LR test vs. linear model: chibar2(01) = {test.stat:.2f}{'':8}Prob >= chibar2 = {test.p:.4f}"]
+    return [f"LR test vs. linear model: chi2({int(test.df)}) = {test.stat:.2f}{'':12}Prob > chi2 = {test.p:.4f}",
+            "",
+            "Note: LR test is conservative and provided only for reference."]
+
+
+def _panel_footer(result: FitResult) -> list[str]:
+    lines = []
+    for label, value in (("sigma_u", result.sigma_u), ("sigma_e", result.sigma_e), ("rho", result.rho)):
+        if value is not None:
+            lines.append(f"{label:>12} | {_num(value)}")
+    if result.theta_re is not None:
+        lines.append(f"{'theta':>12} | {result.theta_re}")
+    lines.append(RULE)
+    if result.f_test_u0 is not None:
+        t = result.f_test_u0
+        lines.append(f"F test that all u_i=0: F({int(t.df)}, {int(t.df2 or 0)}) = {t.stat:.2f}{'':10}Prob > F = {t.p:.4f}")
+    if result.hausman is not None:
+        h = result.hausman
+        lines.append(f"Hausman test (fe vs re): chi2({int(h.df)}) = {h.stat:.2f}   Prob > chi2 = {h.p:.4f}")
+    return lines
