@@ -381,7 +381,7 @@ def _normalise_units(data: dict) -> dict:
     if isinstance(levels, list):
         data = dict(data)
         data["levels"] = [
-            {**level, "units": {"distribution": "fixed", "n": level["units"]}}
+            {**level, "units": to_jsonable(UnitCount.fixed(level["units"]))}
             if isinstance(level, dict) and isinstance(level.get("units"), (int, float))
             and not isinstance(level.get("units"), bool) else level
             for level in levels

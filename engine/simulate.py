@@ -1,0 +1,219 @@
+"""Simulate data from a ``Design``: vectorised with numpy, reproducible from a seed.
+
+Units are built level by level (a loop over levels, never over units): counts per parent, then
+the draws made once per unit. Rows are sorted by the hierarchy and then the occasion, as in the
+seed, so each unit's rows are contiguous and its ids and draws reach them by ``np.repeat`` over
+the rows per unit. Ids are numbered 1..N at each level, unique across the data set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from engine.design import OBSERVATION, CovariateDesign, Design, LevelDesign, Truth, UnitCount
+
+TRUE_EFFECT_PREFIX = "true_u_"
+
+
+@dataclass
+class SimulatedData:
+    """Simulated rows with the design, the true parameters and the seed that made them."""
+
+    frame: pd.DataFrame
+    design: Design
+    truth: Truth
+    seed: int
+
+    @property
+    def truth_columns(self) -> list[str]:
+        return true_effect_columns(self.frame)
+
+
+def true_effect_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns holding true random effects (``true_u_<level>``, ``true_u_<level>_<variable>``);
+    views hide them by default."""
+    return [name for name in frame.columns if str(name).startswith(TRUE_EFFECT_PREFIX)]
+
+
+def simulate(design: Design, seed: int | None = None) -> SimulatedData:
+    """Draw one data set from ``design``.
+
+    Parameters
+    ----------
+    design : Design
+        Validated here; a bad design raises UserInputError.
+    seed : int, optional
+        Seed for ``numpy.random.default_rng``; None draws a fresh one (reported in ``.seed``).
+
+    Returns
+    -------
+    SimulatedData
+        ``.frame`` has one id column per level, the occasion, the treatment, the covariates, the
+        outcome and the true effects per level.
+    """
+    design.validate()
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1)[0])
+    rng = np.random.default_rng(seed)
+    variable_levels = design.variable_levels()
+
+    # Units, level by level: how many under each parent, and the draws made once per unit.
+    counts_per_parent: list[np.ndarray] = []
+    unit_effects: list[list[np.ndarray]] = []  # per level: intercepts, then one array per slope
+    unit_variables: dict[str, np.ndarray] = {}
+    units = 1
+    for level in design.levels:
+        counts = _draw_counts(rng, level.units, units)
+        counts_per_parent.append(counts)
+        units = int(counts.sum())
+        unit_effects.append(_draw_effects(rng, level, units))
+        for name, variable_level in variable_levels.items():
+            if variable_level == level.name:
+                unit_variables[name] = _draw_variable(rng, design, name, units)
+
+    # Rows of each bottom unit: its occasions less the missing ones.
+    occasion_column = None
+    if design.occasions is None:
+        rows_per_unit = np.ones(units, dtype=np.int64)
+    else:
+        per_unit = design.occasions.count
+        occasion_dtype = _small_int_dtype(per_unit)
+        if design.occasions.missing_prob > 0:
+            present = rng.random((units, per_unit)) >= design.occasions.missing_prob
+            rows_per_unit = present.sum(axis=1)
+            occasion_column = (np.flatnonzero(present) % per_unit + 1).astype(occasion_dtype)
+            del present
+        else:
+            rows_per_unit = np.full(units, per_unit, dtype=np.int64)
+            occasion_column = np.tile(np.arange(1, per_unit + 1, dtype=occasion_dtype), units)
+    rows = int(rows_per_unit.sum())
+
+    # Rows are sorted by the hierarchy, so a unit's rows are contiguous: per-unit values reach
+    # the rows by np.repeat over the rows of each unit (sequential, faster than a gather).
+    rows_per_level: list[np.ndarray] = [rows_per_unit]
+    for counts in reversed(counts_per_parent[1:]):
+        rows_per_level.insert(0, _segment_sums(rows_per_level[0], counts))
+
+    def spread(values: np.ndarray, depth: int) -> np.ndarray:
+        return np.repeat(values, rows_per_level[depth])
+
+    row_variables = {}
+    for name, variable_level in variable_levels.items():
+        if variable_level == OBSERVATION:
+            row_variables[name] = _draw_variable(rng, design, name, rows, occasion_column)
+        else:
+            row_variables[name] = spread(unit_variables.pop(name), design.level_names.index(variable_level))
+
+    outcome = rng.standard_normal(rows)
+    outcome *= design.residual_sd
+    outcome += design.intercept
+    if design.treatment is not None:
+        _add_scaled(outcome, row_variables[design.treatment.name], design.treatment.effect)
+    for covariate in design.covariates:
+        _add_scaled(outcome, row_variables[covariate.name], covariate.coef)
+
+    ids = []
+    true_columns = {}
+    for depth, level in enumerate(design.levels):
+        level_units = len(rows_per_level[depth])
+        ids.append(spread(np.arange(1, level_units + 1, dtype=_id_dtype(level_units)), depth))
+        intercepts, *slopes = unit_effects[depth]
+        row_intercepts = spread(intercepts, depth)
+        outcome += row_intercepts
+        true_columns[f"{TRUE_EFFECT_PREFIX}{level.name}"] = row_intercepts
+        for slope, effects in zip(level.slopes, slopes):
+            row_slopes = spread(effects, depth)
+            outcome += row_slopes * row_variables[slope.variable]
+            true_columns[f"{TRUE_EFFECT_PREFIX}{level.name}_{slope.variable}"] = row_slopes
+    del unit_effects
+
+    columns = {level.name: level_ids for level, level_ids in zip(design.levels, ids)}
+    if design.occasions is not None:
+        columns[design.occasions.name] = occasion_column
+    columns.update(row_variables)
+    columns[design.outcome] = outcome
+    columns.update(true_columns)
+    # copy=False: the arrays are ours; copying 8 million rows would double the peak memory.
+    frame = pd.DataFrame(columns, copy=False)
+    truth = design.truth()
+    truth.seed = seed
+    return SimulatedData(frame=frame, design=design.copy(), truth=truth, seed=seed)
+
+
+# ----- draws ---------------------------------------------------------------------------------------
+
+def _draw_counts(rng: np.random.Generator, units: UnitCount, parents: int) -> np.ndarray:
+    """Units under each of ``parents`` parents."""
+    if units.distribution == "fixed":
+        return np.full(parents, int(units.n), dtype=np.int64)
+    if units.distribution == "uniform":
+        return rng.integers(int(units.min), int(units.max), size=parents, endpoint=True, dtype=np.int64)
+    return 1 + rng.poisson(units.mean - 1.0, size=parents).astype(np.int64)
+
+
+def _draw_effects(rng: np.random.Generator, level: LevelDesign, units: int) -> list[np.ndarray]:
+    """Random intercepts and slopes of one level, each padded with slot 0."""
+    if not level.slopes:
+        intercepts = rng.standard_normal(units)
+        intercepts *= level.sd
+        intercepts += 0.0  # turns the -0.0 of a zero sd into 0.0
+        return [intercepts]
+    sds = np.array([level.sd] + [slope.sd for slope in level.slopes])
+    correlation = np.eye(len(sds))
+    for position, slope in enumerate(level.slopes, start=1):
+        correlation[0, position] = correlation[position, 0] = slope.corr
+    # A symmetric square root instead of Cholesky: it also works when a correlation is +-1.
+    values, vectors = np.linalg.eigh(correlation)
+    root = vectors @ np.diag(np.sqrt(np.clip(values, 0, None))) @ vectors.T
+    draws = rng.standard_normal((units, len(sds))) @ (root * sds[None, :]) + 0.0
+    return [np.ascontiguousarray(draws[:, k]) for k in range(len(sds))]
+
+
+def _draw_variable(rng: np.random.Generator, design: Design, name: str, size: int,
+                   occasion_column: np.ndarray | None = None) -> np.ndarray:
+    """One draw of a treatment or covariate per unit (or per row)."""
+    if design.treatment is not None and name == design.treatment.name:
+        return (rng.random(size) < design.treatment.probability).astype(np.int8)
+    covariate: CovariateDesign = next(c for c in design.covariates if c.name == name)
+    if covariate.distribution == "normal":
+        return rng.normal(covariate.mean, covariate.sd, size)
+    if covariate.distribution == "binary":
+        return (rng.random(size) < covariate.probability).astype(np.int8)
+    if covariate.distribution == "uniform":
+        return rng.uniform(covariate.low, covariate.high, size)
+    return occasion_column - np.asarray(1, dtype=occasion_column.dtype)  # time: 0..count-1
+
+
+# ----- helpers -------------------------------------------------------------------------------------
+
+def _segment_sums(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Sums of consecutive runs of ``values`` of lengths ``counts`` (children grouped by parent)."""
+    ends = np.cumsum(values)
+    boundaries = np.cumsum(counts) - 1
+    totals = ends[boundaries]
+    totals[1:] -= totals[:-1].copy()
+    return totals
+
+
+def _add_scaled(target: np.ndarray, values: np.ndarray, coef: float) -> None:
+    """target += coef * values, without a float temporary for 0/1 variables."""
+    if coef == 0:
+        return
+    if values.dtype == np.int8 and values.max(initial=0) <= 1 and values.min(initial=0) >= 0:
+        np.add(target, coef, out=target, where=values.view(np.bool_))
+    else:
+        target += coef * values
+
+
+def _id_dtype(largest: int) -> type:
+    return np.int32 if largest < np.iinfo(np.int32).max else np.int64
+
+
+def _small_int_dtype(largest: int) -> type:
+    for dtype in (np.int8, np.int16, np.int32):
+        if largest <= np.iinfo(dtype).max:
+            return dtype
+    return np.int64
