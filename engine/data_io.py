@@ -1,0 +1,244 @@
+"""Read and write data files, chosen by extension, with the true parameters of simulated data.
+
+Read: .csv/.txt, .dta (Stata), .sav (SPSS), .xlsx/.xls (Excel), .parquet. Write: .csv, .dta,
+.sav, .parquet. The ``Truth`` travels in Parquet's schema metadata; the other formats have
+no room for it (a Stata data label holds 80 characters), so it goes to a sidecar
+``<file>.truth.json`` next to the data, which ``read_data`` picks up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from engine.design import Truth
+from engine.errors import UserInputError
+
+READ_EXTENSIONS = (".csv", ".txt", ".dta", ".sav", ".xlsx", ".xls", ".parquet")
+WRITE_EXTENSIONS = (".csv", ".dta", ".sav", ".parquet")
+TRUTH_SIDECAR_SUFFIX = ".truth.json"
+_PARQUET_TRUTH_KEY = b"hlm_explorer.truth"
+_DTA_DATA_LABEL = "HLM Explorer data; true parameters in the .truth.json next to it"
+
+
+@dataclass
+class Dataset:
+    """A data frame with where it came from, the truth (simulated data only) and Stata/SPSS labels.
+
+    ``value_labels``: column -> {value: label}; ``variable_labels``: column -> label.
+    """
+
+    frame: pd.DataFrame
+    source: str = ""
+    truth: Truth | None = None
+    value_labels: dict[str, dict] = field(default_factory=dict)
+    variable_labels: dict[str, str] = field(default_factory=dict)
+
+
+def truth_sidecar_path(path: str | Path) -> Path:
+    """Where the truth of a data file is kept when the format has no room for it."""
+    path = Path(path)
+    return path.with_name(path.name + TRUTH_SIDECAR_SUFFIX)
+
+
+# ----- reading ---------------------------------------------------------------------------------------
+
+def read_data(path: str | Path) -> Dataset:
+    """Read a data file by its extension.
+
+    Parameters
+    ----------
+    path : str or Path
+        A .csv/.txt, .dta, .sav, .xlsx/.xls or .parquet file.
+
+    Returns
+    -------
+    Dataset
+        With the truth when the file (or its sidecar) carries one.
+
+    Raises
+    ------
+    UserInputError
+        Missing or unreadable file, unknown extension, or no rows: one line naming the file.
+    """
+    path = Path(path)
+    extension = path.suffix.lower()
+    if extension not in READ_EXTENSIONS:
+        raise UserInputError(
+            f"{path}: unknown file type {extension or '(no extension)'!r}; use {', '.join(READ_EXTENSIONS)}")
+    if not path.is_file():
+        raise UserInputError(f"{path}: no such file")
+    reader = {".csv": _read_text, ".txt": _read_text, ".dta": _read_dta, ".sav": _read_sav,
+              ".xlsx": _read_excel, ".xls": _read_excel, ".parquet": _read_parquet}[extension]
+    try:
+        dataset = reader(path)
+    except UserInputError:
+        raise
+    except Exception as error:  # any parser failure: the user needs the file name and the reason
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserInputError(f"cannot read {path}: {reason}") from error
+    if dataset.frame.shape[1] == 0 or len(dataset.frame) == 0:
+        raise UserInputError(f"{path}: the file holds no data rows")
+    dataset.source = str(path)
+    if dataset.truth is None:
+        dataset.truth = _read_sidecar(path)
+    return dataset
+
+
+def _read_text(path: Path) -> Dataset:
+    with path.open("r", encoding="utf-8", errors="replace") as handle:
+        header = handle.readline()
+    if not header.strip():
+        raise UserInputError(f"{path}: the file is empty")
+    # The separator of the header line: tab, semicolon or comma, else runs of whitespace.
+    separator = next((sep for sep in ("\t", ";", ",") if sep in header), r"\s+")
+    return Dataset(frame=pd.read_csv(path, sep=separator))
+
+
+def _read_dta(path: Path) -> Dataset:
+    import pyreadstat
+
+    # pandas reads the data fast and keeps Stata's integer types; pyreadstat's metadata maps
+    # variables to their value-label sets, which pandas only exposes by set name.
+    with pd.io.stata.StataReader(path) as reader:
+        frame = reader.read(convert_categoricals=False, convert_missing=False)
+    _, meta = pyreadstat.read_dta(str(path), metadataonly=True)
+    return Dataset(frame=frame, value_labels=_plain_value_labels(meta.variable_value_labels),
+                   variable_labels={k: v for k, v in meta.column_names_to_labels.items() if v})
+
+
+def _read_sav(path: Path) -> Dataset:
+    import pyreadstat
+
+    frame, meta = pyreadstat.read_sav(str(path))
+    # SPSS stores every number as a double; columns formatted without decimals were integers.
+    for name, spss_format in meta.original_variable_types.items():
+        column = frame[name]
+        if spss_format.endswith(".0") and column.dtype.kind == "f" and column.notna().all():
+            frame[name] = column.astype("int64")
+    return Dataset(frame=frame, value_labels=_plain_value_labels(meta.variable_value_labels),
+                   variable_labels={k: v for k, v in meta.column_names_to_labels.items() if v})
+
+
+def _read_excel(path: Path) -> Dataset:
+    if path.suffix.lower() == ".xls":
+        try:
+            import xlrd  # noqa: F401
+        except ImportError:
+            raise UserInputError(f"{path}: reading old .xls files needs the xlrd package; save it as .xlsx") from None
+    return Dataset(frame=pd.read_excel(path))
+
+
+def _read_parquet(path: Path) -> Dataset:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    metadata = table.schema.metadata or {}
+    truth = Truth.from_json(metadata[_PARQUET_TRUTH_KEY].decode("utf-8")) if _PARQUET_TRUTH_KEY in metadata else None
+    return Dataset(frame=table.to_pandas(), truth=truth)
+
+
+def _read_sidecar(path: Path) -> Truth | None:
+    sidecar = truth_sidecar_path(path)
+    if not sidecar.is_file():
+        return None
+    try:
+        return Truth.from_json(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UserInputError(f"{sidecar}: not a readable truth file ({error})") from error
+
+
+def _plain_value_labels(labels: dict) -> dict[str, dict]:
+    """Integral float keys (SPSS stores 1 as 1.0) become ints."""
+    return {name: {(int(k) if isinstance(k, float) and k.is_integer() else k): v for k, v in mapping.items()}
+            for name, mapping in (labels or {}).items()}
+
+
+# ----- writing ---------------------------------------------------------------------------------------
+
+def write_data(frame: pd.DataFrame, path: str | Path, truth: Truth | None = None, *,
+               value_labels: dict[str, dict] | None = None,
+               variable_labels: dict[str, str] | None = None) -> list[Path]:
+    """Write ``frame`` to .csv, .dta, .sav or .parquet, with ``truth`` when given.
+
+    Parameters
+    ----------
+    frame : DataFrame
+    path : str or Path
+        The extension chooses the format.
+    truth : Truth, optional
+        Stored in the file (Parquet) or in ``<file>.truth.json``. Without it, a stale sidecar
+        of an earlier file at ``path`` is removed so that it cannot be mistaken for this data's.
+    value_labels, variable_labels : dict, optional
+        Labels for the .dta and .sav formats.
+
+    Returns
+    -------
+    list of Path
+        The files written (the data, then the sidecar if any).
+    """
+    path = Path(path)
+    extension = path.suffix.lower()
+    if extension not in WRITE_EXTENSIONS:
+        raise UserInputError(
+            f"{path}: cannot write {extension or 'files without an extension'}; use {', '.join(WRITE_EXTENSIONS)}")
+    if not path.parent.is_dir():
+        raise UserInputError(f"{path}: the folder {path.parent} does not exist")
+    truth_in_file = extension == ".parquet"
+    try:
+        if extension == ".csv":
+            _write_csv(frame, path)
+        elif extension == ".dta":
+            frame.to_stata(path, write_index=False, version=118,
+                           data_label=_DTA_DATA_LABEL if truth is not None else None,
+                           variable_labels=variable_labels or None, value_labels=value_labels or None)
+        elif extension == ".sav":
+            _write_sav(frame, path, value_labels, variable_labels)
+        else:
+            _write_parquet(frame, path, truth)
+    except OSError as error:
+        raise UserInputError(f"cannot write {path}: {error.strerror or error}") from error
+    except (ValueError, TypeError) as error:  # e.g. a column Stata or SPSS cannot hold
+        raise UserInputError(f"cannot write {path}: {str(error).splitlines()[0]}") from error
+    written = [path]
+    sidecar = truth_sidecar_path(path)
+    if truth is not None and not truth_in_file:
+        sidecar.write_text(truth.to_json() + "\n", encoding="utf-8")
+        written.append(sidecar)
+    elif sidecar.exists():
+        sidecar.unlink()
+    return written
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        frame.to_csv(path, index=False)  # mixed-type object columns: pandas writes them as text
+        return
+    # pyarrow writes numbers with round-trip precision, about 10 times faster than pandas.
+    pacsv.write_csv(table, path)
+
+
+def _write_sav(frame: pd.DataFrame, path: Path, value_labels, variable_labels) -> None:
+    import pyreadstat
+
+    pyreadstat.write_sav(frame, str(path), variable_value_labels=value_labels or None,
+                         column_labels=variable_labels or None)
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path, truth: Truth | None) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if truth is not None:
+        metadata = dict(table.schema.metadata or {})
+        metadata[_PARQUET_TRUTH_KEY] = truth.to_json().encode("utf-8")
+        table = table.replace_schema_metadata(metadata)
+    pq.write_table(table, path)
