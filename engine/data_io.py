@@ -8,6 +8,7 @@ no room for it (a Stata data label holds 80 characters), so it goes to a sidecar
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ READ_EXTENSIONS = (".csv", ".txt", ".dta", ".sav", ".xlsx", ".xls", ".parquet")
 WRITE_EXTENSIONS = (".csv", ".dta", ".sav", ".parquet")
 TRUTH_SIDECAR_SUFFIX = ".truth.json"
 _PARQUET_TRUTH_KEY = b"hlm_explorer.truth"
+_SPSS_INTEGER_FORMAT = re.compile(r"[FN]\d+(\.0)?")
 _DTA_DATA_LABEL = "HLM Explorer data; true parameters in the .truth.json next to it"
 
 
@@ -94,7 +96,11 @@ def _read_text(path: Path) -> Dataset:
         raise UserInputError(f"{path}: the file is empty")
     # The separator of the header line: tab, semicolon or comma, else runs of whitespace.
     separator = next((sep for sep in ("\t", ";", ",") if sep in header), r"\s+")
-    return Dataset(frame=pd.read_csv(path, sep=separator))
+    try:
+        frame = pd.read_csv(path, sep=separator)
+    except UnicodeDecodeError:  # spreadsheets on Windows often save Latin-1
+        frame = pd.read_csv(path, sep=separator, encoding="latin-1")
+    return Dataset(frame=frame)
 
 
 def _read_dta(path: Path) -> Dataset:
@@ -116,7 +122,7 @@ def _read_sav(path: Path) -> Dataset:
     # SPSS stores every number as a double; columns formatted without decimals were integers.
     for name, spss_format in meta.original_variable_types.items():
         column = frame[name]
-        if spss_format.endswith(".0") and column.dtype.kind == "f" and column.notna().all():
+        if _SPSS_INTEGER_FORMAT.fullmatch(spss_format) and column.dtype.kind == "f" and column.notna().all():
             frame[name] = column.astype("int64")
     return Dataset(frame=frame, value_labels=_plain_value_labels(meta.variable_value_labels),
                    variable_labels={k: v for k, v in meta.column_names_to_labels.items() if v})
@@ -228,8 +234,10 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
 def _write_sav(frame: pd.DataFrame, path: Path, value_labels, variable_labels) -> None:
     import pyreadstat
 
+    # SPSS has doubles only; a format without decimals marks the integer columns for read_data.
+    integer_formats = {str(name): "F12.0" for name, dtype in frame.dtypes.items() if dtype.kind in "iub"}
     pyreadstat.write_sav(frame, str(path), variable_value_labels=value_labels or None,
-                         column_labels=variable_labels or None)
+                         column_labels=variable_labels or None, variable_format=integer_formats or None)
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path, truth: Truth | None) -> None:

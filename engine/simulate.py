@@ -155,7 +155,7 @@ def _draw_counts(rng: np.random.Generator, units: UnitCount, parents: int) -> np
 
 
 def _draw_effects(rng: np.random.Generator, level: LevelDesign, units: int) -> list[np.ndarray]:
-    """Random intercepts and slopes of one level, each padded with slot 0."""
+    """Random intercepts and slopes of one level: one array per term, intercept first."""
     if not level.slopes:
         intercepts = rng.standard_normal(units)
         intercepts *= level.sd
@@ -176,18 +176,23 @@ def _draw_variable(rng: np.random.Generator, design: Design, name: str, size: in
                    occasion_column: np.ndarray | None = None) -> np.ndarray:
     """One draw of a treatment or covariate per unit (or per row)."""
     if design.treatment is not None and name == design.treatment.name:
-        return (rng.random(size) < design.treatment.probability).astype(np.int8)
+        return _bernoulli(rng, design.treatment.probability, size)
     covariate: CovariateDesign = next(c for c in design.covariates if c.name == name)
     if covariate.distribution == "normal":
         return rng.normal(covariate.mean, covariate.sd, size)
     if covariate.distribution == "binary":
-        return (rng.random(size) < covariate.probability).astype(np.int8)
+        return _bernoulli(rng, covariate.probability, size)
     if covariate.distribution == "uniform":
         return rng.uniform(covariate.low, covariate.high, size)
     return occasion_column - np.asarray(1, dtype=occasion_column.dtype)  # time: 0..count-1
 
 
 # ----- helpers -------------------------------------------------------------------------------------
+
+def _bernoulli(rng: np.random.Generator, probability: float, size: int) -> np.ndarray:
+    """0/1 draws as int8; float32 uniforms halve the temporary (probability resolution 2**-24)."""
+    return (rng.random(size, dtype=np.float32) < probability).view(np.int8)
+
 
 def _segment_sums(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Sums of consecutive runs of ``values`` of lengths ``counts`` (children grouped by parent)."""
