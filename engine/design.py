@@ -324,7 +324,9 @@ class Design:
         data = {key: value for key, value in data.items() if key != "format_version"}
         try:
             return from_jsonable(cls, _normalise_units(data))
-        except (TypeError, AttributeError, KeyError) as error:
+        except UserInputError:
+            raise
+        except (TypeError, ValueError, AttributeError, KeyError) as error:
             raise UserInputError(f"design: malformed field ({error})") from error
 
     def save(self, path: str | Path) -> None:

@@ -74,6 +74,7 @@ def test_level_accepts_an_int_for_units():
     ('{"format_version": 2, "levels": []}', "format_version 2"),
     ('{"levels": [{"name": "a", "units": 0}]}', "level a: units must be >= 1, got 0"),
     ("[1, 2]", "expected a JSON object"),
+    ('{"levels": [{"name": "a", "sd": "x"}]}', "malformed field"),
 ])
 def test_load_rejects_bad_files_naming_them(tmp_path, content, message):
     path = tmp_path / "bad.json"
