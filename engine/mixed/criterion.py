@@ -49,24 +49,44 @@ class Evaluation:
     childsums: list[np.ndarray] = field(default_factory=list)  # per level: S summed over children
 
 
-def cross_products_by_group(columns: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
-    """Per-group W'W as an array (groups, k, k), by one weighted bincount per entry."""
-    k = columns.shape[1]
-    out = np.empty((n_groups, k, k))
-    for i in range(k):
-        for j in range(i, k):
-            weights = columns[:, i] * columns[:, j]
-            out[:, i, j] = np.bincount(codes, weights=weights, minlength=n_groups)
-            out[:, j, i] = out[:, i, j]
+def packed_cross_products_by_group(columns: np.ndarray, codes: np.ndarray, n_groups: int,
+                                   packing: "SymmetricPacking") -> np.ndarray:
+    """Per-group W'W, upper triangle only, as (k(k+1)/2, groups): one weighted bincount per entry."""
+    out = np.empty((packing.size, n_groups))
+    for index, (i, j) in enumerate(zip(packing.rows, packing.cols)):
+        out[index] = np.bincount(codes, weights=columns[:, i] * columns[:, j], minlength=n_groups)
     return out
 
 
-def _reduce_to_parents(values: np.ndarray, starts: np.ndarray, axis: int = 0) -> np.ndarray:
-    return np.add.reduceat(values, starts, axis=axis)
+class SymmetricPacking:
+    """Store symmetric k x k matrices as their upper triangles (k(k+1)/2 numbers)."""
+
+    def __init__(self, k: int):
+        self.k = k
+        self.rows, self.cols = np.triu_indices(k)
+        self.size = self.rows.size
+        self.position = np.empty((k, k), dtype=np.int64)
+        self.position[self.rows, self.cols] = np.arange(self.size)
+        self.position[self.cols, self.rows] = np.arange(self.size)
+
+    def pack(self, full: np.ndarray) -> np.ndarray:
+        return full[..., self.rows, self.cols]
+
+    def unpack(self, packed: np.ndarray) -> np.ndarray:
+        return packed[..., self.position]
+
+    def column(self, z: int) -> np.ndarray:
+        """Packed positions of column z of the matrix."""
+        return self.position[:, z]
 
 
 class NestedCriterion:
-    """Profiled deviance -2 log L (ML) or -2 log L_R (REML) as a function of theta."""
+    """Profiled deviance -2 log L (ML) or -2 log L_R (REML) as a function of theta.
+
+    Groups carry a stack (1 + derivatives, packed k x k, groups): row 0 is S, the others
+    dS/dtheta for the parameters of the group's own level and the levels below it, in theta's
+    order. Groups run along the last axis so that every entry is one contiguous vector.
+    """
 
     def __init__(self, columns: np.ndarray, hierarchy: Hierarchy, levels: list[LevelTerms],
                  x_columns: list[int], y_column: int, reml: bool):
@@ -78,6 +98,7 @@ class NestedCriterion:
         self.n = columns.shape[0]
         self.p = len(x_columns)
         self.k = columns.shape[1]
+        self.packing = SymmetricPacking(self.k)
         self.param_offsets = np.cumsum([0] + [lv.covariance.n_params for lv in levels]).tolist()
         self.n_params = self.param_offsets[-1]
         self._prepare(columns)
@@ -85,42 +106,44 @@ class NestedCriterion:
     # ----- set-up (theta-independent) ---------------------------------------------------------
     def _prepare(self, columns: np.ndarray) -> None:
         h = self.hierarchy
-        self.starts = [h.child_starts(level) for level in range(h.n_levels)]
+        # None where every parent has exactly one child: summing over children is then a no-op.
+        self.starts = []
+        for level in range(h.n_levels):
+            starts = h.child_starts(level)
+            one_each = level > 0 and starts.size == h.group_counts[level]
+            self.starts.append(None if one_each else starts)
+        self.collapse_leaf = False
         if h.n_levels == 0:
-            self.total_cross = columns.T @ columns
+            self.total_cross = self.packing.pack(columns.T @ columns)[None, :, None]
             return
         leaf = h.n_levels - 1
-        leaf_cross = cross_products_by_group(columns, h.row_codes[leaf], h.group_counts[leaf])
+        leaf_cross = packed_cross_products_by_group(columns, h.row_codes[leaf], h.group_counts[leaf], self.packing)
         leaf_terms = self.levels[leaf]
         self.collapse_leaf = len(leaf_terms.columns) == 1 and self._is_constant_column(columns, leaf_terms.columns[0])
         if not self.collapse_leaf:
-            self.leaf_cross = leaf_cross
+            self.leaf_cross = leaf_cross[None]
             return
         z = leaf_terms.columns[0]
-        sizes = np.rint(leaf_cross[:, z, z]).astype(np.int64)
+        sums = leaf_cross[self.packing.column(z)]  # column sums of each leaf group, (k, groups)
+        sizes = np.rint(sums[z]).astype(np.int64)
         parents = h.parents[leaf]
         # Units: (parent, size) pairs; sorted by parent so each parent's units are contiguous.
-        unit_key = parents * np.int64(sizes.max() + 1) + sizes
-        unit_codes, unit_keys = _factorize_sorted(unit_key)
+        radix = np.int64(sizes.max() + 1)
+        unit_codes, unit_keys = _factorize_sorted(parents * radix + sizes)
         n_units = unit_keys.size
-        self.unit_size = (unit_keys % np.int64(sizes.max() + 1)).astype(float)
+        self.unit_size = (unit_keys % radix).astype(float)
         self.unit_count = np.bincount(unit_codes, minlength=n_units).astype(float)
-        self.unit_parent = unit_keys // np.int64(sizes.max() + 1)
-        sums = leaf_cross[:, :, z]  # column sums of each leaf group, (groups, k)
-        self.leaf_sums = sums
+        unit_parent = unit_keys // radix
+        self.leaf_sums = sums.T
         self.leaf_sizes = sizes
-        outer = np.empty((n_units, self.k, self.k))
-        for i in range(self.k):
-            for j in range(i, self.k):
-                outer[:, i, j] = np.bincount(unit_codes, weights=sums[:, i] * sums[:, j], minlength=n_units)
-                outer[:, j, i] = outer[:, i, j]
+        rows, cols = self.packing.rows, self.packing.cols
+        outer = np.empty((self.packing.size, n_units))
+        for index in range(self.packing.size):
+            outer[index] = np.bincount(unit_codes, weights=sums[rows[index]] * sums[cols[index]], minlength=n_units)
         self.unit_outer = outer
-        if leaf == 0:
-            self.leaf_parent_total = leaf_cross.sum(axis=0)[None]
-            self.unit_starts = np.zeros(1, dtype=np.int64)
-        else:
-            self.leaf_parent_total = _reduce_to_parents(leaf_cross, self.starts[leaf])
-            self.unit_starts = first_index_of_runs(self.unit_parent)
+        self.leaf_parent_total = np.add.reduceat(leaf_cross, h.child_starts(leaf), axis=1)
+        unit_starts = first_index_of_runs(unit_parent)
+        self.unit_starts = None if unit_starts.size == n_units else unit_starts
 
     @staticmethod
     def _is_constant_column(columns: np.ndarray, index: int) -> bool:
@@ -136,133 +159,143 @@ class NestedCriterion:
 
     def evaluate(self, theta: np.ndarray, gradient: bool = True, keep: bool = False) -> Evaluation:
         theta = np.asarray(theta, dtype=float)
-        h = self.hierarchy
-        n_levels = h.n_levels
+        n_levels = self.hierarchy.n_levels
         logdet = 0.0
         dlogdet = np.zeros(self.n_params)
         childsums: list[np.ndarray] = [None] * n_levels  # type: ignore[list-item]
         if n_levels == 0:
-            total, dtotal = self.total_cross, np.zeros((0, self.k, self.k))
+            stack = self.total_cross
         else:
             leaf = n_levels - 1
             if self.collapse_leaf:
-                S_sum, dS_sum, ld, dld = self._collapsed_leaf(theta, gradient)
-                logdet += ld
-                if gradient:
-                    dlogdet[self.param_offsets[leaf]:] += dld
-                next_level = leaf - 1
-                if keep:
-                    childsums[leaf] = None
+                stack, ld, dld = self._collapsed_leaf(theta, gradient)
+                top = leaf - 1
             else:
-                S_sum = self.leaf_cross
-                dS_sum = np.zeros((0,) + S_sum.shape)
-                next_level = leaf
-            for level in range(next_level, -1, -1):
+                stack, ld, dld = self.leaf_cross, 0.0, np.zeros(0)
+                top = leaf
+            logdet += ld
+            if gradient:
+                dlogdet[self.n_params - dld.size:] += dld
+            for level in range(top, -1, -1):
                 if keep:
-                    childsums[level] = S_sum
-                S_new, dS_new, ld, dld = self._absorb(level, S_sum, dS_sum, theta, gradient)
+                    childsums[level] = self.packing.unpack(stack[0].T)
+                stack, ld, dld = self._absorb(level, stack, theta, gradient)
                 logdet += ld
                 if gradient:
                     dlogdet[self.param_offsets[level]:] += dld
-                if level > 0:
-                    S_sum = _reduce_to_parents(S_new, self.starts[level])
-                    dS_sum = _reduce_to_parents(dS_new, self.starts[level], axis=1) if gradient else dS_new
-                else:
-                    S_sum, dS_sum = S_new.sum(axis=0)[None], (dS_new.sum(axis=1)[:, None] if gradient else dS_new)
-            total = S_sum[0]
-            dtotal = dS_sum[:, 0] if gradient else None
-        return self._profile(total, dtotal, logdet, dlogdet if gradient else None, childsums)
+                stack = self._sum_over_parents(stack, level)
+        full = self.packing.unpack(stack[:, :, 0])
+        dtotal = full[1:] if gradient else None
+        return self._profile(full[0], dtotal, logdet, dlogdet if gradient else None, childsums)
+
+    def _sum_over_parents(self, stack: np.ndarray, level: int) -> np.ndarray:
+        if level == 0:
+            return stack.sum(axis=2, keepdims=True)
+        starts = self.starts[level]
+        return stack if starts is None else np.add.reduceat(stack, starts, axis=2)
 
     def _collapsed_leaf(self, theta, gradient):
-        leaf = self.hierarchy.n_levels - 1
-        t = theta[self.param_offsets[leaf]]
+        """Children sums for the parents of leaf groups with a random intercept only.
+
+        A leaf group of size m contributes A - w(m) a a' with w(m) = t^2 / (1 + t^2 m), so units of
+        equal size under one parent share w and their a a' can be summed once, before the fit.
+        """
+        t = theta[self.n_params - 1]
         m = self.unit_size
         denom = 1.0 + t * t * m
-        weight = t * t / denom
-        S_sum = self.leaf_parent_total - _reduce_to_parents(weight[:, None, None] * self.unit_outer, self.unit_starts)
         logdet = float(np.dot(self.unit_count, np.log(denom)))
+        out = np.empty((2 if gradient else 1,) + self.unit_outer.shape)
+        np.multiply(self.unit_outer, -t * t / denom, out=out[0])
+        if gradient:
+            np.multiply(self.unit_outer, -2.0 * t / denom ** 2, out=out[1])
+        if self.unit_starts is not None:
+            out = np.add.reduceat(out, self.unit_starts, axis=2)
+        out[0] += self.leaf_parent_total
         if not gradient:
-            return S_sum, None, logdet, None
-        dweight = 2.0 * t / denom ** 2
-        dS = -_reduce_to_parents(dweight[:, None, None] * self.unit_outer, self.unit_starts)[None]
+            return out, logdet, np.zeros(0)
         dlogdet = np.array([float(np.dot(self.unit_count, 2.0 * t * m / denom))])
-        return S_sum, dS, logdet, dlogdet
+        return out, logdet, dlogdet
 
-    def _absorb(self, level, S, dS, theta, gradient):
+    def _absorb(self, level, stack, theta, gradient):
         """Absorb one level's random effects into each of its groups (Woodbury, determinant lemma)."""
         terms = self.levels[level]
         offset = self.param_offsets[level]
-        own = terms.covariance.n_params
-        own_theta = theta[offset: offset + own]
+        own_theta = theta[offset: offset + terms.covariance.n_params]
         if len(terms.columns) == 1:
-            return self._absorb_scalar(terms.columns[0], S, dS, float(own_theta[0]), gradient)
-        return self._absorb_block(terms, S, dS, own_theta, gradient)
+            return self._absorb_scalar(terms.columns[0], stack, float(own_theta[0]), gradient)
+        full = self.packing.unpack(stack.transpose(2, 0, 1))
+        new, logdet, dlogdet = self._absorb_block(terms, full, own_theta, gradient)
+        return np.ascontiguousarray(self.packing.pack(new).transpose(1, 2, 0)), logdet, dlogdet
 
-    @staticmethod
-    def _absorb_scalar(z, S, dS, t, gradient):
-        s = S[:, :, z]
-        sz = s[:, z]
+    def _absorb_scalar(self, z, stack, t, gradient):
+        rows, cols = self.packing.rows, self.packing.cols
+        column = stack[:, self.packing.column(z)]  # (D, k, G)
+        s = column[0]
+        sz = s[z]
         denom = 1.0 + t * t * sz
         c = t * t / denom
-        outer = s[:, :, None] * s[:, None, :]
-        S_new = S - c[:, None, None] * outer
+        outer = s[rows] * s[cols]  # (npk, G)
         logdet = float(np.sum(np.log(denom)))
         if not gradient:
-            return S_new, None, logdet, None
-        n_child = dS.shape[0]
-        dS_new = np.empty((1 + n_child,) + S.shape)
+            return (stack[0] - c * outer)[None], logdet, np.zeros(0)
+        n_child = stack.shape[0] - 1
+        out = np.empty((stack.shape[0] + 1,) + stack.shape[1:])
+        np.multiply(outer, -c, out=out[0])
+        out[0] += stack[0]
+        np.multiply(outer, -2.0 * t / denom ** 2, out=out[1])
         dlogdet = np.empty(1 + n_child)
-        dS_new[0] = -(2.0 * t / denom ** 2)[:, None, None] * outer
-        dlogdet[0] = float(np.sum(2.0 * t * sz / denom))
-        for i in range(n_child):
-            ds = dS[i, :, :, z]
-            dsz = ds[:, z]
-            dc = -c * c * dsz
-            sym = ds[:, :, None] * s[:, None, :]
-            dS_new[1 + i] = dS[i] - dc[:, None, None] * outer - c[:, None, None] * (sym + sym.transpose(0, 2, 1))
-            dlogdet[1 + i] = float(np.sum(c * dsz))
-        return S_new, dS_new, logdet, dlogdet
+        dlogdet[0] = float(np.dot(2.0 * t / denom, sz))
+        if n_child:
+            ds = column[1:]  # (P, k, G)
+            dsz = ds[:, z]  # (P, G)
+            sym = ds[:, rows] * s[cols]
+            sym += s[rows] * ds[:, cols]
+            sym *= -c
+            sym += stack[1:]
+            sym += (c * c * dsz)[:, None, :] * outer
+            out[2:] = sym
+            dlogdet[1:] = dsz @ c
+        return out, logdet, dlogdet
 
     @staticmethod
-    def _absorb_block(terms, S, dS, own_theta, gradient):
+    def _absorb_block(terms, full, own_theta, gradient):
+        """General level with q random effects; ``full`` is (G, D, k, k)."""
         z = terms.columns
         cov = terms.covariance
         lam = cov.lambda_of(own_theta)
         q = len(z)
+        S = full[:, 0]
         Sz = S[:, :, z]  # (G, k, q)
         Szz = Sz[:, z, :]  # (G, q, q)
         B = Sz @ lam  # (G, k, q)
         M = np.eye(q) + lam.T @ Szz @ lam
         Minv = np.linalg.inv(M)
         BMinv = B @ Minv
-        S_new = S - BMinv @ B.transpose(0, 2, 1)
-        sign, logdets = np.linalg.slogdet(M)
+        _, logdets = np.linalg.slogdet(M)
         logdet = float(np.sum(logdets))
+        S_new = S - BMinv @ B.transpose(0, 2, 1)
         if not gradient:
-            return S_new, None, logdet, None
-        n_own, n_child = cov.n_params, dS.shape[0]
-        dS_new = np.empty((n_own + n_child,) + S.shape)
+            return S_new[:, None], logdet, np.zeros(0)
+        n_own, n_child = cov.n_params, full.shape[1] - 1
+        out = np.empty((full.shape[0], 1 + n_own + n_child) + S.shape[1:])
+        out[:, 0] = S_new
         dlogdet = np.empty(n_own + n_child)
 
-        def propagate(dB, dM, dS_base):
+        def propagate(dB, dM):
             # d(S - B M^-1 B') = dS - dB M^-1 B' - B M^-1 dB' + B M^-1 dM M^-1 B'
             term = dB @ BMinv.transpose(0, 2, 1)
-            out = -term - term.transpose(0, 2, 1) + BMinv @ dM @ BMinv.transpose(0, 2, 1)
-            if dS_base is not None:
-                out += dS_base
-            return out, float(np.sum(np.einsum("gij,gji->g", Minv, dM)))
+            change = BMinv @ dM @ BMinv.transpose(0, 2, 1) - term - term.transpose(0, 2, 1)
+            return change, float(np.sum(np.einsum("gij,gji->g", Minv, dM)))
 
         for i, basis in enumerate(cov.basis):
-            dB = Sz @ basis
             inner = basis.T @ Szz @ lam
-            dM = inner + inner.transpose(0, 2, 1)
-            dS_new[i], dlogdet[i] = propagate(dB, dM, None)
+            out[:, 1 + i], dlogdet[i] = propagate(Sz @ basis, inner + inner.transpose(0, 2, 1))
         for i in range(n_child):
-            dSz = dS[i][:, :, z]
-            dB = dSz @ lam
-            dM = lam.T @ dSz[:, z, :] @ lam
-            dS_new[n_own + i], dlogdet[n_own + i] = propagate(dB, dM, dS[i])
-        return S_new, dS_new, logdet, dlogdet
+            dS = full[:, 1 + i]
+            dSz = dS[:, :, z]
+            change, dlogdet[n_own + i] = propagate(dSz @ lam, lam.T @ dSz[:, z, :] @ lam)
+            out[:, 1 + n_own + i] = dS + change
+        return out, logdet, dlogdet
 
     # ----- profiling out beta and sigma --------------------------------------------------------
     def _profile(self, total, dtotal, logdet, dlogdet, childsums) -> Evaluation:

@@ -24,7 +24,6 @@ class Hierarchy:
     row_codes: list[np.ndarray]  # per level: (rows,) group index
     parents: list[np.ndarray]  # per level: (groups,) index of the parent group (zeros at the top)
     group_counts: list[int]
-    raw_distinct: list[int]  # distinct raw id values per level, ignoring nesting
 
     @property
     def n_levels(self) -> int:
@@ -72,20 +71,31 @@ def build_hierarchy(frame: pd.DataFrame, level_names: list[str]) -> Hierarchy:
     row_codes: list[np.ndarray] = []
     parents: list[np.ndarray] = []
     counts: list[int] = []
-    raw_distinct: list[int] = []
     parent_codes = np.zeros(len(frame), dtype=np.int64)
     for name in level_names:
-        own_codes, own_uniques = pd.factorize(frame[name].to_numpy(), sort=True)
-        raw_distinct.append(len(own_uniques))
-        combined = parent_codes * np.int64(len(own_uniques)) + own_codes.astype(np.int64)
+        own_codes, n_own = _dense_codes(frame[name].to_numpy())
+        combined = parent_codes * np.int64(n_own) + own_codes
         codes, uniques = pd.factorize(combined, sort=True)
         codes = codes.astype(np.int64, copy=False)
-        parent_of_group = (np.asarray(uniques, dtype=np.int64) // np.int64(len(own_uniques)))
         row_codes.append(codes)
-        parents.append(parent_of_group)
+        parents.append(np.asarray(uniques, dtype=np.int64) // np.int64(n_own))
         counts.append(len(uniques))
         parent_codes = codes
-    return Hierarchy(list(level_names), row_codes, parents, counts, raw_distinct)
+    return Hierarchy(list(level_names), row_codes, parents, counts)
+
+
+def _dense_codes(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """Order-preserving integer codes for an id column, and how many distinct codes there may be.
+
+    Small-range integer ids are shifted rather than hashed (much faster on millions of rows);
+    codes need not be contiguous, only ordered and distinct.
+    """
+    if values.dtype.kind in "iu" and values.size:
+        low, high = int(values.min()), int(values.max())
+        if high - low < 4 * values.size + 1024:
+            return values.astype(np.int64) - low, high - low + 1
+    codes, uniques = pd.factorize(values, sort=True)
+    return codes.astype(np.int64, copy=False), max(len(uniques), 1)
 
 
 def structure_warnings(hierarchy: Hierarchy, frame: pd.DataFrame) -> list[str]:
@@ -124,9 +134,10 @@ def structure_warnings(hierarchy: Hierarchy, frame: pd.DataFrame) -> list[str]:
 def suggested_order(hierarchy: Hierarchy, frame: pd.DataFrame) -> list[str] | None:
     """An order in which the raw ids nest properly, when the given order does not but that one does."""
     names = hierarchy.level_names
-    if len(names) < 2:
-        return None
-    candidate = sorted(names, key=lambda n: hierarchy.raw_distinct[names.index(n)])
+    if len(names) < 2 or not hierarchy.levels_sharing_groups():
+        return None  # a reversed order makes adjacent levels share their groups
+    distinct = {name: frame[name].nunique() for name in names}
+    candidate = sorted(names, key=lambda n: distinct[n])
     if candidate == names:
         return None
     if raw_ids_nest(frame, names) or not raw_ids_nest(frame, candidate):

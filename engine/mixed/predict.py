@@ -51,33 +51,73 @@ def predict_random_effects(criterion: NestedCriterion, evaluation: Evaluation, t
     out = []
     for level in range(hierarchy.n_levels):
         terms = criterion.levels[level]
-        z = terms.columns
         offset = criterion.param_offsets[level]
         lam = terms.covariance.lambda_of(theta[offset: offset + terms.covariance.n_params])
         parents = hierarchy.parents[level]
-        w = parent_w[parents]
-        omega = parent_omega[parents]
         is_leaf = level == hierarchy.n_levels - 1
         if is_leaf and criterion.collapse_leaf:
-            sz = criterion.leaf_sums[:, None, :]  # (G, 1, k): S_z rows of a leaf group are its column sums
-            szz = criterion.leaf_sizes[:, None, None].astype(float)
+            sz = criterion.leaf_sums[:, None, :]  # (G, 1, k): the S_z row of a leaf group is its column sums
         else:
-            childsum = evaluation.childsums[level]
-            sz = childsum[:, z, :]
-            szz = sz[:, :, z]
-        m = np.eye(len(z)) + lam.T @ szz @ lam
-        m_inv = np.linalg.inv(m)
-        h = m_inv @ lam.T @ sz  # (G, q, k)
-        v_hat = np.einsum("gqk,gk->gq", h, w)
-        var_v = sigma ** 2 * m_inv + h @ omega @ h.transpose(0, 2, 1)
-        u_hat = v_hat @ lam.T
-        var_u = lam @ var_v @ lam.T
-        out.append((u_hat, np.sqrt(np.clip(np.einsum("gii->gi", var_u), 0.0, None))))
-        if not is_leaf:
-            embed = np.zeros((k, len(z)))
-            embed[z, np.arange(len(z))] = 1.0
-            parent_w = w - u_hat @ embed.T
-            f = np.eye(k) - embed @ lam @ h  # (G, k, k)
-            noise = embed @ lam @ (sigma ** 2 * m_inv) @ lam.T @ embed.T
-            parent_omega = f @ omega @ f.transpose(0, 2, 1) + noise
+            sz = evaluation.childsums[level][:, terms.columns, :]
+        step = _scalar_step if len(terms.columns) == 1 else _block_step
+        estimates, sds, parent_w, parent_omega = step(
+            terms.columns, lam, sz, parent_w, parent_omega, parents, sigma, need_children=not is_leaf)
+        out.append((estimates, sds))
     return out
+
+
+def _scalar_step(columns, lam, sz, parent_w, parent_omega, parents, sigma, need_children):
+    """One random effect per group: every matrix of the general step is a scalar or a vector."""
+    (z,) = columns
+    t = float(lam[0, 0])
+    row = sz[:, 0, :]  # (G, k)
+    m = 1.0 + t * t * row[:, z]
+    h = (t / m)[:, None] * row  # (G, k)
+    w = parent_w[parents]
+    v_hat = np.einsum("gk,gk->g", h, w)
+    omega_h = _omega_times(parent_omega, parents, h)  # (G, k)
+    var_v = sigma ** 2 / m + np.einsum("gk,gk->g", h, omega_h)
+    u_hat = t * v_hat
+    sds = np.sqrt(np.clip(t * t * var_v, 0.0, None))
+    if not need_children:
+        return u_hat[:, None], sds[:, None], None, None
+    w[:, z] -= u_hat
+    # Omega' = F Omega F' + noise with F = I - t e_z h'.
+    omega = parent_omega[parents]
+    omega[:, z, :] -= t * omega_h
+    omega[:, :, z] -= t * omega_h
+    omega[:, z, z] += t * t * (np.einsum("gk,gk->g", h, omega_h) + sigma ** 2 / m)
+    return u_hat[:, None], sds[:, None], w, omega
+
+
+def _omega_times(parent_omega, parents, vectors):
+    """Omega of each group's parent times the group's vector, without copying Omega per group."""
+    if parent_omega.shape[0] == 1 or parent_omega.shape[0] * 4 >= parents.size:
+        return np.einsum("gij,gj->gi", parent_omega[parents], vectors)
+    out = np.zeros_like(vectors)
+    for i in range(vectors.shape[1]):
+        for j in range(vectors.shape[1]):
+            out[:, i] += parent_omega[parents, i, j] * vectors[:, j]
+    return out
+
+
+def _block_step(columns, lam, sz, parent_w, parent_omega, parents, sigma, need_children):
+    k = sz.shape[2]
+    q = len(columns)
+    w = parent_w[parents]
+    omega = parent_omega[parents]
+    szz = sz[:, :, columns]
+    m_inv = np.linalg.inv(np.eye(q) + lam.T @ szz @ lam)
+    h = m_inv @ lam.T @ sz  # (G, q, k)
+    v_hat = np.einsum("gqk,gk->gq", h, w)
+    var_v = sigma ** 2 * m_inv + h @ omega @ h.transpose(0, 2, 1)
+    u_hat = v_hat @ lam.T
+    var_u = lam @ var_v @ lam.T
+    sds = np.sqrt(np.clip(np.einsum("gii->gi", var_u), 0.0, None))
+    if not need_children:
+        return u_hat, sds, None, None
+    embed = np.zeros((k, q))
+    embed[columns, np.arange(q)] = 1.0
+    f = np.eye(k) - embed @ lam @ h  # (G, k, k)
+    noise = embed @ lam @ (sigma ** 2 * m_inv) @ lam.T @ embed.T
+    return u_hat, sds, w - u_hat @ embed.T, f @ omega @ f.transpose(0, 2, 1) + noise
