@@ -1,0 +1,317 @@
+"""Estimators named by short strings, as the seed's comparison lists them.
+
+An :class:`EstimatorSpec` is parsed from one of::
+
+    ols                                   pooled OLS (Stata's regress)
+    fe student_id                         fixed effects within student_id (xtreg, fe)
+    re student_id                         random effects, Swamy-Arora GLS (xtreg, re)
+    mixed || student_id:                  a nested mixed model (Stata's mixed; ML by default)
+    mixed || dist_id: || school_id:, reml
+
+``ols``, ``fe`` and ``re`` take ``vce(robust)`` or ``vce(cluster <column>)`` after a comma, as
+in Stata (``ols, vce(cluster school_id)``). The ``mixed`` form holds only the random part (levels
+outermost first, their slopes and options, ``reml``/``ml``); the outcome and the predictors are
+given once for every estimator (``--model "perform tutoring"``, outcome first) and combined
+with the spec by :func:`run_estimator`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import pandas as pd
+
+from engine.errors import Cancelled, UserInputError
+from engine.model_spec import ModelSpec
+from engine.results import FitResult
+from engine.serialize import to_jsonable
+
+KEYWORD_ALIASES = {"ols": "ols", "regress": "ols", "fe": "fe", "re": "re", "mixed": "mixed"}
+PANEL_METHODS = {"ols": "OLS", "fe": "within", "re": "GLS"}
+EXPECTED_FORMS = ("expected 'ols', 'fe <group>', 're <group>' (each optionally followed by "
+                  "', vce(robust)' or ', vce(cluster <column>)') or 'mixed || <level>: [|| <level>: ...] [, reml|ml]'")
+# Stands in for the outcome while the random part of a mixed estimator is checked on its own.
+_OUTCOME_PLACEHOLDER = "__outcome__"
+_OPTION_RE = re.compile(r"([A-Za-z_]+)\s*(?:\(([^)]*)\))?")
+_ROBUST_WORDS = ("r", "ro", "rob", "robu", "robus", "robust")
+_CLUSTER_WORDS = ("cl", "clu", "clus", "clust", "cluste", "cluster")
+_CONVENTIONAL_WORDS = ("ols", "conventional", "conv")
+
+
+@dataclass
+class EstimatorSpec:
+    """One estimator of a comparison, parsed from a short string.
+
+    Attributes
+    ----------
+    text : str
+        The string as given (outer spaces removed); fit results carry it as their ``name``.
+    estimator : str
+        'ols', 'fe', 're' or 'mixed'.
+    group : str or None
+        The panel variable of 'fe' and 're'.
+    vce : str
+        'conventional', 'robust' or 'cluster' (always 'conventional' for 'mixed').
+    cluster : str or None
+        The cluster column with ``vce='cluster'``.
+    random_part : str
+        For 'mixed': everything after the word ``mixed`` (levels, slopes, options), e.g.
+        ``"|| dist_id: || student_id:, reml"``; empty otherwise.
+    """
+
+    text: str
+    estimator: str
+    group: Optional[str] = None
+    vce: str = "conventional"
+    cluster: Optional[str] = None
+    random_part: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> "EstimatorSpec":
+        """Parse an estimator string; see the module docstring for the forms.
+
+        Parameters
+        ----------
+        text : str
+            E.g. ``"fe student_id"`` or ``"mixed || school_id: || student_id:, reml"``.
+
+        Returns
+        -------
+        EstimatorSpec
+
+        Raises
+        ------
+        UserInputError
+            Naming the string and saying what is expected.
+        """
+        return parse_estimator(text)
+
+    # ----- derived ---------------------------------------------------------------------------
+    @property
+    def method(self) -> str:
+        """The estimation method as FitResult names it: 'OLS', 'within', 'GLS', 'REML' or 'ML'."""
+        if self.estimator == "mixed":
+            return self._placeholder_model().method
+        return PANEL_METHODS[self.estimator]
+
+    @property
+    def level_names(self) -> list[str]:
+        """Levels with random effects, outermost first: the mixed model's levels, or the FE/RE group."""
+        if self.estimator == "mixed":
+            return self._placeholder_model().level_names
+        return [self.group] if self.group else []
+
+    def model_spec(self, outcome: str, predictors: list[str]) -> ModelSpec:
+        """The mixed model of this spec for ``outcome`` and ``predictors`` (Stata notation).
+
+        Builds the text ``outcome predictors || ...`` and parses it with :meth:`ModelSpec.parse`.
+
+        Raises
+        ------
+        UserInputError
+            If this is not a 'mixed' spec, or the combined model is not valid.
+        """
+        if self.estimator != "mixed":
+            raise UserInputError(f"estimator {self.text!r} is {self.estimator}, not a mixed model")
+        head = " ".join([outcome, *predictors])
+        try:
+            return ModelSpec.parse(f"{head} {self.random_part}".strip())
+        except UserInputError as error:
+            raise UserInputError(f"estimator {self.text!r}: {error}") from None
+
+    def _placeholder_model(self) -> ModelSpec:
+        return ModelSpec.parse(f"{_OUTCOME_PLACEHOLDER} {self.random_part}".strip())
+
+    # ----- JSON ------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """JSON-ready dict of the fields."""
+        return to_jsonable(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "EstimatorSpec":
+        """Rebuild from :meth:`to_dict` output by parsing its ``text`` again (the one source of truth)."""
+        if not isinstance(data, dict) or not isinstance(data.get("text"), str):
+            raise UserInputError("estimator: expected an object with the estimator string under 'text'")
+        return cls.parse(data["text"])
+
+
+# ----- parsing -------------------------------------------------------------------------------
+def parse_estimator(text: str) -> EstimatorSpec:
+    """Parse an estimator string into an :class:`EstimatorSpec` (see :meth:`EstimatorSpec.parse`)."""
+    if not isinstance(text, str) or not text.strip():
+        raise UserInputError(f"empty estimator {text!r}: {EXPECTED_FORMS}")
+    given = text.strip()
+    first_word = re.match(r"[A-Za-z_]+", given)
+    keyword = KEYWORD_ALIASES.get(first_word.group(0).lower()) if first_word else None
+    if keyword is None:
+        raise UserInputError(f"unknown estimator {given!r}: {EXPECTED_FORMS}")
+    rest = given[first_word.end():]
+    if rest and not (rest[0].isspace() or rest[0] in ",|"):
+        raise UserInputError(f"unknown estimator {given!r}: {EXPECTED_FORMS}")
+    if keyword == "mixed":
+        return _parse_mixed(given, rest.strip())
+    return _parse_panel(given, keyword, rest)
+
+
+def _parse_mixed(given: str, random_part: str) -> EstimatorSpec:
+    """'mixed || level: ... [, options]': only the random part; the fixed part comes from the model."""
+    if random_part and not random_part.startswith(("||", ",")):
+        fixed_text = random_part.split("||")[0].split(",")[0].strip()
+        raise UserInputError(
+            f"estimator {given!r}: write only the random part after 'mixed', e.g. 'mixed || student_id:'; "
+            f"the outcome and predictors ({fixed_text!r} here) are given once for every estimator")
+    if re.search(r"\bvce\s*\(", random_part, flags=re.IGNORECASE):
+        raise UserInputError(
+            f"estimator {given!r}: vce() is taken by ols, fe and re; mixed reports model-based standard errors")
+    spec = EstimatorSpec(text=given, estimator="mixed", random_part=random_part)
+    try:
+        spec._placeholder_model()
+    except UserInputError as error:
+        raise UserInputError(f"estimator {given!r}: {error}; expected 'mixed || <level>: [|| <level>: ...] "
+                             f"[, reml|ml]'") from None
+    return spec
+
+
+def _parse_panel(given: str, keyword: str, rest: str) -> EstimatorSpec:
+    """'ols', 'fe group' or 're group', each with optional ', vce(...)'."""
+    head, comma, option_text = rest.partition(",")
+    if "(" in head:
+        raise UserInputError(f"estimator {given!r}: options go after a comma, e.g. "
+                             f"'{keyword}{' student_id' if keyword != 'ols' else ''}, vce(robust)'")
+    words = head.split()
+    if keyword == "ols" and words:
+        raise UserInputError(f"estimator {given!r}: ols takes no group variable; expected 'ols' or "
+                             f"'ols, vce(cluster {words[0]})' for standard errors clustered by {words[0]}")
+    if keyword in ("fe", "re") and len(words) != 1:
+        what = "needs the panel variable" if not words else f"takes one panel variable, not {len(words)}"
+        raise UserInputError(f"estimator {given!r}: {keyword} {what}; expected e.g. '{keyword} student_id'")
+    vce, cluster = _parse_vce_options(given, option_text) if comma else ("conventional", None)
+    return EstimatorSpec(text=given, estimator=keyword, group=words[0] if words else None, vce=vce, cluster=cluster)
+
+
+def _parse_vce_options(given: str, option_text: str) -> tuple[str, Optional[str]]:
+    """Options of ols/fe/re: vce(robust), vce(cluster X), vce(conventional); robust and cluster(X) as shorthand."""
+    options = [(m.group(1).lower(), (m.group(2) or "").strip()) for m in _OPTION_RE.finditer(option_text)]
+    leftover = _OPTION_RE.sub("", option_text).strip()
+    if leftover or not options:
+        raise UserInputError(f"estimator {given!r}: cannot read the options {option_text.strip()!r}; "
+                             f"expected vce(robust) or vce(cluster <column>)")
+    if len(options) > 1:
+        raise UserInputError(f"estimator {given!r}: one vce() option at most; expected vce(robust) or "
+                             f"vce(cluster <column>)")
+    name, argument = options[0]
+    words = argument.split()
+    if name == "vce" and words and words[0].lower() in _ROBUST_WORDS and len(words) == 1:
+        return "robust", None
+    if name == "robust" and not argument:
+        return "robust", None
+    if name == "vce" and words and words[0].lower() in _CONVENTIONAL_WORDS and len(words) == 1:
+        return "conventional", None
+    if name == "vce" and words and words[0].lower() in _CLUSTER_WORDS:
+        if len(words) != 2:
+            raise UserInputError(f"estimator {given!r}: vce(cluster) needs one cluster column, "
+                                 f"expected e.g. vce(cluster school_id)")
+        return "cluster", words[1]
+    if name in _CLUSTER_WORDS and len(words) == 1:
+        return "cluster", words[0]
+    raise UserInputError(f"estimator {given!r}: unknown option {option_text.strip()!r}; "
+                         f"expected vce(robust) or vce(cluster <column>)")
+
+
+def parse_model_terms(text: str) -> tuple[str, list[str]]:
+    """The outcome and predictors of ``--model``, Stata order: outcome first.
+
+    Parameters
+    ----------
+    text : str
+        E.g. ``"perform tutoring"`` or ``"score i.sector ses"``.
+
+    Returns
+    -------
+    outcome : str
+    predictors : list of str
+
+    Raises
+    ------
+    UserInputError
+        If the text is empty, has a random part (``||``) or options.
+    """
+    given = (text or "").strip()
+    if given.startswith(("mixed ", "regress ", "xtreg ")):
+        given = given.split(None, 1)[1] if " " in given else ""
+    if "||" in given:
+        raise UserInputError(
+            f"model {text!r}: give only the outcome and the predictors here (e.g. 'perform tutoring'); "
+            f"the random part belongs to the estimator, e.g. --estimator 'mixed || student_id:'")
+    if "," in given:
+        raise UserInputError(f"model {text!r}: options are not taken here; expected the outcome and the "
+                             f"predictors, e.g. 'perform tutoring'")
+    words = given.split()
+    if not words:
+        raise UserInputError(f"model {text!r} is empty: expected the outcome and the predictors, "
+                             f"e.g. 'perform tutoring'")
+    return words[0], words[1:]
+
+
+# ----- fitting -------------------------------------------------------------------------------
+def run_estimator(spec: EstimatorSpec | str, frame: pd.DataFrame, outcome: str, predictors: list[str],
+                  should_stop: Optional[Callable[[], bool]] = None, *, predict: bool = False) -> FitResult:
+    """Fit one estimator of ``outcome`` on ``predictors``.
+
+    Parameters
+    ----------
+    spec : EstimatorSpec or str
+        The estimator (a string is parsed).
+    frame : pandas.DataFrame
+        The data.
+    outcome : str
+        The outcome column.
+    predictors : list of str
+        Stata-style predictors (``x``, ``i.x``, ``c.a#c.b``).
+    should_stop : callable, optional
+        Polled before the fit and, for mixed models, at every evaluation of the criterion;
+        returning True raises :class:`~engine.errors.Cancelled`.
+    predict : bool
+        Mixed models: also predict the random effects (not needed for a comparison).
+
+    Returns
+    -------
+    FitResult
+        With ``name`` set to the estimator string as given and ``fit_seconds`` the wall time
+        of the whole estimation (data preparation included, the same for every estimator).
+
+    Raises
+    ------
+    UserInputError
+        Bad string, unknown column, or a model that cannot be estimated (e.g. fixed effects
+        when no predictor varies within the groups); the message starts with the estimator string.
+    Cancelled
+        When ``should_stop`` returns True.
+    """
+    from engine.mixed import fit_mixed
+    from engine.panel import fit_fe, fit_ols, fit_re
+
+    if isinstance(spec, str):
+        spec = parse_estimator(spec)
+    if should_stop is not None and should_stop():
+        raise Cancelled(f"stopped before {spec.text}")
+    terms = list(predictors)
+    model = spec.model_spec(outcome, terms) if spec.estimator == "mixed" else None
+    started = time.perf_counter()
+    try:
+        if spec.estimator == "ols":
+            result = fit_ols(frame, outcome, terms, vce=spec.vce, cluster=spec.cluster)
+        elif spec.estimator == "fe":
+            result = fit_fe(frame, outcome, terms, spec.group, vce=spec.vce, cluster=spec.cluster)
+        elif spec.estimator == "re":
+            result = fit_re(frame, outcome, terms, spec.group, vce=spec.vce, cluster=spec.cluster)
+        else:
+            result = fit_mixed(frame, model, predict=predict, should_stop=should_stop)
+    except UserInputError as error:
+        raise UserInputError(f"{spec.text}: {error}") from None
+    result.fit_seconds = time.perf_counter() - started
+    result.name = spec.text
+    return result
