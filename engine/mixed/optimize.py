@@ -67,7 +67,8 @@ def minimise_deviance(criterion: NestedCriterion, start: np.ndarray | None = Non
         if candidate_value >= value - 1e-10:
             break
         theta, value, gradient = candidate, candidate_value, candidate_gradient
-    converged = _at_stationary_point(theta, gradient, bounds)
+    # The gradient grows with the data; judge it relative to the criterion's size.
+    converged = _at_stationary_point(theta, gradient, bounds, tolerance=max(1e-3, 1e-7 * abs(value)))
     return OptimumTheta(theta, value, bool(converged), str(result.message), history, last["count"])
 
 
