@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 
 from engine.results import FitResult, RandomParam
 
@@ -39,10 +40,14 @@ def format_fit_report(result: FitResult, variances: bool = False) -> str:
         lines += _lr_footer(result)
     if result.estimator in ("fe", "re"):
         lines += _panel_footer(result)
-    for note in result.notes:
-        lines.append(f"Note: {note}")
+    notes = list(result.notes)
+    if result.estimator == "mixed" and result.method == "REML":
+        notes.append("REML fit: its log restricted-likelihood cannot compare models whose fixed effects "
+                     "differ; fit both by ML (--ml) for that.")
+    for note in notes:
+        lines += textwrap.wrap(f"Note: {note}", 78, subsequent_indent="      ")
     for warning in result.warnings:
-        lines.append(f"Warning: {warning}")
+        lines += textwrap.wrap(f"Warning: {warning}", 78, subsequent_indent="         ")
     return "\n".join(lines) + "\n"
 
 
