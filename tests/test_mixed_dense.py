@@ -153,3 +153,17 @@ def test_ids_restarting_within_parents_nest_by_position():
     result = fit_mixed(frame, ModelSpec.parse("y x || a: || b: || c:"))
     expected = [frame.a.nunique(), len(frame.groupby(["a", "b"])), len(frame.groupby(["a", "b", "c"]))]
     assert [g.groups for g in result.groups] == expected
+
+
+def test_predicted_effects_match_lme4_ranef_with_condvar():
+    # lme4 1.1 (Debian's r-cran-lme4), ranef(lmer(strength ~ 1 + (1|batch/cask), Pastes, REML=TRUE),
+    # condVar=TRUE): estimates and sqrt(postVar) for batches A, B, C and cask a in batch A.
+    frame = pd.read_csv(DATA / "pastes.csv")
+    result = fit_mixed(frame, ModelSpec.parse("strength || batch: || cask:, reml"))
+    batch, cask = result.level_effects
+    assert list(batch.group_ids["batch"][:3]) == ["A", "B", "C"]
+    assert batch.estimates[:3, 0] == pytest.approx([0.8006450, -0.2725087, 0.7222686], abs=2e-6)
+    assert batch.std_errors[:3, 0] == pytest.approx([1.028494] * 3, abs=2e-6)
+    assert list(cask.group_ids.iloc[0]) == ["A", "a"]
+    assert cask.estimates[0, 0] == pytest.approx(1.7746863, abs=2e-6)
+    assert cask.std_errors[0, 0] == pytest.approx(1.141721, abs=2e-6)
