@@ -98,7 +98,11 @@ def _panel_header(result: FitResult) -> list[str]:
         lines.append(f"Group variable: {g.level:<33} Number of groups  = {g.groups:>10,}")
         lines.append(f"{'':<50}Obs per group: min = {g.min:>6,}  avg = {g.mean:.1f}  max = {g.max:,}")
     if result.r2:
-        lines.append("  ".join(f"R-sq {key} = {value:.4f}" for key, value in result.r2.items()))
+        labels = {"r2": "R-squared", "r2_a": "Adj R-squared"}
+        pieces = [f"{labels.get(key, 'R-sq ' + key)} = {value:.4f}" for key, value in result.r2.items()]
+        if result.estimator == "ols" and result.sigma_e is not None:
+            pieces.append(f"Root MSE = {result.sigma_e:.4f}")
+        lines.append("  ".join(pieces))
     if result.wald is not None:
         if result.wald.kind == "F":
             lines.append(f"{'':<50}F({int(result.wald.df)},{int(result.wald.df2 or 0)}) = {result.wald.stat:.2f}   Prob > F = {result.wald.p:.4f}")
@@ -164,8 +168,11 @@ def _panel_footer(result: FitResult) -> list[str]:
     for label, value in (("sigma_u", result.sigma_u), ("sigma_e", result.sigma_e), ("rho", result.rho)):
         if value is not None:
             lines.append(f"{label:>12} | {_num(value)}")
-    if result.theta_re is not None:
-        lines.append(f"{'theta':>12} | {result.theta_re}")
+    theta = result.theta_re
+    if isinstance(theta, dict):
+        lines.append(f"{'theta':>12} | " + "  ".join(f"{key} {value:.4f}" for key, value in theta.items()))
+    elif theta is not None:
+        lines.append(f"{'theta':>12} | {_num(float(theta))}")
     lines.append(RULE)
     if result.f_test_u0 is not None:
         t = result.f_test_u0
