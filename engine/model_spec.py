@@ -11,6 +11,7 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 
+from engine.centering import Centering
 from engine.errors import UserInputError
 from engine.serialize import from_jsonable, to_jsonable
 
@@ -60,6 +61,7 @@ class ModelSpec:
     levels: list[Level] = field(default_factory=list)
     method: str = "ML"
     constant: bool = True
+    centering: list[Centering] = field(default_factory=list)  # derived predictors, made before the fit
 
     def __post_init__(self) -> None:
         self.method = self.method.upper()

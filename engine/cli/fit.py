@@ -23,6 +23,7 @@ def register(subparsers) -> None:
                         help="restricted maximum likelihood (unbiased variances; do not compare fixed effects)")
     method.add_argument("--ml", dest="method", action="store_const", const="ML",
                         help="maximum likelihood (Stata's default; needed to compare fixed effects by LR tests)")
+    add_centering_arguments(parser)
     parser.add_argument("--variance", action="store_true", help="report variances instead of standard deviations")
     parser.add_argument("--json", metavar="PATH", help="also write the result as JSON ('-' for standard output)")
     parser.add_argument("--quiet", action="store_true", help="print no report (with --json)")
@@ -36,9 +37,12 @@ def run(args: argparse.Namespace) -> int:
     from engine.report import format_fit_report
 
     spec = ModelSpec.parse(args.model, method=args.method)
+    spec.centering = centerings_from_arguments(args)
     dataset = read_data(args.data)
     result = fit_mixed(dataset.frame, spec)
     if not args.quiet:
+        for centering in spec.centering:
+            print(f"Centring: {centering.describe()}")
         print(format_fit_report(result, variances=args.variance))
     if args.json:
         write_json(result.to_dict(), args.json)
@@ -54,3 +58,22 @@ def write_json(payload: dict, destination: str) -> None:
         Path(destination).write_text(text + "\n")
     except OSError as error:
         raise UserInputError(f"cannot write {destination}: {error.strerror}") from None
+
+
+def add_centering_arguments(parser: argparse.ArgumentParser) -> None:
+    """The --center and --group-mean options (shared with the lrtest subcommand)."""
+    parser.add_argument(
+        "--center", action="append", default=[], metavar="NEW=VAR:grand|NEW=VAR:group:LEVEL",
+        help="make NEW from VAR before the fit: centred at its grand mean (:grand) or at the mean of its "
+             "group at LEVEL (:group:LEVEL); use NEW in the model; repeatable")
+    parser.add_argument(
+        "--group-mean", action="append", default=[], metavar="NEW=VAR:LEVEL",
+        help="make NEW the mean of VAR in its group at LEVEL (a level-2 predictor); repeatable")
+
+
+def centerings_from_arguments(args: argparse.Namespace) -> list:
+    """The Centering list of --center and --group-mean, in that order."""
+    from engine.centering import Centering
+
+    return ([Centering.parse_center_option(text) for text in args.center]
+            + [Centering.parse_group_mean_option(text) for text in args.group_mean])

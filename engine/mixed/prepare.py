@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from engine.centering import apply_centering
 from engine.design_matrix import FixedDesign, build_fixed_design
 from engine.errors import UserInputError
 from engine.model_spec import ModelSpec
@@ -48,6 +49,7 @@ def check_columns(frame: pd.DataFrame, spec: ModelSpec) -> None:
 
 def prepare_model_data(frame: pd.DataFrame, spec: ModelSpec) -> ModelData:
     """Check the columns, drop rows with missing values listwise, build the fixed design."""
+    frame = apply_centering(frame, spec)
     check_columns(frame, spec)
     used = frame[spec.variables()]
     complete = used.notna().all(axis=1).to_numpy()
