@@ -30,6 +30,8 @@ def _p(value: float | None) -> str:
 def format_fit_report(result: FitResult, variances: bool = False) -> str:
     """The whole report: header, group table, coefficients, random effects, tests, warnings."""
     lines: list[str] = []
+    for centering in (result.spec.centering if result.spec else []):
+        lines.append(f"Centring: {centering.describe()}")
     if result.estimator == "mixed":
         lines += _mixed_header(result)
     else:

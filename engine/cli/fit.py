@@ -41,8 +41,6 @@ def run(args: argparse.Namespace) -> int:
     dataset = read_data(args.data)
     result = fit_mixed(dataset.frame, spec)
     if not args.quiet:
-        for centering in spec.centering:
-            print(f"Centring: {centering.describe()}")
         print(format_fit_report(result, variances=args.variance))
     if args.json:
         write_json(result.to_dict(), args.json)
