@@ -248,7 +248,7 @@ def compare_models(frame: pd.DataFrame, models: Sequence[Union[ModelSpec, str]],
     intraclass: list[IntraclassCorrelation] = []
     for label, fit in zip(labels, fits):
         if _random_intercepts_only(fit.spec):
-            intraclass += intraclass_correlations(data, fit, label)
+            intraclass += intraclass_correlations(fit, label)
         elif fit.spec.levels:
             notes.append(f"{label}: no intraclass correlation, since with random slopes the share of variance "
                          f"between groups depends on the slope variables.")
@@ -261,7 +261,7 @@ def compare_models(frame: pd.DataFrame, models: Sequence[Union[ModelSpec, str]],
         null_text = null_spec.to_stata()
         null_fit = fit_mixed(data, null_spec, predict=False, should_stop=should_stop)
         if _random_intercepts_only(null_spec):
-            intraclass = intraclass_correlations(data, null_fit, NULL_LABEL) + intraclass
+            intraclass = intraclass_correlations(null_fit, NULL_LABEL) + intraclass
         for label, fit in zip(labels, fits):
             explained += variance_explained(fit, null_fit, label)
         if any(row.proportion < 0 for row in explained):
@@ -439,13 +439,11 @@ def _fixed_effects_differ(fits: Sequence[FitResult]) -> bool:
 
 # ===== intraclass correlations and variance explained ==============================================
 
-def intraclass_correlations(frame: pd.DataFrame, fit: FitResult, label: str = "") -> list[IntraclassCorrelation]:
+def intraclass_correlations(fit: FitResult, label: str = "") -> list[IntraclassCorrelation]:
     """ICC per level of a random-intercept model (Stata's ``estat icc``), with delta-method SEs.
 
     Parameters
     ----------
-    frame : DataFrame
-        The data the model was fitted to (needed to rebuild the observed information).
     fit : FitResult
         A fit of a model whose levels have random intercepts only.
     label : str
@@ -466,7 +464,7 @@ def intraclass_correlations(frame: pd.DataFrame, fit: FitResult, label: str = ""
     sigma = fit.random_param("Residual", "sd(Residual)").estimate
     variances = np.array([sd ** 2 for sd in sds] + [sigma ** 2])
     total = float(variances.sum())
-    free, covariance = _log_sd_covariance(frame, fit)
+    free, covariance = _log_sd_covariance(fit)
     rows = []
     names = spec.level_names
     for depth in range(len(names)):
@@ -519,33 +517,17 @@ def _variance_row(fit: FitResult, level: str, parameter: str) -> float:
     raise KeyError(parameter)
 
 
-def _log_sd_covariance(frame: pd.DataFrame, fit: FitResult) -> tuple[list[int], Optional[np.ndarray]]:
-    """Indices (levels, then the residual) of the freely estimated log sds and their covariance.
-
-    Rebuilds the fit's criterion on ``frame`` and inverts the observed information at the
-    estimates, as the fit does for the random-effects table.
-    """
-    from engine.mixed.covariance import LevelCovariance
-    from engine.mixed.criterion import LevelTerms, NestedCriterion
-    from engine.mixed.hierarchy import build_hierarchy
-    from engine.mixed.inference import VarianceParameters
-    from engine.mixed.prepare import build_work_columns, prepare_model_data
-
-    spec = fit.spec
-    data = prepare_model_data(frame, spec)
-    work = build_work_columns(data, spec)
-    hierarchy = build_hierarchy(data.frame, spec.level_names)
-    levels = [LevelTerms(columns, LevelCovariance(len(columns), level.covariance))
-              for columns, level in zip(work.level_columns, spec.levels)]
-    criterion = NestedCriterion(work.matrix, hierarchy, levels, work.x_columns, work.y_column,
-                                spec.method == "REML")
-    sigma = fit.random_param("Residual", "sd(Residual)").estimate
-    variance = VarianceParameters(criterion, spec, np.asarray(fit.theta, dtype=float), sigma,
-                                  hierarchy.levels_sharing_groups())
-    covariance = variance.covariance()
-    n_levels = len(spec.levels)
-    free = [n_levels if entry.kind == "sigma" else entry.level for entry in variance.free]
-    return free, covariance
+def _log_sd_covariance(fit: FitResult) -> tuple[list[int], Optional[np.ndarray]]:
+    """Indices (levels, then the residual) of the freely estimated log sds and their covariance,
+    from the inverse observed information the fit kept (``FitResult.link_covariance``)."""
+    link = fit.link_covariance
+    if link is None:
+        return [], None
+    names = fit.spec.level_names
+    index = {f"{name}:sd(_cons)": depth for depth, name in enumerate(names)}
+    index["Residual:sd(Residual)"] = len(names)
+    free = [index[param] for param in link.params]
+    return free, np.asarray(link.cov, dtype=float)
 
 
 def _inverse_logit(value: float) -> float:

@@ -74,6 +74,18 @@ class LevelEffects:
 
 
 @dataclass
+class LinkCovariance:
+    """Covariance of the freely estimated random-effects parameters on Stata's estimation scale.
+
+    ``params`` name them as "level:sd(term)" (on the log scale), "level:corr(a,b)" (atanh) and
+    "Residual:sd(Residual)" (log); parameters on the boundary or not identified are absent.
+    """
+
+    params: list[str]
+    cov: list[list[float]]
+
+
+@dataclass
 class FitResult:
     """Everything an estimator reports. JSON keys follow ``main.py fit --json``."""
 
@@ -88,6 +100,7 @@ class FitResult:
     converged: bool = True
     random: list[RandomParam] = field(default_factory=list)  # sd and corr scale (Stata's stddev)
     random_variances: list[RandomParam] = field(default_factory=list)  # var and cov scale
+    link_covariance: Optional[LinkCovariance] = None
     groups: list[GroupCount] = field(default_factory=list)
     lr_test: Optional[Test] = None
     wald: Optional[Test] = None

@@ -182,7 +182,7 @@ def test_icc_and_its_standard_error_match_the_balanced_one_way_anova():
     k, n = 40, 8
     frame = one_way(k, n, 1.0, 11)
     fit = fit_mixed(frame, ModelSpec.parse("y || g:, reml"), predict=False)
-    (icc,) = intraclass_correlations(frame, fit)
+    (icc,) = intraclass_correlations(fit)
     y, groups = frame["y"].to_numpy(), frame["g"].to_numpy()
     means = np.bincount(groups, weights=y) / n
     msb = n * ((means - y.mean()) ** 2).sum() / (k - 1)
@@ -207,7 +207,7 @@ def test_hsb_icc_is_the_school_share_of_the_variance(null_vs_meanses):
 def test_three_level_icc_accumulates_the_levels_above():
     frame = pd.read_csv(DATA / "seed_d5.csv")
     fit = fit_mixed(frame, ModelSpec.parse("perform tutoring || school_id: || teach_id:, reml"), predict=False)
-    rows = intraclass_correlations(frame, fit, "m")
+    rows = intraclass_correlations(fit, "m")
     school, teacher = (fit.random_param(level, "sd(_cons)").estimate ** 2 for level in ("school_id", "teach_id"))
     total = school + teacher + fit.random_param("Residual", "sd(Residual)").estimate ** 2
     assert [r.label for r in rows] == ["school_id", "teach_id|school_id"]

@@ -16,7 +16,7 @@ from engine.mixed.inference import (BOUNDARY_RATIO, VarianceParameters, fixed_ef
 from engine.mixed.optimize import minimise_deviance
 from engine.mixed.prepare import build_work_columns, prepare_model_data
 from engine.model_spec import ModelSpec
-from engine.results import FitResult
+from engine.results import FitResult, LinkCovariance
 
 
 def fit_mixed(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, predict: bool = True,
@@ -80,6 +80,8 @@ def fit_mixed(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, predict
         theta=[float(t) for t in optimum.theta], vcov=cov_beta.tolist(), spec=spec,
     )
     result.random_variances = var_rows
+    if cov_psi is not None:
+        result.link_covariance = LinkCovariance(variance.free_names(), cov_psi.tolist())
     if data.dropped_rows:
         result.notes.append(f"{data.dropped_rows} rows with missing values in the model's variables were dropped.")
     if predict and spec.levels:

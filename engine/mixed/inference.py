@@ -95,6 +95,21 @@ class VarianceParameters:
         self.entries.append(_Entry(-1, "sigma", 0, 0, sigma, True))
         self.free = [e for e in self.entries if e.free]
 
+    def free_names(self) -> list[str]:
+        """The free parameters as "level:sd(term)", "level:corr(a,b)", "Residual:sd(Residual)"."""
+        names = []
+        for entry in self.free:
+            if entry.kind == "sigma":
+                names.append("Residual:sd(Residual)")
+                continue
+            level = self.spec.levels[entry.level]
+            terms = level.terms
+            if entry.kind == "corr":
+                names.append(f"{level.name}:corr({terms[entry.i]},{terms[entry.j]})")
+            else:
+                names.append(f"{level.name}:sd({terms[entry.i]})")
+        return names
+
     def psi(self) -> np.ndarray:
         return np.array([np.arctanh(e.value) if e.kind == "corr" else np.log(e.value) for e in self.free])
 
