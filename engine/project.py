@@ -69,11 +69,13 @@ class DataSource:
 @dataclass
 class FitRecord:
     """One fit of the session's history: a label for lists and the estimator's result (the
-    model it fitted is ``result.spec`` for mixed models, ``result.model`` for all)."""
+    model it fitted is ``result.spec`` for mixed models, ``result.model`` for all). Fits made
+    together (one press of Fit, several estimators) share ``run``, so they can be compared."""
 
     label: str
     result: FitResult
     data_label: str = ""
+    run: int = 0
 
 
 @dataclass

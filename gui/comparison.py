@@ -1,0 +1,84 @@
+"""The comparison of the fits of one run against the truth, from the engine's comparison module.
+
+The fits are already made (with live progress), so the engine's ``compare()``, which fits,
+is not called; its table is assembled from the results with the same engine functions.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from engine.design import Truth
+from engine.errors import UserInputError
+from engine.results import FitResult
+
+try:  # imported on the UI thread at start-up, not on the worker (see gui/jobs.py)
+    from engine.compare import (Comparison, hausman_tests, ordered_component_keys, short_label, summarize,
+                                true_component)
+    from engine.estimators import parse_estimator
+except ImportError:  # an engine without the comparison module
+    Comparison = None
+
+log = logging.getLogger(__name__)
+
+
+def comparison_of(results: list[FitResult], truth: Truth | None, predictors: list[str]):
+    """An ``engine.compare.Comparison`` of ``results`` (named by their estimator strings), or
+    None when the engine has no comparison or the results cannot be compared."""
+    if Comparison is None or not results:
+        return None
+    try:
+        specs = [parse_estimator(result.name) for result in results]
+        treatment = predictors[0] if predictors else None
+        hausman = hausman_tests(specs, results)
+        table = [summarize(spec, result, treatment, truth) for spec, result in zip(specs, results)]
+        first = results[0]
+        return Comparison(outcome=first.depvar, predictors=list(predictors), treatment=treatment,
+                          estimators=list(results), truth=truth, table=table, hausman=hausman,
+                          component_keys=ordered_component_keys(specs, table, truth))
+    except (UserInputError, KeyError, ValueError) as error:
+        log.info("no comparison for these fits: %s", error)
+        return None
+
+
+def comparison_table(comparison) -> pd.DataFrame:
+    """Rows: the treatment coefficient, its SE and CI coverage, each variance component, the fit
+    time; columns: the estimators, then the truth. Empty cells are None."""
+    truth = comparison.truth
+    columns = [f"({k}) {short_label(row)}" for k, row in enumerate(comparison.table, start=1)]
+    rows: list[tuple[str, list, object]] = []
+    treatment = comparison.treatment
+    if treatment is not None:
+        true_effect = truth.fixed.get(treatment) if truth is not None else None
+        rows.append((treatment, [row.treatment.estimate if row.treatment else None for row in comparison.table],
+                     true_effect))
+        rows.append((f"SE of {treatment}", [row.treatment.se if row.treatment else None for row in comparison.table],
+                     None))
+        if true_effect is not None:
+            rows.append(("95% CI covers truth",
+                         [None if not row.treatment or row.treatment.covers is None
+                          else ("yes" if row.treatment.covers else "no") for row in comparison.table], None))
+    for key in comparison.component_keys:
+        cells = []
+        for row in comparison.table:
+            component = row.component(key)
+            cells.append(component.estimate if component else None)
+        rows.append((key, cells, true_component(truth, key)))
+    rows.append(("Fit seconds", [row.fit_seconds for row in comparison.table], None))
+    data = {"Parameter": [label for label, _, _ in rows]}
+    for index, column in enumerate(columns):
+        data[column] = [cells[index] for _, cells, _ in rows]
+    if truth is not None:
+        data["Truth"] = [true_value for _, _, true_value in rows]
+    return pd.DataFrame(data)
+
+
+def comparison_legend(comparison) -> str:
+    """What each numbered column is, and the Hausman tests."""
+    lines = [f"({k}) {row.name}" for k, row in enumerate(comparison.table, start=1)]
+    for pair in comparison.hausman:
+        lines.append(f"Hausman test ({pair.fe} vs {pair.re}): chi2({int(pair.df)}) = {pair.stat:.2f}, "
+                     f"Prob > chi2 = {pair.p:.4f}")
+    return "\n".join(lines)

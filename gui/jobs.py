@@ -1,0 +1,175 @@
+"""The jobs the window runs on its worker threads: thin calls into the engine.
+
+Each function takes its inputs and returns a ``Job`` whose ``run(context)`` calls the engine
+with the context's ``should_stop`` and progress report. No statistics are computed here.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+# The engine is imported here, on the UI thread when the window module loads, never inside a
+# job: an import on the worker holds the interpreter lock for long stretches (compiled modules
+# initialising) and the window would stall.
+from engine.data_io import Dataset, read_data
+from engine.design import Design, Truth
+from engine.errors import UserInputError
+from engine.hierarchy_check import HierarchyReport, check_dataset
+from engine.mixed import fit_mixed
+from engine.mixed.hierarchy import build_hierarchy, structure_warnings
+from engine.model_spec import ModelSpec
+from engine.panel import fit_fe, fit_ols, fit_re
+from engine.results import FitResult, GroupCount
+from engine.simulate import simulate
+from gui.comparison import comparison_of
+from gui.worker import Job, JobContext
+
+ESTIMATOR_LABELS = {"mixed": "Mixed model", "ols": "Pooled OLS", "fe": "Fixed effects (xtreg, fe)",
+                    "re": "Random effects (xtreg, re)"}
+
+
+@dataclass
+class IterationReport:
+    """A progress detail of a mixed-model fit: the criterion at one optimiser iteration."""
+
+    estimator: str
+    iteration: int
+    loglik: float
+
+
+@dataclass
+class NestingCheck:
+    """Groups per level in the chosen order and the engine's warnings about that order."""
+
+    level_names: list[str]
+    groups: list[GroupCount] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FitBatch:
+    """The results of one press of Fit: one per estimator, in the order they ran, and their
+    comparison against the truth (None when the engine's comparison is not available)."""
+
+    spec: ModelSpec
+    results: list[FitResult]
+    comparison: object = None
+
+
+def simulate_job(design: Design, seed: int) -> Job:
+    def run(context: JobContext):
+        context.report(f"Simulating {design.expected_counts().rows:,.0f} rows", force=True)
+        context.check()
+        return simulate(design, seed)
+
+    return Job(label="Simulation", run=run)
+
+
+@dataclass
+class DataFileContent:
+    """A data file as read, with the engine's check of its id columns (proposed nesting order)."""
+
+    dataset: Dataset
+    check: HierarchyReport
+
+
+def read_data_job(path: str | Path) -> Job:
+    def run(context: JobContext) -> DataFileContent:
+        context.report(f"Reading {Path(path).name}", force=True)
+        dataset = read_data(path)
+        context.check()
+        context.report(f"Checking the id columns of {Path(path).name}", force=True)
+        return DataFileContent(dataset=dataset, check=check_dataset(dataset))
+
+    return Job(label=f"Reading {Path(path).name}", run=run)
+
+
+def estimator_text(spec: ModelSpec, estimator: str) -> str:
+    """The engine's name for an estimator of ``spec`` ('ols', 'fe student_id', 'mixed || ...'):
+    fit results carry it, and comparisons are built from it."""
+    if estimator == "mixed":
+        stata = spec.to_stata()
+        if "||" in stata:
+            return "mixed " + stata[stata.index("||"):]
+        return "mixed, reml" if spec.method == "REML" else "mixed"
+    if estimator == "ols":
+        return "ols"
+    return f"{estimator} {_panel_variable(spec)}"
+
+
+def fit_job(frame: pd.DataFrame, spec: ModelSpec, estimators: list[str], truth: Truth | None = None) -> Job:
+    """Fit ``spec`` with each estimator; the panel estimators use the innermost level as panel."""
+
+    def run(context: JobContext) -> FitBatch:
+        results = []
+        for estimator in estimators:
+            context.check()
+            label = ESTIMATOR_LABELS[estimator]
+            name = estimator_text(spec, estimator)
+            context.report(f"{label}: starting", force=True)
+            started = time.perf_counter()
+            if estimator == "mixed":
+                def on_iteration(iteration: int, loglik: float, label=label) -> None:
+                    context.report(f"{label} ({spec.method}): iteration {iteration}, log-likelihood {loglik:,.6g}",
+                                   detail=IterationReport("mixed", iteration, loglik))
+
+                result = fit_mixed(frame, spec, should_stop=context.should_stop, on_iteration=on_iteration)
+            elif estimator == "ols":
+                result = fit_ols(frame, spec.outcome, spec.fixed, constant=spec.constant)
+            else:
+                fit = fit_fe if estimator == "fe" else fit_re
+                result = fit(frame, spec.outcome, spec.fixed, _panel_variable(spec), constant=spec.constant)
+            result.name = name
+            if not result.fit_seconds:
+                result.fit_seconds = time.perf_counter() - started
+            results.append(result)
+        context.check()
+        return FitBatch(spec=spec, results=results, comparison=comparison_of(results, truth, spec.fixed))
+
+    return Job(label="Fit", run=run)
+
+
+def _panel_variable(spec: ModelSpec) -> str:
+    if not spec.levels:
+        raise UserInputError("xtreg needs a panel variable: add at least one level to the model")
+    return spec.levels[-1].name
+
+
+def nesting_check_job(frame: pd.DataFrame, level_names: list[str]) -> Job:
+    def run(context: JobContext) -> NestingCheck:
+        if not level_names:
+            return NestingCheck(level_names=[])
+        ids = frame[level_names].dropna()
+        context.check()
+        hierarchy = build_hierarchy(ids, level_names)
+        context.check()
+        return NestingCheck(level_names=list(level_names), groups=hierarchy.group_table(),
+                            warnings=structure_warnings(hierarchy, ids))
+
+    return Job(label="Nesting check", run=run)
+
+
+def column_summary_job(frame: pd.DataFrame) -> Job:
+    """Type, missing count and range of each column, for the data view's summary table."""
+
+    def run(context: JobContext) -> pd.DataFrame:
+        rows = []
+        for name in frame.columns:
+            context.check()
+            column = frame[name]
+            numeric = pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype)
+            rows.append({
+                "Column": str(name), "Type": str(column.dtype), "Missing": int(column.isna().sum()),
+                "Distinct": int(column.nunique()),
+                "Mean": float(column.mean()) if numeric else None,
+                "Std. Dev.": float(column.std()) if numeric else None,
+                "Min": float(column.min()) if numeric else None,
+                "Max": float(column.max()) if numeric else None,
+            })
+        return pd.DataFrame(rows, columns=["Column", "Type", "Missing", "Distinct", "Mean", "Std. Dev.", "Min", "Max"])
+
+    return Job(label="Column summaries", run=run)

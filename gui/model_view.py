@@ -1,0 +1,488 @@
+"""The Model tab: build a ``ModelSpec`` by pointing and clicking, and see it as Stata and lme4.
+
+The form is bound to the spec: every change rebuilds it and shows the equivalent Stata command
+and lme4 formula at once. Changing the levels' order starts the engine's nesting check on a
+worker thread (groups per level, and a warning when the order looks reversed).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pandas as pd
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComboBox, QFormLayout, QGroupBox,
+                               QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPlainTextEdit,
+                               QPushButton, QRadioButton, QSplitter, QVBoxLayout, QWidget)
+
+from engine.errors import UserInputError
+from engine.model_spec import COVARIANCES, Level, ModelSpec
+from engine.project import ColumnRoles
+from engine.simulate import true_effect_columns
+from gui.dataframe_model import DataFrameTableModel, average_text, count_text
+from gui.fields import mark_invalid
+from gui.jobs import ESTIMATOR_LABELS, NestingCheck, nesting_check_job
+from gui.table_view import CopyableTableView
+from gui.worker import JobRunner
+
+NESTING_CHECK_DELAY_MS = 250  # wait for the user to stop dragging before checking
+METHOD_HELP = {
+    "REML": "Restricted maximum likelihood: the variance estimates allow for the fixed effects having been "
+            "estimated (less biased with few groups). Log-likelihoods of REML fits with different fixed "
+            "effects cannot be compared.",
+    "ML": "Maximum likelihood (Stata's default): use it to compare models with different fixed effects by "
+          "likelihood-ratio tests or AIC/BIC. Variances come out a little too small with few groups.",
+}
+ESTIMATOR_HELP = {
+    "mixed": "The nested multilevel model above, by REML or ML (Stata's mixed, lme4's lmer).",
+    "ols": "Pooled ordinary least squares: ignores the levels (Stata's regress).",
+    "fe": "Fixed effects with the innermost level as panel (Stata's xtreg, fe): each unit gets its own intercept.",
+    "re": "Random effects GLS with the innermost level as panel (Stata's xtreg, re).",
+}
+GROUP_FORMATS = {"Groups": count_text, "Min obs.": count_text, "Max obs.": count_text,
+                 "Mean obs.": average_text}
+
+
+def _checkable(text: str, checked: bool, tooltip: str = "") -> QListWidgetItem:
+    item = QListWidgetItem(text)
+    item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+    item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+    if tooltip:
+        item.setToolTip(tooltip)
+    return item
+
+
+def _checked_texts(widget: QListWidget) -> list[str]:
+    return [widget.item(i).text() for i in range(widget.count())
+            if widget.item(i).checkState() == Qt.CheckState.Checked]
+
+
+class ModelView(QWidget):
+    """Outcome, predictors, levels (in nesting order) with their random slopes, method, estimators."""
+
+    spec_changed = Signal(object)  # ModelSpec, or None while the form has a problem
+    fit_requested = Signal(object, list)  # ModelSpec, estimator names
+
+    def __init__(self, check_runner: JobRunner, parent=None):
+        super().__init__(parent)
+        self._runner = check_runner
+        self._frame: pd.DataFrame | None = None
+        self._roles = ColumnRoles()
+        self._level_settings: dict[str, Level] = {}  # kept when a level is unticked, so nothing is lost
+        self._spec: ModelSpec | None = None
+        self._error = ""
+        self._updating = False
+        self._last_check: NestingCheck | None = None
+        self._check_timer = QTimer(self, singleShot=True, interval=NESTING_CHECK_DELAY_MS)
+        self._check_timer.timeout.connect(self._start_nesting_check)
+        self._updating = True  # widgets signal while they are built; the spec is built once they all exist
+        self._build()
+        self._updating = False
+        self._set_enabled(False)
+
+    # ----- construction --------------------------------------------------------------------------
+    def _build(self) -> None:
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.addWidget(self._build_fixed_box())
+        left_layout.addWidget(self._build_levels_box(), 1)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.addWidget(self._build_method_box())
+        right_layout.addWidget(self._build_commands_box())
+        right_layout.addWidget(self._build_nesting_box(), 1)
+        right_layout.addWidget(self._build_run_box())
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        self.no_data_label = QLabel("Simulate or open data first: the model is built from its columns.")
+        layout.addWidget(self.no_data_label)
+        layout.addWidget(splitter, 1)
+
+    def _build_fixed_box(self) -> QGroupBox:
+        box = QGroupBox("Outcome and fixed part")
+        form = QFormLayout(box)
+        self.outcome_combo = QComboBox()
+        self.outcome_combo.setToolTip("The variable the model explains.")
+        self.outcome_combo.activated.connect(lambda _: self._rebuild_spec())
+        self.predictor_list = QListWidget()
+        self.predictor_list.setToolTip("Tick the variables whose average effect (fixed coefficient) the model estimates.")
+        self.predictor_list.setMaximumHeight(130)
+        self.predictor_list.itemChanged.connect(lambda _: self._rebuild_spec())
+        self.extra_terms_edit = QLineEdit()
+        self.extra_terms_edit.setPlaceholderText("e.g. i.sector c.ses#c.ses")
+        self.extra_terms_edit.setToolTip("More fixed terms in Stata notation: i.x for a categorical variable, "
+                                         "c.a#c.b for an interaction, a##b for both main effects and the interaction.")
+        self.extra_terms_edit.textEdited.connect(lambda _: self._rebuild_spec())
+        self.constant_check = QCheckBox("Constant (_cons)")
+        self.constant_check.setChecked(True)
+        self.constant_check.setToolTip("Estimate an intercept. Untick only if the outcome is zero when all predictors are.")
+        self.constant_check.toggled.connect(lambda _: self._rebuild_spec())
+        form.addRow("Outcome", self.outcome_combo)
+        form.addRow("Predictors", self.predictor_list)
+        form.addRow("More terms", self.extra_terms_edit)
+        form.addRow("", self.constant_check)
+        return box
+
+    def _build_levels_box(self) -> QGroupBox:
+        box = QGroupBox("Levels, outermost first (drag to reorder)")
+        box.setToolTip("Tick the levels with random effects and put them in nesting order: the first level "
+                       "contains the second, and so on (district, school, teacher, student).")
+        self.level_list = QListWidget()
+        self.level_list.setToolTip(box.toolTip())
+        self.level_list.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
+        self.level_list.setDefaultDropAction(Qt.DropAction.MoveAction)
+        self.level_list.itemChanged.connect(lambda _: self._rebuild_spec(order_changed=True))
+        self.level_list.model().rowsMoved.connect(lambda *_: self._rebuild_spec(order_changed=True))
+        self.level_list.currentRowChanged.connect(lambda _: self._show_level_settings())
+        self.level_up_button = QPushButton("Move up")
+        self.level_up_button.setToolTip("Move the selected level one step out (Alt+Up).")
+        self.level_up_button.setShortcut("Alt+Up")
+        self.level_up_button.clicked.connect(lambda: self.move_level(self.level_list.currentRow(), -1))
+        self.level_down_button = QPushButton("Move down")
+        self.level_down_button.setToolTip("Move the selected level one step in (Alt+Down).")
+        self.level_down_button.setShortcut("Alt+Down")
+        self.level_down_button.clicked.connect(lambda: self.move_level(self.level_list.currentRow(), 1))
+        order_buttons = QHBoxLayout()
+        order_buttons.addWidget(self.level_up_button)
+        order_buttons.addWidget(self.level_down_button)
+        order_buttons.addStretch(1)
+
+        self.level_settings_box = QGroupBox("Random effects at the selected level")
+        settings = QFormLayout(self.level_settings_box)
+        self.intercept_check = QCheckBox("Random intercept")
+        self.intercept_check.setToolTip("Let each unit of this level have its own average outcome (its own intercept).")
+        self.intercept_check.toggled.connect(lambda _: self._store_level_settings())
+        self.slope_list = QListWidget()
+        self.slope_list.setMaximumHeight(110)
+        self.slope_list.setToolTip("Random slopes: let the effect of a predictor differ between this level's units.")
+        self.slope_list.itemChanged.connect(lambda _: self._store_level_settings())
+        self.covariance_combo = QComboBox()
+        self.covariance_combo.addItems(list(COVARIANCES))
+        self.covariance_combo.setToolTip(
+            "How the random effects of this level relate: independent (no correlations), unstructured "
+            "(every correlation estimated) or identity (same variance, no correlations).")
+        self.covariance_combo.activated.connect(lambda _: self._store_level_settings())
+        settings.addRow(self.intercept_check)
+        settings.addRow("Random slopes", self.slope_list)
+        settings.addRow("Covariance", self.covariance_combo)
+
+        layout = QVBoxLayout(box)
+        layout.addWidget(self.level_list, 1)
+        layout.addLayout(order_buttons)
+        layout.addWidget(self.level_settings_box)
+        return box
+
+    def _build_method_box(self) -> QGroupBox:
+        box = QGroupBox("Estimation")
+        layout = QVBoxLayout(box)
+        method_row = QHBoxLayout()
+        self.method_group = QButtonGroup(self)
+        self.method_buttons: dict[str, QRadioButton] = {}
+        for method in ("REML", "ML"):
+            button = QRadioButton(method)
+            button.setToolTip(METHOD_HELP[method])
+            self.method_group.addButton(button)
+            self.method_buttons[method] = button
+            method_row.addWidget(button)
+            button.toggled.connect(lambda checked: checked and self._rebuild_spec())
+        self.method_buttons["REML"].setChecked(True)
+        method_row.addStretch(1)
+        layout.addLayout(method_row)
+        estimator_row = QHBoxLayout()
+        self.estimator_checks: dict[str, QCheckBox] = {}
+        for name in ESTIMATOR_LABELS:
+            check = QCheckBox({"mixed": "Mixed", "ols": "OLS", "fe": "xtreg fe", "re": "xtreg re"}[name])
+            check.setToolTip(ESTIMATOR_HELP[name])
+            check.setChecked(name == "mixed")
+            check.toggled.connect(lambda _: self._update_run_state())
+            self.estimator_checks[name] = check
+            estimator_row.addWidget(check)
+        estimator_row.addStretch(1)
+        layout.addWidget(QLabel("Estimators to run:"))
+        layout.addLayout(estimator_row)
+        return box
+
+    def _build_commands_box(self) -> QGroupBox:
+        box = QGroupBox("The same model elsewhere")
+        form = QFormLayout(box)
+        self.stata_text = self._command_field("The equivalent Stata command. Select it or press Copy.")
+        self.lme4_text = self._command_field("The equivalent R formula for lme4::lmer "
+                                             "(nested levels written as interactions of their ids).")
+        form.addRow("Stata", self._with_copy_button(self.stata_text))
+        form.addRow("lme4", self._with_copy_button(self.lme4_text))
+        return box
+
+    def _command_field(self, tooltip: str) -> QPlainTextEdit:
+        field = QPlainTextEdit()
+        field.setReadOnly(True)
+        field.setToolTip(tooltip)
+        field.setFixedHeight(self.fontMetrics().height() * 4 + 14)
+        field.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        field.setStyleSheet("font-family: monospace;")
+        return field
+
+    def _with_copy_button(self, field: QPlainTextEdit) -> QWidget:
+        holder = QWidget()
+        row = QHBoxLayout(holder)
+        row.setContentsMargins(0, 0, 0, 0)
+        button = QPushButton("Copy")
+        button.setToolTip("Copy to the clipboard.")
+        button.clicked.connect(lambda: QGuiApplication.clipboard().setText(field.toPlainText()))
+        row.addWidget(field, 1)
+        row.addWidget(button, 0, Qt.AlignmentFlag.AlignTop)
+        return holder
+
+    def _build_nesting_box(self) -> QGroupBox:
+        box = QGroupBox("Nesting check")
+        box.setToolTip("Groups per level in the order above, counted as Stata and lme4 count them: a group is "
+                       "the combination of its id with every id above it.")
+        self.nesting_status = QLabel()
+        self.nesting_status.setWordWrap(True)
+        self.nesting_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.nesting_model = DataFrameTableModel(formatters=GROUP_FORMATS, parent=self)
+        self.nesting_table = CopyableTableView(self.nesting_model, export_name="nesting_check")
+        self.nesting_table.setToolTip(box.toolTip())
+        layout = QVBoxLayout(box)
+        layout.addWidget(self.nesting_table, 1)
+        layout.addWidget(self.nesting_status)
+        return box
+
+    def _build_run_box(self) -> QWidget:
+        holder = QWidget()
+        layout = QVBoxLayout(holder)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color: #a94442; font-weight: bold;")
+        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.fit_button = QPushButton("Fit")
+        self.fit_button.setToolTip("Fit the model with the ticked estimators (Ctrl+R).")
+        self.fit_button.clicked.connect(self.request_fit)
+        layout.addWidget(self.error_label)
+        layout.addWidget(self.fit_button)
+        return holder
+
+    # ----- public ----------------------------------------------------------------------------------
+    @property
+    def spec(self) -> ModelSpec | None:
+        return self._spec
+
+    @property
+    def last_nesting_check(self) -> NestingCheck | None:
+        return self._last_check
+
+    def current_error(self) -> str:
+        return self._error
+
+    def estimators(self) -> list[str]:
+        return [name for name, check in self.estimator_checks.items() if check.isChecked()]
+
+    def set_estimators(self, names: list[str]) -> None:
+        for name, check in self.estimator_checks.items():
+            check.setChecked(name in names)
+
+    def set_method(self, method: str) -> None:
+        self.method_buttons[method.upper()].setChecked(True)
+
+    def level_order(self) -> list[str]:
+        return [self.level_list.item(i).text() for i in range(self.level_list.count())]
+
+    def set_data(self, frame: pd.DataFrame | None, roles: ColumnRoles, preferred_spec: ModelSpec | None = None) -> None:
+        """New data: offer its columns, keeping the model already built (or ``preferred_spec``)
+        where it still applies to them."""
+        self._frame = frame
+        self._roles = roles
+        self._set_enabled(frame is not None)
+        if frame is None:
+            return
+        previous = preferred_spec or self._spec
+        if previous is not None and set(previous.variables()) <= set(map(str, frame.columns)):
+            self.set_spec(previous, roles)
+        else:
+            self.set_spec(ModelSpec(outcome=roles.outcome, fixed=list(roles.predictors),
+                                    levels=[Level(name) for name in roles.ids],
+                                    method=self._method()), roles)
+
+    def set_spec(self, spec: ModelSpec, roles: ColumnRoles | None = None) -> None:
+        """Show ``spec`` (e.g. from a project file) with the current data's columns."""
+        roles = roles or self._roles
+        columns = [str(c) for c in self._frame.columns] if self._frame is not None else list(spec.variables())
+        hidden = set(true_effect_columns(self._frame)) if self._frame is not None else set()
+        self._updating = True
+        try:
+            numeric = [c for c in columns if c not in hidden and (
+                self._frame is None or pd.api.types.is_numeric_dtype(self._frame[c].dtype))]
+            self.outcome_combo.clear()
+            self.outcome_combo.addItems(numeric)
+            self.outcome_combo.setCurrentText(spec.outcome)
+            ids = list(dict.fromkeys([*spec.level_names, *roles.ids]))
+            candidates = [c for c in columns if c not in hidden and c not in ids and c != spec.outcome]
+            self.predictor_list.clear()
+            for name in candidates:
+                self.predictor_list.addItem(_checkable(name, name in spec.fixed))
+            self.extra_terms_edit.setText(" ".join(t for t in spec.fixed if t not in candidates))
+            self.constant_check.setChecked(spec.constant)
+            self._level_settings = {level.name: copy.deepcopy(level) for level in spec.levels}
+            self.level_list.clear()
+            for name in ids:
+                self._level_settings.setdefault(name, Level(name))
+                self.level_list.addItem(_checkable(name, name in spec.level_names,
+                                                   "Tick to give this level random effects; drag to reorder."))
+            self.method_buttons[spec.method].setChecked(True)
+        finally:
+            self._updating = False
+        if self.level_list.count():
+            self.level_list.setCurrentRow(0)
+        self._rebuild_spec(order_changed=True)
+
+    def move_level(self, row: int, offset: int) -> None:
+        """Move a level one step out (-1) or in (+1) in the nesting order."""
+        target = row + offset
+        if row < 0 or not 0 <= target < self.level_list.count():
+            return
+        self._updating = True
+        item = self.level_list.takeItem(row)
+        self.level_list.insertItem(target, item)
+        self._updating = False
+        self.level_list.setCurrentRow(target)
+        self._rebuild_spec(order_changed=True)
+
+    def set_level_order(self, names: list[str]) -> None:
+        """Put the levels in this order (names not listed keep their place at the end)."""
+        for position, name in enumerate(names):
+            row = self.level_order().index(name)
+            while row > position:
+                self.move_level(row, -1)
+                row -= 1
+
+    def stop_checks(self) -> None:
+        """No more nesting checks (the window is closing)."""
+        self._check_timer.stop()
+
+    def request_fit(self) -> None:
+        self._rebuild_spec()
+        if self._spec is not None and self.estimators():
+            self.fit_requested.emit(self._spec, self.estimators())
+
+    # ----- spec ------------------------------------------------------------------------------------
+    def _method(self) -> str:
+        return "ML" if self.method_buttons["ML"].isChecked() else "REML"
+
+    def _set_enabled(self, enabled: bool) -> None:
+        for widget in self.findChildren(QGroupBox):
+            widget.setEnabled(enabled)
+        self.fit_button.setEnabled(enabled)
+        self.no_data_label.setVisible(not enabled)
+
+    def _show_level_settings(self) -> None:
+        item = self.level_list.currentItem()
+        self.level_settings_box.setEnabled(item is not None)
+        if item is None:
+            return
+        level = self._level_settings.setdefault(item.text(), Level(item.text()))
+        self._updating = True
+        try:
+            self.level_settings_box.setTitle(f"Random effects at {level.name}")
+            self.intercept_check.setChecked(level.intercept)
+            self.slope_list.clear()
+            for name in self._candidate_variables():
+                self.slope_list.addItem(_checkable(name, name in level.slopes))
+            self.covariance_combo.setCurrentText(level.covariance)
+        finally:
+            self._updating = False
+
+    def _store_level_settings(self) -> None:
+        if self._updating:
+            return
+        item = self.level_list.currentItem()
+        if item is None:
+            return
+        level = self._level_settings[item.text()]
+        level.intercept = self.intercept_check.isChecked()
+        level.slopes = _checked_texts(self.slope_list)
+        level.covariance = self.covariance_combo.currentText()
+        self._rebuild_spec()
+
+    def _fixed_variables(self) -> list[str]:
+        return _checked_texts(self.predictor_list)
+
+    def _candidate_variables(self) -> list[str]:
+        return [self.predictor_list.item(i).text() for i in range(self.predictor_list.count())]
+
+    def _rebuild_spec(self, order_changed: bool = False) -> None:
+        if self._updating:
+            return
+        mark_invalid(self.intercept_check, None)
+        mark_invalid(self.outcome_combo, None)
+        levels = []
+        for name in _checked_texts(self.level_list):
+            settings = self._level_settings.setdefault(name, Level(name))
+            levels.append(copy.deepcopy(settings))
+        fixed = self._fixed_variables() + self.extra_terms_edit.text().split()
+        outcome = self.outcome_combo.currentText()
+        self._error = ""
+        try:
+            if not outcome:
+                raise UserInputError("choose the outcome")
+            spec = ModelSpec(outcome=outcome, fixed=fixed, levels=levels, method=self._method(),
+                             constant=self.constant_check.isChecked())
+        except UserInputError as error:
+            self._spec = None
+            self._error = str(error)
+            mark_invalid(self.intercept_check if "noconstant" in self._error else self.outcome_combo, self._error)
+            self.stata_text.setPlainText("")
+            self.lme4_text.setPlainText("")
+        else:
+            self._spec = spec
+            self.stata_text.setPlainText(spec.to_stata())
+            self.lme4_text.setPlainText(spec.to_lme4())
+        self._update_run_state()
+        self.spec_changed.emit(self._spec)
+        if order_changed:
+            self._schedule_nesting_check()
+
+    def _update_run_state(self) -> None:
+        problem = self._error or ("" if self.estimators() else "tick at least one estimator")
+        self.error_label.setText(problem)
+        self.error_label.setVisible(bool(problem))
+        self.fit_button.setEnabled(self._frame is not None and not problem)
+
+    # ----- nesting check ---------------------------------------------------------------------------
+    def _schedule_nesting_check(self) -> None:
+        if self._frame is None:
+            return
+        self.nesting_status.setText("Checking the nesting…")
+        self._check_timer.start()
+
+    def _start_nesting_check(self) -> None:
+        if not self._runner.is_running:  # the window is closing
+            return
+        names = _checked_texts(self.level_list)
+        missing = [n for n in names if n not in self._frame.columns]
+        if missing:
+            self.nesting_status.setText(f"no column {missing[0]!r} in the data")
+            return
+        job = nesting_check_job(self._frame, names)
+        job.on_finished = self._show_nesting_check
+        job.on_failed = lambda message: self.nesting_status.setText(message)
+        self._runner.start(job)
+
+    def _show_nesting_check(self, check: NestingCheck) -> None:
+        self._last_check = check
+        rows = [(g.level, g.groups, g.min, g.mean, g.max) for g in check.groups]
+        self.nesting_model.set_frame(pd.DataFrame(rows, columns=["Level", "Groups", "Min obs.", "Mean obs.", "Max obs."]))
+        self.nesting_table.resizeColumnsToContents()
+        if not check.level_names:
+            self.nesting_status.setText("No levels ticked: the model is a linear regression.")
+        elif check.warnings:
+            self.nesting_status.setText("⚠ " + "\n⚠ ".join(check.warnings))
+            self.nesting_status.setStyleSheet("color: #8a6d3b;")
+        else:
+            self.nesting_status.setText("✓ The levels nest properly in this order.")
+            self.nesting_status.setStyleSheet("color: #3c763d;")

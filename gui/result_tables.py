@@ -1,0 +1,46 @@
+"""The tables of a fit result as DataFrames (numbers kept at full precision for copy and export),
+with the formatting each column gets on screen."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from engine.results import FitResult
+from gui.dataframe_model import average_text, count_text, decimals_formatter, format_number
+
+P_VALUE_FORMAT = decimals_formatter(4)
+COUNT_FORMAT = count_text
+AVERAGE_FORMAT = average_text
+
+
+def fixed_effects_table(result: FitResult) -> pd.DataFrame:
+    statistic = "t" if any(row.t_df is not None for row in result.fixed) else "z"
+    return pd.DataFrame(
+        [(row.term, row.coef, row.se, row.z, row.p, row.ci[0], row.ci[1]) for row in result.fixed],
+        columns=["Term", "Coef.", "Std. Err.", statistic, f"P>|{statistic}|", "95% CI low", "95% CI high"])
+
+
+def random_effects_table(result: FitResult, variances: bool = False) -> pd.DataFrame:
+    rows = result.random_variances if variances and result.random_variances else result.random
+    return pd.DataFrame(
+        [(row.level, row.param, row.estimate, row.se, *(row.ci or [None, None])) for row in rows],
+        columns=["Level", "Parameter", "Estimate", "Std. Err.", "95% CI low", "95% CI high"])
+
+
+def groups_table(result: FitResult) -> pd.DataFrame:
+    return pd.DataFrame([(g.level, g.groups, g.min, g.mean, g.max) for g in result.groups],
+                        columns=["Level", "Groups", "Min obs.", "Mean obs.", "Max obs."])
+
+
+def fit_statistics_table(result: FitResult) -> pd.DataFrame:
+    """Observations, log-likelihood, AIC, BIC: the numbers used to choose between fits."""
+    rows = [("Observations", float(result.nobs)), ("Log-likelihood", result.loglik),
+            ("AIC", result.aic), ("BIC", result.bic), ("Fit time (s)", result.fit_seconds)]
+    return pd.DataFrame([(name, value) for name, value in rows if value is not None], columns=["Statistic", "Value"])
+
+
+FIXED_FORMATS = {"P>|z|": P_VALUE_FORMAT, "P>|t|": P_VALUE_FORMAT, "z": decimals_formatter(2),
+                 "t": decimals_formatter(2)}
+GROUP_FORMATS = {"Groups": COUNT_FORMAT, "Min obs.": COUNT_FORMAT, "Max obs.": COUNT_FORMAT,
+                 "Mean obs.": AVERAGE_FORMAT}
+STATISTICS_FORMATS = {"Value": lambda v: f"{v:,.0f}" if float(v).is_integer() and abs(v) > 100 else format_number(v, 3)}

@@ -1,0 +1,256 @@
+"""The Results tab: the session's fits, and for the chosen one its report and tables.
+
+Tables hold the engine's numbers at full precision (copy and export keep them); the screen
+rounds them. The comparison table shows every fit of the same run against the truth.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontDatabase
+from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPlainTextEdit,
+                               QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+
+from engine.design import Truth
+from engine.project import FitRecord
+from engine.report import format_fit_report
+from gui import result_tables
+from gui.comparison import comparison_legend, comparison_of, comparison_table
+from gui.dataframe_model import DataFrameTableModel, number_or_text
+from gui.table_view import CopyableTableView
+
+RECORD_ROLE = Qt.ItemDataRole.UserRole
+
+
+class ResultsView(QWidget):
+    """History on the left; report, tables and comparison of the selected fit on the right."""
+
+    fit_selected = Signal(object)  # FitRecord or None
+    history_cleared = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._records: list[FitRecord] = []
+        self._comparisons: dict[int, object] = {}
+        self._truth: Truth | None = None
+        self._current: FitRecord | None = None
+
+        self.history_list = QListWidget()
+        self.history_list.setToolTip("Every fit of this session, newest last. Select one to see it.")
+        self.history_list.currentItemChanged.connect(self._on_current_item_changed)
+        clear = QPushButton("Clear history")
+        clear.setToolTip("Forget every fit of this session (the data and the model stay).")
+        clear.clicked.connect(self.history_cleared.emit)
+        history = QWidget()
+        history_layout = QVBoxLayout(history)
+        history_layout.setContentsMargins(0, 0, 0, 0)
+        history_layout.addWidget(QLabel("Fits of this session"))
+        history_layout.addWidget(self.history_list, 1)
+        history_layout.addWidget(clear)
+
+        self.title_label = QLabel("No fit yet: build a model in the Model tab and press Fit (Ctrl+R).")
+        self.title_label.setWordWrap(True)
+        self.title_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.report_text = QPlainTextEdit()
+        self.report_text.setReadOnly(True)
+        self.report_text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.report_text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.report_text.setToolTip("The full report, laid out as Stata prints it. Select and copy freely.")
+        self.variances_check = QCheckBox("Variances instead of standard deviations")
+        self.variances_check.setToolTip("Report the random effects as variances and covariances (Stata's "
+                                        "variance option) rather than standard deviations and correlations.")
+        self.variances_check.toggled.connect(lambda _: self._show(self._current))
+        report_page = QWidget()
+        report_layout = QVBoxLayout(report_page)
+        report_layout.setContentsMargins(0, 0, 0, 0)
+        report_layout.addWidget(self.variances_check)
+        report_layout.addWidget(self.report_text, 1)
+
+        self.fixed_table = self._table("fixed_effects", "The fixed effects: coefficient, standard error, test "
+                                       "statistic, p-value and 95% confidence interval of each term.")
+        self.random_table = self._table("random_effects", "The random-effects parameters: the standard deviation "
+                                        "(or variance) of each level's effects, and the residual.")
+        self.groups_table = self._table("groups", "Groups at each level and observations per group.")
+        self.statistics_table = self._table("fit_statistics", "Log-likelihood, AIC and BIC (smaller is better; "
+                                            "compare only ML fits of the same data).")
+        self.comparison_table = self._table("comparison", "Every estimator of this run side by side, with the "
+                                            "true values the data were simulated from.")
+        self.comparison_legend = QLabel()
+        self.comparison_legend.setWordWrap(True)
+        self.comparison_legend.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        comparison_page = QWidget()
+        comparison_layout = QVBoxLayout(comparison_page)
+        comparison_layout.setContentsMargins(0, 0, 0, 0)
+        comparison_layout.addWidget(self.comparison_table, 1)
+        comparison_layout.addWidget(self.comparison_legend)
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(report_page, "Report")
+        self.tabs.addTab(self.fixed_table, "Fixed effects")
+        self.tabs.addTab(self.random_table, "Random effects")
+        self.tabs.addTab(self.groups_table, "Groups")
+        self.tabs.addTab(self.statistics_table, "Fit statistics")
+        self.tabs.addTab(comparison_page, "Comparison with truth")
+        self.tabs.currentChanged.connect(lambda _: self._update_buttons())
+
+        self.copy_button = QPushButton("Copy table")
+        self.copy_button.setToolTip("Copy the shown table (or the report) to the clipboard.")
+        self.copy_button.clicked.connect(self.copy_current)
+        self.export_button = QPushButton("Export table…")
+        self.export_button.setToolTip("Save the shown table as CSV, LaTeX or HTML.")
+        self.export_button.clicked.connect(self._export_current)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.copy_button)
+        buttons.addWidget(self.export_button)
+
+        detail = QWidget()
+        detail_layout = QVBoxLayout(detail)
+        detail_layout.setContentsMargins(0, 0, 0, 0)
+        detail_layout.addWidget(self.title_label)
+        detail_layout.addWidget(self.tabs, 1)
+        detail_layout.addLayout(buttons)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(history)
+        splitter.addWidget(detail)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 4)
+        splitter.setSizes([300, 980])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(splitter)
+        self._update_buttons()
+
+    def _table(self, name: str, tooltip: str) -> CopyableTableView:
+        view = CopyableTableView(DataFrameTableModel(parent=self), export_name=name)
+        view.setToolTip(tooltip + " Ctrl+C copies; right-click to export.")
+        return view
+
+    # ----- public ----------------------------------------------------------------------------------
+    @property
+    def current_record(self) -> FitRecord | None:
+        return self._current
+
+    def table_views(self) -> list[CopyableTableView]:
+        return [self.fixed_table, self.random_table, self.groups_table, self.statistics_table, self.comparison_table]
+
+    def set_truth(self, truth: Truth | None) -> None:
+        # Runs already compared keep the truth of their data; the new truth serves new runs.
+        self._truth = truth
+
+    def set_history(self, records: list[FitRecord], comparisons: dict[int, object] | None = None) -> None:
+        """Show ``records`` (the session's history) and select the newest."""
+        self._records = list(records)
+        self._comparisons = dict(comparisons or {})
+        self.history_list.blockSignals(True)
+        self.history_list.clear()
+        for record in self._records:
+            self.history_list.addItem(self._item(record))
+        self.history_list.blockSignals(False)
+        if self._records:
+            self.history_list.setCurrentRow(len(self._records) - 1)
+        else:
+            self._show(None)
+            self.fit_selected.emit(None)
+
+    def add_run(self, records: list[FitRecord], comparison=None) -> None:
+        """Append the fits of one run and select its first one."""
+        if records and comparison is not None:
+            self._comparisons[records[0].run] = comparison
+        first_row = len(self._records)
+        self._records += records
+        for record in records:
+            self.history_list.addItem(self._item(record))
+        if records:
+            self.history_list.setCurrentRow(first_row)
+
+    def select(self, record: FitRecord) -> None:
+        self.history_list.setCurrentRow(self._records.index(record))
+
+    def copy_current(self) -> None:
+        table = self._current_table()
+        if table is None:
+            self.report_text.selectAll()
+            self.report_text.copy()
+        else:
+            table.clearSelection()
+            table.copy_selection()
+
+    def _export_current(self) -> None:
+        table = self._current_table()
+        if table is not None:
+            table.export_with_dialog()
+
+    # ----- display ---------------------------------------------------------------------------------
+    @staticmethod
+    def _item(record: FitRecord) -> QListWidgetItem:
+        item = QListWidgetItem(record.label)
+        item.setData(RECORD_ROLE, record)
+        result = record.result
+        item.setToolTip(f"{result.model}\n{result.nobs:,} observations" +
+                        (f"; {record.data_label}" if record.data_label else ""))
+        return item
+
+    def _on_current_item_changed(self, current: QListWidgetItem | None, _previous) -> None:
+        record = current.data(RECORD_ROLE) if current is not None else None
+        self._show(record)
+        self.fit_selected.emit(record)
+
+    def _current_table(self) -> CopyableTableView | None:
+        page = self.tabs.currentWidget()
+        if page is self.tabs.widget(5):
+            return self.comparison_table
+        return page if isinstance(page, CopyableTableView) else None
+
+    def _update_buttons(self) -> None:
+        is_table = self._current_table() is not None
+        self.copy_button.setText("Copy table" if is_table else "Copy report")
+        self.export_button.setEnabled(is_table and self._current is not None)
+        self.copy_button.setEnabled(self._current is not None)
+
+    def _show(self, record: FitRecord | None) -> None:
+        self._current = record
+        self._update_buttons()
+        if record is None:
+            self.title_label.setText("No fit yet: build a model in the Model tab and press Fit (Ctrl+R).")
+            self.report_text.setPlainText("")
+            for view in self.table_views():
+                view.table_model().clear()
+            self.comparison_legend.setText("")
+            return
+        result = record.result
+        self.title_label.setText(f"<b>{record.label}</b><br><code>{result.model}</code>"
+                                 + (f"<br>Data: {record.data_label}" if record.data_label else ""))
+        self.report_text.setPlainText(format_fit_report(result, variances=self.variances_check.isChecked()))
+        self._fill(self.fixed_table, result_tables.fixed_effects_table(result), result_tables.FIXED_FORMATS)
+        self._fill(self.random_table,
+                   result_tables.random_effects_table(result, self.variances_check.isChecked()), {})
+        self._fill(self.groups_table, result_tables.groups_table(result), result_tables.GROUP_FORMATS)
+        self._fill(self.statistics_table, result_tables.fit_statistics_table(result),
+                   result_tables.STATISTICS_FORMATS)
+        comparison = self._comparison_of_run(record.run)
+        if comparison is None:
+            self.comparison_table.table_model().clear()
+            self.comparison_legend.setText("No comparison for this fit.")
+        else:
+            table = comparison_table(comparison)
+            formats = {column: number_or_text for column in table.columns if column != "Parameter"}
+            self._fill(self.comparison_table, table, formats)
+            self.comparison_legend.setText(comparison_legend(comparison)
+                                           + ("" if comparison.truth is not None else
+                                              "\nNo truth: the data were not simulated here."))
+
+    @staticmethod
+    def _fill(view: CopyableTableView, frame, formats) -> None:
+        view.table_model().set_frame(frame, formatters=formats)
+        view.resizeColumnsToContents()
+
+    def _comparison_of_run(self, run: int):
+        if run not in self._comparisons:
+            results = [r.result for r in self._records if r.run == run]
+            predictors = results[0].spec.fixed if results and results[0].spec is not None else []
+            if not predictors and results:
+                predictors = [row.term for row in results[0].fixed if row.term != "_cons"]
+            self._comparisons[run] = comparison_of(results, self._truth, predictors)
+        return self._comparisons[run]
