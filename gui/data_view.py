@@ -54,7 +54,7 @@ class DataView(QWidget):
         splitter.addWidget(self.table)
         splitter.addWidget(summary_box)
         splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 1)
+        splitter.setStretchFactor(1, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(header)
@@ -81,6 +81,7 @@ class DataView(QWidget):
         if not self._runner.is_running:  # the window is closing
             return
         self.summary_status.setText("Computing summaries…")
+        self.summary_status.show()
         self._summary_job = column_summary_job(frame)
         self._summary_job.on_finished = self._show_summary
         self._summary_job.on_failed = lambda message: self.summary_status.setText(message)
@@ -95,6 +96,6 @@ class DataView(QWidget):
             self.table.setColumnWidth(column, max(90, 9 * len(self.model.columns[column]) + 20))
 
     def _show_summary(self, summary: pd.DataFrame) -> None:
-        self.summary_status.setText("")
+        self.summary_status.hide()
         self.summary_model.set_frame(summary)
         self.summary_table.resizeColumnsToContents()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import tempfile
@@ -59,7 +60,19 @@ def launch(self_test: bool = False) -> int:
 
     window = MainWindow()
     window.show()
+    freeze_startup_objects()
     return app.exec()
+
+
+def freeze_startup_objects() -> None:
+    """Exempt what start-up created (modules, classes, the widgets) from garbage collection.
+
+    A full collection walks every tracked object; with Qt, pandas and the engine loaded that
+    is about 100 ms, during which no thread runs Python: the window would stall at random
+    moments of a fit. Objects made later are still collected.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def run_self_test(app) -> int:
@@ -71,6 +84,7 @@ def run_self_test(app) -> int:
     with tempfile.TemporaryDirectory(prefix="hlm-self-test-") as folder:
         window = MainWindow(settings=isolated_settings(Path(folder) / "settings.ini"))
         window.show()
+        freeze_startup_objects()
         failures: list[str] = []
 
         def wait_for_job(start) -> bool:

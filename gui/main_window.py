@@ -7,6 +7,7 @@ back is handed to the views. Engine errors are shown with the engine's own words
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
@@ -37,6 +38,8 @@ START_PRESET = "tutoring"
 PROJECT_FILTER = f"HLM Explorer projects (*{PROJECT_SUFFIX});;JSON (*.json);;All files (*)"
 DATA_FILTER = "Data files (" + " ".join(f"*{ext}" for ext in READ_EXTENSIONS) + ");;All files (*)"
 DESIGN, DATA, MODEL, RESULTS, PLOTS = range(5)
+
+log = logging.getLogger(__name__)
 
 
 def is_offscreen() -> bool:
@@ -240,10 +243,8 @@ class MainWindow(QMainWindow):
 
     def _on_job_failed(self, job: Job, failure: JobFailure) -> None:
         self.show_error(failure.message)
-        if failure.details:
-            import logging
-
-            logging.getLogger(__name__).error("%s\n%s", failure.message, failure.details)
+        if failure.details:  # a programming error, not bad input: keep the traceback in the log
+            log.error("%s\n%s", failure.message, failure.details)
 
     def _on_job_cancelled(self, job: Job) -> None:
         self.statusBar().showMessage(f"{job.label} cancelled after {self.progress_panel.elapsed_seconds():.1f} s", 8000)

@@ -153,6 +153,33 @@ def test_cancel_stops_a_long_fit(qtbot, main_window):
     assert window.error_bar.text() == ""
 
 
+def test_levels_reorder_by_drag_and_drop(qtbot, main_window):
+    window = main_window
+    simulate(qtbot, window)
+    view = window.model_view
+    model = view.level_list.model()
+    # What an internal drag of the list does: move the row within the model.
+    assert model.moveRow(model.index(0, 0).parent(), 3, model.index(0, 0).parent(), 0)
+    assert view.level_order() == ["student_id", "dist_id", "school_id", "teach_id"]
+    assert view.spec.level_names == ["student_id", "dist_id", "school_id", "teach_id"]
+    check = wait_for_nesting_check(qtbot, window)
+    assert check.level_names == view.spec.level_names and check.warnings
+
+
+def test_closing_during_a_fit_stops_every_thread(qtbot, tmp_path):
+    window = MainWindow(settings=isolated_settings(tmp_path / "close.ini"))
+    window.show()
+    set_level_cell(window, 0, LevelTableModel.UNITS, "500")
+    simulate(qtbot, window)
+    with qtbot.waitSignal(window.job_runner.progress_changed, timeout=30_000,
+                          check_params_cb=lambda job, message, fraction, detail: isinstance(detail, IterationReport)):
+        window.model_view.fit_button.click()
+    window.session.set_modified(False)
+    window.close()
+    runners = (window.job_runner, window.check_runner, window.summary_runner)
+    assert not any(runner.is_running for runner in runners)
+
+
 def test_engine_errors_are_shown_in_the_command_line_words(qtbot, main_window):
     window = main_window
     frame = simulate(qtbot, window).frame

@@ -28,6 +28,12 @@ def main_window(qtbot, tmp_path):
     window.session.set_modified(False)
     window.shutdown()
     window.close()
+    # Delete the window now rather than at the end of the session: fewer live objects for the
+    # garbage collector to walk in later tests.
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def run_job(qtbot, window, start, timeout: int = JOB_TIMEOUT_MS):
