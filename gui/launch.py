@@ -119,7 +119,6 @@ def run_self_test(app) -> int:
                 rows = window.data_view.model.rowCount()
                 if rows <= 0:
                     failures.append("the data table is empty after simulating")
-                window.model_view._check_timer.stop()
                 spec = window.model_view.spec
                 if spec is None:
                     failures.append(f"no model was built from the data: {window.model_view.current_error()}")

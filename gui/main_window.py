@@ -10,10 +10,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton,
-                               QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
 from engine.data_io import READ_EXTENSIONS, Dataset
 from engine.errors import UserInputError
@@ -22,6 +21,7 @@ from engine.project import PROJECT_SUFFIX, ColumnRoles, DataSource, Project
 from engine.simulate import SimulatedData
 from gui.data_view import DataView
 from gui.design_view import DesignView
+from gui.error_bar import ErrorBar
 from gui.help_dialogs import GuideDialog, show_about
 from gui.jobs import DataFileContent, FitBatch, IterationReport, fit_job, read_data_job, simulate_job
 from gui.model_view import ModelView
@@ -45,33 +45,6 @@ log = logging.getLogger(__name__)
 def is_offscreen() -> bool:
     """No one can answer a dialog (tests, the self-test): questions take their default."""
     return QGuiApplication.platformName() in ("offscreen", "minimal")
-
-
-class ErrorBar(QFrame):
-    """A dismissible strip above the tabs with the last error, in the engine's words."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setStyleSheet("ErrorBar { background: #f2dede; border: 1px solid #ebccd1; border-radius: 3px; }"
-                           "QLabel { color: #a94442; }")
-        self.label = QLabel()
-        self.label.setWordWrap(True)
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        close = QPushButton("Dismiss")
-        close.setToolTip("Hide this message.")
-        close.clicked.connect(self.hide)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(8, 4, 8, 4)
-        layout.addWidget(self.label, 1)
-        layout.addWidget(close)
-        self.hide()
-
-    def show_error(self, message: str) -> None:
-        self.label.setText(message)
-        self.show()
-
-    def text(self) -> str:
-        return self.label.text() if self.isVisible() else ""
 
 
 class MainWindow(QMainWindow):
@@ -448,7 +421,7 @@ class MainWindow(QMainWindow):
     def _export_shown_table(self) -> None:
         page = self.tabs.currentWidget()
         if page is self.results_view:
-            self.results_view._export_current()
+            self.results_view.export_current_table()
         elif page is self.data_view:
             self.data_view.table.export_with_dialog()
         elif page is self.model_view:

@@ -361,6 +361,11 @@ class ModelView(QWidget):
                 self.move_level(row, -1)
                 row -= 1
 
+    @property
+    def nesting_check_pending(self) -> bool:
+        """True while a check waits for the user to stop reordering, or runs."""
+        return self._check_timer.isActive() or self._runner.is_busy
+
     def stop_checks(self) -> None:
         """No more nesting checks (the window is closing)."""
         self._check_timer.stop()

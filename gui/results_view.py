@@ -78,7 +78,7 @@ class ResultsView(QWidget):
         self.comparison_legend = QLabel()
         self.comparison_legend.setWordWrap(True)
         self.comparison_legend.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        comparison_page = QWidget()
+        self.comparison_page = comparison_page = QWidget()
         comparison_layout = QVBoxLayout(comparison_page)
         comparison_layout.setContentsMargins(0, 0, 0, 0)
         comparison_layout.addWidget(self.comparison_table, 1)
@@ -98,7 +98,7 @@ class ResultsView(QWidget):
         self.copy_button.clicked.connect(self.copy_current)
         self.export_button = QPushButton("Export table…")
         self.export_button.setToolTip("Save the shown table as CSV, LaTeX or HTML.")
-        self.export_button.clicked.connect(self._export_current)
+        self.export_button.clicked.connect(self.export_current_table)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self.copy_button)
@@ -177,7 +177,7 @@ class ResultsView(QWidget):
             table.clearSelection()
             table.copy_selection()
 
-    def _export_current(self) -> None:
+    def export_current_table(self) -> None:
         table = self._current_table()
         if table is not None:
             table.export_with_dialog()
@@ -199,7 +199,7 @@ class ResultsView(QWidget):
 
     def _current_table(self) -> CopyableTableView | None:
         page = self.tabs.currentWidget()
-        if page is self.tabs.widget(5):
+        if page is self.comparison_page:
             return self.comparison_table
         return page if isinstance(page, CopyableTableView) else None
 

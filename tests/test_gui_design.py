@@ -151,3 +151,20 @@ def test_preset_loading_replaces_the_form(view):
 ])
 def test_messages_are_located_at_their_field(message, location):
     assert locate_error(message, get_preset("tutoring")) == location
+
+
+def test_a_cell_edited_through_its_editor(qtbot, view):
+    from PySide6.QtWidgets import QLineEdit
+
+    view.show()
+    qtbot.waitExposed(view)
+    table = view.level_table
+    index = view.level_model.index(2, LevelTableModel.UNITS)
+    table.setCurrentIndex(index)  # every edit trigger is on: selecting the cell opens its editor
+    qtbot.waitUntil(lambda: table.state() == table.State.EditingState)
+    (editor,) = table.findChildren(QLineEdit)
+    editor.selectAll()
+    qtbot.keyClicks(editor, "10")
+    qtbot.keyClick(editor, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: view.design.levels[2].units.n == 10)  # the delegate commits queued
+    assert view.rows_label.text() == "Expected rows: 10,000"

@@ -140,7 +140,7 @@ def test_cancel_stops_a_long_fit(qtbot, main_window):
     window = main_window
     set_level_cell(window, 0, LevelTableModel.UNITS, "500")  # 800,000 rows
     simulate(qtbot, window)
-    window.model_view._check_timer.stop()
+    window.model_view.stop_checks()
     with qtbot.waitSignal(window.job_runner.progress_changed, timeout=30_000,
                           check_params_cb=lambda job, message, fraction, detail: isinstance(detail, IterationReport)):
         window.model_view.fit_button.click()

@@ -23,8 +23,8 @@ def test_timer_keeps_ticking_during_an_800k_row_fit(qtbot, main_window):
     frame = run_job(qtbot, window, window.design_view.simulate_button.click).frame
     assert len(frame) == 800_000
     # Let the data tab's column summaries and the nesting check finish: the fit is measured alone.
-    qtbot.waitUntil(lambda: not window.summary_runner.is_busy and not window.check_runner.is_busy
-                    and not window.model_view._check_timer.isActive(), timeout=30_000)
+    qtbot.waitUntil(lambda: not window.summary_runner.is_busy and not window.model_view.nesting_check_pending,
+                    timeout=30_000)
 
     # As launch() does after start-up: what exists now is exempt from full garbage collections
     # (here that includes every object the earlier tests of the session left behind).

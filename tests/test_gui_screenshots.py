@@ -47,7 +47,7 @@ def test_screenshots_of_each_view(qtbot, main_window, tmp_path):
     run_job(qtbot, window, window.model_view.fit_button.click)
     window.results_view.history_list.setCurrentRow(0)
     window.tabs.setCurrentWidget(window.results_view)
-    window.results_view.tabs.setCurrentWidget(window.results_view.comparison_table.parentWidget())
+    window.results_view.tabs.setCurrentWidget(window.results_view.comparison_page)
     shoot("results")
     window.tabs.setCurrentWidget(window.plots_view)
     window.plots_view.show_panel(window.plots_view.sd_plot)

@@ -74,8 +74,7 @@ def wait_for_nesting_check(qtbot, window, timeout: int = 10_000):
 
         order = [view.level_list.item(i).text() for i in range(view.level_list.count())
                  if view.level_list.item(i).checkState() == Qt.CheckState.Checked]
-        return (check is not None and check.level_names == order and not view._check_timer.isActive()
-                and not window.check_runner.is_busy)
+        return check is not None and check.level_names == order and not view.nesting_check_pending
 
     qtbot.waitUntil(done, timeout=timeout)
     return view.last_nesting_check
