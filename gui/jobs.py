@@ -15,7 +15,7 @@ import pandas as pd
 # The engine is imported here, on the UI thread when the window module loads, never inside a
 # job: an import on the worker holds the interpreter lock for long stretches (compiled modules
 # initialising) and the window would stall.
-from engine.data_io import Dataset, read_data
+from engine.data_io import Dataset, read_data, write_data
 from engine.design import Design, Truth
 from engine.errors import UserInputError
 from engine.hierarchy_check import HierarchyReport, check_dataset
@@ -86,6 +86,16 @@ def read_data_job(path: str | Path) -> Job:
         return DataFileContent(dataset=dataset, check=check_dataset(dataset))
 
     return Job(label=f"Reading {Path(path).name}", run=run)
+
+
+def write_data_job(frame: pd.DataFrame, path: str | Path, truth: Truth | None) -> Job:
+    """Save the data (with the truth of simulated data, in the file or beside it)."""
+
+    def run(context: JobContext) -> list[Path]:
+        context.report(f"Writing {Path(path).name}", force=True)
+        return write_data(frame, path, truth)
+
+    return Job(label=f"Writing {Path(path).name}", run=run)
 
 
 def estimator_text(spec: ModelSpec, estimator: str) -> str:

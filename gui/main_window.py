@@ -14,7 +14,7 @@ from PySide6.QtCore import QSettings, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
-from engine.data_io import READ_EXTENSIONS, Dataset
+from engine.data_io import READ_EXTENSIONS, WRITE_EXTENSIONS, Dataset
 from engine.errors import UserInputError
 from engine.presets import get_preset
 from engine.project import PROJECT_SUFFIX, ColumnRoles, DataSource, Project
@@ -23,7 +23,8 @@ from gui.data_view import DataView
 from gui.design_view import DesignView
 from gui.error_bar import ErrorBar
 from gui.help_dialogs import GuideDialog, show_about
-from gui.jobs import DataFileContent, FitBatch, IterationReport, fit_job, read_data_job, simulate_job
+from gui.jobs import (DataFileContent, FitBatch, IterationReport, fit_job, read_data_job, simulate_job,
+                      write_data_job)
 from gui.model_view import ModelView
 from gui.open_data_dialog import OpenDataDialog
 from gui.plots.base import PlotContext
@@ -37,6 +38,7 @@ from gui.worker import Job, JobFailure, JobRunner
 START_PRESET = "tutoring"
 PROJECT_FILTER = f"HLM Explorer projects (*{PROJECT_SUFFIX});;JSON (*.json);;All files (*)"
 DATA_FILTER = "Data files (" + " ".join(f"*{ext}" for ext in READ_EXTENSIONS) + ");;All files (*)"
+DATA_SAVE_FILTER = ";;".join(f"{ext[1:].upper()} (*{ext})" for ext in WRITE_EXTENSIONS)
 DESIGN, DATA, MODEL, RESULTS, PLOTS = range(5)
 
 log = logging.getLogger(__name__)
@@ -112,6 +114,9 @@ class MainWindow(QMainWindow):
         self.open_action = self._action("&Open project…", self.open_project_dialog, keys.Open, "Open a saved project.")
         self.open_data_action = self._action("Open &data…", self.open_data_dialog, "Ctrl+Shift+O",
                                              "Read a data file (CSV, Stata, SPSS, Excel, Parquet).")
+        self.export_data_action = self._action(
+            "E&xport data…", self.export_data_dialog, None,
+            "Save the data as CSV, Stata, SPSS or Parquet (with the truth of simulated data beside it).")
         self.save_action = self._action("&Save project", self.save_project, keys.Save, "Save the project.")
         self.save_as_action = self._action("Save project &as…", self.save_project_as, "Ctrl+Shift+S",
                                            "Save the project under a new name.")
@@ -138,6 +143,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addAction(self.open_data_action)
+        file_menu.addAction(self.export_data_action)
         file_menu.addSeparator()
         file_menu.addAction(self.save_action)
         file_menu.addAction(self.save_as_action)
@@ -291,6 +297,21 @@ class MainWindow(QMainWindow):
                 roles = dialog.roles()
         self.load_dataset(dataset, roles, path)
         self.settings.set("last_directory", str(Path(path).parent))
+
+    def export_data_dialog(self) -> None:
+        if self.session.frame is None:
+            self.show_error("there are no data to export: simulate a design or open a data file first")
+            return
+        start = str(Path(self.settings.get("last_directory") or ".") / "data.csv")
+        path, _ = QFileDialog.getSaveFileName(self, "Export data", start, DATA_SAVE_FILTER)
+        if path:
+            self.export_data(path if Path(path).suffix else path + ".csv")
+
+    def export_data(self, path: str | Path) -> Job:
+        job = write_data_job(self.session.frame, path, self.session.truth)
+        job.on_finished = lambda written: self.statusBar().showMessage(
+            "Saved " + ", ".join(str(p) for p in written), 8000)
+        return self.start_job(job)
 
     # ----- projects ----------------------------------------------------------------------------
     def current_project(self) -> Project:

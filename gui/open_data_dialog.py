@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogBut
 
 from engine.hierarchy_check import HierarchyReport
 from engine.project import ColumnRoles
+from engine.simulate import true_effect_columns
 
 
 def _checkable_item(text: str, checked: bool) -> QListWidgetItem:
@@ -26,8 +27,9 @@ def _checked(widget: QListWidget) -> list[str]:
 def proposed_roles(check: HierarchyReport, frame: pd.DataFrame) -> ColumnRoles:
     """A starting point from the engine's check of the file: its proposed nesting order as the
     ids, its numeric variables as predictors, the last of them as the outcome (to be chosen)."""
+    truth = set(true_effect_columns(frame))  # simulated data saved with their true effects
     variables = [c.name for c in check.columns
-                 if c.role == "variable" and c.name in frame.columns
+                 if c.role == "variable" and c.name in frame.columns and c.name not in truth
                  and pd.api.types.is_numeric_dtype(frame[c.name].dtype)]
     outcome = variables[-1] if variables else ""
     return ColumnRoles(outcome=outcome, predictors=[v for v in variables if v != outcome], ids=list(check.order))

@@ -224,6 +224,22 @@ def test_open_a_data_file_and_fit_it(qtbot, main_window, tmp_path):
     assert "Truth" not in comparison.columns and len(comparison.columns) == 5
 
 
+def test_exported_stata_file_comes_back_with_its_truth(qtbot, main_window, tmp_path):
+    window = main_window
+    frame = simulate(qtbot, window).frame
+    written = run_job(qtbot, window, lambda: window.export_data(tmp_path / "tutoring.dta"))
+    assert [p.name for p in written] == ["tutoring.dta", "tutoring.dta.truth.json"]
+    run_job(qtbot, window, lambda: window.open_data(tmp_path / "tutoring.dta"))
+    assert window.session.truth is not None and window.session.roles.ids == ALL_LEVELS
+    assert len(window.session.frame) == len(frame)
+    assert not any(name.startswith("true_u_") for name in window.session.roles.predictors)
+    # The model built on the simulated data still applies to the file: it is kept as it was.
+    assert window.model_view.spec.fixed == ["tutoring"] and window.model_view.extra_terms_edit.text() == ""
+    run_job(qtbot, window, window.model_view.fit_button.click)
+    comparison = table(window.results_view.comparison_table)
+    assert list(comparison["Truth"].dropna())[:1] == [2.0]  # the tutoring effect
+
+
 def test_help_shortcuts_and_tooltips(qtbot, main_window):
     from PySide6.QtWidgets import (QCheckBox, QComboBox, QLineEdit, QListWidget, QPushButton, QRadioButton,
                                    QSpinBox)
