@@ -43,6 +43,9 @@ class PlotPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.canvas = pg.GraphicsLayoutWidget()
+        # pyqtgraph's own right-click "Export..." offers its SVG exporter, which fails with this Qt
+        # (see export()); the panel's Export button is the one way to save a plot.
+        self.canvas.scene().contextMenu = []
         self.message_label = QLabel()
         self.message_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message_label.setWordWrap(True)
