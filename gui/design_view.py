@@ -288,6 +288,8 @@ class DesignView(QWidget):
         self._loading = True
         try:
             self._design = design
+            if design.name in PRESETS:
+                self.preset_combo.setCurrentText(design.name)
             self._last_occasions = copy.deepcopy(design.occasions) if design.occasions else self._last_occasions
             self._last_treatment = copy.deepcopy(design.treatment) if design.treatment else self._last_treatment
             self._parse_errors.clear()

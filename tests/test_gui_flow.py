@@ -240,6 +240,24 @@ def test_exported_stata_file_comes_back_with_its_truth(qtbot, main_window, tmp_p
     assert list(comparison["Truth"].dropna())[:1] == [2.0]  # the tutoring effect
 
 
+def test_new_project_and_recent_files_menu(qtbot, main_window, tmp_path):
+    window = main_window
+    simulate(qtbot, window)
+    run_job(qtbot, window, window.model_view.fit_button.click)
+    path = tmp_path / "first.hlmproj"
+    assert window.save_project_to(path)
+    window.new_project()
+    assert window.session.frame is None and window.session.project.fits == []
+    assert window.results_view.history_list.count() == 0 and window.data_view.model.rowCount() == 0
+    assert window.design_view.design.name == "tutoring" and window.windowTitle().startswith("untitled")
+    assert not window.model_view.fit_button.isEnabled()
+    window._fill_recent_menu()
+    actions = [a for a in window.recent_menu.actions() if a.toolTip() == str(path.resolve())]
+    assert len(actions) == 1
+    run_job(qtbot, window, actions[0].trigger)  # reopens it
+    assert window.session.path == path and window.results_view.history_list.count() == 1
+
+
 def test_help_shortcuts_and_tooltips(qtbot, main_window):
     from PySide6.QtWidgets import (QCheckBox, QComboBox, QLineEdit, QListWidget, QPushButton, QRadioButton,
                                    QSpinBox)
