@@ -143,10 +143,9 @@ class Study:
         The data-generating design (at each sweep value, the design with that value set).
     models : list of str
         Models fitted to every replication: Stata ``mixed`` syntax
-        (``"perform tutoring || dist_id: || school_id:, reml"``) or, where
-        ``engine.estimators`` is present, estimator strings (``"ols"``, ``"fe student_id"``,
-        ``"re student_id"``, ``"mixed || student_id:, reml"``) fitted to the design's outcome,
-        treatment and covariates.
+        (``"perform tutoring || dist_id: || school_id:, reml"``) or estimator strings of
+        :mod:`engine.estimators` (``"ols"``, ``"fe student_id"``, ``"re student_id"``,
+        ``"mixed || student_id:, reml"``) fitted to the design's outcome, treatment and covariates.
     reps : int
         Replications at each sweep value.
     seed : int

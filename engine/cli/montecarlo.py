@@ -1,0 +1,111 @@
+"""``montecarlo``: simulate a design many times, fit models to every replication, summarise.
+
+Example: ``montecarlo --preset tutoring --models "perform tutoring || dist_id: || school_id: ||
+teach_id: || student_id:, reml" --reps 500 --sweep dist_id=5,10,20 --json summary.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def register(subparsers) -> None:
+    """Add the ``montecarlo`` subcommand."""
+    from engine.presets import PRESETS
+
+    parser = subparsers.add_parser(
+        "montecarlo",
+        help="Monte Carlo study: bias, SE, coverage and power of models over many simulated data sets",
+        description="Simulate a design REPS times (at each sweep value), fit every model to each replication and "
+        "print, per model and parameter: truth, mean estimate, bias, empirical SD, mean SE, RMSE, coverage of the "
+        "95% CI, power (fixed effects) and the share of failed and boundary fits, with Monte Carlo standard "
+        "errors of bias and coverage. Runs on all local cores, or on a Dask cluster with --scheduler. Results "
+        "depend only on the study and --seed, not on the number of workers.")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--preset", help=f"built-in design: {', '.join(PRESETS)}")
+    source.add_argument("--design", metavar="FILE.json", help="a design saved with 'simulate --save-design'")
+    parser.add_argument("--units", metavar="LEVEL=N", action="append", default=[],
+                        help="fixed number of units per parent at a level, e.g. dist_id=50 (repeatable)")
+    parser.add_argument("--models", metavar="MODEL", action="append", required=True,
+                        help="a model to fit to every replication (repeatable): Stata mixed syntax, e.g. "
+                        "\"perform tutoring || dist_id: || school_id:, reml\"; or an estimator string "
+                        "(ols, 'fe student_id', 're student_id', 'mixed || student_id:, reml') fitted to the "
+                        "design's outcome, treatment and covariates")
+    parser.add_argument("--reps", type=int, required=True, help="replications (at each sweep value)")
+    parser.add_argument("--sweep", metavar="SPEC",
+                        help="vary one design value: LEVEL=5,10,20 (units per parent), sd:LEVEL=0,1,3 "
+                        "(random-intercept sd; sd:Residual for the residual) or effect:VARIABLE=0,0.5,1")
+    parser.add_argument("--seed", type=int, default=None, help="base seed (default: a fresh one, printed)")
+    parser.add_argument("--workers", type=int, default=None, help="local worker processes (default: all cores)")
+    parser.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address, e.g. tcp://host:8786")
+    parser.add_argument("--json", metavar="PATH", help="write the summary as JSON ('-' for standard output)")
+    parser.add_argument("--records", metavar="PATH",
+                        help="write every estimate (one row per replication, model and parameter): .csv or .parquet")
+    parser.add_argument("--quiet", action="store_true", help="print no table and no progress")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the study, run it with progress on stderr, print and write the summary."""
+    import numpy as np
+
+    from engine.cli.fit import write_json
+    from engine.cli.simulate import _parse_units as parse_units
+    from engine.design import Design
+    from engine.montecarlo import Study, Sweep, format_summary, run_study
+    from engine.montecarlo.runner import check_records_path
+    from engine.presets import get_preset
+
+    if args.records:
+        check_records_path(args.records)
+    design = Design.load(args.design) if args.design else get_preset(args.preset)
+    for text in args.units:
+        level_name, n = parse_units(text)
+        design.level(level_name)  # an unknown level fails here, naming the choices
+        design = design.with_units(level_name, n)
+    seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
+    study = Study(design=design, models=list(args.models), reps=args.reps, seed=seed,
+                  sweep=Sweep.parse(args.sweep) if args.sweep else None, name=design.name)
+    study.validate()
+    show_progress = not args.quiet and sys.stderr.isatty()
+    where = args.scheduler or (f"{args.workers} local worker(s)" if args.workers else "all local cores")
+    if not args.quiet:
+        print(f"{study.total_replications} replications x {len(study.models)} model(s), seed {seed}, on {where}",
+              file=sys.stderr)
+    result = run_study(study, workers=args.workers, scheduler=args.scheduler,
+                       progress=_progress_printer(time.perf_counter()) if show_progress else None)
+    if show_progress:
+        print(file=sys.stderr)
+    if not args.quiet:
+        print(format_summary(result.summary, study.sweep.label if study.sweep else None))
+        print(f"\n{result.completed} replications in {result.seconds:.1f} s "
+              f"({result.completed / max(result.seconds, 1e-9):.1f} per second, {result.workers} workers)")
+        _report_failures(result.records)
+    if args.json:
+        write_json(result.to_dict(), args.json)
+    if args.records:
+        result.write_records(args.records)
+    return 0
+
+
+def _progress_printer(started: float):
+    def show(done: int, total: int, _summary) -> None:
+        print(f"\r{done}/{total} replications, {time.perf_counter() - started:.1f} s", end="", file=sys.stderr,
+              flush=True)
+    return show
+
+
+def _report_failures(records) -> None:
+    """Say how many fits of each model raised (with the first error) or did not converge."""
+    fits = records.drop_duplicates(["model", "sweep_index", "rep"])
+    for model, rows in fits.groupby("model", sort=False):
+        errors = rows[rows["error"] != ""]
+        if len(errors):
+            print(f"note: {len(errors)} fit(s) of {model!r} raised an error; the first: {errors['error'].iloc[0]}",
+                  file=sys.stderr)
+        unconverged = int((~rows["converged"] & (rows["error"] == "")).sum())
+        if unconverged:
+            print(f"note: {unconverged} fit(s) of {model!r} did not converge; they count as failed",
+                  file=sys.stderr)

@@ -1,0 +1,103 @@
+"""The models of a study: a model string read against the design, and how to fit it to one data set.
+
+Two forms are accepted:
+
+* Stata ``mixed`` syntax with the outcome first: ``perform tutoring || dist_id: || school_id:, reml``;
+* estimator strings of :mod:`engine.estimators` (``ols``, ``fe student_id``, ``re student_id``,
+  ``mixed || student_id:, reml``), fitted to the design's outcome with its treatment and
+  covariates as predictors.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+from engine.design import Design
+from engine.design_matrix import term_variables
+from engine.errors import UserInputError
+from engine.estimators import KEYWORD_ALIASES, EstimatorSpec, run_estimator
+from engine.mixed import fit_mixed
+from engine.model_spec import ModelSpec
+from engine.results import FitResult
+
+
+@dataclass(frozen=True)
+class StudyModel:
+    """One model of a study, ready to fit replication after replication.
+
+    Attributes
+    ----------
+    text : str
+        The model string as given: the label of its records and summary rows.
+    variables : tuple of str
+        Data columns the model reads.
+    spec : ModelSpec or None
+        The mixed model, for Stata syntax.
+    estimator : EstimatorSpec or None
+        The estimator, for estimator strings.
+    outcome, predictors :
+        The design's outcome and predictors, for estimator strings.
+    """
+
+    text: str
+    variables: tuple[str, ...]
+    spec: ModelSpec | None = None
+    estimator: EstimatorSpec | None = None
+    outcome: str = ""
+    predictors: tuple[str, ...] = ()
+
+    def fit(self, frame: pd.DataFrame) -> FitResult:
+        """Fit the model to one simulated data set (no predicted random effects: not needed here)."""
+        if self.spec is not None:
+            return fit_mixed(frame, self.spec, predict=False)
+        return run_estimator(self.estimator, frame, self.outcome, list(self.predictors), predict=False)
+
+
+def is_estimator_string(text: str) -> bool:
+    """True for ``ols``, ``regress``, ``fe g``, ``re g`` and ``mixed || ...``; False for Stata mixed
+    syntax (``[mixed] outcome predictors || ...``), whose first word after ``mixed`` is the outcome."""
+    first = re.match(r"\s*([A-Za-z_]+)", text or "")
+    if first is None or first.group(1).lower() not in KEYWORD_ALIASES:
+        return False
+    rest = text[first.end():]
+    if first.group(1).lower() == "mixed":
+        return rest.strip() == "" or rest.strip().startswith(("||", ","))
+    return rest == "" or rest[0].isspace() or rest[0] == ","
+
+
+def load_model(text: str, design: Design) -> StudyModel:
+    """Read one model string of a study.
+
+    Parameters
+    ----------
+    text : str
+        Stata mixed syntax (outcome first) or an estimator string (see the module docstring).
+    design : Design
+        Supplies the outcome and predictors of estimator strings.
+
+    Returns
+    -------
+    StudyModel
+
+    Raises
+    ------
+    UserInputError
+        If the string does not parse.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise UserInputError("a model is empty: write e.g. 'perform tutoring || school_id:, reml'")
+    if not is_estimator_string(text):
+        spec = ModelSpec.parse(text)
+        return StudyModel(text=text, variables=tuple(spec.variables()), spec=spec)
+    estimator = EstimatorSpec.parse(text)
+    predictors = tuple(design.variable_levels())
+    variables = [design.outcome, *term_variables(list(predictors)), *estimator.level_names]
+    if estimator.cluster:
+        variables.append(estimator.cluster)
+    if estimator.estimator == "mixed":
+        variables += estimator.model_spec(design.outcome, list(predictors)).variables()
+    return StudyModel(text=text, variables=tuple(dict.fromkeys(variables)), estimator=estimator,
+                      outcome=design.outcome, predictors=predictors)

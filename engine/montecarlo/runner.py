@@ -1,0 +1,312 @@
+"""Run a study in parallel: local worker processes by default, or a Dask cluster.
+
+The replications are cut into chunks (one sweep value, a run of replication indices); each
+chunk is one task. A chunk's records depend only on the study and its indices, and the
+records are put in a fixed order at the end, so the result is the same whatever the number
+of workers, the chunk size or the order in which chunks finish.
+
+Local workers are separate processes started with the ``spawn`` method (safe inside a Qt
+application), with single-threaded BLAS: a fit's matrices are small, and several BLAS threads
+per process would only compete for the cores the other processes use. A program that calls
+:func:`run_study` must therefore guard its top level with ``if __name__ == "__main__":`` (and
+call ``multiprocessing.freeze_support()`` when frozen).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import math
+import multiprocessing
+import os
+import signal
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+import pandas as pd
+
+from engine.errors import UserInputError
+from engine.montecarlo.replicate import run_replications, sort_records
+from engine.montecarlo.study import Study
+from engine.montecarlo.summary import SummaryRow, summarise_records, summary_frame
+
+RECORD_EXTENSIONS = (".csv", ".parquet")
+MAX_CHUNK_REPS = 25
+CHUNKS_PER_WORKER = 4
+POLL_SECONDS = 0.1
+SINGLE_THREAD_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+DASK_CONNECT_TIMEOUT = "10s"
+
+ProgressCallback = Callable[[int, int, Optional[list[SummaryRow]]], None]
+
+
+@dataclass
+class StudyResult:
+    """What a study run produced.
+
+    Attributes
+    ----------
+    study : Study
+    records : pandas.DataFrame
+        One row per replication x model x parameter (see ``replicate.RECORD_COLUMNS``).
+    summary : list of SummaryRow
+        Per model, sweep value and parameter.
+    reps : int
+        Replications asked for at each sweep value.
+    completed : int
+        Replications finished, over all sweep values (less than ``total`` when stopped).
+    total : int
+        Replications asked for over all sweep values.
+    seconds : float
+        Wall time of the run.
+    workers : int
+        Local processes, or the cluster's worker threads.
+    backend : str
+        ``"processes"`` or ``"dask"``.
+    stopped : bool
+        True when ``should_stop`` ended the run early.
+    """
+
+    study: Study
+    records: pd.DataFrame = field(repr=False)
+    summary: list[SummaryRow]
+    reps: int
+    completed: int
+    total: int
+    seconds: float
+    workers: int
+    backend: str
+    stopped: bool = False
+
+    def summary_frame(self) -> pd.DataFrame:
+        """The summary as a DataFrame, one row per model, sweep value and parameter."""
+        return summary_frame(self.summary)
+
+    def to_dict(self) -> dict:
+        """The JSON of ``montecarlo --json``: summary ``rows``, ``reps``, ``seconds``, the run's
+        bookkeeping and the study itself (so the run can be repeated)."""
+        return {
+            "rows": [row.to_dict() for row in self.summary],
+            "reps": self.reps,
+            "seconds": round(self.seconds, 3),
+            "completed": self.completed,
+            "total": self.total,
+            "stopped": self.stopped,
+            "workers": self.workers,
+            "backend": self.backend,
+            "sweep": self.study.sweep.label if self.study.sweep is not None else None,
+            "study": self.study.to_dict(),
+        }
+
+    def write_records(self, path: str | Path) -> Path:
+        """Write the records as CSV or Parquet, by the extension of ``path``."""
+        return write_records(self.records, path)
+
+
+def run_study(study: Study, workers: int | None = None, scheduler: Any = None,
+              progress: ProgressCallback | None = None, should_stop: Callable[[], bool] | None = None, *,
+              on_records: Callable[[pd.DataFrame], None] | None = None, chunk_size: int | None = None,
+              summary_interval: float = 1.0) -> StudyResult:
+    """Run every replication of ``study``, in parallel, and summarise.
+
+    Parameters
+    ----------
+    study : Study
+        Validated here; a bad study raises UserInputError before any work starts.
+    workers : int, optional
+        Local worker processes; default all cores this process may use. Ignored with ``scheduler``.
+    scheduler : str or distributed.Client, optional
+        A Dask scheduler address (``tcp://host:port``) or a connected client: run the chunks
+        on that cluster instead. Its workers must be able to import ``engine``.
+    progress : callable, optional
+        ``progress(done, total, summary)`` after each finished chunk, in the calling thread;
+        ``done`` and ``total`` count replications, ``summary`` is the summary of what has
+        finished so far (a list of SummaryRow) at most every ``summary_interval`` seconds and
+        None in between. The last call always carries the summary.
+    should_stop : callable, optional
+        Polled about every 0.1 s; when it returns True the chunks not started are cancelled
+        and the result holds the finished replications, with ``stopped`` set. Chunks already
+        running finish in the background.
+    on_records : callable, optional
+        Called with each finished chunk's records (a DataFrame), e.g. to update a histogram.
+    chunk_size : int, optional
+        Replications per task; default about four tasks per worker, at most 25 replications
+        each. It does not change the results.
+    summary_interval : float
+        Least seconds between two partial summaries given to ``progress``.
+
+    Returns
+    -------
+    StudyResult
+        Records in a fixed order (sweep index, replication, model, parameter) and their summary.
+    """
+    study.validate()
+    started = time.perf_counter()
+    total = study.total_replications
+    executor, backend, worker_count = _open_executor(workers, scheduler)
+    size = chunk_size or default_chunk_size(study.reps, worker_count)
+    frames: list[pd.DataFrame] = []
+    futures: dict[cf.Future, int] = {}  # future -> replications in its chunk
+    done, stopped, finished_cleanly = 0, False, False
+    try:
+        if not isinstance(size, int) or size < 1:
+            raise UserInputError(f"chunk_size must be a whole number >= 1, got {size!r}")
+        if progress is not None:
+            progress(0, total, None)
+        for sweep_index, reps in plan_chunks(study, size):
+            futures[executor.submit(run_replications, study, sweep_index, reps)] = len(reps)
+        pending, last_summary = set(futures), time.perf_counter()
+        while pending:
+            if should_stop is not None and should_stop():
+                stopped = True
+                break
+            finished, pending = cf.wait(pending, timeout=POLL_SECONDS, return_when=cf.FIRST_COMPLETED)
+            for future in finished:
+                frame = future.result()
+                frames.append(frame)
+                done += futures[future]
+                if on_records is not None:
+                    on_records(frame)
+            if finished and pending and progress is not None:
+                partial = None
+                if time.perf_counter() - last_summary >= summary_interval:
+                    partial, last_summary = summarise_records(sort_records(frames)), time.perf_counter()
+                progress(done, total, partial)
+        finished_cleanly = not stopped
+    finally:
+        # Cancel what has not started here, at once: the pool's own cancel_futures acts later, in
+        # its manager thread, and not at all if the pool has been garbage-collected by then.
+        for future in futures:
+            future.cancel()
+        # Wait for the workers only when nothing is left running.
+        executor.shutdown(wait=finished_cleanly, cancel_futures=True)
+    records = sort_records(frames)
+    summary = summarise_records(records)
+    if progress is not None:
+        progress(done, total, summary)
+    return StudyResult(study=study, records=records, summary=summary, reps=study.reps, completed=done,
+                       total=total, seconds=time.perf_counter() - started, workers=worker_count,
+                       backend=backend, stopped=stopped)
+
+
+def plan_chunks(study: Study, chunk_size: int) -> list[tuple[int, range]]:
+    """Tasks as (sweep index, replication range), round-robin over the sweep values so that
+    partial results soon cover every sweep value."""
+    starts = range(0, study.reps, chunk_size)
+    return [(sweep_index, range(start, min(start + chunk_size, study.reps)))
+            for start in starts for sweep_index in range(len(study.sweep_values))]
+
+
+def default_chunk_size(reps: int, workers: int) -> int:
+    """About CHUNKS_PER_WORKER tasks per worker and sweep value, at most MAX_CHUNK_REPS replications each."""
+    return max(1, min(MAX_CHUNK_REPS, math.ceil(reps / (CHUNKS_PER_WORKER * max(1, workers)))))
+
+
+def local_cores() -> int:
+    """Cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def write_records(records: pd.DataFrame, path: str | Path) -> Path:
+    """Write records as CSV or Parquet (by extension); errors name the file."""
+    path = Path(path)
+    check_records_path(path)
+    try:
+        if path.suffix.lower() == ".csv":
+            records.to_csv(path, index=False)
+        else:
+            records.to_parquet(path, index=False)
+    except OSError as error:
+        raise UserInputError(f"cannot write {path}: {error.strerror or error}") from None
+    return path
+
+
+def check_records_path(path: str | Path) -> None:
+    """Fail before a long run if the records could not be written there."""
+    path = Path(path)
+    if path.suffix.lower() not in RECORD_EXTENSIONS:
+        raise UserInputError(f"records file {path}: use {' or '.join(RECORD_EXTENSIONS)}")
+    if not path.parent.is_dir():
+        raise UserInputError(f"records file {path}: the folder {path.parent} does not exist")
+
+
+# ----- executors -----------------------------------------------------------------------------
+def _open_executor(workers: int | None, scheduler: Any) -> tuple[cf.Executor, str, int]:
+    """(executor, backend name, worker count): a local process pool, or a Dask cluster's executor."""
+    if scheduler is not None:
+        return _dask_executor(scheduler)
+    count = local_cores() if workers is None else workers
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise UserInputError(f"workers must be a whole number >= 1, got {workers!r}")
+    return _SingleThreadBlasProcessPool(count), "processes", count
+
+
+def _dask_executor(scheduler: Any) -> tuple[cf.Executor, str, int]:
+    try:
+        from distributed import Client
+    except ImportError:
+        raise UserInputError("a Dask scheduler was given but dask.distributed is not installed") from None
+    if isinstance(scheduler, str):
+        try:
+            client = Client(scheduler, timeout=DASK_CONNECT_TIMEOUT, set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as error:
+            raise UserInputError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
+        return _DaskExecutor(client, owns_client=True), "dask", sum(client.nthreads().values())
+    return _DaskExecutor(scheduler, owns_client=False), "dask", sum(scheduler.nthreads().values())
+
+
+class _DaskExecutor(cf.Executor):
+    """A Dask client's concurrent.futures executor that also closes the client it opened."""
+
+    def __init__(self, client: Any, owns_client: bool):
+        self._client = client
+        self._owns_client = owns_client
+        self._executor = client.get_executor(pure=False)
+
+    def submit(self, fn, /, *args, **kwargs):
+        return self._executor.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        # Every future is finished or cancelled by now; wait=False cancels any left on the cluster.
+        self._executor.shutdown(wait=False)
+        if self._owns_client:
+            self._client.close()
+
+
+class _SingleThreadBlasProcessPool(cf.ProcessPoolExecutor):
+    """A spawn-method process pool whose workers run BLAS on one thread and ignore Ctrl-C
+    (the parent stops them).
+
+    BLAS reads its thread count once, when it loads, so the setting must be in the
+    environment the workers start with; the pool starts a worker at a submit, so submits set
+    it for that moment (variables the user set are left alone), as Dask's nanny does.
+    """
+
+    def __init__(self, workers: int):
+        super().__init__(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                         initializer=_ignore_interrupts)
+
+    def submit(self, fn, /, *args, **kwargs):
+        with _environment(SINGLE_THREAD_ENVIRONMENT):
+            return super().submit(fn, *args, **kwargs)
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables that are not set, and remove them again afterwards."""
+    added = [name for name in values if name not in os.environ]
+    for name in added:
+        os.environ[name] = values[name]
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
+def _ignore_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
