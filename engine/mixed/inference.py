@@ -215,7 +215,8 @@ def _log_scale_row(level, label, sd, se_log, power) -> RandomParam:
         return RandomParam(level, label, estimate)
     se = power * estimate * se_log
     log_value = power * np.log(sd)
-    ci = [float(np.exp(log_value - Z_975 * power * se_log)), float(np.exp(log_value + Z_975 * power * se_log))]
+    with np.errstate(over="ignore"):  # a near-boundary sd can have an unbounded interval
+        ci = [float(np.exp(log_value - Z_975 * power * se_log)), float(np.exp(log_value + Z_975 * power * se_log))]
     return RandomParam(level, label, estimate, float(se), ci)
 
 
