@@ -14,26 +14,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
+from bench_fit import machine  # this folder is on the path when the script runs
+
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "perform tutoring || dist_id: || school_id: || teach_id: || student_id:, reml"
 TARGET_SECONDS = 120
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
 def main() -> None:
