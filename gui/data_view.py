@@ -66,6 +66,7 @@ class DataView(QWidget):
 
     def set_data(self, frame: pd.DataFrame | None, description: str = "") -> None:
         self._frame = frame
+        self._runner.cancel()  # summaries of the previous data are no longer wanted
         if frame is None:
             self.model.clear()
             self.summary_model.clear()

@@ -299,7 +299,11 @@ class ModelView(QWidget):
         self._frame = frame
         self._roles = roles
         self._set_enabled(frame is not None)
-        if frame is None:
+        if frame is None:  # no data (a new project): nothing to check
+            self._check_timer.stop()
+            self._last_check = None
+            self.nesting_model.clear()
+            self.nesting_status.setText("")
             return
         previous = preferred_spec or self._spec
         if previous is not None and set(previous.variables()) <= set(map(str, frame.columns)):
@@ -466,7 +470,7 @@ class ModelView(QWidget):
         self._check_timer.start()
 
     def _start_nesting_check(self) -> None:
-        if not self._runner.is_running:  # the window is closing
+        if self._frame is None or not self._runner.is_running:  # no data, or the window is closing
             return
         names = _checked_texts(self.level_list)
         missing = [n for n in names if n not in self._frame.columns]
@@ -479,6 +483,8 @@ class ModelView(QWidget):
         self._runner.start(job)
 
     def _show_nesting_check(self, check: NestingCheck) -> None:
+        if self._frame is None:  # the data went away while the check ran
+            return
         self._last_check = check
         rows = [(g.level, g.groups, g.min, g.mean, g.max) for g in check.groups]
         self.nesting_model.set_frame(pd.DataFrame(rows, columns=["Level", "Groups", "Min obs.", "Mean obs.", "Max obs."]))
