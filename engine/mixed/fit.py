@@ -15,6 +15,7 @@ from engine.mixed.inference import (BOUNDARY_RATIO, VarianceParameters, fixed_ef
                                     lr_test_vs_linear, wald_test)
 from engine.mixed.optimize import minimise_deviance
 from engine.mixed.prepare import build_work_columns, prepare_model_data
+from engine.mixed.threads import single_threaded_blas
 from engine.model_spec import ModelSpec
 from engine.results import FitResult, LinkCovariance
 
@@ -22,6 +23,14 @@ from engine.results import FitResult, LinkCovariance
 def fit_mixed(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, predict: bool = True,
               should_stop: Callable[[], bool] | None = None,
               on_iteration: Callable[[int, float], None] | None = None) -> FitResult:
+    # The engine makes many tiny BLAS calls (q x q solves, L-BFGS-B's vector updates); with a
+    # multi-threaded BLAS each one wakes a thread pool, which costs 10x when cores are busy.
+    with single_threaded_blas():
+        return _fit_mixed(frame, spec, start_theta=start_theta, predict=predict, should_stop=should_stop,
+                          on_iteration=on_iteration)
+
+
+def _fit_mixed(frame, spec, *, start_theta, predict, should_stop, on_iteration) -> FitResult:
     """Fit ``spec`` to ``frame``.
 
     Parameters
