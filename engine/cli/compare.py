@@ -90,6 +90,7 @@ def load_or_simulate(args: argparse.Namespace):
     design : Design or None
         The preset, or the design stored with the truth of a simulated data file.
     """
+    from engine.cli._options import apply_units
     from engine.design import Design
     from engine.presets import get_preset
     from engine.simulate import simulate
@@ -107,22 +108,6 @@ def load_or_simulate(args: argparse.Namespace):
         return dataset.frame, truth, design
     if not args.preset:
         raise UserInputError("give a data file (with --model) or --preset NAME, e.g. --preset tutoring")
-    design = get_preset(args.preset)
-    for text in args.units:
-        level_name, count = parse_units(text)
-        design.level(level_name)  # an unknown level fails here, naming the levels
-        design = design.with_units(level_name, count)
+    design = apply_units(get_preset(args.preset), args.units)
     data = simulate(design, args.seed)
     return data.frame, data.truth, data.design
-
-
-def parse_units(text: str) -> tuple[str, int]:
-    """'dist_id=50' -> ('dist_id', 50); anything else is a UserInputError."""
-    name, separator, value = text.partition("=")
-    try:
-        count = int(value)
-    except ValueError:
-        count = None
-    if not separator or not name.strip() or count is None:
-        raise UserInputError(f"--units {text!r}: write LEVEL=N, e.g. dist_id=50")
-    return name.strip(), count

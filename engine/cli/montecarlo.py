@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from engine.cli.fit import write_json
-    from engine.cli.simulate import _parse_units as parse_units
+    from engine.cli._options import apply_units
     from engine.design import Design
     from engine.montecarlo import Study, Sweep, format_summary, run_study
     from engine.montecarlo.runner import check_records_path
@@ -60,11 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.records:
         check_records_path(args.records)
-    design = Design.load(args.design) if args.design else get_preset(args.preset)
-    for text in args.units:
-        level_name, n = parse_units(text)
-        design.level(level_name)  # an unknown level fails here, naming the choices
-        design = design.with_units(level_name, n)
+    design = apply_units(Design.load(args.design) if args.design else get_preset(args.preset), args.units)
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
     study = Study(design=design, models=list(args.models), reps=args.reps, seed=seed,
                   sweep=Sweep.parse(args.sweep) if args.sweep else None, name=design.name)

@@ -39,6 +39,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Build the design, then describe, save and/or simulate as asked."""
     from engine.data_io import WRITE_EXTENSIONS, write_data
+    from engine.cli._options import apply_units
     from engine.design import Design
     from engine.presets import get_preset
     from engine.simulate import simulate
@@ -52,11 +53,7 @@ def run(args: argparse.Namespace) -> int:
         if not out.parent.is_dir():
             raise UserInputError(f"--out {out}: the folder {out.parent} does not exist")
 
-    design = Design.load(args.design) if args.design else get_preset(args.preset or "tutoring")
-    for text in args.units:
-        level_name, n = _parse_units(text)
-        design.level(level_name)  # an unknown level fails here, naming the choices
-        design = design.with_units(level_name, n)
+    design = apply_units(Design.load(args.design) if args.design else get_preset(args.preset or "tutoring"), args.units)
     design.validate()
 
     if args.describe:
@@ -73,15 +70,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"simulated {len(data.frame):,} rows in {seconds:.2f} s (seed {data.seed}); "
               f"wrote {written[0]}{truth_note}")
     return 0
-
-
-def _parse_units(text: str) -> tuple[str, int]:
-    """'dist_id=50' -> ('dist_id', 50)."""
-    name, sep, value = text.partition("=")
-    try:
-        n = int(value)
-    except ValueError:
-        n = None
-    if not sep or not name.strip() or n is None:
-        raise UserInputError(f"--units {text!r}: write LEVEL=N, e.g. dist_id=50")
-    return name.strip(), n
