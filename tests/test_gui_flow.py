@@ -315,3 +315,18 @@ def test_self_test_and_no_display(monkeypatch, capsys):
         monkeypatch.delenv(name, raising=False)
     assert launch_module.launch() == 1
     assert "xvfb-run" in capsys.readouterr().err
+
+
+def test_criterion_plot_follows_a_running_fit(qtbot, main_window):
+    window = main_window
+    set_level_cell(window, 0, LevelTableModel.UNITS, "100")  # 160,000 rows: slow enough to watch
+    simulate(qtbot, window)
+    window.tabs.setCurrentWidget(window.plots_view)
+    window.plots_view.show_panel(window.plots_view.iteration_plot)
+    plot = window.plots_view.iteration_plot
+    seen = []
+    window.job_runner.progress_changed.connect(
+        lambda job, message, fraction, detail: isinstance(detail, IterationReport) and seen.append(
+            plot.has_plot() and "running" in plot.canvas.ci.getItem(0, 0).titleLabel.text))
+    run_job(qtbot, window, window.model_view.fit_button.click)
+    assert seen and all(seen)

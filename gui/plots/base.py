@@ -3,7 +3,7 @@ PNG/SVG export, and the data a plot is drawn from (``PlotContext``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyqtgraph as pg
@@ -25,13 +25,11 @@ pg.setConfigOptions(background="w", foreground="k", antialias=True)
 
 @dataclass
 class PlotContext:
-    """What the plots draw: the chosen fit, the truth and true variance shares of simulated data,
-    and the criterion of a fit still running."""
+    """What the plots draw: the chosen fit, and the truth and true variance shares of simulated data."""
 
     record: FitRecord | None = None
     truth: Truth | None = None
     true_shares: dict[str, float] | None = None
-    live_iterations: list[float] = field(default_factory=list)
 
 
 class PlotPanel(QWidget):
