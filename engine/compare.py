@@ -319,10 +319,27 @@ def compare(frame: pd.DataFrame, outcome: str, predictors: Sequence[str],
     if progress is not None:
         progress(len(specs), len(specs), "")
 
+    return comparison_of_results(results, truth, predictors, treatment, specs)
+
+
+def comparison_of_results(results: Sequence[FitResult], truth: Optional[Truth], predictors: Sequence[str],
+                          treatment: Optional[str] = None,
+                          specs: Optional[Sequence[EstimatorSpec]] = None) -> Comparison:
+    """Tabulate fits already made (named by their estimator strings) against the truth.
+
+    ``compare`` fits and then calls this; the window, which fits with live progress, calls it
+    directly. ``treatment`` defaults to the first predictor.
+    """
+    results = list(results)
+    if not results:
+        raise UserInputError("no fits to compare")
+    specs = list(specs) if specs is not None else [parse_estimator(result.name) for result in results]
+    if treatment is None:
+        treatment = predictors[0] if predictors else None
     hausman_pairs = hausman_tests(specs, results)
     table = [summarize(spec, result, treatment, truth) for spec, result in zip(specs, results)]
-    return Comparison(outcome=outcome, predictors=predictors, treatment=treatment, estimators=results,
-                      truth=truth, table=table, hausman=hausman_pairs,
+    return Comparison(outcome=results[0].depvar, predictors=list(predictors), treatment=treatment,
+                      estimators=results, truth=truth, table=table, hausman=hausman_pairs,
                       component_keys=ordered_component_keys(specs, table, truth))
 
 

@@ -140,6 +140,17 @@ class FitResult:
                 return row
         raise KeyError(f"no random-effects parameter {level}: {param}")
 
+    def intercept_variance_shares(self) -> dict[str, float]:
+        """Each level's intercept variance and the residual variance as shares of their sum.
+
+        Random slopes are left out (their variance depends on the slope variable's values).
+        Empty when the fit estimated no such variances.
+        """
+        variances = {row.level: row.estimate for row in self.random_variances
+                     if row.param in ("var(_cons)", "var(Residual)")}
+        total = sum(variances.values())
+        return {level: value / total for level, value in variances.items()} if total > 0 else {}
+
     @property
     def aic(self) -> Optional[float]:
         return None if self.loglik is None else -2 * self.loglik + 2 * self.n_params

@@ -15,11 +15,9 @@ from engine.errors import UserInputError
 from engine.results import FitResult
 
 try:  # imported on the UI thread at start-up, not on the worker (see gui/jobs.py)
-    from engine.compare import (Comparison, hausman_tests, ordered_component_keys, short_label, summarize,
-                                true_component)
-    from engine.estimators import parse_estimator
+    from engine.compare import comparison_of_results, short_label, true_component
 except ImportError:  # an engine without the comparison module
-    Comparison = None
+    comparison_of_results = None
 
 log = logging.getLogger(__name__)
 
@@ -27,17 +25,10 @@ log = logging.getLogger(__name__)
 def comparison_of(results: list[FitResult], truth: Truth | None, predictors: list[str]):
     """An ``engine.compare.Comparison`` of ``results`` (named by their estimator strings), or
     None when the engine has no comparison or the results cannot be compared."""
-    if Comparison is None or not results:
+    if comparison_of_results is None or not results:
         return None
     try:
-        specs = [parse_estimator(result.name) for result in results]
-        treatment = predictors[0] if predictors else None
-        hausman = hausman_tests(specs, results)
-        table = [summarize(spec, result, treatment, truth) for spec, result in zip(specs, results)]
-        first = results[0]
-        return Comparison(outcome=first.depvar, predictors=list(predictors), treatment=treatment,
-                          estimators=list(results), truth=truth, table=table, hausman=hausman,
-                          component_keys=ordered_component_keys(specs, table, truth))
+        return comparison_of_results(results, truth, predictors)
     except (UserInputError, KeyError, ValueError) as error:
         log.info("no comparison for these fits: %s", error)
         return None

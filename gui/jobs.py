@@ -15,6 +15,7 @@ import pandas as pd
 # The engine is imported here, on the UI thread when the window module loads, never inside a
 # job: an import on the worker holds the interpreter lock for long stretches (compiled modules
 # initialising) and the window would stall.
+from engine.column_summary import column_summaries
 from engine.data_io import Dataset, read_data, write_data
 from engine.design import Design, Truth
 from engine.errors import UserInputError
@@ -167,19 +168,6 @@ def column_summary_job(frame: pd.DataFrame) -> Job:
     """Type, missing count and range of each column, for the data view's summary table."""
 
     def run(context: JobContext) -> pd.DataFrame:
-        rows = []
-        for name in frame.columns:
-            context.check()
-            column = frame[name]
-            numeric = pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype)
-            rows.append({
-                "Column": str(name), "Type": str(column.dtype), "Missing": int(column.isna().sum()),
-                "Distinct": int(column.nunique()),
-                "Mean": float(column.mean()) if numeric else None,
-                "Std. Dev.": float(column.std()) if numeric else None,
-                "Min": float(column.min()) if numeric else None,
-                "Max": float(column.max()) if numeric else None,
-            })
-        return pd.DataFrame(rows, columns=["Column", "Type", "Missing", "Distinct", "Mean", "Std. Dev.", "Min", "Max"])
+        return column_summaries(frame, should_stop=context.check)
 
     return Job(label="Column summaries", run=run)

@@ -23,17 +23,10 @@ class SharePlot(PlotPanel):
     def draw(self, context: PlotContext) -> None:
         self.canvas.clear()
         record = context.record
-        estimated = {}
-        if record is not None:
-            for row in record.result.random_variances:
-                if row.param in ("var(_cons)", f"var({RESIDUAL})"):
-                    estimated[row.level] = row.estimate
-        total = sum(estimated.values())
-        if not estimated or total <= 0:
-            if context.true_shares is None:
-                self.show_message("Fit a mixed model to see how the variance splits between levels.")
-                return
-        estimated_shares = {level: value / total for level, value in estimated.items()} if total > 0 else {}
+        estimated_shares = record.result.intercept_variance_shares() if record is not None else {}
+        if not estimated_shares and context.true_shares is None:
+            self.show_message("Fit a mixed model to see how the variance splits between levels.")
+            return
         true_shares = context.true_shares or {}
         levels = list(dict.fromkeys([*[k for k in true_shares if k != RESIDUAL],
                                      *[k for k in estimated_shares if k != RESIDUAL], RESIDUAL]))
