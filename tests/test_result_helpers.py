@@ -26,4 +26,4 @@ def test_column_summaries_describe_numbers_and_text():
     table = column_summaries(frame).set_index("Column")
     assert table.loc["x", "Missing"] == 1 and table.loc["x", "Distinct"] == 3
     assert table.loc["x", "Mean"] == pytest.approx(8 / 3) and table.loc["x", "Max"] == 5.0
-    assert table.loc["g", "Missing"] == 1 and table.loc["g", "Mean"] is None
+    assert table.loc["g", "Missing"] == 1 and pd.isna(table.loc["g", "Mean"])
