@@ -30,3 +30,15 @@ def test_one_level_model_matches_statsmodels(reml):
     effects = ours.level_effects[0]
     theirs_effects = np.array([float(theirs.random_effects[s].iloc[0]) for s in effects.group_ids["school"]])
     assert np.allclose(effects.estimates[:, 0], theirs_effects, rtol=1e-3, atol=1e-4)
+
+
+def test_model_without_levels_is_ordinary_regression_by_ml():
+    frame = pd.read_csv(DATA / "seed_d5.csv")
+    ours = fit_mixed(frame, ModelSpec.parse("perform tutoring"))
+    theirs = smf.ols("perform ~ tutoring", frame).fit()
+    assert ours.loglik == pytest.approx(theirs.llf, rel=1e-10)
+    assert ours.coef("tutoring").coef == pytest.approx(theirs.params["tutoring"], rel=1e-10)
+    sigma = ours.random_param("Residual", "sd(Residual)")
+    assert sigma.estimate == pytest.approx(np.sqrt(theirs.ssr / theirs.nobs), rel=1e-8)
+    assert sigma.se == pytest.approx(sigma.estimate / np.sqrt(2 * theirs.nobs), rel=1e-4)
+    assert ours.lr_test is None and ours.groups == []

@@ -70,8 +70,8 @@ def _fit_mixed(frame, spec, *, start_theta, predict, should_stop, on_iteration) 
     unidentified = hierarchy.levels_sharing_groups()
     variance = VarianceParameters(criterion, spec, optimum.theta, sigma, unidentified)
     warnings += _boundary_warnings(variance, spec, unidentified)
-    cov_psi = variance.covariance() if spec.levels else None
-    if spec.levels and cov_psi is None:
+    cov_psi = variance.covariance()
+    if cov_psi is None:
         warnings.append("The information matrix of the variance parameters is singular: "
                         "their standard errors are not reported.")
     sd_rows, var_rows = variance.rows(cov_psi)
