@@ -12,10 +12,11 @@ import copy
 import pandas as pd
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComboBox, QFormLayout, QGroupBox,
+from PySide6.QtWidgets import (QFrame, QScrollArea, QAbstractItemView, QButtonGroup, QCheckBox, QComboBox, QFormLayout, QGroupBox,
                                QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPlainTextEdit,
                                QPushButton, QRadioButton, QSplitter, QVBoxLayout, QWidget)
 
+from engine.centering import data_columns
 from engine.errors import UserInputError
 from engine.model_spec import COVARIANCES, Level, ModelSpec
 from engine.project import ColumnRoles
@@ -24,6 +25,7 @@ from gui.dataframe_model import DataFrameTableModel, average_text, count_text
 from gui.fields import mark_invalid
 from gui.jobs import ESTIMATOR_LABELS, NestingCheck, nesting_check_job
 from gui.table_view import CopyableTableView
+from gui.centering_editor import CenteringEditor
 from gui.worker import JobRunner
 
 NESTING_CHECK_DELAY_MS = 250  # wait for the user to stop dragging before checking
@@ -71,6 +73,7 @@ class ModelView(QWidget):
         self._roles = ColumnRoles()
         self._level_settings: dict[str, Level] = {}  # kept when a level is unticked, so nothing is lost
         self._spec: ModelSpec | None = None
+        self._centering_choices: tuple[list[str], list[str]] | None = None
         self._error = ""
         self._updating = False
         self._last_check: NestingCheck | None = None
@@ -87,6 +90,7 @@ class ModelView(QWidget):
         left_layout = QVBoxLayout(left)
         left_layout.addWidget(self._build_fixed_box())
         left_layout.addWidget(self._build_levels_box(), 1)
+        left_layout.addWidget(self._build_centering_box())
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.addWidget(self._build_method_box())
@@ -94,7 +98,11 @@ class ModelView(QWidget):
         right_layout.addWidget(self._build_nesting_box(), 1)
         right_layout.addWidget(self._build_run_box())
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(left)
+        left_scroll = QScrollArea()  # the left column scrolls on small screens rather than growing the window
+        left_scroll.setWidgetResizable(True)
+        left_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        left_scroll.setWidget(left)
+        splitter.addWidget(left_scroll)
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 1)
@@ -127,6 +135,18 @@ class ModelView(QWidget):
         form.addRow("Predictors", self.predictor_list)
         form.addRow("More terms", self.extra_terms_edit)
         form.addRow("", self.constant_check)
+        return box
+
+    def _build_centering_box(self) -> QGroupBox:
+        box = QGroupBox("Centring (new predictors made from existing ones)")
+        box.setToolTip("Centre a predictor at its grand mean or at its group's mean, or add its group means as "
+                       "a predictor of their own, as HLM 8 offers. The new names can then be ticked as predictors "
+                       "or random slopes.")
+        layout = QVBoxLayout(box)
+        self.centering_editor = CenteringEditor()
+        self.centering_editor.setMinimumSize(0, 110)  # scrolls inside the Model tab instead of widening it
+        self.centering_editor.centerings_changed.connect(lambda _: self._on_centerings_changed())
+        layout.addWidget(self.centering_editor)
         return box
 
     def _build_levels_box(self) -> QGroupBox:
@@ -306,7 +326,7 @@ class ModelView(QWidget):
             self.nesting_status.setText("")
             return
         previous = preferred_spec or self._spec
-        if previous is not None and set(previous.variables()) <= set(map(str, frame.columns)):
+        if previous is not None and set(data_columns(previous)) <= set(map(str, frame.columns)):
             self.set_spec(previous, roles)
         else:
             self.set_spec(ModelSpec(outcome=roles.outcome, fixed=list(roles.predictors),
@@ -316,12 +336,21 @@ class ModelView(QWidget):
     def set_spec(self, spec: ModelSpec, roles: ColumnRoles | None = None) -> None:
         """Show ``spec`` (e.g. from a project file) with the current data's columns."""
         roles = roles or self._roles
-        columns = [str(c) for c in self._frame.columns] if self._frame is not None else list(spec.variables())
+        data_names = [str(c) for c in self._frame.columns] if self._frame is not None else list(data_columns(spec))
+        derived = [c.name for c in spec.centering if c.name not in data_names]
+        columns = data_names + derived
         hidden = set(true_effect_columns(self._frame)) if self._frame is not None else set()
         self._updating = True
         try:
+            centring_choices = ([c for c in data_names if c not in hidden],
+                                list(dict.fromkeys([*spec.level_names, *roles.ids])))
+            if centring_choices != self._centering_choices:  # refilling would disturb an edit
+                self._centering_choices = centring_choices
+                self.centering_editor.set_columns(*centring_choices)
+            if self.centering_editor.centerings() != list(spec.centering):
+                self.centering_editor.set_centerings(list(spec.centering))
             numeric = [c for c in columns if c not in hidden and (
-                self._frame is None or pd.api.types.is_numeric_dtype(self._frame[c].dtype))]
+                self._frame is None or c in derived or pd.api.types.is_numeric_dtype(self._frame[c].dtype))]
             self.outcome_combo.clear()
             self.outcome_combo.addItems(numeric)
             self.outcome_combo.setCurrentText(spec.outcome)
@@ -439,8 +468,11 @@ class ModelView(QWidget):
         try:
             if not outcome:
                 raise UserInputError("choose the outcome")
+            if self.centering_editor.problems():
+                raise UserInputError(f"centring: {self.centering_editor.problems()[0]}")
             spec = ModelSpec(outcome=outcome, fixed=fixed, levels=levels, method=self._method(),
-                             constant=self.constant_check.isChecked())
+                             constant=self.constant_check.isChecked(),
+                             centering=self.centering_editor.centerings())
         except UserInputError as error:
             self._spec = None
             self._error = str(error)
@@ -449,12 +481,23 @@ class ModelView(QWidget):
             self.lme4_text.setPlainText("")
         else:
             self._spec = spec
-            self.stata_text.setPlainText(spec.to_stata())
+            # Stata has no centring option: the derived columns are made first (shown as comments).
+            made = "".join(f"* {centering.describe()}\n" for centering in spec.centering)
+            self.stata_text.setPlainText(made + spec.to_stata())
             self.lme4_text.setPlainText(spec.to_lme4())
         self._update_run_state()
         self.spec_changed.emit(self._spec)
         if order_changed:
             self._schedule_nesting_check()
+
+    def _on_centerings_changed(self) -> None:
+        """New or changed derived columns: offer them as predictors and slopes, keeping the model."""
+        if self._updating or self._frame is None:
+            return
+        if self.centering_editor.problems() or self._spec is None:
+            self._rebuild_spec()  # shows the problem where the model's errors are shown
+            return
+        self.set_spec(self._spec.replace(centering=self.centering_editor.centerings()))
 
     def _update_run_state(self) -> None:
         problem = self._error or ("" if self.estimators() else "tick at least one estimator")
