@@ -25,7 +25,9 @@ from gui.error_bar import ErrorBar
 from gui.help_dialogs import GuideDialog, show_about
 from gui.jobs import (DataFileContent, FitBatch, IterationReport, fit_job, read_data_job, simulate_job,
                       write_data_job)
+from gui.model_comparison_view import ModelComparisonView
 from gui.model_view import ModelView
+from gui.montecarlo_view import MonteCarloView
 from gui.open_data_dialog import OpenDataDialog
 from gui.plots.base import PlotContext
 from gui.plots.plots_view import PlotsView
@@ -39,7 +41,7 @@ START_PRESET = "tutoring"
 PROJECT_FILTER = f"HLM Explorer projects (*{PROJECT_SUFFIX});;JSON (*.json);;All files (*)"
 DATA_FILTER = "Data files (" + " ".join(f"*{ext}" for ext in READ_EXTENSIONS) + ");;All files (*)"
 DATA_SAVE_FILTER = ";;".join(f"{ext[1:].upper()} (*{ext})" for ext in WRITE_EXTENSIONS)
-DESIGN, DATA, MODEL, RESULTS, PLOTS = range(5)
+DESIGN, DATA, MODEL, RESULTS, PLOTS, MONTECARLO, COMPARE_MODELS = range(7)
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,9 @@ class MainWindow(QMainWindow):
         self.job_runner = JobRunner("jobs", self)
         self.check_runner = JobRunner("nesting-check", self)
         self.summary_runner = JobRunner("column-summaries", self)
+        # Runners of their own: a study or a model comparison does not cancel a fit, nor a fit them.
+        self.montecarlo_runner = JobRunner("montecarlo", self)
+        self.comparison_runner = JobRunner("model-comparison", self)
         self.session = Session(Project(design=get_preset(START_PRESET), seed=1), self)
         self._pending_spec = None
         self._open_dialogs: list = []
@@ -71,13 +76,19 @@ class MainWindow(QMainWindow):
         self.model_view = ModelView(self.check_runner)
         self.results_view = ResultsView()
         self.plots_view = PlotsView()
+        self.montecarlo_view = MonteCarloView(self.montecarlo_runner)
+        self.comparison_view = ModelComparisonView(self.comparison_runner)
         self.tabs = QTabWidget()
         for view, title, tip in (
                 (self.design_view, "Design", "Describe a hierarchy and simulate data from it (Ctrl+1)."),
                 (self.data_view, "Data", "The current data (Ctrl+2)."),
                 (self.model_view, "Model", "Build the model and fit it (Ctrl+3)."),
                 (self.results_view, "Results", "Reports and tables of the fits (Ctrl+4)."),
-                (self.plots_view, "Plots", "Plots of the chosen fit (Ctrl+5).")):
+                (self.plots_view, "Plots", "Plots of the chosen fit (Ctrl+5)."),
+                (self.montecarlo_view, "Monte Carlo",
+                 "Simulate the design many times: bias, coverage and power of the model (Ctrl+6)."),
+                (self.comparison_view, "Compare models",
+                 "Likelihood-ratio tests, AIC and BIC, ICCs and variance explained (Ctrl+7).")):
             index = self.tabs.addTab(view, title)
             self.tabs.setTabToolTip(index, tip)
         self.error_bar = ErrorBar()
@@ -130,7 +141,8 @@ class MainWindow(QMainWindow):
         self.tab_actions = [
             self._action(f"{name}", lambda _=False, i=index: self.tabs.setCurrentIndex(i), f"Ctrl+{index + 1}",
                          f"Show the {name} tab.")
-            for index, name in enumerate(["Design", "Data", "Model", "Results", "Plots"])]
+            for index, name in enumerate(["Design", "Data", "Model", "Results", "Plots", "Monte Carlo",
+                                          "Compare models"])]
         self.guide_action = self._action("&Guide", self.show_guide, keys.HelpContents,
                                          "Nesting order, REML against ML, reading the tables.")
         self.about_action = self._action("&About HLM Explorer", lambda: show_about(self), None, "Version and credits.")
@@ -182,8 +194,30 @@ class MainWindow(QMainWindow):
                      self.model_view.nesting_table]:
             view.export_failed.connect(self.show_error)
             view.table_exported.connect(lambda path: self.statusBar().showMessage(f"Table saved to {path}", 5000))
+        self.montecarlo_view.set_design(self.design_view.design)
+        self.design_view.design_changed.connect(lambda: self.montecarlo_view.set_design(self.design_view.design))
+        self.model_view.spec_changed.connect(self._offer_model_to_analyses)
+        self.session.data_changed.connect(lambda: self.comparison_view.set_data(self.session.frame))
+        self.fits_added.connect(self._add_fits_to_model_comparison)
+        self.montecarlo_view.study_failed.connect(self.show_error)
+        self.comparison_view.comparison_failed.connect(self.show_error)
+        self.montecarlo_view.study_finished.connect(lambda result: self.statusBar().showMessage(
+            f"Monte Carlo: {result.completed:,} replications in {result.seconds:.1f} s", 8000))
+        for view in [*self.comparison_view.table_views(), self.montecarlo_view.summary_table]:
+            view.export_failed.connect(self.show_error)
+            view.table_exported.connect(lambda path: self.statusBar().showMessage(f"Table saved to {path}", 5000))
         self.plots_view.export_failed.connect(self.show_error)
         self.plots_view.plot_exported.connect(lambda path: self.statusBar().showMessage(f"Plot saved to {path}", 5000))
+
+    def _offer_model_to_analyses(self, spec) -> None:
+        # Monte Carlo studies take Stata text, which cannot carry centring: only plain models go there.
+        if spec is not None and not spec.centering:
+            self.montecarlo_view.set_models([spec.to_stata()])
+
+    def _add_fits_to_model_comparison(self, records) -> None:
+        for record in records:
+            if record.result.estimator == "mixed" and record.result.spec is not None:
+                self.comparison_view.add_model(record.result.spec)
 
     # ----- jobs --------------------------------------------------------------------------------
     def start_job(self, job: Job) -> Job:
@@ -352,6 +386,7 @@ class MainWindow(QMainWindow):
         self.design_view.set_design(project.design, project.seed)
         self.data_view.set_data(None)
         self.model_view.set_data(None, ColumnRoles())
+        self.comparison_view.set_data(None)
         self.model_view.set_estimators(project.estimators)
         if project.model is not None:
             self.model_view.set_method(project.model.method)
@@ -447,8 +482,10 @@ class MainWindow(QMainWindow):
             self.data_view.table.export_with_dialog()
         elif page is self.model_view:
             self.model_view.nesting_table.export_with_dialog()
+        elif page is self.montecarlo_view:
+            self.montecarlo_view.summary_table.export_with_dialog()
         else:
-            self.show_error("no table on this tab: open the Data, Model or Results tab")
+            self.show_error("no table on this tab: open the Data, Model, Results or Monte Carlo tab")
 
     def _update_title(self) -> None:
         name = self.session.path.name if self.session.path is not None else "untitled"
@@ -465,7 +502,8 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop every worker thread (cancel, quit, wait): no thread outlives the window."""
         self.model_view.stop_checks()
-        for runner in (self.job_runner, self.check_runner, self.summary_runner):
+        for runner in (self.job_runner, self.check_runner, self.summary_runner, self.montecarlo_runner,
+                       self.comparison_runner):
             runner.shutdown()
 
     def closeEvent(self, event) -> None:  # noqa: N802

@@ -1,4 +1,4 @@
-"""Screenshots of the five main views, rendered offscreen.
+"""Screenshots of the main views, rendered offscreen.
 
 They are written to the test's tmp_path and checked to show something; with
 HLM_UPDATE_SCREENSHOTS=1 they are also written to docs/screenshot-<view>.png (the ones in the
@@ -52,6 +52,24 @@ def test_screenshots_of_each_view(qtbot, main_window, tmp_path):
     window.tabs.setCurrentWidget(window.plots_view)
     window.plots_view.show_panel(window.plots_view.sd_plot)
     shoot("plots")
+    # The model just fitted was handed to both analysis tabs.
+    montecarlo = window.montecarlo_view
+    assert montecarlo.model_texts() == [window.model_view.spec.to_stata()]
+    montecarlo.reps_spin.setValue(12)
+    montecarlo.workers_spin.setValue(1)
+    window.tabs.setCurrentWidget(montecarlo)
+    with qtbot.waitSignal(montecarlo.study_finished, timeout=120_000):
+        assert montecarlo.run() is not None
+    shoot("montecarlo")
+    comparison = window.comparison_view
+    assert comparison.model_list.count() == 1
+    comparison.model_edit.setText("perform || dist_id: || school_id: || teach_id: || student_id:, reml")
+    comparison.add_model_from_field()
+    window.tabs.setCurrentWidget(comparison)
+    with qtbot.waitSignal(comparison.comparison_finished, timeout=60_000):
+        comparison.compare_button.click()
+    assert "Refitted by ML" in comparison.notes_label.text()
+    shoot("compare-models")
 
     for name, path in shots.items():
         image = QImage(str(path))
