@@ -153,6 +153,9 @@ def test_ids_restarting_within_parents_nest_by_position():
     result = fit_mixed(frame, ModelSpec.parse("y x || a: || b: || c:"))
     expected = [frame.a.nunique(), len(frame.groupby(["a", "b"])), len(frame.groupby(["a", "b", "c"]))]
     assert [g.groups for g in result.groups] == expected
+    # ... and says so, naming the combination that forms the groups.
+    assert any(f"(a, b, c) combination, {expected[2]} groups from {frame.c.nunique()} distinct c values" in note
+               for note in result.notes)
 
 
 def test_predicted_effects_match_lme4_ranef_with_condvar():

@@ -10,7 +10,7 @@ import pandas as pd
 
 from engine.mixed.covariance import LevelCovariance
 from engine.mixed.criterion import LevelTerms, NestedCriterion
-from engine.mixed.hierarchy import build_hierarchy, structure_warnings
+from engine.mixed.hierarchy import build_hierarchy, nesting_notes, structure_warnings
 from engine.mixed.inference import (BOUNDARY_RATIO, VarianceParameters, fixed_effect_rows,
                                     lr_test_vs_linear, wald_test)
 from engine.mixed.optimize import minimise_deviance
@@ -91,6 +91,7 @@ def _fit_mixed(frame, spec, *, start_theta, predict, should_stop, on_iteration) 
     result.random_variances = var_rows
     if cov_psi is not None:
         result.link_covariance = LinkCovariance(variance.free_names(), cov_psi.tolist())
+    result.notes += nesting_notes(hierarchy)
     if data.dropped_rows:
         result.notes.append(f"{data.dropped_rows} rows with missing values in the model's variables were dropped.")
     if predict and spec.levels:

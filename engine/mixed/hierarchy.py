@@ -24,6 +24,7 @@ class Hierarchy:
     row_codes: list[np.ndarray]  # per level: (rows,) group index
     parents: list[np.ndarray]  # per level: (groups,) index of the parent group (zeros at the top)
     group_counts: list[int]
+    id_values: list[int]  # distinct values of each level's own id column, ignoring the levels above
 
     @property
     def n_levels(self) -> int:
@@ -71,9 +72,11 @@ def build_hierarchy(frame: pd.DataFrame, level_names: list[str]) -> Hierarchy:
     row_codes: list[np.ndarray] = []
     parents: list[np.ndarray] = []
     counts: list[int] = []
+    id_values: list[int] = []
     parent_codes = np.zeros(len(frame), dtype=np.int64)
     for name in level_names:
         own_codes, n_own = _dense_codes(frame[name].to_numpy())
+        id_values.append(int(np.count_nonzero(np.bincount(own_codes, minlength=n_own))))
         combined = parent_codes * np.int64(n_own) + own_codes
         codes, uniques = pd.factorize(combined, sort=True)
         codes = codes.astype(np.int64, copy=False)
@@ -81,7 +84,7 @@ def build_hierarchy(frame: pd.DataFrame, level_names: list[str]) -> Hierarchy:
         parents.append(np.asarray(uniques, dtype=np.int64) // np.int64(n_own))
         counts.append(len(uniques))
         parent_codes = codes
-    return Hierarchy(list(level_names), row_codes, parents, counts)
+    return Hierarchy(list(level_names), row_codes, parents, counts, id_values)
 
 
 def _dense_codes(values: np.ndarray) -> tuple[np.ndarray, int]:
@@ -96,6 +99,20 @@ def _dense_codes(values: np.ndarray) -> tuple[np.ndarray, int]:
             return values.astype(np.int64) - low, high - low + 1
     codes, uniques = pd.factorize(values, sort=True)
     return codes.astype(np.int64, copy=False), max(len(uniques), 1)
+
+
+def nesting_notes(hierarchy: Hierarchy) -> list[str]:
+    """Say where ids restart inside their parent, and how the groups were formed."""
+    notes = []
+    names = hierarchy.level_names
+    for level in range(1, len(names)):
+        if hierarchy.id_values[level] < hierarchy.group_counts[level]:
+            above = ", ".join(names[:level])
+            notes.append(
+                f"{names[level]} ids repeat across {names[level - 1]} groups: each group is a "
+                f"({above}, {names[level]}) combination, {hierarchy.group_counts[level]:,} groups from "
+                f"{hierarchy.id_values[level]:,} distinct {names[level]} values.")
+    return notes
 
 
 def structure_warnings(hierarchy: Hierarchy, frame: pd.DataFrame) -> list[str]:
