@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 import main
+from tests.reference_cases import load_case
 from engine.compare import (Comparison, compare, default_estimators, design_model, estimator_to_json,
                             format_comparison)
 from engine.design import Truth
@@ -28,10 +29,6 @@ NESTED = "|| dist_id: || school_id: || teach_id: || student_id:"
 SEED_SET = ["ols", "fe student_id", "re student_id", "mixed || student_id:",
             f"mixed {NESTED}, reml", f"mixed {NESTED}, ml"]
 REFERENCE_SET = ["ols", "fe student_id", "re student_id", f"mixed {NESTED}, reml"]
-
-
-def reference(name: str) -> dict:
-    return json.loads((HERE / "reference" / f"{name}.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +62,7 @@ def assert_fixed(result, expected: dict, rtol: float) -> None:
 
 # ----- reference numbers ----------------------------------------------------------------------
 def test_ols_matches_reference(seed_comparison):
-    expected = reference("seed_d5_ols")
+    expected = load_case("seed_d5_ols")
     result = seed_comparison.result("ols")
     assert result.model == expected["stata"]
     assert_fixed(result, expected["fixed"], PANEL_RTOL)
@@ -75,7 +72,7 @@ def test_ols_matches_reference(seed_comparison):
 
 
 def test_fe_matches_reference(seed_comparison):
-    expected = reference("seed_d5_xtreg_fe")
+    expected = load_case("seed_d5_xtreg_fe")
     assert_fixed(seed_comparison.result("fe student_id"), expected["fixed"], PANEL_RTOL)
     summary = seed_comparison.summary("fe student_id")
     assert summary.component("Residual:sd(Residual)").estimate == pytest.approx(expected["sigma_e"], rel=PANEL_RTOL)
@@ -86,7 +83,7 @@ def test_fe_matches_reference(seed_comparison):
 
 
 def test_re_and_hausman_match_reference(seed_comparison):
-    expected = reference("seed_d5_xtreg_re")
+    expected = load_case("seed_d5_xtreg_re")
     assert_fixed(seed_comparison.result("re student_id"), expected["fixed"], PANEL_RTOL)
     summary = seed_comparison.summary("re student_id")
     assert summary.component("student_id:sd(_cons)").estimate == pytest.approx(expected["sigma_u"], rel=PANEL_RTOL)
@@ -102,7 +99,7 @@ def test_re_and_hausman_match_reference(seed_comparison):
 
 
 def test_nested_reml_matches_reference(seed_comparison):
-    expected = reference("seed_d5_nested4_reml")
+    expected = load_case("seed_d5_nested4_reml")
     name = f"mixed {NESTED}, reml"
     result = seed_comparison.result(name)
     assert result.nobs == expected["nobs"] and result.method == "REML"

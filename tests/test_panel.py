@@ -12,6 +12,7 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats
 
+from tests.reference_cases import load_case
 from engine.errors import UserInputError
 from engine.hausman import hausman
 from engine.panel import fit_fe, fit_ols, fit_re
@@ -21,10 +22,6 @@ HERE = Path(__file__).parent
 COEF_RTOL = 1e-6
 STAT_RTOL = 1e-4
 PANEL = "student_id"
-
-
-def reference(name: str) -> dict:
-    return json.loads((HERE / "reference" / f"{name}.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +48,7 @@ def assert_coefficients(result: FitResult, expected: dict) -> None:
 
 # ----- reference numbers ----------------------------------------------------------------------
 def test_regress_matches_reference(seed):
-    expected = reference("seed_d5_ols")
+    expected = load_case("seed_d5_ols")
     result = fit_ols(seed, "perform", ["tutoring"])
     assert_coefficients(result, expected["fixed"])
     assert result.model == expected["stata"]
@@ -77,7 +74,7 @@ def test_regress_loglik_and_r2_are_those_of_the_normal_linear_model(seed):
 
 
 def test_xtreg_fe_matches_reference(fe):
-    expected = reference("seed_d5_xtreg_fe")
+    expected = load_case("seed_d5_xtreg_fe")
     assert_coefficients(fe, expected["fixed"])
     assert fe.sigma_e == pytest.approx(expected["sigma_e"], rel=STAT_RTOL)
     f_u0 = expected["F_u0"]
@@ -103,7 +100,7 @@ def test_xtreg_fe_constant_and_sigma_u_follow_stata(seed, fe):
 
 
 def test_xtreg_re_matches_reference(re):
-    expected = reference("seed_d5_xtreg_re")
+    expected = load_case("seed_d5_xtreg_re")
     assert_coefficients(re, expected["fixed"])
     assert re.sigma_u == pytest.approx(expected["sigma_u"], rel=STAT_RTOL)
     assert re.sigma_e == pytest.approx(expected["sigma_e"], rel=STAT_RTOL)
@@ -117,7 +114,7 @@ def test_xtreg_re_matches_reference(re):
 def test_hausman_matches_reference(seed):
     fe = fit_fe(seed, "perform", ["tutoring"], PANEL)
     re = fit_re(seed, "perform", ["tutoring"], PANEL)
-    expected = reference("seed_d5_xtreg_re")["hausman"]
+    expected = load_case("seed_d5_xtreg_re")["hausman"]
     test = hausman(fe, re)
     assert test.kind == "chi2"
     assert test.stat == pytest.approx(expected["stat"], rel=STAT_RTOL)
@@ -140,7 +137,7 @@ def test_predictor_constant_within_panels_is_omitted_with_a_note(seed):
     result = fit_fe(data, "perform", ["tutoring", "ever_tutored"], PANEL)
     assert "ever_tutored omitted because of collinearity" in result.notes
     assert [row.term for row in result.fixed] == ["tutoring", "_cons"]
-    assert_coefficients(result, reference("seed_d5_xtreg_fe")["fixed"])
+    assert_coefficients(result, load_case("seed_d5_xtreg_fe")["fixed"])
     with pytest.raises(UserInputError, match="no predictor varies within student_id"):
         fit_fe(data, "perform", ["ever_tutored"], PANEL)
 
