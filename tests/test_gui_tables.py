@@ -1,6 +1,5 @@
 """The DataFrame table model (Qt's model tester; 8 million rows), copying and table export."""
 
-import time
 
 import numpy as np
 import pandas as pd
@@ -56,29 +55,35 @@ def test_format_number():
     assert format_number(float("inf")) == "."
 
 
-def test_eight_million_rows_stay_fast(qtbot):
+class CountingModel(DataFrameTableModel):
+    """Counts the cells asked for, to show that only visible cells are formatted."""
+
+    cells_asked = 0
+
+    def data(self, index, role=None):  # noqa: D102 (Qt override)
+        type(self).cells_asked += 1
+        return super().data(index, role) if role is not None else super().data(index)
+
+
+def test_eight_million_rows_are_formatted_only_where_visible(qtbot):
     rows = 8_000_000
     frame = pd.DataFrame({
         "student_id": np.arange(1, rows + 1, dtype=np.int32),
         "tutoring": (np.arange(rows) % 5 == 0).astype(np.int8),
         "perform": np.linspace(-30, 30, rows),
     })
-    started = time.perf_counter()
-    model = DataFrameTableModel(frame)
+    model = CountingModel(frame)
     view = CopyableTableView(model)
     view.resize(900, 600)
     view.show()
     qtbot.waitExposed(view)
+    CountingModel.cells_asked = 0
     view.scrollToBottom()
     view.viewport().grab()  # paints the visible cells: the only ones formatted
-    elapsed = time.perf_counter() - started
     assert model.rowCount() == rows
     assert model.data(model.index(rows - 1, 0)) == str(rows)
-    assert elapsed < 3.0, f"showing 8 million rows took {elapsed:.2f} s"
-    started = time.perf_counter()
-    for row in range(0, rows, rows // 1000):  # scattered look-ups, as when scrolling far
-        model.data(model.index(row, 2))
-    assert time.perf_counter() - started < 0.5
+    # A screenful is some tens of rows x 3 columns x a few roles; nothing near 8 million.
+    assert 0 < CountingModel.cells_asked < 20_000
     view.selectAll()
     with pytest.raises(UserInputError, match="export the table"):
         view.selection_text()
