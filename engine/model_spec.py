@@ -38,6 +38,12 @@ class Level:
         """Random-effect terms in Stata's order: slopes first, `_cons` last."""
         return list(self.slopes) + (["_cons"] if self.intercept else [])
 
+    @property
+    def estimation_terms(self) -> list[str]:
+        """The same terms in lme4's order (`_cons` first), the order of the engine's covariance
+        factor: the order shapes the optimiser's path, and lme4's is the yardstick."""
+        return (["_cons"] if self.intercept else []) + list(self.slopes)
+
     def to_stata(self) -> str:
         text = f"{self.name}:"
         if self.slopes:

@@ -142,10 +142,17 @@ def _fixed_effects_on_data_scale(evaluation, sigma, work, names):
 
 def _boundary_warnings(variance: VarianceParameters, spec: ModelSpec, unidentified) -> list[str]:
     out = []
+    for index in variance.singular_levels:
+        level = spec.levels[index]
+        out.append(
+            f"The covariance matrix of the random effects at level {level.name} ({', '.join(level.terms)}) is "
+            f"singular (on the boundary): some combination of them does not vary between {level.name} groups, "
+            f"or two of them are perfectly correlated. Their standard errors are not reported; consider "
+            f"covariance(independent) or fewer random slopes.")
     for entry in variance.entries:
         if entry.kind == "sd" and entry.value < BOUNDARY_RATIO * variance.sigma and entry.level not in unidentified:
             level = spec.levels[entry.level]
-            term = level.terms[entry.i]
+            term = level.estimation_terms[entry.i]
             out.append(
                 f"The variance of {term} at level {level.name} is estimated at zero (on the boundary): "
                 f"the data show no variation between {level.name} groups beyond the levels below it. "

@@ -19,6 +19,7 @@ from engine.results import FixedEffect, RandomParam, Test
 
 Z_975 = float(stats.norm.ppf(0.975))
 BOUNDARY_RATIO = 1e-5  # sd / sigma below this counts as an estimate on the boundary
+SINGULAR_THETA = 1e-4  # a diagonal entry of Lambda below this makes a level's covariance singular (lme4's rule)
 
 
 def fixed_effect_rows(names: list[str], beta: np.ndarray, cov: np.ndarray) -> list[FixedEffect]:
@@ -74,6 +75,7 @@ class VarianceParameters:
         self.entries: list[_Entry] = []
         self.level_sd: list[np.ndarray] = []
         self.level_corr: list[np.ndarray] = []
+        self.singular_levels: list[int] = []  # correlated effects whose covariance matrix is singular
         offsets = criterion.param_offsets
         for index, terms in enumerate(criterion.levels):
             cov = terms.covariance
@@ -82,8 +84,13 @@ class VarianceParameters:
             self.level_corr.append(corr)
             on_boundary = sd < BOUNDARY_RATIO * sigma
             shared = cov.kind == "identity" and cov.q > 1
-            # A level with a vanished sd and correlations is held fixed as a whole.
-            level_free = not (cov.kind == "unstructured" and cov.q > 1 and on_boundary.any())
+            lam = cov.lambda_of(self.theta[offsets[index]:offsets[index + 1]])
+            singular = cov.kind == "unstructured" and cov.q > 1 and (
+                on_boundary.any() or np.min(np.abs(np.diag(lam))) < SINGULAR_THETA)
+            if singular and not on_boundary.any():
+                self.singular_levels.append(index)
+            # Correlated effects with a singular covariance are held fixed as a whole.
+            level_free = not singular
             level_free = level_free and index not in unidentified_levels
             for i in range(1 if shared else cov.q):
                 self.entries.append(_Entry(index, "sd", i, i, float(sd[i]), level_free and not on_boundary[i]))
@@ -97,18 +104,32 @@ class VarianceParameters:
 
     def free_names(self) -> list[str]:
         """The free parameters as "level:sd(term)", "level:corr(a,b)", "Residual:sd(Residual)"."""
-        names = []
-        for entry in self.free:
-            if entry.kind == "sigma":
-                names.append("Residual:sd(Residual)")
-                continue
-            level = self.spec.levels[entry.level]
-            terms = level.terms
-            if entry.kind == "corr":
-                names.append(f"{level.name}:corr({terms[entry.i]},{terms[entry.j]})")
-            else:
-                names.append(f"{level.name}:sd({terms[entry.i]})")
-        return names
+        return [f"{self._level_label(entry)}:{self._param_label(entry, 'sd', 'corr')}" for entry in self.free]
+
+    def _level_label(self, entry: _Entry) -> str:
+        return "Residual" if entry.kind == "sigma" else self.spec.levels[entry.level].name
+
+    def _param_label(self, entry: _Entry, scale: str, pair: str) -> str:
+        """E.g. sd(x), var(_cons), corr(x,_cons): terms named and ordered as Stata prints them
+        (slopes first, `_cons` last), whatever the engine's internal order."""
+        if entry.kind == "sigma":
+            return f"{scale}(Residual)"
+        level = self.spec.levels[entry.level]
+        internal, stata = level.estimation_terms, level.terms
+        cov = self.criterion.levels[entry.level].covariance
+        if entry.kind == "sd":
+            term = " ".join(stata) if (cov.kind == "identity" and cov.q > 1) else internal[entry.i]
+            return f"{scale}({term})"
+        a, b = sorted((internal[entry.i], internal[entry.j]), key=stata.index)
+        return f"{pair}({a},{b})"
+
+    def _stata_order(self, entry: _Entry) -> tuple:
+        """Sort key: levels outermost first, sds then correlations, each in Stata's term order."""
+        if entry.kind == "sigma":
+            return (len(self.spec.levels),)
+        level = self.spec.levels[entry.level]
+        positions = sorted(level.terms.index(level.estimation_terms[k]) for k in {entry.i, entry.j})
+        return (entry.level, 0 if entry.kind == "sd" else 1, *positions)
 
     def psi(self) -> np.ndarray:
         return np.array([np.arctanh(e.value) if e.kind == "corr" else np.log(e.value) for e in self.free])
@@ -125,8 +146,13 @@ class VarianceParameters:
             else:
                 corrs[entry.level][entry.i, entry.j] = corrs[entry.level][entry.j, entry.i] = np.tanh(value)
         theta = []
+        offsets = self.criterion.param_offsets
+        held = {e.level for e in self.entries if e.kind != "sigma"} - {e.level for e in self.free if e.kind != "sigma"}
         for index, terms in enumerate(self.criterion.levels):
             cov = terms.covariance
+            if index in held:  # nothing free at this level: keep its fitted Lambda, rescaled to sigma
+                theta.append(self.theta[offsets[index]:offsets[index + 1]] * self.sigma / sigma)
+                continue
             sd = sds[index]
             if cov.kind == "identity" and cov.q > 1:
                 sd = np.full(cov.q, sd[0])
@@ -150,7 +176,13 @@ class VarianceParameters:
         return jac.T @ d_theta + sigma_derivative * d_log_sigma
 
     def covariance(self, step: float = 1e-4) -> np.ndarray | None:
-        """Inverse observed information in psi, or None when it is singular."""
+        """Inverse observed information in psi, or None when it is singular or cannot be formed."""
+        try:
+            return self._covariance(step)
+        except np.linalg.LinAlgError:  # a step left the positive-definite covariances
+            return None
+
+    def _covariance(self, step: float) -> np.ndarray | None:
         psi = self.psi()
         hessian = np.empty((psi.size, psi.size))
         for j in range(psi.size):
@@ -159,13 +191,7 @@ class VarianceParameters:
             down[j] -= step
             hessian[:, j] = (self.gradient(up) - self.gradient(down)) / (2 * step)
         information = 0.25 * (hessian + hessian.T)  # Hessian of -2 log L, halved and symmetrised
-        try:
-            cov = np.linalg.inv(information)
-        except np.linalg.LinAlgError:
-            return None
-        if not np.all(np.isfinite(cov)) or np.any(np.diag(cov) <= 0):
-            return None
-        return cov
+        return _inverse_or_none(information)
 
     def rows(self, cov_psi: np.ndarray | None) -> tuple[list[RandomParam], list[RandomParam]]:
         """Random-effects rows on the sd scale and on the variance scale, in Stata's order."""
@@ -175,23 +201,16 @@ class VarianceParameters:
                 se_psi[id(entry)] = float(np.sqrt(cov_psi[index, index]))
         sd_rows, var_rows = [], []
         free_index = {id(e): k for k, e in enumerate(self.free)}
-        for entry in self.entries:
-            if entry.kind == "sigma":
-                level, label = "Residual", "Residual"
-            else:
-                level = self.spec.levels[entry.level].name
-                terms = self.spec.levels[entry.level].terms
-                cov = self.criterion.levels[entry.level].covariance
-                label = " ".join(terms) if (cov.kind == "identity" and cov.q > 1) else terms[entry.i]
+        for entry in sorted(self.entries, key=self._stata_order):
+            level = self._level_label(entry)
             se_link = se_psi.get(id(entry))
             if entry.kind == "corr":
-                a, b = terms[entry.i], terms[entry.j]
-                rho = entry.value
-                sd_rows.append(_corr_row(level, f"corr({a},{b})", rho, se_link))
-                var_rows.append(self._cov_row(level, f"cov({a},{b})", entry, cov_psi, free_index))
+                sd_rows.append(_corr_row(level, self._param_label(entry, "sd", "corr"), entry.value, se_link))
+                var_rows.append(self._cov_row(level, self._param_label(entry, "var", "cov"), entry, cov_psi,
+                                              free_index))
             else:
-                sd_rows.append(_log_scale_row(level, f"sd({label})", entry.value, se_link, 1))
-                var_rows.append(_log_scale_row(level, f"var({label})", entry.value, se_link, 2))
+                sd_rows.append(_log_scale_row(level, self._param_label(entry, "sd", "corr"), entry.value, se_link, 1))
+                var_rows.append(_log_scale_row(level, self._param_label(entry, "var", "cov"), entry.value, se_link, 2))
         return sd_rows, var_rows
 
     def _cov_row(self, level, label, entry, cov_psi, free_index) -> RandomParam:
@@ -207,6 +226,16 @@ class VarianceParameters:
         grad[free_index[id(entry)]] = sd[entry.i] * sd[entry.j] * (1 - rho ** 2)
         se = float(np.sqrt(max(grad @ cov_psi @ grad, 0.0)))
         return RandomParam(level, label, float(value), se, [float(value - Z_975 * se), float(value + Z_975 * se)])
+
+
+def _inverse_or_none(information: np.ndarray) -> np.ndarray | None:
+    try:
+        cov = np.linalg.inv(information)
+    except np.linalg.LinAlgError:
+        return None
+    if not np.all(np.isfinite(cov)) or np.any(np.diag(cov) <= 0):
+        return None
+    return cov
 
 
 def _log_scale_row(level, label, sd, se_log, power) -> RandomParam:

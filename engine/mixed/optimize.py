@@ -67,9 +67,41 @@ def minimise_deviance(criterion: NestedCriterion, start: np.ndarray | None = Non
         if candidate_value >= value - 1e-10:
             break
         theta, value, gradient = candidate, candidate_value, candidate_gradient
+    # Correlated random effects can also end on a singular covariance matrix that is only a local
+    # optimum; start again from the same sds without correlations and keep the better optimum.
+    restart = _uncorrelated_start(criterion, theta)
+    if restart is not None:
+        result = minimize(objective, restart, jac=True, method="L-BFGS-B", bounds=bounds, callback=record,
+                          options=options)
+        candidate = _clip_to_bounds(result.x, bounds)
+        candidate_value, candidate_gradient = objective(candidate)
+        if candidate_value < value - 1e-10:
+            theta, value, gradient = candidate, candidate_value, candidate_gradient
     # The gradient grows with the data; judge it relative to the criterion's size.
     converged = _at_stationary_point(theta, gradient, bounds, tolerance=max(1e-3, 1e-7 * abs(value)))
     return OptimumTheta(theta, value, bool(converged), str(result.message), history, last["count"])
+
+
+SINGULAR_DIAGONAL = 1e-4  # lme4's threshold for a singular fit
+
+
+def _uncorrelated_start(criterion: NestedCriterion, theta: np.ndarray) -> np.ndarray | None:
+    """theta with every singular unstructured level replaced by a diagonal Lambda of the same sds."""
+    start = np.array(theta, dtype=float)
+    changed = False
+    for index, terms in enumerate(criterion.levels):
+        cov = terms.covariance
+        if cov.kind != "unstructured" or cov.q < 2:
+            continue
+        window = slice(criterion.param_offsets[index], criterion.param_offsets[index + 1])
+        lam = cov.lambda_of(theta[window])
+        if np.min(np.abs(np.diag(lam))) >= SINGULAR_DIAGONAL:
+            continue
+        sds = np.linalg.norm(lam, axis=1)
+        floor = 0.1 * sds.max() + 1e-3  # an effect whose variance vanished gets a modest one back
+        start[window] = cov.theta_of_lambda(np.diag(np.maximum(sds, floor)))
+        changed = True
+    return start if changed else None
 
 
 def _lower_point_off_boundary(objective, theta, value, bounds):

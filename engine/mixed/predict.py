@@ -30,7 +30,7 @@ def attach_predictions(result: FitResult, criterion: NestedCriterion, evaluation
         for term_index, column in enumerate(columns):
             fitted += work.matrix[:, column] * estimates[codes, term_index]
     result.level_effects = [
-        LevelEffects(level=spec.levels[i].name, terms=spec.levels[i].terms,
+        LevelEffects(level=spec.levels[i].name, terms=spec.levels[i].estimation_terms,
                      group_ids=hierarchy.group_ids(data.frame, i), estimates=est, std_errors=se)
         for i, (est, se) in enumerate(effects)
     ]

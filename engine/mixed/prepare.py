@@ -109,7 +109,7 @@ def build_work_columns(data: ModelData, spec: ModelSpec) -> WorkColumns:
     level_columns = []
     for level in spec.levels:
         indices = []
-        for term in level.terms:
+        for term in level.estimation_terms:
             if term == "_cons":
                 if ones_index is None:
                     ones_index = len(columns)
