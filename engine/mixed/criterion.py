@@ -223,9 +223,7 @@ class NestedCriterion:
         own_theta = theta[offset: offset + terms.covariance.n_params]
         if len(terms.columns) == 1:
             return self._absorb_scalar(terms.columns[0], stack, float(own_theta[0]), gradient)
-        full = self.packing.unpack(stack.transpose(2, 0, 1))
-        new, logdet, dlogdet = self._absorb_block(terms, full, own_theta, gradient)
-        return np.ascontiguousarray(self.packing.pack(new).transpose(1, 2, 0)), logdet, dlogdet
+        return self._absorb_block(terms, stack, own_theta, gradient)
 
     def _absorb_scalar(self, z, stack, t, gradient):
         rows, cols = self.packing.rows, self.packing.cols
@@ -257,44 +255,52 @@ class NestedCriterion:
             dlogdet[1:] = dsz @ c
         return out, logdet, dlogdet
 
-    @staticmethod
-    def _absorb_block(terms, full, own_theta, gradient):
-        """General level with q random effects; ``full`` is (G, D, k, k)."""
+    def _absorb_block(self, terms, stack, own_theta, gradient):
+        """A level with q random effects per group; ``stack`` is (D, packed k x k, G).
+
+        Small dimensions lead and groups trail, so each einsum below runs over contiguous
+        vectors of groups. With B = S_.z Lambda, M = I + Lambda' S_zz Lambda and C = B M^-1:
+        S_new = S - C B', and d S_new = dS - dB C' - C dB' + C dM C'.
+        """
         z = terms.columns
         cov = terms.covariance
         lam = cov.lambda_of(own_theta)
-        q = len(z)
-        S = full[:, 0]
-        Sz = S[:, :, z]  # (G, k, q)
-        Szz = Sz[:, z, :]  # (G, q, q)
-        B = Sz @ lam  # (G, k, q)
-        M = np.eye(q) + lam.T @ Szz @ lam
-        Minv = np.linalg.inv(M)
-        BMinv = B @ Minv
-        _, logdets = np.linalg.slogdet(M)
+        position = self.packing.position
+        rows, cols = self.packing.rows, self.packing.cols
+        column_positions = position[:, z]  # (k, q)
+        block_positions = position[np.ix_(z, z)]  # (q, q)
+        S = stack[0]
+        Sz = S[column_positions]  # (k, q, G)
+        Szz = S[block_positions]  # (q, q, G)
+        B = np.einsum("alg,lj->ajg", Sz, lam)
+        M = np.einsum("li,lmg,mj->ijg", lam, Szz, lam) + np.eye(len(z))[:, :, None]
+        Minv, logdets = _small_inverse(M)
+        C = np.einsum("aig,ijg->ajg", B, Minv)
         logdet = float(np.sum(logdets))
-        S_new = S - BMinv @ B.transpose(0, 2, 1)
+        S_new = S - np.einsum("pjg,pjg->pg", C[rows], B[cols])
         if not gradient:
-            return S_new[:, None], logdet, np.zeros(0)
-        n_own, n_child = cov.n_params, full.shape[1] - 1
-        out = np.empty((full.shape[0], 1 + n_own + n_child) + S.shape[1:])
-        out[:, 0] = S_new
+            return S_new[None], logdet, np.zeros(0)
+        n_own, n_child = cov.n_params, stack.shape[0] - 1
+        out = np.empty((1 + n_own + n_child,) + S.shape)
+        out[0] = S_new
         dlogdet = np.empty(n_own + n_child)
+        C_rows, C_cols = C[rows], C[cols]
 
-        def propagate(dB, dM):
-            # d(S - B M^-1 B') = dS - dB M^-1 B' - B M^-1 dB' + B M^-1 dM M^-1 B'
-            term = dB @ BMinv.transpose(0, 2, 1)
-            change = BMinv @ dM @ BMinv.transpose(0, 2, 1) - term - term.transpose(0, 2, 1)
-            return change, float(np.sum(np.einsum("gij,gji->g", Minv, dM)))
+        def change(dB, dM):
+            value = np.einsum("pig,ijg,pjg->pg", C_rows, dM, C_cols)
+            value -= np.einsum("pjg,pjg->pg", dB[rows], C_cols)
+            value -= np.einsum("pjg,pjg->pg", C_rows, dB[cols])
+            return value, float(np.einsum("ijg,jig->", Minv, dM))
 
         for i, basis in enumerate(cov.basis):
-            inner = basis.T @ Szz @ lam
-            out[:, 1 + i], dlogdet[i] = propagate(Sz @ basis, inner + inner.transpose(0, 2, 1))
+            inner = np.einsum("li,lmg,mj->ijg", basis, Szz, lam)
+            out[1 + i], dlogdet[i] = change(np.einsum("alg,lj->ajg", Sz, basis), inner + inner.transpose(1, 0, 2))
         for i in range(n_child):
-            dS = full[:, 1 + i]
-            dSz = dS[:, :, z]
-            change, dlogdet[n_own + i] = propagate(dSz @ lam, lam.T @ dSz[:, z, :] @ lam)
-            out[:, 1 + n_own + i] = dS + change
+            dS = stack[1 + i]
+            dB = np.einsum("alg,lj->ajg", dS[column_positions], lam)
+            dM = np.einsum("li,lmg,mj->ijg", lam, dS[block_positions], lam)
+            value, dlogdet[n_own + i] = change(dB, dM)
+            out[1 + n_own + i] = dS + value
         return out, logdet, dlogdet
 
     # ----- profiling out beta and sigma --------------------------------------------------------
@@ -347,6 +353,17 @@ class NestedCriterion:
             d_theta = d_theta + evaluation.d_logdet_x
         dof = self.n - self.p if self.reml else self.n
         return d_theta, 2.0 * dof - 2.0 * evaluation.r2 / sigma ** 2
+
+
+def _small_inverse(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverses and log-determinants of q x q matrices stacked as (q, q, groups)."""
+    if M.shape[0] == 2:
+        det = M[0, 0] * M[1, 1] - M[0, 1] * M[1, 0]
+        inverse = np.stack([np.stack([M[1, 1], -M[0, 1]]), np.stack([-M[1, 0], M[0, 0]])]) / det
+        return inverse, np.log(det)
+    moved = np.moveaxis(M, 2, 0)
+    _, logdets = np.linalg.slogdet(moved)
+    return np.moveaxis(np.linalg.inv(moved), 0, 2), logdets
 
 
 def _chol_solve(chol: np.ndarray, rhs: np.ndarray) -> np.ndarray:
