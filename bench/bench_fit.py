@@ -1,13 +1,15 @@
-"""Benchmark: the seed's four-level REML model on the tutoring design at 8 thousand to 8 million rows.
+"""Benchmark: the seed's four-level REML model on the tutoring design at 8 thousand to 8 million rows
+(or, with --case growth, a growth curve with a correlated random slope per student).
 
 Each size runs in a fresh process (so peak memory is that size's own), with the data simulated in
 memory first; `fit seconds` is the engine's own time (grouping, optimisation, standard errors,
 predicted effects). Peers run in the same invocation where the size allows: statsmodels MixedLM at
 8,000 rows, and lme4 (if R with lme4 is installed) at every size up to --lme4-max rows.
 
-    python bench/bench_fit.py [--sizes 5 50 500 5000] [--no-statsmodels] [--lme4-max 800000]
+    python bench/bench_fit.py [--case tutoring|growth] [--sizes 5 50 500 5000] [--no-statsmodels]
+                              [--lme4-max 800000]
 
-Writes bench/results/fit.md and prints the same table.
+Writes bench/results/fit.md (fit-growth.md for the growth case) and prints the same table.
 """
 
 from __future__ import annotations
@@ -25,20 +27,34 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL = "perform tutoring || dist_id: || school_id: || teach_id: || student_id:, reml"
-LME4_FORMULA = "perform ~ tutoring + (1|dist_id/school_id/teach_id/student_id)"
+CASES = {
+    # name: (preset, the level whose count is the size, Stata model, the same in lme4, default sizes)
+    "tutoring": ("tutoring", "dist_id", "perform tutoring || dist_id: || school_id: || teach_id: || student_id:, reml",
+                 "perform ~ tutoring + (1|dist_id/school_id/teach_id/student_id)", [5, 50, 500, 5000]),
+    "growth": ("growth", "school_id", "score time || school_id: || student_id: time, covariance(unstructured) reml",
+               "score ~ time + (1|school_id) + (1 + time|school_id:student_id)", [40, 400, 4000]),
+}
 
 
-def child_ours(districts: int) -> dict:
+def simulated(case: str, units: int):
+    sys.path.insert(0, str(ROOT))
+    from engine.presets import get_preset
+    from engine.simulate import simulate
+
+    preset, level = CASES[case][:2]
+    return simulate(get_preset(preset).with_units(level, units), seed=1).frame
+
+
+def child_ours(case: str, units: int) -> dict:
     sys.path.insert(0, str(ROOT))
     from engine.mixed import fit_mixed
     from engine.model_spec import ModelSpec
     from engine.presets import get_preset
     from engine.simulate import simulate
 
-    spec = ModelSpec.parse(MODEL)
-    fit_mixed(simulate(get_preset("tutoring"), seed=99).frame, spec)  # warm imports and caches
-    frame = simulate(get_preset("tutoring").with_units("dist_id", districts), seed=1).frame
+    spec = ModelSpec.parse(CASES[case][2])
+    fit_mixed(simulate(get_preset(CASES[case][0]), seed=99).frame, spec)  # warm imports and caches
+    frame = simulated(case, units)
     rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = fit_mixed(frame, spec)
     return {"rows": len(frame), "seconds": result.fit_seconds, "loglik": result.loglik,
@@ -46,16 +62,13 @@ def child_ours(districts: int) -> dict:
             "converged": result.converged}
 
 
-def child_statsmodels(districts: int) -> dict:
+def child_statsmodels(case: str, units: int) -> dict:
+    """statsmodels' MixedLM on the tutoring model (nested levels through variance components)."""
     import warnings
 
     import statsmodels.formula.api as smf
 
-    sys.path.insert(0, str(ROOT))
-    from engine.presets import get_preset
-    from engine.simulate import simulate
-
-    frame = simulate(get_preset("tutoring").with_units("dist_id", districts), seed=1).frame
+    frame = simulated(case, units)
     warnings.simplefilter("ignore")
     started = time.perf_counter()
     model = smf.mixedlm("perform ~ tutoring", frame, groups=frame["dist_id"], re_formula="1",
@@ -65,22 +78,19 @@ def child_statsmodels(districts: int) -> dict:
     return {"rows": len(frame), "seconds": time.perf_counter() - started, "loglik": float(fitted.llf)}
 
 
-def run_lme4(districts: int) -> dict | None:
+def run_lme4(case: str, units: int) -> dict | None:
     """Time lme4 on the very same data (written to CSV; lme4's time excludes reading it)."""
     if shutil.which("Rscript") is None:
         return None
-    sys.path.insert(0, str(ROOT))
-    from engine.presets import get_preset
-    from engine.simulate import simulate
-
-    frame = simulate(get_preset("tutoring").with_units("dist_id", districts), seed=1).frame
+    frame = simulated(case, units)
+    formula = CASES[case][3]
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "data.csv"
-        frame[["dist_id", "school_id", "teach_id", "student_id", "tutoring", "perform"]].to_csv(path, index=False)
+        frame[[c for c in frame.columns if not c.startswith("true_")]].to_csv(path, index=False)
         script = (
             "suppressMessages(library(lme4)); d <- read.csv(commandArgs(TRUE)[1]);"
-            f"invisible(lmer({LME4_FORMULA}, data=d[1:2000,], REML=TRUE));"
-            f"t <- system.time(m <- lmer({LME4_FORMULA}, data=d, REML=TRUE))[['elapsed']];"
+            f"invisible(lmer({formula}, data=d[1:2000,], REML=TRUE));"
+            f"t <- system.time(m <- lmer({formula}, data=d, REML=TRUE))[['elapsed']];"
             "cat(sprintf('{\"seconds\": %.4f, \"loglik\": %.6f}', t, as.numeric(logLik(m))))")
         done = subprocess.run(["Rscript", "-e", script, str(path)], capture_output=True, text=True)
         if done.returncode != 0:
@@ -88,8 +98,8 @@ def run_lme4(districts: int) -> dict | None:
         return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def in_fresh_process(kind: str, districts: int) -> dict:
-    done = subprocess.run([sys.executable, __file__, "--child", kind, str(districts)],
+def in_fresh_process(kind: str, case: str, units: int) -> dict:
+    done = subprocess.run([sys.executable, __file__, "--child", kind, case, str(units)],
                           capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1]}
@@ -110,34 +120,37 @@ def machine() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[5, 50, 500, 5000], help="districts")
+    parser.add_argument("--case", choices=sorted(CASES), default="tutoring")
+    parser.add_argument("--sizes", type=int, nargs="+", help="units of the top level (default per case)")
     parser.add_argument("--no-statsmodels", action="store_true")
     parser.add_argument("--lme4-max", type=int, default=800_000, help="largest row count to time lme4 on")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        kind, districts = args.child[0], int(args.child[1])
-        print(json.dumps(child_ours(districts) if kind == "ours" else child_statsmodels(districts)))
+        kind, case, units = args.child[0], args.child[1], int(args.child[2])
+        print(json.dumps(child_ours(case, units) if kind == "ours" else child_statsmodels(case, units)))
         return
-    lines = [f"Machine: {machine()}", "",
-             "| districts | rows | HLM Explorer fit s | peak memory MB (data alone) | log-lik | peer | peer s | peer / ours |",
+    preset, level, model = CASES[args.case][:3]
+    sizes = args.sizes or CASES[args.case][4]
+    lines = [f"Machine: {machine()}", f"Model: `{model}` on the `{preset}` preset, sized by {level}.", "",
+             f"| {level} | rows | HLM Explorer fit s | peak memory MB (data alone) | log-lik | peer | peer s | peer / ours |",
              "|---:|---:|---:|---:|---:|---|---:|---:|"]
     print("\n".join(lines), flush=True)
-    for districts in args.sizes:
-        ours = in_fresh_process("ours", districts)
+    for units in sizes:
+        ours = in_fresh_process("ours", args.case, units)
         if "error" in ours:
-            row = f"| {districts} | | error: {ours['error']} | | | | | |"
+            row = f"| {units} | | error: {ours['error']} | | | | | |"
             print(row, flush=True)
             lines.append(row)
             continue
         peers = []
-        if ours["rows"] <= 8000 and not args.no_statsmodels:
-            peers.append(("statsmodels MixedLM", in_fresh_process("statsmodels", districts)))
+        if ours["rows"] <= 8000 and args.case == "tutoring" and not args.no_statsmodels:
+            peers.append(("statsmodels MixedLM", in_fresh_process("statsmodels", args.case, units)))
         if ours["rows"] <= args.lme4_max:
-            lme4 = run_lme4(districts)
+            lme4 = run_lme4(args.case, units)
             if lme4 is not None:
                 peers.append(("lme4 (R)", lme4))
-        base = (f"| {districts:,} | {ours['rows']:,} | {ours['seconds']:.3f} | {ours['peak_mb']:,.0f} "
+        base = (f"| {units:,} | {ours['rows']:,} | {ours['seconds']:.3f} | {ours['peak_mb']:,.0f} "
                 f"({ours['data_mb']:,.0f}) | {ours['loglik']:.2f}")
         if not peers:
             peers.append(("", {}))
@@ -152,7 +165,7 @@ def main() -> None:
             row = base + text
             print(row, flush=True)
             lines.append(row)
-    out = ROOT / "bench" / "results" / "fit.md"
+    out = ROOT / "bench" / "results" / ("fit.md" if args.case == "tutoring" else f"fit-{args.case}.md")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")
 
