@@ -36,3 +36,15 @@ def test_clean_fit_has_no_warnings_and_its_between_variance_is_found():
     result = fit_mixed(clustered_data(2.0, groups=200), ModelSpec.parse("y x || g:, reml"))
     assert result.warnings == []
     assert 1.5 < result.random_param("g", "sd(_cons)").estimate < 2.5
+
+
+def test_an_outcome_without_variation_is_a_user_error():
+    import pytest
+
+    from engine.errors import UserInputError
+
+    frame = clustered_data(1.0)
+    with pytest.raises(UserInputError, match="the same .* in every row"):
+        fit_mixed(frame.assign(y=3.0), ModelSpec.parse("y x || g:"))
+    with pytest.raises(UserInputError, match="reproduce the outcome exactly"):
+        fit_mixed(frame.assign(y=2 * frame.x + 1), ModelSpec.parse("y x || g:"))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.errors import UserInputError
 from engine.mixed.covariance import LevelCovariance
 from engine.mixed.hierarchy import Hierarchy, first_index_of_runs
 
@@ -317,6 +318,9 @@ class NestedCriterion:
         else:
             beta, logdet_x = np.zeros(0), 0.0
         r2 = ytvy - float(xtvy @ beta)
+        if not r2 > 1e-12 * max(ytvy, 1e-300):
+            raise UserInputError("the fixed effects reproduce the outcome exactly: no residual variation is "
+                                 "left to split between the levels")
         dof = n - p if self.reml else n
         deviance = logdet + dof * (1.0 + LOG_2PI + np.log(r2 / dof))
         if self.reml:

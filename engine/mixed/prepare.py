@@ -62,6 +62,9 @@ def prepare_model_data(frame: pd.DataFrame, spec: ModelSpec) -> ModelData:
     y = used[spec.outcome].to_numpy(dtype=float)
     if not np.all(np.isfinite(y)):
         raise UserInputError(f"the outcome {spec.outcome!r} has infinite values")
+    if np.ptp(y) == 0:
+        raise UserInputError(f"the outcome {spec.outcome!r} is the same ({y[0]:g}) in every row used: "
+                             f"there is no variation to model")
     dof = len(y) - design.matrix.shape[1]
     if dof <= 0:
         raise UserInputError(f"{len(y)} observations are too few for {design.matrix.shape[1]} fixed effects")
