@@ -48,3 +48,12 @@ def test_an_outcome_without_variation_is_a_user_error():
         fit_mixed(frame.assign(y=3.0), ModelSpec.parse("y x || g:"))
     with pytest.raises(UserInputError, match="reproduce the outcome exactly"):
         fit_mixed(frame.assign(y=2 * frame.x + 1), ModelSpec.parse("y x || g:"))
+
+
+def test_a_constant_random_slope_is_refused():
+    import pytest
+
+    from engine.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="random slope 'one' at level g .* duplicate the random intercept"):
+        fit_mixed(clustered_data(1.0).assign(one=1.0), ModelSpec.parse("y x || g: one"))

@@ -65,6 +65,13 @@ def prepare_model_data(frame: pd.DataFrame, spec: ModelSpec) -> ModelData:
     if np.ptp(y) == 0:
         raise UserInputError(f"the outcome {spec.outcome!r} is the same ({y[0]:g}) in every row used: "
                              f"there is no variation to model")
+    for level in spec.levels:
+        for slope in level.slopes:
+            values = used[slope].to_numpy(dtype=float)
+            if np.ptp(values) == 0:
+                raise UserInputError(
+                    f"random slope {slope!r} at level {level.name} is the same ({values[0]:g}) in every row: "
+                    f"it would duplicate the random intercept; leave it out")
     dof = len(y) - design.matrix.shape[1]
     if dof <= 0:
         raise UserInputError(f"{len(y)} observations are too few for {design.matrix.shape[1]} fixed effects")
