@@ -341,17 +341,10 @@ class NestedCriterion:
         return Evaluation(float(deviance), gradient, float(logdet), xtvx, xtvy, ytvy, beta, float(r2),
                           logdet_x, dlogdet, d_logdet_x, d_r2, childsums)
 
-    def deviance_at_sigma(self, evaluation: Evaluation, sigma: float) -> float:
-        """-2 log L (or -2 log L_R) with sigma given rather than profiled out."""
-        n, p = self.n, self.p
-        dof = n - p if self.reml else n
-        value = evaluation.logdet_v + dof * (LOG_2PI + 2.0 * np.log(sigma)) + evaluation.r2 / sigma ** 2
-        if self.reml:
-            value += evaluation.logdet_x
-        return float(value)
-
     def gradient_at_sigma(self, evaluation: Evaluation, sigma: float) -> tuple[np.ndarray, float]:
-        """Gradient of ``deviance_at_sigma`` in theta (sigma fixed) and in log sigma (theta fixed)."""
+        """Gradient of -2 log L with sigma given, not profiled out, in theta (sigma fixed) and in log
+        sigma (theta fixed). ML: log|V| + n log(2 pi sigma^2) + r2 / sigma^2; REML adds
+        log|X'V^-1X| and has n - p for n."""
         d_theta = evaluation.d_logdet_v + evaluation.d_r2 / sigma ** 2
         if self.reml:
             d_theta = d_theta + evaluation.d_logdet_x
