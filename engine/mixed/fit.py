@@ -23,14 +23,6 @@ from engine.results import FitResult, LinkCovariance
 def fit_mixed(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, predict: bool = True,
               should_stop: Callable[[], bool] | None = None,
               on_iteration: Callable[[int, float], None] | None = None) -> FitResult:
-    # The engine makes many tiny BLAS calls (q x q solves, L-BFGS-B's vector updates); with a
-    # multi-threaded BLAS each one wakes a thread pool, which costs 10x when cores are busy.
-    with single_threaded_blas():
-        return _fit_mixed(frame, spec, start_theta=start_theta, predict=predict, should_stop=should_stop,
-                          on_iteration=on_iteration)
-
-
-def _fit_mixed(frame, spec, *, start_theta, predict, should_stop, on_iteration) -> FitResult:
     """Fit ``spec`` to ``frame``.
 
     Parameters
@@ -42,6 +34,14 @@ def _fit_mixed(frame, spec, *, start_theta, predict, should_stop, on_iteration) 
     should_stop : polled at each criterion evaluation; returning True raises ``Cancelled``.
     on_iteration : called with (iteration, log-likelihood) as the optimiser proceeds.
     """
+    # The engine makes many tiny BLAS calls (q x q solves, L-BFGS-B's vector updates); with a
+    # multi-threaded BLAS each one wakes a thread pool, which costs 10x when cores are busy.
+    with single_threaded_blas():
+        return _fit_mixed(frame, spec, start_theta=start_theta, predict=predict, should_stop=should_stop,
+                          on_iteration=on_iteration)
+
+
+def _fit_mixed(frame, spec, *, start_theta, predict, should_stop, on_iteration) -> FitResult:
     started = time.perf_counter()
     data = prepare_model_data(frame, spec)
     work = build_work_columns(data, spec)
