@@ -14,18 +14,16 @@ from engine.design import Truth
 from engine.errors import UserInputError
 from engine.results import FitResult
 
-try:  # imported on the UI thread at start-up, not on the worker (see gui/jobs.py)
-    from engine.compare import comparison_of_results, short_label, true_component
-except ImportError:  # an engine without the comparison module
-    comparison_of_results = None
+# Imported on the UI thread at start-up, not on the worker (see gui/jobs.py).
+from engine.compare import comparison_of_results, short_label, true_component
 
 log = logging.getLogger(__name__)
 
 
 def comparison_of(results: list[FitResult], truth: Truth | None, predictors: list[str]):
     """An ``engine.compare.Comparison`` of ``results`` (named by their estimator strings), or
-    None when the engine has no comparison or the results cannot be compared."""
-    if comparison_of_results is None or not results:
+    None when the results cannot be compared."""
+    if not results:
         return None
     try:
         return comparison_of_results(results, truth, predictors)

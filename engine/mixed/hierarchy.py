@@ -153,7 +153,7 @@ def suggested_order(hierarchy: Hierarchy, frame: pd.DataFrame) -> list[str] | No
     names = hierarchy.level_names
     if len(names) < 2 or not hierarchy.levels_sharing_groups():
         return None  # a reversed order makes adjacent levels share their groups
-    distinct = {name: frame[name].nunique() for name in names}
+    distinct = dict(zip(names, hierarchy.id_values))
     candidate = sorted(names, key=lambda n: distinct[n])
     if candidate == names:
         return None
