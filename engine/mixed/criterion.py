@@ -48,6 +48,7 @@ class Evaluation:
     d_logdet_x: np.ndarray | None = None
     d_r2: np.ndarray | None = None
     childsums: list[np.ndarray] = field(default_factory=list)  # per level: S summed over children
+    d_xtvx: np.ndarray | None = None  # d(X'V^-1X)/dtheta, (theta, p, p): small-sample df need it
 
 
 def packed_cross_products_by_group(columns: np.ndarray, codes: np.ndarray, n_groups: int,
@@ -339,7 +340,8 @@ class NestedCriterion:
             if self.reml:
                 gradient = gradient + d_logdet_x
         return Evaluation(float(deviance), gradient, float(logdet), xtvx, xtvy, ytvy, beta, float(r2),
-                          logdet_x, dlogdet, d_logdet_x, d_r2, childsums)
+                          logdet_x, dlogdet, d_logdet_x, d_r2, childsums,
+                          d_xtvx=None if dlogdet is None else d_xx)
 
     def gradient_at_sigma(self, evaluation: Evaluation, sigma: float) -> tuple[np.ndarray, float]:
         """Gradient of -2 log L with sigma given, not profiled out, in theta (sigma fixed) and in log

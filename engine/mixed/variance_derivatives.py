@@ -1,0 +1,231 @@
+"""Derivatives of the fixed effects' covariance and of the REML criterion in the variance parameters.
+
+Small-sample df (Satterthwaite, Kenward-Roger) need, at the REML optimum, the derivatives of
+cov(beta) = sigma^2 (X'V^-1X)^-1 with respect to the variance parameters and an information
+matrix of those parameters. Everything here comes from the nested recursion's exact
+forward-mode first derivatives (``Evaluation.d_xtvx``, ``d_logdet_v``, ``d_logdet_x``, ``d_r2``):
+first derivatives are exact; second derivatives are central differences of those exact first
+derivatives, two criterion evaluations per parameter (never refits, never n x n matrices).
+See docs/engine-derivation.md, "Small-sample inference".
+
+Two parametrisations are used, as the two reference implementations do:
+
+* lmerTest (Satterthwaite): phi = (theta, sigma), theta the relative Cholesky factors.
+* pbkrtest (Kenward-Roger): tau, linear in the covariance, Sigma = sum_k tau_k G_k: per level the
+  variances and covariances of its random effects (lower triangle of Psi = sigma^2 Lambda
+  Lambda', in the order of theta), then the residual variance sigma^2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.mixed.criterion import NestedCriterion
+
+RELATIVE_STEP = 1e-4  # central differences of exact gradients: error ~ step^2, far below 1e-6
+
+
+@dataclass
+class DataScale:
+    """The linear map from the engine's internal fixed effects to the reported ones: b = T b_int + c."""
+
+    transform: np.ndarray  # T, (p, p)
+
+    def covariance(self, internal: np.ndarray) -> np.ndarray:
+        return self.transform @ internal @ self.transform.T
+
+    def information(self, internal: np.ndarray) -> np.ndarray:
+        """A matrix like X'V^-1X (a covariance's inverse) in the reported coordinates."""
+        inverse = np.linalg.inv(self.transform)
+        return inverse.T @ internal @ inverse
+
+
+@dataclass
+class SigmaThetaDerivatives:
+    """lmerTest's pieces in phi = (theta, sigma).
+
+    ``cov`` is cov(beta) on the data scale, ``jacobian[k]`` its derivative in phi_k and
+    ``information`` the observed information of phi: half the Hessian of the REML deviance
+    -2 log L_R(theta, sigma) (sigma not profiled out).
+    """
+
+    cov: np.ndarray
+    jacobian: np.ndarray  # (params + 1, p, p)
+    information: np.ndarray  # (params + 1, params + 1)
+
+
+@dataclass
+class CovarianceDerivatives:
+    """pbkrtest's pieces in tau (linear covariance parameters), all on the data scale.
+
+    ``phi`` = (X'Sigma^-1X)^-1; ``p_matrices[i]`` = d(X'Sigma^-1X)/dtau_i; ``q_sym[i, j]`` =
+    d^2(X'Sigma^-1X)/dtau_i dtau_j (= Q_ij + Q_ji in Kenward and Roger's notation);
+    ``expected_information`` = 1/2 tr(P~ G_i P~ G_j), the REML expected information of tau.
+    """
+
+    phi: np.ndarray
+    p_matrices: np.ndarray  # (m, p, p)
+    q_sym: np.ndarray  # (m, m, p, p)
+    expected_information: np.ndarray  # (m, m)
+
+
+def _central_step(value: float, scale: float) -> float:
+    return RELATIVE_STEP * max(abs(value), scale)
+
+
+def sigma_theta_derivatives(criterion: NestedCriterion, theta: np.ndarray, sigma: float,
+                            scale: DataScale) -> SigmaThetaDerivatives:
+    """cov(beta), its Jacobian in (theta, sigma) and the observed information (lmerTest's choice).
+
+    The REML deviance with sigma given is D = log|V| + log|A| + (n - p) log(2 pi sigma^2) + r2 / sigma^2
+    (A = X'V^-1X); its theta-gradient is exact, its sigma-derivatives are analytic, and the
+    theta-theta block of the Hessian is the central difference of the exact theta-gradient.
+    """
+    theta = np.asarray(theta, dtype=float)
+    m = theta.size
+    evaluation = criterion.evaluate(theta, gradient=True)
+    dof = criterion.n - criterion.p
+    a_inv = np.linalg.inv(evaluation.xtvx)
+    hessian = np.empty((m + 1, m + 1))
+    theta_scale = max(float(np.max(np.abs(theta))) if m else 1.0, 1e-2)
+    for t in range(m):
+        step = _central_step(theta[t], theta_scale)
+        up, down = theta.copy(), theta.copy()
+        up[t] += step
+        down[t] -= step
+        hessian[:m, t] = (_theta_gradient(criterion, up, sigma) - _theta_gradient(criterion, down, sigma)) / (2 * step)
+    hessian[:m, :m] = 0.5 * (hessian[:m, :m] + hessian[:m, :m].T)
+    hessian[m, :m] = hessian[:m, m] = -2.0 * evaluation.d_r2 / sigma ** 3
+    hessian[m, m] = -2.0 * dof / sigma ** 2 + 6.0 * evaluation.r2 / sigma ** 4
+    jacobian = np.empty((m + 1, a_inv.shape[0], a_inv.shape[0]))
+    for t in range(m):
+        jacobian[t] = scale.covariance(-sigma ** 2 * a_inv @ evaluation.d_xtvx[t] @ a_inv)
+    jacobian[m] = scale.covariance(2.0 * sigma * a_inv)
+    return SigmaThetaDerivatives(scale.covariance(sigma ** 2 * a_inv), jacobian, 0.5 * hessian)
+
+
+def _theta_gradient(criterion: NestedCriterion, theta: np.ndarray, sigma: float) -> np.ndarray:
+    evaluation = criterion.evaluate(theta, gradient=True)
+    return evaluation.d_logdet_v + evaluation.d_logdet_x + evaluation.d_r2 / sigma ** 2
+
+
+# ----- the linear (variance-covariance) parametrisation ------------------------------------------
+class LinearCovarianceMap:
+    """tau <-> (theta, s = sigma^2) and the Jacobian d tau / d(theta, s).
+
+    Per level, tau holds the entries of Psi = s Lambda Lambda' at the positions of theta's basis
+    matrices (diagonal for intercepts and independent effects, the lower triangle for
+    unstructured ones, one shared variance for identity), so tau has as many entries as theta, and
+    the residual variance s comes last.
+    """
+
+    def __init__(self, criterion: NestedCriterion):
+        self.criterion = criterion
+        self.offsets = criterion.param_offsets
+        self.covariances = [terms.covariance for terms in criterion.levels]
+        self.positions = [[tuple(np.argwhere(e)[0]) for e in cov.basis] for cov in self.covariances]
+
+    def tau_of(self, theta: np.ndarray, s: float) -> np.ndarray:
+        out = []
+        for index, cov in enumerate(self.covariances):
+            lam = cov.lambda_of(theta[self.offsets[index]:self.offsets[index + 1]])
+            psi = s * lam @ lam.T
+            out += [psi[i, j] for i, j in self.positions[index]]
+        return np.array(out + [s])
+
+    def theta_s_of(self, tau: np.ndarray) -> tuple[np.ndarray, float]:
+        s = float(tau[-1])
+        theta = []
+        for index, cov in enumerate(self.covariances):
+            values = tau[self.offsets[index]:self.offsets[index + 1]]
+            if cov.kind == "unstructured" and cov.q > 1:
+                psi = np.zeros((cov.q, cov.q))
+                for value, (i, j) in zip(values, self.positions[index]):
+                    psi[i, j] = psi[j, i] = value
+                theta.append(cov.theta_of_lambda(np.linalg.cholesky(psi / s)))
+            else:
+                theta.append(np.sqrt(np.asarray(values) / s))
+        return (np.concatenate(theta) if theta else np.zeros(0)), s
+
+    def jacobian(self, theta: np.ndarray, s: float) -> np.ndarray:
+        """K[i, k] = d tau_i / d (theta, s)_k, square."""
+        m = theta.size
+        jac = np.zeros((m + 1, m + 1))
+        for index, cov in enumerate(self.covariances):
+            start, stop = self.offsets[index], self.offsets[index + 1]
+            lam = cov.lambda_of(theta[start:stop])
+            for k, basis in enumerate(cov.basis):
+                d_psi = s * (basis @ lam.T + lam @ basis.T)
+                for row, (i, j) in enumerate(self.positions[index]):
+                    jac[start + row, start + k] = d_psi[i, j]
+            full = lam @ lam.T
+            for row, (i, j) in enumerate(self.positions[index]):
+                jac[start + row, m] = full[i, j]
+        jac[m, m] = 1.0
+        return jac
+
+
+def covariance_derivatives(criterion: NestedCriterion, theta: np.ndarray, sigma: float,
+                           scale: DataScale) -> CovarianceDerivatives:
+    """Kenward-Roger's P, Q and expected information in tau, from the recursion's exact gradients.
+
+    With Sigma linear in tau, Q_ij + Q_ji = d^2(X'Sigma^-1X)/dtau_i dtau_j and the REML expected
+    information is -1/2 d^2(log|Sigma| + log|X'Sigma^-1X|)/dtau_i dtau_j. Both are central
+    differences of exact tau-gradients, which are the (theta, s)-gradients mapped by K^-T.
+    """
+    mapping = LinearCovarianceMap(criterion)
+    s = sigma ** 2
+    tau = mapping.tau_of(np.asarray(theta, dtype=float), s)
+    m = tau.size
+    _, d_info, info = _tau_gradients(criterion, mapping, tau)
+    second_logdet = np.empty((m, m))
+    second_info = np.empty((m, m) + info.shape)
+    for j in range(m):
+        step = _tau_step(mapping, tau, j)
+        up, down = tau.copy(), tau.copy()
+        up[j] += step
+        down[j] -= step
+        g_up, d_up, _ = _tau_gradients(criterion, mapping, up)
+        g_down, d_down, _ = _tau_gradients(criterion, mapping, down)
+        second_logdet[:, j] = (g_up - g_down) / (2 * step)
+        second_info[:, j] = (d_up - d_down) / (2 * step)
+    second_logdet = 0.5 * (second_logdet + second_logdet.T)
+    second_info = 0.5 * (second_info + second_info.transpose(1, 0, 2, 3))
+    p_matrices = np.array([scale.information(d) for d in d_info])
+    q_sym = np.array([[scale.information(second_info[i, j]) for j in range(m)] for i in range(m)])
+    return CovarianceDerivatives(scale.covariance(np.linalg.inv(info)), p_matrices, q_sym, -0.5 * second_logdet)
+
+
+def _tau_step(mapping: LinearCovarianceMap, tau: np.ndarray, j: int) -> float:
+    """A step relative to the size of the entry (covariances: to their variances' geometric mean)."""
+    if j == tau.size - 1:
+        return RELATIVE_STEP * tau[j]
+    level = int(np.searchsorted(mapping.offsets, j, side="right")) - 1
+    i, k = mapping.positions[level][j - mapping.offsets[level]]
+    if i == k:
+        return RELATIVE_STEP * abs(tau[j])
+    start = mapping.offsets[level]
+    diagonal = {mapping.positions[level][r]: tau[start + r] for r in range(len(mapping.positions[level]))}
+    return RELATIVE_STEP * float(np.sqrt(abs(diagonal[(i, i)] * diagonal[(k, k)])))
+
+
+def _tau_gradients(criterion: NestedCriterion, mapping: LinearCovarianceMap, tau: np.ndarray):
+    """At tau: the tau-gradient of log|Sigma| + log|X'Sigma^-1X|, that of X'Sigma^-1X, and X'Sigma^-1X."""
+    theta, s = mapping.theta_s_of(tau)
+    evaluation = criterion.evaluate(theta, gradient=True)
+    n, p = criterion.n, criterion.p
+    m = theta.size
+    # (theta, s)-gradients: Sigma = s V, so log|Sigma| = n log s + log|V|, X'Sigma^-1X = A / s.
+    g_logdet = np.empty(m + 1)
+    g_logdet[:m] = evaluation.d_logdet_v + evaluation.d_logdet_x
+    g_logdet[m] = (n - p) / s
+    info = evaluation.xtvx / s
+    d_info = np.empty((m + 1,) + info.shape)
+    d_info[:m] = evaluation.d_xtvx / s
+    d_info[m] = -info / s
+    k_transpose = mapping.jacobian(theta, s).T
+    g_tau = np.linalg.solve(k_transpose, g_logdet)
+    d_tau = np.linalg.solve(k_transpose, d_info.reshape(m + 1, -1)).reshape(d_info.shape)
+    return g_tau, d_tau, info
