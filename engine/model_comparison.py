@@ -222,7 +222,7 @@ def compare_models(frame: pd.DataFrame, models: Sequence[Union[ModelSpec, str]],
     if refit_reasons:
         notes += refit_reasons
         test_fits = [fit if fit.method == "ML" else
-                     fit_mixed(data, fit.spec.replace(method="ML"), predict=False, should_stop=should_stop,
+                     fit_mixed(data, fit.spec.replace(method="ML", dfmethod=None), predict=False, should_stop=should_stop,
                                start_theta=fit.theta)
                      for fit in fits]
     else:

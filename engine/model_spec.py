@@ -16,6 +16,9 @@ from engine.errors import UserInputError
 from engine.serialize import from_jsonable, to_jsonable
 
 METHODS = ("REML", "ML")
+# Stata's dfmethod() names; None means large-sample z tests (Stata's default).
+DF_METHODS = ("residual", "repeated", "anova", "satterthwaite", "kroger")
+REML_ONLY_DF_METHODS = ("satterthwaite", "kroger")
 COVARIANCES = ("independent", "unstructured", "identity")
 _COVARIANCE_ABBREVIATIONS = {
     "ind": "independent", "inde": "independent", "indep": "independent", "independent": "independent",
@@ -68,11 +71,13 @@ class ModelSpec:
     method: str = "ML"
     constant: bool = True
     centering: list[Centering] = field(default_factory=list)  # derived predictors, made before the fit
+    dfmethod: str | None = None  # denominator df of t and F tests (DF_METHODS); None: z tests
 
     def __post_init__(self) -> None:
         self.method = self.method.upper()
         if self.method not in METHODS:
             raise UserInputError(f"method must be REML or ML, not {self.method!r}")
+        self.dfmethod = parse_dfmethod(self.dfmethod)
         for level in self.levels:
             if level.covariance not in COVARIANCES:
                 raise UserInputError(
@@ -93,8 +98,9 @@ class ModelSpec:
             head += ", noconstant"
         parts = [head] + [level.to_stata() for level in self.levels]
         text = "mixed " + " || ".join(parts)
-        if self.method == "REML":
-            text += (" reml" if "," in parts[-1] and len(parts) > 1 else ", reml")
+        options = (["reml"] if self.method == "REML" else []) + ([f"dfmethod({self.dfmethod})"] if self.dfmethod else [])
+        if options:
+            text += (" " if "," in parts[-1] and len(parts) > 1 else ", ") + " ".join(options)
         return text
 
     def to_lme4(self) -> str:
@@ -139,6 +145,19 @@ class ModelSpec:
         return dataclasses.replace(self, **changes)
 
 
+def parse_dfmethod(name: str | None) -> str | None:
+    """Stata's dfmethod() name (also 'kenward-roger'); None, '' or 'z' for large-sample z tests."""
+    if name is None:
+        return None
+    key = name.strip().lower().replace("_", "-")
+    if key in ("", "z", "none"):
+        return None
+    key = {"kenward-roger": "kroger", "kenwardroger": "kroger", "kr": "kroger"}.get(key, key)
+    if key not in DF_METHODS:
+        raise UserInputError(f"dfmethod({name}) is not known; use one of {', '.join(DF_METHODS)}")
+    return key
+
+
 _OPTION_RE = re.compile(r"([A-Za-z_]+)\s*(?:\(([^)]*)\))?")
 
 
@@ -163,11 +182,14 @@ def _parse_stata(text: str, method: str | None) -> ModelSpec:
     outcome, fixed = tokens[0], tokens[1:]
     constant = True
     found_method = None
-    for name, _ in fixed_options:
+    dfmethod = None
+    for name, argument in fixed_options:
         if name in ("nocons", "noconstant"):
             constant = False
         elif name in ("reml", "ml", "mle"):
             found_method = "REML" if name == "reml" else "ML"
+        elif name in _DFMETHOD_OPTION:
+            dfmethod = parse_dfmethod(argument)
         else:
             raise UserInputError(f"unknown option {name!r} in the fixed-effects part of {original!r}")
     levels = []
@@ -193,6 +215,8 @@ def _parse_stata(text: str, method: str | None) -> ModelSpec:
                 level.covariance = _COVARIANCE_ABBREVIATIONS[key]
             elif option in ("reml", "ml", "mle"):
                 found_method = "REML" if option == "reml" else "ML"
+            elif option in _DFMETHOD_OPTION:
+                dfmethod = parse_dfmethod(argument)
             elif option in ("stddev", "variance", "var"):
                 continue  # display choices; the report has its own switch
             else:
@@ -205,4 +229,7 @@ def _parse_stata(text: str, method: str | None) -> ModelSpec:
     if repeated:
         raise UserInputError(f"level {repeated[0]} appears more than once in the model")
     chosen = (method or found_method or "ML").upper()
-    return ModelSpec(outcome=outcome, fixed=fixed, levels=levels, method=chosen, constant=constant)
+    return ModelSpec(outcome=outcome, fixed=fixed, levels=levels, method=chosen, constant=constant, dfmethod=dfmethod)
+
+
+_DFMETHOD_OPTION = ("dfm", "dfme", "dfmet", "dfmeth", "dfmetho", "dfmethod")

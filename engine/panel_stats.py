@@ -49,7 +49,8 @@ def coefficient_rows(names: list[str], params: np.ndarray, vcov: np.ndarray,
         p = 2 * reference.sf(abs(statistic))
         rows.append(FixedEffect(term=name, coef=float(coef), se=float(error), z=float(statistic), p=float(p),
                                 ci=[float(coef - critical * error), float(coef + critical * error)],
-                                t_df=None if t_df is None else int(t_df)))
+                                df=None if t_df is None else int(t_df),
+                                t=None if t_df is None else float(statistic)))
     return rows
 
 

@@ -83,13 +83,53 @@ def _mixed_header(result: FitResult) -> list[str]:
             lines.append(f"{g.level[:15]:>15} | {g.groups:>10,} {g.min:>10,} {g.mean:>10.1f} {g.max:>10,}")
         lines.append("-" * 59)
     lines.append("")
-    if result.wald is not None:
+    lines += _df_method_lines(result)
+    if result.wald is not None and result.wald.kind == "F":
+        head = f"F({int(result.wald.df)}, {result.wald.df2:.2f})"
+        lines.append(f"{'':<50}{head:<18}= {result.wald.stat:>10.2f}")
+        lines.append(f"{label} = {result.loglik:<24.8g}{'':<{25 - len(label)}}Prob > F          = {result.wald.p:>10.4f}")
+    elif result.wald is not None:
         lines.append(f"{'':<50}Wald chi2({int(result.wald.df)}){'':<{7 - len(str(int(result.wald.df)))}}= {result.wald.stat:>10.2f}")
         lines.append(f"{label} = {result.loglik:<24.8g}{'':<{25 - len(label)}}Prob > chi2       = {result.wald.p:>10.4f}")
     else:
         lines.append(f"{label} = {result.loglik:.8g}")
     lines.append("")
     return lines
+
+
+DF_METHOD_NAMES = {"z": "z (large sample; Stata's default)", "residual": "Residual", "repeated": "Repeated",
+                   "anova": "ANOVA", "satterthwaite": "Satterthwaite", "kroger": "Kenward-Roger"}
+
+
+def _df_method_lines(result: FitResult) -> list[str]:
+    """Which reference distribution the tests use, and (t tests) the range of the df, as Stata prints."""
+    if result.dfmethod is None:
+        return []
+    name = DF_METHOD_NAMES.get(result.dfmethod, result.dfmethod)
+    dfs = [row.df for row in result.fixed if row.df is not None]
+    if not dfs:
+        return [f"DF method: {name}", ""]
+    return [f"{'DF method: ' + name:<50}DF:           min = {min(dfs):>10.2f}",
+            f"{'':<50}              avg = {sum(dfs) / len(dfs):>10.2f}",
+            f"{'':<50}              max = {max(dfs):>10.2f}", ""]
+
+
+def format_joint_tests(result: FitResult) -> str:
+    """Stata's `test` output for each joint test on the result, one block per test."""
+    blocks = []
+    for test in result.tests:
+        lines = [f"Test of {' '.join(test.terms)}: every coefficient is 0"]
+        lines += [f" ( {i})  {column} = 0" for i, column in enumerate(test.columns, start=1)]
+        lines.append("")
+        if test.F is not None:
+            method = DF_METHOD_NAMES.get(test.dfmethod, test.dfmethod)
+            lines.append(f"       F({test.df1}, {test.df2:.2f}) = {test.F:10.2f}      ({method} df)")
+            lines.append(f"{'Prob > F':>15} = {test.p:10.4f}")
+        else:
+            lines.append(f"{'chi2(' + str(test.df1) + ')':>15} = {test.chi2:10.2f}")
+            lines.append(f"{'Prob > chi2':>15} = {test.p:10.4f}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + ("\n" if blocks else "")
 
 
 def _panel_header(result: FitResult) -> list[str]:
@@ -117,7 +157,9 @@ def _panel_header(result: FitResult) -> list[str]:
 
 
 def _coefficient_table(result: FitResult) -> list[str]:
-    t_stat = any(row.t_df is not None for row in result.fixed)
+    if result.dfmethod not in (None, "z"):
+        return _coefficient_table_with_df(result)
+    t_stat = any(row.df is not None for row in result.fixed)
     stat, p_label = ("t", "P>|t|") if t_stat else ("z", "P>|z|")
     name = (result.depvar or "")[:12]
     lines = [RULE,
@@ -127,6 +169,23 @@ def _coefficient_table(result: FitResult) -> list[str]:
         lines.append(f"{row.term[:12]:>12} | {_num(row.coef)}  {_num(row.se)} {row.z:8.2f}   {_p(row.p)}    "
                      f"{_num(row.ci[0])}  {_num(row.ci[1])}")
     lines.append(RULE)
+    return lines
+
+
+def _coefficient_table_with_df(result: FitResult) -> list[str]:
+    """The coefficient table with each coefficient's denominator df (mixed models under a dfmethod)."""
+    name = (result.depvar or "")[:12]
+    rule = "-" * 88
+    lines = [rule,
+             f"{name:>12} |      Coef.   Std. Err.      t {'df':>10}    P>|t|     [95% Conf. Interval]",
+             "-" * 13 + "+" + "-" * 74]
+    for row in result.fixed:
+        df = f"{row.df:10.2f}" if row.df is not None else " " * 9 + "."
+        lines.append(f"{row.term[:12]:>12} | {_num(row.coef)}  {_num(row.se)} {row.z:8.2f} {df}   {_p(row.p)}    "
+                     f"{_num(row.ci[0])}  {_num(row.ci[1])}")
+    lines.append(rule)
+    if result.dfmethod == "kroger":
+        lines.append("Std. Err. are Kenward-Roger adjusted.")
     return lines
 
 

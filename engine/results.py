@@ -18,7 +18,12 @@ from engine.serialize import from_jsonable, to_jsonable
 
 @dataclass
 class FixedEffect:
-    """One coefficient row. ``z`` holds the test statistic; it is a t statistic when ``t_df`` is set."""
+    """One coefficient row: estimate, SE, the Wald ratio coef / se, two-sided p and 95% interval.
+
+    With ``df`` None the ratio is referred to the normal distribution (``z``); with ``df`` set it is
+    a t statistic with ``df`` degrees of freedom (``t`` repeats it), and p and the interval use
+    that t distribution. Under Kenward-Roger ``se`` is the adjusted standard error.
+    """
 
     term: str
     coef: float
@@ -26,7 +31,8 @@ class FixedEffect:
     z: float
     p: float
     ci: list[float]
-    t_df: Optional[int] = None
+    df: Optional[float] = None
+    t: Optional[float] = None
 
 
 @dataclass
@@ -60,6 +66,24 @@ class Test:
     p: float
     kind: str = "chi2"
     df2: Optional[float] = None
+
+
+@dataclass
+class JointTest:
+    """A Wald test that several coefficients are all zero (Stata's ``test`` / ``testparm``).
+
+    Under a df method ``F`` with (``df1``, ``df2``) degrees of freedom (Kenward-Roger: the scaled F);
+    with large-sample z statistics ``chi2`` with ``df1`` degrees of freedom and no ``df2``.
+    """
+
+    terms: list[str]  # as written, e.g. ["i.sector"] or ["c.x", "c.x#c.x"]
+    columns: list[str]  # the coefficients tested
+    F: Optional[float] = None
+    df1: int = 0
+    df2: Optional[float] = None
+    p: float = float("nan")
+    chi2: Optional[float] = None
+    dfmethod: str = "z"
 
 
 @dataclass
@@ -122,10 +146,15 @@ class FitResult:
     f_test_u0: Optional[Test] = None
     hausman: Optional[Test] = None
     r2: Optional[dict[str, float]] = None
+    # Small-sample inference of a mixed model: 'z' (large sample, Stata's default) or a dfmethod.
+    dfmethod: Optional[str] = None
+    tests: list[JointTest] = field(default_factory=list)  # joint Wald tests asked for
     # Large arrays for plots; never serialised.
     level_effects: list[LevelEffects] = field(default_factory=list, metadata={"transient": True})
     fitted: Any = field(default=None, metadata={"transient": True})
     residuals: Any = field(default=None, metadata={"transient": True})
+    # What joint tests need after the fit (engine.mixed.ddf.FixedEffectsInference); never serialised.
+    inference: Any = field(default=None, metadata={"transient": True})
 
     # ----- look-ups --------------------------------------------------------------------------
     def coef(self, term: str) -> FixedEffect:
@@ -168,4 +197,8 @@ class FitResult:
 
     @classmethod
     def from_dict(cls, data: dict) -> "FitResult":
+        rows = data.get("fixed") or []
+        if any("t_df" in row for row in rows):  # saved before `df` and `t` replaced `t_df`
+            data = dict(data, fixed=[dict(row, df=row.get("t_df"), t=row.get("z") if row.get("t_df") is not None else None)
+                                     for row in rows])
         return from_jsonable(cls, data)

@@ -14,7 +14,7 @@ AVERAGE_FORMAT = average_text
 
 
 def fixed_effects_table(result: FitResult) -> pd.DataFrame:
-    statistic = "t" if any(row.t_df is not None for row in result.fixed) else "z"
+    statistic = "t" if any(row.df is not None for row in result.fixed) else "z"
     return pd.DataFrame(
         [(row.term, row.coef, row.se, row.z, row.p, row.ci[0], row.ci[1]) for row in result.fixed],
         columns=["Term", "Coef.", "Std. Err.", statistic, f"P>|{statistic}|", "95% CI low", "95% CI high"])

@@ -54,7 +54,7 @@ def test_regress_matches_reference(seed):
     assert result.model == expected["stata"]
     assert [row.term for row in result.fixed] == ["tutoring", "_cons"]
     row = result.coef("tutoring")
-    assert row.t_df == 8000 - 2
+    assert row.df == 8000 - 2
     half_width = stats.t.ppf(0.975, 7998) * row.se
     assert row.ci == pytest.approx([row.coef - half_width, row.coef + half_width], rel=1e-12)
     # With one predictor the model F is the square of its t statistic.
@@ -81,7 +81,7 @@ def test_xtreg_fe_matches_reference(fe):
     assert fe.f_test_u0.kind == "F"
     assert fe.f_test_u0.stat == pytest.approx(f_u0["stat"], rel=STAT_RTOL)
     assert (fe.f_test_u0.df, fe.f_test_u0.df2) == (f_u0["df1"], f_u0["df2"])
-    assert fe.coef("tutoring").t_df == f_u0["df2"]
+    assert fe.coef("tutoring").df == f_u0["df2"]
     assert fe.model == "xtset student_id; xtreg perform tutoring, fe"
     assert fe.groups[0].groups == 4000 and fe.groups[0].min == fe.groups[0].max == 2
 
@@ -105,7 +105,7 @@ def test_xtreg_re_matches_reference(re):
     assert re.sigma_u == pytest.approx(expected["sigma_u"], rel=STAT_RTOL)
     assert re.sigma_e == pytest.approx(expected["sigma_e"], rel=STAT_RTOL)
     assert re.theta_re == pytest.approx(expected["theta"], rel=STAT_RTOL)
-    assert re.coef("tutoring").t_df is None  # z statistics
+    assert re.coef("tutoring").df is None  # z statistics
     assert re.wald.kind == "chi2" and re.wald.df == 1
     assert re.wald.stat == pytest.approx(re.coef("tutoring").z ** 2, rel=1e-10)
     assert re.corr_u_xb is None
@@ -185,7 +185,7 @@ def test_regress_clustered_errors_equal_statsmodels_cluster_robust(seed):
     groups = pd.factorize(seed["school_id"])[0]
     expected = sm.OLS(seed["perform"], design).fit(cov_type="cluster", cov_kwds={"groups": groups})
     assert [row.se for row in result.fixed] == pytest.approx(list(expected.bse), rel=1e-10)
-    assert result.coef("tutoring").t_df == 24  # 25 schools: t(G - 1), as Stata
+    assert result.coef("tutoring").df == 24  # 25 schools: t(G - 1), as Stata
     assert result.wald.df2 == 24
     assert result.model == "regress perform tutoring, vce(cluster school_id)"
     assert "Std. err. adjusted for 25 clusters in school_id" in result.notes
@@ -208,7 +208,7 @@ def test_xtreg_robust_clusters_by_panel_with_stata_small_sample_factor(seed, fe)
     groups, n = codes.max() + 1, len(seed)
     vcov = bread @ scores.T @ scores @ bread * groups / (groups - 1) * (n - 1) / (n - 2)
     assert [r.se for r in robust.fixed] == pytest.approx(np.sqrt(np.diag(vcov)), rel=1e-8)
-    assert robust.f_test_u0 is None and robust.coef("tutoring").t_df == groups - 1
+    assert robust.f_test_u0 is None and robust.coef("tutoring").df == groups - 1
     assert robust.model == "xtset student_id; xtreg perform tutoring, fe vce(robust)"
 
 

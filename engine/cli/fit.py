@@ -23,6 +23,7 @@ def register(subparsers) -> None:
                         help="restricted maximum likelihood (unbiased variances; do not compare fixed effects)")
     method.add_argument("--ml", dest="method", action="store_const", const="ML",
                         help="maximum likelihood (Stata's default; needed to compare fixed effects by LR tests)")
+    add_dfmethod_argument(parser)
     add_centering_arguments(parser)
     parser.add_argument("--variance", action="store_true", help="report variances instead of standard deviations")
     parser.add_argument("--json", metavar="PATH", help="also write the result as JSON ('-' for standard output)")
@@ -36,8 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.model_spec import ModelSpec
     from engine.report import format_fit_report
 
-    spec = ModelSpec.parse(args.model, method=args.method)
-    spec.centering = centerings_from_arguments(args)
+    spec = spec_from_arguments(args)
     dataset = read_data(args.data)
     result = fit_mixed(dataset.frame, spec)
     if not args.quiet:
@@ -45,6 +45,24 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         write_json(result.to_dict(), args.json)
     return 0
+
+
+def spec_from_arguments(args: argparse.Namespace):
+    """The ModelSpec of --model with --reml/--ml, --dfmethod and the centring options applied."""
+    from engine.model_spec import ModelSpec, parse_dfmethod
+
+    spec = ModelSpec.parse(args.model, method=args.method)
+    if args.dfmethod is not None:
+        spec = spec.replace(dfmethod=parse_dfmethod(args.dfmethod))
+    spec.centering = centerings_from_arguments(args)
+    return spec
+
+
+def add_dfmethod_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dfmethod", metavar="NAME",
+        help="t and F tests with denominator df (Stata's dfmethod()): residual, repeated, anova, satterthwaite "
+             "or kroger (the last two need --reml); default: z and chi2 tests, as Stata; overrides the model text")
 
 
 def write_json(payload: dict, destination: str) -> None:

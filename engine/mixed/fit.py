@@ -10,9 +10,9 @@ import pandas as pd
 
 from engine.mixed.covariance import LevelCovariance
 from engine.mixed.criterion import LevelTerms, NestedCriterion
+from engine.mixed.ddf import check_dfmethod, data_scale, fixed_effects_inference
 from engine.mixed.hierarchy import build_hierarchy, nesting_notes, structure_warnings
-from engine.mixed.inference import (BOUNDARY_RATIO, VarianceParameters, fixed_effect_rows,
-                                    lr_test_vs_linear, wald_test)
+from engine.mixed.inference import BOUNDARY_RATIO, VarianceParameters, lr_test_vs_linear
 from engine.mixed.optimize import minimise_deviance
 from engine.mixed.prepare import build_work_columns, prepare_model_data
 from engine.mixed.threads import single_threaded_blas
@@ -43,6 +43,7 @@ def fit_mixed(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, predict
 
 def _fit_mixed(frame, spec, *, start_theta, predict, should_stop, on_iteration) -> FitResult:
     started = time.perf_counter()
+    check_dfmethod(spec)
     data = prepare_model_data(frame, spec)
     work = build_work_columns(data, spec)
     hierarchy = build_hierarchy(data.frame, spec.level_names)
@@ -79,15 +80,19 @@ def _fit_mixed(frame, spec, *, start_theta, predict, should_stop, on_iteration) 
         warnings.append(f"The optimiser did not converge ({optimum.message}); treat the estimates with caution.")
     loglik_linear = -0.5 * criterion.evaluate(np.zeros(criterion.n_params), gradient=False).deviance
 
+    inference = fixed_effects_inference(spec, names, beta, cov_beta, criterion, optimum.theta, sigma,
+                                        data_scale(work.x_means, names), data.design.matrix, hierarchy)
     result = FitResult(
-        estimator="mixed", method=spec.method, nobs=n, fixed=fixed_effect_rows(names, beta, cov_beta),
+        estimator="mixed", method=spec.method, nobs=n, fixed=inference.coefficient_rows(),
         name=spec.to_stata(), model=spec.to_stata(), depvar=spec.outcome, loglik=loglik,
         converged=optimum.converged, random=sd_rows, groups=hierarchy.group_table(),
         lr_test=lr_test_vs_linear(loglik, loglik_linear, criterion.n_params),
-        wald=wald_test(names, beta, cov_beta), warnings=warnings, dropped_rows=data.dropped_rows,
+        wald=inference.overall_test(), warnings=warnings, dropped_rows=data.dropped_rows,
         n_params=p + criterion.n_params + 1, iterations=[-0.5 * d for d in optimum.history],
-        theta=[float(t) for t in optimum.theta], vcov=cov_beta.tolist(), spec=spec,
+        theta=[float(t) for t in optimum.theta], vcov=inference.cov.tolist(), spec=spec,
+        dfmethod=spec.dfmethod or "z",
     )
+    result.inference = inference
     result.random_variances = var_rows
     if cov_psi is not None:
         result.link_covariance = LinkCovariance(variance.free_names(), cov_psi.tolist())
