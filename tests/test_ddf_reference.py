@@ -148,3 +148,20 @@ def test_random_slopes_unbalanced_and_three_levels_match_r(data, model, terms, c
     scaling = kroger.inference.method.f_parts(
         np.eye(len(kroger.fixed))[[kroger.inference.names.index(c) for c in f_kr.columns]], kroger.inference.beta)[3]
     assert abs(scaling - kr_f[3]) < 1e-6
+
+
+def test_both_variances_on_the_boundary_match_r():
+    # 20 groups g of 10 rows, each split in two h groups; no group variation in y: lme4's theta = (0, 0).
+    # lmerTest: df 198 for both (= n - p, the variances are known to be 0); pbkrtest still counts them:
+    # (Intercept) 19.15381592, se_adj 0.06378446039; x 190.9055765, se_adj 0.0697653427.
+    frame = pd.read_csv(DATA / "boundary_two_level.csv")
+    model = ModelSpec.parse("y x || g: || h:, reml")
+    satterthwaite = fit_mixed(frame, model.replace(dfmethod="satterthwaite"), predict=False)
+    kroger = fit_mixed(frame, model.replace(dfmethod="kroger"), predict=False)
+    assert satterthwaite.theta == [0.0, 0.0]
+    assert relative_error(satterthwaite.coef("_cons").df, 198) < 1e-6
+    assert relative_error(satterthwaite.coef("x").df, 198) < 1e-6
+    assert relative_error(kroger.coef("_cons").df, 19.15381592) < 1e-5
+    assert relative_error(kroger.coef("x").df, 190.9055765) < 1e-5
+    assert relative_error(kroger.coef("_cons").se, 0.06378446039) < 1e-6
+    assert relative_error(kroger.coef("x").se, 0.0697653427) < 1e-6

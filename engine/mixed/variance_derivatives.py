@@ -25,6 +25,7 @@ import numpy as np
 from engine.mixed.criterion import NestedCriterion
 
 RELATIVE_STEP = 1e-4  # central differences of exact gradients: error ~ step^2, far below 1e-6
+BOUNDARY_LIFT = 1e-8  # Kenward-Roger at a zero variance: evaluated at 1e-8 sigma^2 instead
 
 
 @dataclass
@@ -149,6 +150,29 @@ class LinearCovarianceMap:
                 theta.append(np.sqrt(np.asarray(values) / s))
         return (np.concatenate(theta) if theta else np.zeros(0)), s
 
+    def lift_off_boundary(self, tau: np.ndarray) -> np.ndarray:
+        """tau with every singular level covariance Psi moved to Psi + delta s I (delta = BOUNDARY_LIFT).
+
+        At a variance estimated as 0 the map to theta is singular (dPsi/dtheta = 2 s theta = 0),
+        while Kenward-Roger's quantities are smooth in tau there; evaluating them a relative
+        1e-8 inside the boundary changes them by about that much (pbkrtest works at 0 itself).
+        """
+        s = float(tau[-1])
+        out = tau.copy()
+        for index, cov in enumerate(self.covariances):
+            start = self.offsets[index]
+            psi = np.zeros((cov.q, cov.q))
+            for r, (i, j) in enumerate(self.positions[index]):
+                psi[i, j] = psi[j, i] = tau[start + r]
+            if cov.kind == "identity" and cov.q > 1:
+                psi = tau[start] * np.eye(cov.q)
+            if np.linalg.eigvalsh(psi / s).min() >= BOUNDARY_LIFT:
+                continue
+            psi = psi + BOUNDARY_LIFT * s * np.eye(cov.q)
+            for r, (i, j) in enumerate(self.positions[index]):
+                out[start + r] = psi[i, j]
+        return out
+
     def jacobian(self, theta: np.ndarray, s: float) -> np.ndarray:
         """K[i, k] = d tau_i / d (theta, s)_k, square."""
         m = theta.size
@@ -177,7 +201,7 @@ def covariance_derivatives(criterion: NestedCriterion, theta: np.ndarray, sigma:
     """
     mapping = LinearCovarianceMap(criterion)
     s = sigma ** 2
-    tau = mapping.tau_of(np.asarray(theta, dtype=float), s)
+    tau = mapping.lift_off_boundary(mapping.tau_of(np.asarray(theta, dtype=float), s))
     m = tau.size
     _, d_info, info = _tau_gradients(criterion, mapping, tau)
     second_logdet = np.empty((m, m))
@@ -200,12 +224,13 @@ def covariance_derivatives(criterion: NestedCriterion, theta: np.ndarray, sigma:
 
 def _tau_step(mapping: LinearCovarianceMap, tau: np.ndarray, j: int) -> float:
     """A step relative to the size of the entry (covariances: to their variances' geometric mean)."""
+    s = tau[-1]
     if j == tau.size - 1:
-        return RELATIVE_STEP * tau[j]
+        return RELATIVE_STEP * s
     level = int(np.searchsorted(mapping.offsets, j, side="right")) - 1
     i, k = mapping.positions[level][j - mapping.offsets[level]]
-    if i == k:
-        return RELATIVE_STEP * abs(tau[j])
+    if i == k:  # a small variance: a step it can take on both sides and stay positive
+        return min(RELATIVE_STEP * max(abs(tau[j]), 1e-2 * s), 0.5 * abs(tau[j]))
     start = mapping.offsets[level]
     diagonal = {mapping.positions[level][r]: tau[start + r] for r in range(len(mapping.positions[level]))}
     return RELATIVE_STEP * float(np.sqrt(abs(diagonal[(i, i)] * diagonal[(k, k)])))
