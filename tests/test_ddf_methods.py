@@ -163,3 +163,11 @@ def test_results_saved_with_t_df_still_read():
            "fixed": [{"term": "x", "coef": 1.0, "se": 0.5, "z": 2.0, "p": 0.08, "ci": [0.0, 2.0], "t_df": 8}]}
     row = FitResult.from_dict(old).fixed[0]
     assert row.df == 8 and row.t == 2.0
+
+
+def test_anova_ignores_levels_that_repeat_the_groups_above():
+    # The seed's reversed order: every level has the same 4,000 student groups; only the first
+    # contributes rank (4,000 - 1 for _cons), the others contribute 0 and are not containing levels.
+    result = fit_mixed(pd.read_csv(DATA / "seed_d5.csv"), ModelSpec.parse(
+        "perform tutoring || student_id: || teach_id: || school_id: || dist_id:, reml dfmethod(anova)"), predict=False)
+    assert result.coef("_cons").df == 3999 and result.coef("tutoring").df == 3999

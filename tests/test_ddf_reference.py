@@ -165,3 +165,26 @@ def test_both_variances_on_the_boundary_match_r():
     assert relative_error(kroger.coef("x").df, 190.9055765) < 1e-5
     assert relative_error(kroger.coef("_cons").se, 0.06378446039) < 1e-6
     assert relative_error(kroger.coef("x").se, 0.0697653427) < 1e-6
+
+
+@pytest.mark.parametrize("model, expected", [
+    # A singular fit (lme4: theta's last diagonal entry 0): three correlated effects at one level.
+    ("y x z || school: z x, cov(un) reml",
+     {"_cons": (24.00224178, 23.95135342, 0.3138582335, 0.3142538054),
+      "x": (20.43401866, 22.40854068, 0.1252745133, 0.1264678592),
+      "z": (281.9826435, 19.70404476, 0.1265251475, 0.1304937047)}),
+    # Independent random intercept and slope (lme4's ||) above a random intercept.
+    ("y x z || school: x || class:, reml",
+     {"_cons": (25.83783268, 24.69801982, 0.3158072818, 0.3159888199),
+      "x": (21.55218593, 23.06912528, 0.1355424521, 0.1358000812),
+      "z": (453.2665959, 453.9758305, 0.09633100117, 0.09645458472)}),
+], ids=["singular unstructured", "independent slope"])
+def test_singular_and_independent_slopes_match_r(model, expected):
+    frame = pd.read_csv(DATA / "slopes_unbalanced.csv")
+    fits = {method: fit_mixed(frame, ModelSpec.parse(model).replace(dfmethod=method), predict=False)
+            for method in ("satterthwaite", "kroger")}
+    for term, (df_s, df_kr, se, se_adj) in expected.items():
+        assert relative_error(fits["satterthwaite"].coef(term).df, df_s) < 1e-4, term
+        assert relative_error(fits["kroger"].coef(term).df, df_kr) < 1e-4, term
+        assert relative_error(fits["satterthwaite"].coef(term).se, se) < 1e-5, term
+        assert relative_error(fits["kroger"].coef(term).se, se_adj) < 1e-5, term

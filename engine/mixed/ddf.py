@@ -171,8 +171,9 @@ def design_df(method: str, design: np.ndarray, hierarchy: Hierarchy) -> np.ndarr
         return np.where(between, float(groups - rank_between), float(n - groups - (rank_x - rank_between)))
     contributions = np.diff(ranks)
     dfs = np.full(p, float(n - ranks[-1]))
-    for level in range(hierarchy.n_levels):
-        dfs = np.where(constant[level], np.minimum(dfs, contributions[level]), dfs)
+    for level in range(hierarchy.n_levels):  # a level that repeats the groups above contributes nothing
+        if contributions[level] > 0:
+            dfs = np.where(constant[level], np.minimum(dfs, contributions[level]), dfs)
     return dfs
 
 

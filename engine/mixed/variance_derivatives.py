@@ -150,6 +150,16 @@ class LinearCovarianceMap:
                 theta.append(np.sqrt(np.asarray(values) / s))
         return (np.concatenate(theta) if theta else np.zeros(0)), s
 
+    def level_matrix(self, tau: np.ndarray, index: int) -> np.ndarray:
+        """Psi of level ``index`` from tau."""
+        cov, start = self.covariances[index], self.offsets[index]
+        if cov.kind == "identity" and cov.q > 1:
+            return tau[start] * np.eye(cov.q)
+        psi = np.zeros((cov.q, cov.q))
+        for r, (i, j) in enumerate(self.positions[index]):
+            psi[i, j] = psi[j, i] = tau[start + r]
+        return psi
+
     def lift_off_boundary(self, tau: np.ndarray) -> np.ndarray:
         """tau with every singular level covariance Psi moved to Psi + delta s I (delta = BOUNDARY_LIFT).
 
@@ -161,11 +171,7 @@ class LinearCovarianceMap:
         out = tau.copy()
         for index, cov in enumerate(self.covariances):
             start = self.offsets[index]
-            psi = np.zeros((cov.q, cov.q))
-            for r, (i, j) in enumerate(self.positions[index]):
-                psi[i, j] = psi[j, i] = tau[start + r]
-            if cov.kind == "identity" and cov.q > 1:
-                psi = tau[start] * np.eye(cov.q)
+            psi = self.level_matrix(tau, index)
             if np.linalg.eigvalsh(psi / s).min() >= BOUNDARY_LIFT:
                 continue
             psi = psi + BOUNDARY_LIFT * s * np.eye(cov.q)
@@ -229,11 +235,10 @@ def _tau_step(mapping: LinearCovarianceMap, tau: np.ndarray, j: int) -> float:
         return RELATIVE_STEP * s
     level = int(np.searchsorted(mapping.offsets, j, side="right")) - 1
     i, k = mapping.positions[level][j - mapping.offsets[level]]
-    if i == k:  # a small variance: a step it can take on both sides and stay positive
-        return min(RELATIVE_STEP * max(abs(tau[j]), 1e-2 * s), 0.5 * abs(tau[j]))
-    start = mapping.offsets[level]
-    diagonal = {mapping.positions[level][r]: tau[start + r] for r in range(len(mapping.positions[level]))}
-    return RELATIVE_STEP * float(np.sqrt(abs(diagonal[(i, i)] * diagonal[(k, k)])))
+    psi = mapping.level_matrix(tau, level)
+    step = RELATIVE_STEP * max(float(np.sqrt(psi[i, i] * psi[k, k])), 1e-2 * s)
+    # A change h of one entry moves Psi's eigenvalues by at most h: stay positive definite.
+    return min(step, 0.5 * float(np.linalg.eigvalsh(psi).min()))
 
 
 def _tau_gradients(criterion: NestedCriterion, mapping: LinearCovarianceMap, tau: np.ndarray):
