@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QFrame, QScrollArea, QAbstractItemView, QButtonGr
 
 from engine.centering import data_columns
 from engine.errors import UserInputError
+from engine.mixed.ddf import check_dfmethod
 from engine.model_spec import COVARIANCES, Level, ModelSpec
 from engine.project import ColumnRoles
 from engine.simulate import true_effect_columns
@@ -44,6 +45,15 @@ ESTIMATOR_HELP = {
 }
 GROUP_FORMATS = {"Groups": count_text, "Min obs.": count_text, "Max obs.": count_text,
                  "Mean obs.": average_text}
+
+
+# Stata's dfmethod(): the label shown, the ModelSpec value.
+DF_METHOD_CHOICES = [("z and chi2 (large sample, Stata's default)", None), ("Satterthwaite t and F (REML)", "satterthwaite"),
+                     ("Kenward-Roger t and F (REML)", "kroger"), ("Residual df", "residual"),
+                     ("Repeated-measures df (two levels)", "repeated"), ("ANOVA (containment) df", "anova")]
+DF_METHOD_HELP = ("Reference distribution of the coefficient tests and intervals (Stata's dfmethod()). With few "
+                  "groups at a level, z tests are too liberal; Satterthwaite (as lmerTest) and Kenward-Roger (as "
+                  "pbkrtest, with adjusted standard errors) give each coefficient its own df and need REML.")
 
 
 def _checkable(text: str, checked: bool, tooltip: str = "") -> QListWidgetItem:
@@ -214,6 +224,15 @@ class ModelView(QWidget):
         self.method_buttons["REML"].setChecked(True)
         method_row.addStretch(1)
         layout.addLayout(method_row)
+        df_row = QHBoxLayout()
+        self.dfmethod_combo = QComboBox()
+        for label, name in DF_METHOD_CHOICES:
+            self.dfmethod_combo.addItem(label, name)
+        self.dfmethod_combo.setToolTip(DF_METHOD_HELP)
+        self.dfmethod_combo.activated.connect(lambda _: self._rebuild_spec())
+        df_row.addWidget(QLabel("Tests of fixed effects:"))
+        df_row.addWidget(self.dfmethod_combo, 1)
+        layout.addLayout(df_row)
         estimator_row = QHBoxLayout()
         self.estimator_checks: dict[str, QCheckBox] = {}
         for name in ESTIMATOR_LABELS:
@@ -368,6 +387,7 @@ class ModelView(QWidget):
                 self.level_list.addItem(_checkable(name, name in spec.level_names,
                                                    "Tick to give this level random effects; drag to reorder."))
             self.method_buttons[spec.method].setChecked(True)
+            self.dfmethod_combo.setCurrentIndex(max(0, self.dfmethod_combo.findData(spec.dfmethod)))
         finally:
             self._updating = False
         if self.level_list.count():
@@ -458,6 +478,7 @@ class ModelView(QWidget):
             return
         mark_invalid(self.intercept_check, None)
         mark_invalid(self.outcome_combo, None)
+        mark_invalid(self.dfmethod_combo, None)
         levels = []
         for name in _checked_texts(self.level_list):
             settings = self._level_settings.setdefault(name, Level(name))
@@ -472,11 +493,14 @@ class ModelView(QWidget):
                 raise UserInputError(f"centring: {self.centering_editor.problems()[0]}")
             spec = ModelSpec(outcome=outcome, fixed=fixed, levels=levels, method=self._method(),
                              constant=self.constant_check.isChecked(),
-                             centering=self.centering_editor.centerings())
+                             centering=self.centering_editor.centerings(), dfmethod=self.dfmethod_combo.currentData())
+            check_dfmethod(spec)
         except UserInputError as error:
             self._spec = None
             self._error = str(error)
-            mark_invalid(self.intercept_check if "noconstant" in self._error else self.outcome_combo, self._error)
+            invalid = (self.intercept_check if "noconstant" in self._error else
+                       self.dfmethod_combo if "dfmethod" in self._error else self.outcome_combo)
+            mark_invalid(invalid, self._error)
             self.stata_text.setPlainText("")
             self.lme4_text.setPlainText("")
         else:

@@ -15,6 +15,10 @@ AVERAGE_FORMAT = average_text
 
 def fixed_effects_table(result: FitResult) -> pd.DataFrame:
     statistic = "t" if any(row.df is not None for row in result.fixed) else "z"
+    if result.dfmethod not in (None, "z"):  # mixed models under a df method: each coefficient's df
+        return pd.DataFrame(
+            [(row.term, row.coef, row.se, row.z, row.df, row.p, row.ci[0], row.ci[1]) for row in result.fixed],
+            columns=["Term", "Coef.", "Std. Err.", "t", "df", "P>|t|", "95% CI low", "95% CI high"])
     return pd.DataFrame(
         [(row.term, row.coef, row.se, row.z, row.p, row.ci[0], row.ci[1]) for row in result.fixed],
         columns=["Term", "Coef.", "Std. Err.", statistic, f"P>|{statistic}|", "95% CI low", "95% CI high"])
@@ -39,7 +43,7 @@ def fit_statistics_table(result: FitResult) -> pd.DataFrame:
     return pd.DataFrame([(name, value) for name, value in rows if value is not None], columns=["Statistic", "Value"])
 
 
-FIXED_FORMATS = {"P>|z|": P_VALUE_FORMAT, "P>|t|": P_VALUE_FORMAT, "z": decimals_formatter(2),
+FIXED_FORMATS = {"P>|z|": P_VALUE_FORMAT, "P>|t|": P_VALUE_FORMAT, "z": decimals_formatter(2), "df": decimals_formatter(2),
                  "t": decimals_formatter(2)}
 GROUP_FORMATS = {"Groups": COUNT_FORMAT, "Min obs.": COUNT_FORMAT, "Max obs.": COUNT_FORMAT,
                  "Mean obs.": AVERAGE_FORMAT}
