@@ -188,3 +188,40 @@ def test_singular_and_independent_slopes_match_r(model, expected):
         assert relative_error(fits["kroger"].coef(term).df, df_kr) < 1e-4, term
         assert relative_error(fits["satterthwaite"].coef(term).se, se) < 1e-5, term
         assert relative_error(fits["kroger"].coef(term).se, se_adj) < 1e-5, term
+
+
+def test_real_data_with_a_near_boundary_slope():
+    # High School and Beyond, first 40 schools (1,785 pupils), group-mean centred ses with an
+    # unstructured random slope whose sd is nearly 0 (lme4 theta 0.2097, 0.0111, 0.0025).
+    # pbkrtest's Kenward-Roger is analytic: we match it. lmerTest's Satterthwaite takes a numerical
+    # Hessian of lme4's deviance, which is unstable near the boundary (numDeriv with d = 1e-4,
+    # 1e-2, 5e-2 gives 1652, -139 and 70 df for ses_c); it printed 40.79 for ses_c, where the
+    # converged Hessian of the exact gradient gives 41.21. We match lmerTest where its Hessian is
+    # stable (_cons, meanses, sector) and check that ours does not move with the step.
+    from engine.centering import Centering
+    import engine.mixed.variance_derivatives as derivatives
+
+    frame = pd.read_csv(DATA / "hsb.csv")
+    frame = frame[frame["school"].isin(sorted(frame["school"].unique())[:40])]
+    spec = ModelSpec.parse("mathach c.meanses##c.ses_c i.sector##c.ses_c || school: ses_c, covariance(unstructured) reml")
+    spec.centering = [Centering.parse_center_option("ses_c=ses:group:school")]
+    kroger = fit_mixed(frame, spec.replace(dfmethod="kroger"), predict=False)
+    expected_kr = {"_cons": (39.71162498, 0.3315942819), "meanses": (35.80331055, 0.5489415111),
+                   "ses_c": (39.30545775, 0.3097766887), "1.sector": (35.2004771, 0.5293636065),
+                   "c.meanses#c.ses_c": (30.95660248, 0.4914168747), "1.sector#c.ses_c": (30.86154273, 0.4749899942)}
+    for term, (df, se_adj) in expected_kr.items():
+        assert relative_error(kroger.coef(term).df, df) < 1e-4, term
+        assert relative_error(kroger.coef(term).se, se_adj) < 1e-5, term
+    f_kr = joint_test(kroger, ["i.sector", "i.sector#c.ses_c"])
+    assert relative_error(f_kr.F, 18.13854788) < 1e-5 and relative_error(f_kr.df2, 32.10714187) < 1e-4
+    satterthwaite = fit_mixed(frame, spec.replace(dfmethod="satterthwaite"), predict=False)
+    for term, df in {"_cons": 40.73887035, "meanses": 36.73157335, "1.sector": 36.11350825}.items():
+        assert relative_error(satterthwaite.coef(term).df, df) < 1e-4, term
+    default_step = derivatives.RELATIVE_STEP
+    try:
+        derivatives.RELATIVE_STEP = default_step / 10
+        finer = fit_mixed(frame, spec.replace(dfmethod="satterthwaite"), predict=False)
+    finally:
+        derivatives.RELATIVE_STEP = default_step
+    for row in satterthwaite.fixed:
+        assert relative_error(finer.coef(row.term).df, row.df) < 1e-6, row.term

@@ -5,7 +5,8 @@ cov(beta) = sigma^2 (X'V^-1X)^-1 with respect to the variance parameters and an 
 matrix of those parameters. Everything here comes from the nested recursion's exact
 forward-mode first derivatives (``Evaluation.d_xtvx``, ``d_logdet_v``, ``d_logdet_x``, ``d_r2``):
 first derivatives are exact; second derivatives are central differences of those exact first
-derivatives, two criterion evaluations per parameter (never refits, never n x n matrices).
+derivatives, two criterion evaluations per parameter (four with the Richardson step for lmerTest's
+observed information); never refits, never n x n matrices.
 See docs/engine-derivation.md, "Small-sample inference".
 
 Two parametrisations are used, as the two reference implementations do:
@@ -93,10 +94,10 @@ def sigma_theta_derivatives(criterion: NestedCriterion, theta: np.ndarray, sigma
     theta_scale = max(float(np.max(np.abs(theta))) if m else 1.0, 1e-2)
     for t in range(m):
         step = _central_step(theta[t], theta_scale)
-        up, down = theta.copy(), theta.copy()
-        up[t] += step
-        down[t] -= step
-        hessian[:m, t] = (_theta_gradient(criterion, up, sigma) - _theta_gradient(criterion, down, sigma)) / (2 * step)
+        # Richardson: (4 D(h/2) - D(h)) / 3 cancels the h^2 term of the central difference, which
+        # matters near a boundary, where the deviance is quartic in a small theta.
+        wide, narrow = (_central_difference(criterion, theta, sigma, t, h) for h in (step, step / 2))
+        hessian[:m, t] = (4.0 * narrow - wide) / 3.0
     hessian[:m, :m] = 0.5 * (hessian[:m, :m] + hessian[:m, :m].T)
     hessian[m, :m] = hessian[:m, m] = -2.0 * evaluation.d_r2 / sigma ** 3
     hessian[m, m] = -2.0 * dof / sigma ** 2 + 6.0 * evaluation.r2 / sigma ** 4
@@ -105,6 +106,13 @@ def sigma_theta_derivatives(criterion: NestedCriterion, theta: np.ndarray, sigma
         jacobian[t] = scale.covariance(-sigma ** 2 * a_inv @ evaluation.d_xtvx[t] @ a_inv)
     jacobian[m] = scale.covariance(2.0 * sigma * a_inv)
     return SigmaThetaDerivatives(scale.covariance(sigma ** 2 * a_inv), jacobian, 0.5 * hessian)
+
+
+def _central_difference(criterion: NestedCriterion, theta: np.ndarray, sigma: float, t: int, step: float) -> np.ndarray:
+    up, down = theta.copy(), theta.copy()
+    up[t] += step
+    down[t] -= step
+    return (_theta_gradient(criterion, up, sigma) - _theta_gradient(criterion, down, sigma)) / (2 * step)
 
 
 def _theta_gradient(criterion: NestedCriterion, theta: np.ndarray, sigma: float) -> np.ndarray:
