@@ -45,7 +45,7 @@ class KenwardRoger:
     def _a1_a2(self, rows: np.ndarray) -> tuple[float, float, int]:
         middle = rows @ self.phi @ rows.T
         theta = rows.T @ np.linalg.solve(middle, rows)
-        u = np.einsum("ab,bc,icd,de->iae", theta, self.phi, self.p_matrices, self.phi)
+        u = np.einsum("ab,bc,icd,de->iae", theta, self.phi, self.p_matrices, self.phi, optimize=True)
         traces = np.einsum("iaa->i", u)
         products = np.einsum("iab,jba->ij", u, u)
         a1 = float(traces @ self.w @ traces)
@@ -53,8 +53,12 @@ class KenwardRoger:
         return a1, a2, int(np.linalg.matrix_rank(rows))
 
     def contrast_df(self, contrast: np.ndarray) -> float:
-        _, a2, _ = self._a1_a2(np.atleast_2d(np.asarray(contrast, dtype=float)))
-        return float(2.0 / a2)
+        """For one contrast A1 = A2 = g'Wg / v^2 with v = l'Phi l, g_i = l'Phi P_i Phi l, so m = 2 / A2."""
+        contrast = np.asarray(contrast, dtype=float)
+        phi_l = self.phi @ contrast
+        variance = float(contrast @ phi_l)
+        gradient = np.einsum("a,iab,b->i", phi_l, self.p_matrices, phi_l)
+        return float(2.0 * variance ** 2 / (gradient @ self.w @ gradient))
 
     def f_test(self, rows: np.ndarray, beta: np.ndarray) -> tuple[float, int, float, float]:
         """(scaled F, q, denominator df, p) that rows @ beta = 0, as pbkrtest's KRmodcomp."""
