@@ -147,7 +147,7 @@ def prepare_sample(frame: pd.DataFrame, outcome: str, terms: list[str], constant
     data, dropped, notes = drop_incomplete_rows(frame, columns)
     design = build_fixed_design(data, list(terms), constant=constant)
     y = data[outcome].to_numpy(dtype=float)
-    return EstimationSample(data=data, y=y, design=design, dropped_rows=dropped, notes=notes)
+    return EstimationSample(data=data, y=y, design=design, dropped_rows=dropped, notes=notes + design.notes)
 
 
 def require_column(frame: pd.DataFrame, column: str) -> None:
