@@ -17,7 +17,8 @@ def register(subparsers) -> None:
                     "e.g. --model \"perform tutoring || dist_id: || school_id: || teach_id: || student_id:\". "
                     "Reads CSV, Stata .dta, SPSS .sav, Excel and Parquet (by extension).")
     parser.add_argument("data", help="data file (.csv, .dta, .sav, .xlsx, .parquet)")
-    parser.add_argument("--model", required=True, help="model in Stata mixed syntax")
+    # append, so that a second --model is refused rather than silently replacing the first
+    parser.add_argument("--model", required=True, action="append", help="model in Stata mixed syntax (once)")
     method = parser.add_mutually_exclusive_group()
     method.add_argument("--reml", dest="method", action="store_const", const="REML",
                         help="restricted maximum likelihood (unbiased variances; do not compare fixed effects)")
@@ -33,10 +34,12 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from engine.data_io import read_data
     from engine.mixed import fit_mixed
-    from engine.model_spec import ModelSpec
     from engine.report import format_fit_report
 
-    spec = ModelSpec.parse(args.model, method=args.method)
+    if len(args.model) > 1:
+        raise UserInputError(f"fit takes one --model, not {len(args.model)}; to compare models use "
+                             f"'main.py lrtest DATA --model A --model B'")
+    spec = parse_model_with_method(args.model[0], args.method)
     spec.centering = centerings_from_arguments(args)
     dataset = read_data(args.data)
     result = fit_mixed(dataset.frame, spec)
@@ -45,6 +48,18 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         write_json(result.to_dict(), args.json)
     return 0
+
+
+def parse_model_with_method(text: str, method: str | None):
+    """The model of ``--model``, with ``--reml``/``--ml`` applied; a method written differently in
+    the model text is a conflict, refused rather than silently overridden."""
+    from engine.model_spec import ModelSpec, stated_method
+
+    written = stated_method(text)
+    if method and written and written != method:
+        flag = "--ml" if method == "ML" else "--reml"
+        raise UserInputError(f"{flag} conflicts with '{written.lower()}' in the model {text!r}: give the method once")
+    return ModelSpec.parse(text, method=method)
 
 
 def write_json(payload: dict, destination: str) -> None:
