@@ -118,3 +118,60 @@ def test_squared_term_reaches_the_cli_json(tmp_path, capsys):
     square = next(row for row in result["fixed"] if row["term"] == "c.ses#c.ses")
     assert relative_error(square["coef"], -0.0901079159449) < 1e-4
     assert "c.ses#c.ses" in capsys.readouterr().out
+
+
+# ----- awkward column names and codings (issue 11, item 10) -----------------------------------------
+# lme4: mathach ~ meanses + (1 | school), REML (tests/reference/hsb_meanses_reml.json)
+MEANSES_REML = (-23480.6424223386, 5.86353847310113, 0.361458015999315, 12.6494353911501)
+# lme4: mathach ~ factor(female) + factor(sector) + (1 | school), ML
+FEMALE_SECTOR_ML = (-23507.48072, {"1.flag": (-1.37171896362, 0.170602466259),
+                                   "1.sector": (2.79070896838, 0.423208361288),
+                                   "_cons": (12.1136205958, 0.296288625619)})
+
+
+def _fit_json(tmp_path, frame, model):
+    data, out = tmp_path / "data.csv", tmp_path / "fit.json"
+    frame.to_csv(data, index=False)
+    code = main.main(["fit", str(data), "--model", model, "--quiet", "--json", str(out)])
+    return code, (json.loads(out.read_text()) if code == 0 else None)
+
+
+def test_a_predictor_named_intercept_is_fitted_like_any_other(tmp_path, frames):
+    frame = frames[HSB].rename(columns={"meanses": "Intercept"})
+    code, result = _fit_json(tmp_path, frame, "mathach Intercept || school:, reml")
+    loglik, coef, se, cons = MEANSES_REML
+    assert code == 0 and relative_error(result["loglik"], loglik) < 1e-6
+    rows = {row["term"]: row for row in result["fixed"]}
+    assert list(rows) == ["Intercept", "_cons"]
+    assert relative_error(rows["Intercept"]["coef"], coef) < 1e-4 and relative_error(rows["Intercept"]["se"], se) < 1e-4
+    assert relative_error(rows["_cons"]["coef"], cons) < 1e-4
+
+
+def test_a_predictor_named_cons_is_refused_in_one_line(tmp_path, frames, capsys):
+    code, _ = _fit_json(tmp_path, frames[HSB].rename(columns={"meanses": "_cons"}), "mathach _cons || school:")
+    err = capsys.readouterr().err
+    assert code == 2 and "'_cons' is the name of the constant" in err and len(err.strip().splitlines()) == 1
+
+
+def test_bool_and_float_levels_and_a_column_named_C(tmp_path, frames):
+    frame = frames[HSB].assign(flag=frames[HSB].female == 1, sector=frames[HSB].sector.astype(float),
+                               C=frames[HSB].ses)
+    assert frame.to_csv(index=False).splitlines()[1].split(",")[-2:] == ["True", "-1.528"]
+    code, result = _fit_json(tmp_path, frame, "mathach i.flag i.sector || school:")
+    loglik, fixed = FEMALE_SECTOR_ML
+    assert code == 0 and relative_error(result["loglik"], loglik) < 1e-6
+    assert [row["term"] for row in result["fixed"]] == list(fixed)
+    for row in result["fixed"]:
+        assert relative_error(row["coef"], fixed[row["term"]][0]) < 1e-4
+        assert relative_error(row["se"], fixed[row["term"]][1]) < 1e-4
+
+
+def test_not_numeric_messages_show_the_offending_value(tmp_path, frames, capsys):
+    frame = frames[HSB].head(300).astype({"mathach": object, "ses": object})
+    frame.loc[120, "mathach"] = "high"
+    code, _ = _fit_json(tmp_path, frame, "mathach ses || school:")
+    assert code == 2 and "outcome 'mathach' is not numeric (e.g. 'high')" in capsys.readouterr().err
+    frame = frames[HSB].head(300).astype({"ses": object})
+    frame.loc[77, "ses"] = "low"
+    code, _ = _fit_json(tmp_path, frame, "mathach ses || school:")
+    assert code == 2 and "column 'ses' is not numeric (e.g. 'low')" in capsys.readouterr().err
