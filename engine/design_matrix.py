@@ -218,9 +218,10 @@ def build_fixed_design(data: pd.DataFrame, terms: list[str], constant: bool = Tr
     for term in parsed:
         made = _term_columns(data, term, present)
         if not made:
-            raise UserInputError(
-                f"term {term.written!r} adds no column: every cell of {term.stata} is a base cell of terms "
-                f"already in the model")
+            single = [p.variable for p in term.parts if p.kind == FACTOR and data[p.variable].nunique() == 1]
+            why = (f"{single[0]!r} has a single value in the rows used" if single
+                   else f"every cell of {term.stata} is a base cell of terms already in the model")
+            raise UserInputError(f"term {term.written!r} adds no column: {why}")
         columns += made
         present.add(term.key)
     notes: list[str] = []

@@ -136,3 +136,8 @@ def test_an_infinite_predictor_is_refused_naming_the_column(hsb):
     frame = hsb.assign(ses=hsb.ses.where(hsb.index != 5, np.inf))
     with pytest.raises(UserInputError, match="column 'ses' has an infinite value"):
         build_fixed_design(frame, ["ses"])
+
+
+def test_a_factor_with_one_level_is_refused_naming_it(hsb):
+    with pytest.raises(UserInputError, match="term 'i.sector' adds no column: 'sector' has a single value"):
+        build_fixed_design(hsb[hsb.sector == 1], ["ses", "i.sector"])
