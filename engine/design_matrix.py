@@ -244,7 +244,7 @@ def _drop_empty_cells(columns: list[_Column], notes: list[str]) -> list[_Column]
     for column in columns:
         if not np.any(column.values):
             if _droppable(column):
-                notes.append(f"{column.name} omitted: the cell of {column.term.written} has no observations "
+                notes.append(f"{column.name} omitted: that cell of {column.term.stata} has no observations "
                              f"(an empty cell), as Stata and lme4 omit it.")
                 continue
             raise UserInputError(
@@ -280,7 +280,7 @@ def _drop_collinear(columns: list[_Column], parsed: list[Term], notes: list[str]
             others = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
             if _droppable(column):
                 notes.append(f"{column.name} omitted because of collinearity with {others} "
-                             f"(empty cells of {column.term.written}), as Stata and lme4 omit it.")
+                             f"(empty cells of {column.term.stata}), as Stata and lme4 omit it.")
                 continue
             where = f" (term {column.term.written!r})" if column.term.written != column.name else ""
             hint = ""

@@ -175,3 +175,31 @@ def test_not_numeric_messages_show_the_offending_value(tmp_path, frames, capsys)
     frame.loc[77, "ses"] = "low"
     code, _ = _fit_json(tmp_path, frame, "mathach ses || school:")
     assert code == 2 and "column 'ses' is not numeric (e.g. 'low')" in capsys.readouterr().err
+
+
+# model -> (lme4 formula fitted by ML, its log-likelihood, our columns in Stata's order)
+MORE_FORMS = {
+    "y i.a##i.b##c.x || g:": ("factor(a)*factor(b)*x", -1620.56078869,
+                              ["2.a", "3.a", "1.b", "2.a#1.b", "3.a#1.b", "x", "2.a#c.x", "3.a#c.x", "1.b#c.x",
+                               "2.a#1.b#c.x", "3.a#1.b#c.x", "_cons"]),
+    "y i.a#i.b || g:": ("factor(a):factor(b)", -1927.23032968,
+                        ["1.a#1.b", "2.a#0.b", "2.a#1.b", "3.a#0.b", "3.a#1.b", "_cons"]),
+    "y i.a i.a#i.b || g:": ("factor(a) + factor(a):factor(b)", -1927.23032968,
+                            ["2.a", "3.a", "1.a#1.b", "2.a#1.b", "3.a#1.b", "_cons"]),
+    "y ib3.a##i.b || g:": ("relevel(factor(a), ref='3')*factor(b)", -1927.23032968,
+                           ["1.a", "2.a", "1.b", "1.a#1.b", "2.a#1.b", "_cons"]),
+    "y c.x i.a#c.x || g:": ("x + factor(a):x", -1660.22540953, ["x", "2.a#c.x", "3.a#c.x", "_cons"]),
+    "y i.a#c.x#c.x || g:": ("factor(a):I(x^2)", -1850.76265023,
+                            ["1.a#c.x#c.x", "2.a#c.x#c.x", "3.a#c.x#c.x", "_cons"]),
+    "y i.a##i.b_gap##c.x || g:": ("factor(a)*factor(b_gap)*x", -1621.56739457,
+                                  ["2.a", "3.a", "1.b_gap", "2.a#1.b_gap", "x", "2.a#c.x", "3.a#c.x", "1.b_gap#c.x",
+                                   "2.a#1.b_gap#c.x", "_cons"]),
+}
+
+
+@pytest.mark.parametrize("model", list(MORE_FORMS))
+def test_more_interaction_forms_reach_lme4s_likelihood(frames, model):
+    _, loglik, names = MORE_FORMS[model]
+    result = fit_mixed(frames[GENERATED], ModelSpec.parse(model))
+    assert relative_error(result.loglik, loglik) < 1e-6
+    assert [row.term for row in result.fixed] == names
