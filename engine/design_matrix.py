@@ -30,7 +30,7 @@ from engine.errors import UserInputError
 from engine.stata_terms import (CONSTANT_NAME, CONTINUOUS, FACTOR, LEVEL, Term, TermPart, parse_terms,
                                 stata_terms_to_formula, term_variables)
 
-__all__ = ["FixedDesign", "build_fixed_design", "check_full_rank", "first_non_numeric",
+__all__ = ["FixedDesign", "build_fixed_design", "first_non_numeric",
            "stata_terms_to_formula", "term_variables"]
 
 COLLINEAR_TOLERANCE = 1e-7
@@ -100,22 +100,21 @@ def _factor(data: pd.DataFrame, variable: str, term: str) -> _Factor:
         series = series.astype(int)
     if pd.api.types.is_numeric_dtype(series):
         values = series.to_numpy(dtype=float)
-        fractional = ~np.isclose(values, np.round(values), rtol=0, atol=1e-9) | ~np.isfinite(values)
-        if fractional.any():
-            bad = values[np.flatnonzero(fractional)[0]]
+        whole = np.isfinite(values) & (values == np.floor(values))
+        if not whole.all():
+            bad = values[np.flatnonzero(~whole)[0]]
             raise UserInputError(
                 f"term {term!r}: {variable!r} has the value {bad:g}; a factor's levels must be whole numbers "
                 f"or text (as in Stata); round or recode it, or use c.{variable}")
-        uniques, codes = np.unique(np.round(values).astype(np.int64), return_inverse=True)
+        codes, uniques = pd.factorize(values.astype(np.int64), sort=True)
         levels = [str(int(u)) for u in uniques]
     elif isinstance(series.dtype, pd.CategoricalDtype):
         present = series.cat.remove_unused_categories()
         codes = present.cat.codes.to_numpy()
         levels = [_level_text(c) for c in present.cat.categories]
     else:
-        text = series.astype(str)
-        uniques, codes = np.unique(text.to_numpy(), return_inverse=True)
-        levels = list(uniques)
+        codes, uniques = pd.factorize(series.astype(str).to_numpy(), sort=True)
+        levels = [str(u) for u in uniques]
     codes = np.asarray(codes, dtype=np.int64).ravel()
     return _Factor(codes, levels, np.bincount(codes, minlength=len(levels)))
 
@@ -144,22 +143,43 @@ class _Column:
     term: Term
 
 
-def _term_columns(data: pd.DataFrame, term: Term, present: set[tuple]) -> list[_Column]:
+class _Variables:
+    """Each variable's numbers or factor coding, made once per design (a variable recurs across terms)."""
+
+    def __init__(self, data: pd.DataFrame):
+        self.data = data
+        self._made: dict[tuple[str, str], object] = {}
+
+    def continuous(self, variable: str) -> np.ndarray:
+        key = (CONTINUOUS, variable)
+        if key not in self._made:
+            self._made[key] = _continuous_values(self.data, variable)
+        return self._made[key]
+
+    def factor(self, variable: str, term: str) -> _Factor:
+        key = (FACTOR, variable)
+        if key not in self._made:
+            self._made[key] = _factor(self.data, variable, term)
+        return self._made[key]
+
+
+def _term_columns(variables: _Variables, term: Term, present: set[tuple]) -> list[_Column]:
     """The columns of one term, base cells left out given the terms already in the model."""
+    data = variables.data
     continuous = np.ones(len(data))
     level_indicator = np.ones(len(data))
     factor_parts = []  # (position, part, factor, base index)
     for position, part in enumerate(term.parts):
         if part.kind == CONTINUOUS:
-            continuous = continuous * _continuous_values(data, part.variable)
+            continuous = continuous * variables.continuous(part.variable)
         elif part.kind == LEVEL:
-            factor = _factor(data, part.variable, term.written)
+            factor = variables.factor(part.variable, term.written)
             if part.level not in factor.levels:
                 raise UserInputError(
                     f"term {term.written!r}: {part.variable!r} has no level {part.level} in the rows used")
             level_indicator = level_indicator * (factor.codes == factor.levels.index(part.level))
         else:
-            factor = _factor(data, part.variable, term.written)
+            factor = variables.factor(part.variable, term.written)
             factor_parts.append((position, part, factor, _base_index(part, factor, term.written)))
     base_product = continuous * level_indicator
     columns = []
@@ -215,8 +235,9 @@ def build_fixed_design(data: pd.DataFrame, terms: list[str], constant: bool = Tr
             raise UserInputError(f"unknown column {variable!r} in the fixed effects")
     present: set[tuple] = {()}  # the empty product (the constant) rules out base levels
     columns: list[_Column] = []
+    variables = _Variables(data)
     for term in parsed:
-        made = _term_columns(data, term, present)
+        made = _term_columns(variables, term, present)
         if not made:
             single = [p.variable for p in term.parts if p.kind == FACTOR and data[p.variable].nunique() == 1]
             why = (f"{single[0]!r} has a single value in the rows used" if single
@@ -228,8 +249,10 @@ def build_fixed_design(data: pd.DataFrame, terms: list[str], constant: bool = Tr
     columns = _drop_empty_cells(columns, notes)
     if constant:
         columns.append(_Column(CONSTANT_NAME, np.ones(len(data)), Term((), CONSTANT_NAME)))
-    columns = _drop_collinear(columns, parsed, notes)
     matrix = np.column_stack([c.values for c in columns]) if columns else np.zeros((len(data), 0))
+    kept = _independent_columns(columns, matrix, parsed, notes)
+    if len(kept) < len(columns):
+        matrix, columns = matrix[:, kept], [columns[j] for j in kept]
     return FixedDesign(np.ascontiguousarray(matrix, dtype=float), [c.name for c in columns], notes)
 
 
@@ -253,21 +276,22 @@ def _drop_empty_cells(columns: list[_Column], notes: list[str]) -> list[_Column]
     return kept
 
 
-def _drop_collinear(columns: list[_Column], parsed: list[Term], notes: list[str]) -> list[_Column]:
-    """Leave out interaction columns made collinear by empty cells; refuse any other collinearity.
+def _independent_columns(columns: list[_Column], matrix: np.ndarray, parsed: list[Term],
+                         notes: list[str]) -> list[int]:
+    """Positions of the columns kept: interaction columns made collinear by empty cells are left
+    out with a note; any other collinearity is refused naming the term.
 
     The constant is tested first (Stata never drops it); then the columns in order. Each column's
     part not explained by the ones kept before it (a Cholesky factor of the Gram matrix of
     unit-scaled columns, O(rows x columns^2)) must have relative norm above the tolerance.
     """
     if not columns:
-        return columns
-    n_rows = len(columns[0].values)
+        return []
+    n_rows = matrix.shape[0]
     order = sorted(range(len(columns)), key=lambda j: columns[j].name != CONSTANT_NAME)
-    matrix = np.column_stack([columns[j].values for j in order])
-    if n_rows < matrix.shape[1]:
-        raise UserInputError(f"the fixed effects have {matrix.shape[1]} columns but only {n_rows} observations")
-    gram = matrix.T @ matrix
+    if n_rows < len(order):
+        raise UserInputError(f"the fixed effects have {len(order)} columns but only {n_rows} observations")
+    gram = (matrix.T @ matrix)[np.ix_(order, order)]
     scale = np.sqrt(np.diag(gram))
     gram = gram / np.outer(scale, scale)
     kept: list[int] = []  # positions in `order`
@@ -292,8 +316,8 @@ def _drop_collinear(columns: list[_Column], parsed: list[Term], notes: list[str]
         later = np.arange(j + 1, len(order))
         factor[later, j] = (gram[later, j] - factor[np.ix_(later, kept)] @ factor[j, kept]) / factor[j, j]
         kept.append(j)
-    kept_columns = {order[k] for k in kept}
-    result = [c for j, c in enumerate(columns) if j in kept_columns]
+    kept_columns = sorted(order[k] for k in kept)
+    result = [columns[j] for j in kept_columns]
     for term in parsed:
         # An interaction inside a##b whose every cell is empty is left out like its cells (Stata
         # shows it as "(empty)"); a term written on its own must keep a column.
@@ -301,13 +325,5 @@ def _drop_collinear(columns: list[_Column], parsed: list[Term], notes: list[str]
         if not from_factorial and not any(c.term is term for c in result):
             raise UserInputError(f"term {term.written!r} ({term.stata}) has no column left: all of its cells are "
                                  f"empty or collinear with earlier terms")
-    return result
+    return kept_columns
 
-
-def check_full_rank(design: FixedDesign, tolerance: float = COLLINEAR_TOLERANCE) -> None:
-    """Refuse a singular design, naming the first column that depends on the ones before it."""
-    columns = [_Column(name, design.matrix[:, j], Term((), name)) for j, name in enumerate(design.names)]
-    for column in columns:
-        if not np.any(column.values):
-            raise UserInputError(f"fixed-effect column {column.name!r} is zero in every row used")
-    _drop_collinear(columns, [], [])
