@@ -218,6 +218,11 @@ def _parse_stata(text: str, method: str | None) -> ModelSpec:
             raise UserInputError("crossed random effects (_all: R.x) are not supported; levels must be nested")
         level = Level(name=name, slopes=slope_text.split())
         _check_slopes(level)
+        covariances = {_COVARIANCE_ABBREVIATIONS.get(a.lower(), a) for o, a in options
+                       if o in ("cov", "cova", "covar", "covariance")}
+        if len(covariances) > 1:
+            raise UserInputError(f"level {name}: more than one covariance() given ({', '.join(sorted(covariances))}); "
+                                 f"give one")
         for option, argument in options:
             if option in ("nocons", "noconstant"):
                 level.intercept = False
@@ -259,6 +264,9 @@ def _check_slopes(level: Level) -> None:
         if slope == "_cons":
             raise UserInputError(f"level {level.name}: '_cons' is the random intercept, in the model unless "
                                  f"noconstant is given; do not list it as a slope")
+        if ":" in slope or "|" in slope:
+            raise UserInputError(f"level {level.name}: {slope!r} is not a column; levels are written "
+                                 f"'|| id:' with one colon, slopes after it")
         if "#" in slope or re.match(r"^(?:c|i|ibn|ib\d+|\d+)\.", slope, re.IGNORECASE):
             raise UserInputError(f"level {level.name}: random slope {slope!r} must be a data column; make the "
                                  f"product or indicator a column first (factor-variable terms are fixed-part only)")

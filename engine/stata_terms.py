@@ -117,9 +117,15 @@ class Term:
 def _parse_part(text: str, in_interaction: bool, term: str) -> TermPart:
     if not text:
         raise UserInputError(f"term {term!r} has an empty part: every '#' needs a variable on each side")
+    if "|" in text or text.endswith(":"):
+        example = f"'|| {text.strip('|:')}:'" if text.strip("|:") else "'|| school:'"
+        raise UserInputError(f"term {term!r} in the fixed part looks like part of a level: write {example} "
+                             f"(two bars before each level id, a colon after it)")
     if "(" in text or ")" in text:
-        if text.lower().startswith(("ib(", "ib (")):
-            pass  # ib(first).x and friends; checked by the pattern below
+        if text.lower().startswith("ib("):
+            if not _PREFIX.match(text):
+                raise UserInputError(f"term {term!r}: write the base level as ib#., ib(#)., ib(first)., ib(last). "
+                                     f"or ib(freq).")
         else:
             raise UserInputError(
                 f"term {term!r}: parentheses in factor-variable terms (e.g. i.(a b)) are not supported; "
@@ -173,6 +179,11 @@ def parse_term(text: str) -> list[Term]:
         raise UserInputError(f"term {text!r} mixes '#' and '##'; write the terms it stands for out, e.g. a##b c.x#a#b")
     pieces = text.split("##") if full else text.split("#")
     parts = [_parse_part(piece, len(pieces) > 1, text) for piece in pieces]
+    categorical = [part.variable for part in parts if part.kind != CONTINUOUS]
+    repeated = sorted({name for name in categorical if categorical.count(name) > 1})
+    if repeated:
+        raise UserInputError(f"term {text!r} crosses the factor {repeated[0]!r} with itself, which adds nothing; "
+                             f"c.{repeated[0]}#c.{repeated[0]} squares a continuous variable")
     if full:
         return _full_factorial(parts, text)
     return [Term(tuple(parts), text)]
@@ -197,8 +208,8 @@ def parse_terms(texts: list[str]) -> list[Term]:
                     f"the model unless you write noconstant)")
             if term.key in seen:
                 if len(expanded) == 1 and seen[term.key] != "##":
-                    raise UserInputError(
-                        f"term {text!r} appears twice in the fixed part (as {seen[term.key]!r} and {text!r})")
+                    also = "" if seen[term.key] == text else f" (also as {seen[term.key]!r})"
+                    raise UserInputError(f"term {text!r} appears twice in the fixed part{also}")
                 continue
             seen[term.key] = "##" if len(expanded) > 1 else text
             terms.append(term)

@@ -88,3 +88,17 @@ def test_lme4_formula_of_stata_factor_terms():
     spec = ModelSpec.parse("y c.x##c.x i.a##c.x ib2.b 1.d#c.x || g:")
     assert spec.to_lme4() == ('y ~ x + I(x^2) + factor(a) + factor(a):x + relevel(factor(b), ref = "2") '
                               '+ I(as.numeric(d == 1)):x + (1 | g)')
+
+
+@pytest.mark.parametrize("text, message", [
+    ("y x | g:", r"term '\|' in the fixed part looks like part of a level: write '\|\| school:'"),
+    ("y x g: || h:", r"term 'g:' in the fixed part looks like part of a level: write '\|\| g:'"),
+    ("y x || g: x, cov(un) cov(ind)", "more than one covariance"),
+    ("y x || g::", "':' is not a column"),
+    ("y ib(foo).a || g:", "write the base level as ib#."),
+    ("y i.a##i.a || g:", "crosses the factor 'a' with itself"),
+    ("y o.x || g:", "operator 'o.' is not supported"),
+])
+def test_typos_in_the_model_text_get_a_pointed_message(text, message):
+    with pytest.raises(UserInputError, match=message):
+        ModelSpec.parse(text)
