@@ -79,6 +79,8 @@ class ModelSpec:
                     f"level {level.name}: covariance must be one of {', '.join(COVARIANCES)}, not {level.covariance!r}")
             if not level.terms:
                 raise UserInputError(f"level {level.name}: noconstant with no slopes leaves no random effect")
+            _check_slopes(level)
+        _check_fixed_terms(self.fixed)  # however the spec is made (text, window, JSON)
 
     # ----- text forms -------------------------------------------------------------------------
     @classmethod
@@ -204,7 +206,6 @@ def _parse_stata(text: str, method: str | None) -> ModelSpec:
             raise _options_go_last(name, "is in the fixed part", equations[-1].partition(":")[0].strip())
         else:
             raise UserInputError(f"unknown option {name!r} in the fixed-effects part of {original!r}")
-    _check_fixed_terms(fixed)
     levels = []
     for position, equation in enumerate(equations[1:], start=1):
         body, options = _split_options(equation)
@@ -217,7 +218,6 @@ def _parse_stata(text: str, method: str | None) -> ModelSpec:
         if name == "_all":
             raise UserInputError("crossed random effects (_all: R.x) are not supported; levels must be nested")
         level = Level(name=name, slopes=slope_text.split())
-        _check_slopes(level)
         covariances = {_COVARIANCE_ABBREVIATIONS.get(a.lower(), a) for o, a in options
                        if o in ("cov", "cova", "covar", "covariance")}
         if len(covariances) > 1:

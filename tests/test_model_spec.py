@@ -102,3 +102,10 @@ def test_lme4_formula_of_stata_factor_terms():
 def test_typos_in_the_model_text_get_a_pointed_message(text, message):
     with pytest.raises(UserInputError, match=message):
         ModelSpec.parse(text)
+
+
+def test_a_spec_made_directly_or_from_json_checks_its_terms_too():
+    with pytest.raises(UserInputError, match="empty part"):
+        ModelSpec(outcome="y", fixed=["c.x#"], levels=[Level("g")])
+    with pytest.raises(UserInputError, match="given twice"):
+        ModelSpec.from_dict({"outcome": "y", "fixed": ["x"], "levels": [{"name": "g", "slopes": ["x", "x"]}]})
