@@ -71,7 +71,10 @@ def _continuous_values(data: pd.DataFrame, variable: str) -> np.ndarray:
     values = series.to_numpy(dtype=float)
     if not np.all(np.isfinite(values)):
         row = int(np.flatnonzero(~np.isfinite(values))[0])
-        raise UserInputError(f"column {variable!r} has an infinite value ({values[row]:g}, row {row + 1} of those used)")
+        label = series.index[row]
+        where = f"data row {label + 1}" if isinstance(label, (int, np.integer)) else f"row {label!r}"
+        raise UserInputError(f"column {variable!r} has an infinite value ({values[row]:g} in {where}); "
+                             f"recode it or mark it missing")
     return values
 
 

@@ -134,7 +134,7 @@ def test_not_numeric_message_shows_an_offending_value(hsb):
 
 def test_an_infinite_predictor_is_refused_naming_the_column(hsb):
     frame = hsb.assign(ses=hsb.ses.where(hsb.index != 5, np.inf))
-    with pytest.raises(UserInputError, match="column 'ses' has an infinite value"):
+    with pytest.raises(UserInputError, match=r"column 'ses' has an infinite value \(inf in data row 6\)"):
         build_fixed_design(frame, ["ses"])
 
 
