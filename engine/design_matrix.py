@@ -7,8 +7,8 @@ The columns are the ones Stata creates, named as Stata names them (``1.sector``,
   bool column is 0/1); its base level is the lowest unless ``ib#.``/``ibn.`` say otherwise;
 - a term is the product of its parts; for a term with factors there is one column per
   combination of levels (the first factor varying slowest);
-- a combination is left out as a base cell when the product of its non-base parts is a term
-  already in the model (the empty product is the constant, which counts even under
+- a combination is left out as a base cell when the product of its non-base parts is another
+  term of the model (the empty product is the constant, which counts even under
   ``noconstant``, as Stata keeps base levels out unless ``ibn.`` is written). So ``i.a##c.x``
   gives ``1.a#c.x`` but ``i.a#c.x`` alone gives ``0.a#c.x`` and ``1.a#c.x``, and ``i.a#i.b``
   alone keeps every cell but the base-by-base one -- as Stata does.
@@ -167,7 +167,8 @@ class _Variables:
 
 
 def _term_columns(variables: _Variables, term: Term, present: set[tuple]) -> list[_Column]:
-    """The columns of one term, base cells left out given the terms already in the model."""
+    """The columns of one term, leaving out base cells: those whose non-base parts form one of
+    the ``present`` terms (the other terms of the model, and the constant)."""
     data = variables.data
     continuous = np.ones(len(data))
     level_indicator = np.ones(len(data))
@@ -236,18 +237,20 @@ def build_fixed_design(data: pd.DataFrame, terms: list[str], constant: bool = Tr
     for variable in term_variables(terms):
         if variable not in data.columns:
             raise UserInputError(f"unknown column {variable!r} in the fixed effects")
-    present: set[tuple] = {()}  # the empty product (the constant) rules out base levels
+    # Lower-order terms anywhere in the model (and the empty product, the constant) rule out
+    # base cells, so `i.a#c.x c.x` is as full-rank as `c.x i.a#c.x` (R's rule; Stata would
+    # instead omit the later c.x as collinear: the same fit).
+    in_model = {term.key for term in parsed} | {()}
     columns: list[_Column] = []
     variables = _Variables(data)
     for term in parsed:
-        made = _term_columns(variables, term, present)
+        made = _term_columns(variables, term, in_model - {term.key})
         if not made:
             single = [p.variable for p in term.parts if p.kind == FACTOR and data[p.variable].nunique() == 1]
             why = (f"{single[0]!r} has a single value in the rows used" if single
-                   else f"every cell of {term.stata} is a base cell of terms already in the model")
+                   else f"every cell of {term.stata} is a base cell of other terms in the model")
             raise UserInputError(f"term {term.written!r} adds no column: {why}")
         columns += made
-        present.add(term.key)
     notes: list[str] = []
     columns = _drop_empty_cells(columns, notes)
     if constant:

@@ -189,6 +189,8 @@ MORE_FORMS = {
     "y ib3.a##i.b || g:": ("relevel(factor(a), ref='3')*factor(b)", -1927.23032968,
                            ["1.a", "2.a", "1.b", "1.a#1.b", "2.a#1.b", "_cons"]),
     "y c.x i.a#c.x || g:": ("x + factor(a):x", -1660.22540953, ["x", "2.a#c.x", "3.a#c.x", "_cons"]),
+    # the main effect written after its interaction: the same model (R orders terms by degree)
+    "y i.a#c.x x || g:": ("factor(a):x + x", -1660.22540953, ["2.a#c.x", "3.a#c.x", "x", "_cons"]),
     "y i.a#c.x#c.x || g:": ("factor(a):I(x^2)", -1850.76265023,
                             ["1.a#c.x#c.x", "2.a#c.x#c.x", "3.a#c.x#c.x", "_cons"]),
     "y i.a##i.b_gap##c.x || g:": ("factor(a)*factor(b_gap)*x", -1621.56739457,
