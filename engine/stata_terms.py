@@ -148,7 +148,8 @@ def _parse_part(text: str, in_interaction: bool, term: str) -> TermPart:
     if match.group("ibn"):
         return TermPart(variable, FACTOR, base=None)
     if match.group("base") is not None:
-        return TermPart(variable, FACTOR, base=match.group("base").strip("()").lower())
+        base = match.group("base").strip("()").lower()
+        return TermPart(variable, FACTOR, base=str(int(base)) if base.isdigit() else base)
     level = match.group("ilevel") or match.group("level")
     if level is not None:
         return TermPart(variable, LEVEL, base=None, level=str(int(level)))
