@@ -84,6 +84,8 @@ class ModelSpec:
                     f"level {level.name}: covariance must be one of {', '.join(COVARIANCES)}, not {level.covariance!r}")
             if not level.terms:
                 raise UserInputError(f"level {level.name}: noconstant with no slopes leaves no random effect")
+            _check_slopes(level)
+        _check_fixed_terms(self.fixed)  # however the spec is made (text, window, JSON)
 
     # ----- text forms -------------------------------------------------------------------------
     @classmethod
@@ -164,8 +166,40 @@ _OPTION_RE = re.compile(r"([A-Za-z_]+)\s*(?:\(([^)]*)\))?")
 def _split_options(text: str) -> tuple[str, list[tuple[str, str]]]:
     """Split 'body, opt1 opt2(arg)' into the body and a list of (name, argument)."""
     body, _, options = text.partition(",")
+    _check_parentheses(options)
     parsed = [(m.group(1).lower(), (m.group(2) or "").strip()) for m in _OPTION_RE.finditer(options)]
     return body.strip(), parsed
+
+
+def _check_parentheses(options: str) -> None:
+    depth = 0
+    for character in options:
+        depth += {"(": 1, ")": -1}.get(character, 0)
+        if depth < 0:
+            raise UserInputError(f"unmatched ')' in the options {options.strip()!r}")
+        if depth > 1:
+            raise UserInputError(f"nested parentheses in the options {options.strip()!r}")
+    if depth:
+        raise UserInputError(f"unclosed parenthesis in the options {options.strip()!r}: close it, "
+                             f"e.g. covariance(unstructured)")
+
+
+_METHOD_OPTIONS = {"reml": "REML", "ml": "ML", "mle": "ML"}
+
+
+def _method_option(found: str | None, option: str, original: str) -> str:
+    """The method an option names; ml and reml together are refused."""
+    method = _METHOD_OPTIONS[option]
+    if found is not None and found != method:
+        raise UserInputError(f"the model {original!r} asks for both ml and reml: choose one")
+    return method
+
+
+def _options_go_last(option: str, where: str, last_level: str) -> UserInputError:
+    return UserInputError(
+        f"option {option!r} {where}: options such as reml or ml go at the end of the model, after the "
+        f"last level (... || {last_level}:, {option}); before '||' only noconstant belongs, after a level "
+        f"only that level's noconstant and covariance()")
 
 
 def _parse_stata(text: str, method: str | None) -> ModelSpec:
@@ -186,14 +220,16 @@ def _parse_stata(text: str, method: str | None) -> ModelSpec:
     for name, argument in fixed_options:
         if name in ("nocons", "noconstant"):
             constant = False
-        elif name in ("reml", "ml", "mle"):
-            found_method = "REML" if name == "reml" else "ML"
+        elif name in _METHOD_OPTIONS and len(equations) == 1:  # no levels: the fixed part is the end
+            found_method = _method_option(found_method, name, original)
+        elif name in _METHOD_OPTIONS:
+            raise _options_go_last(name, "is in the fixed part", equations[-1].partition(":")[0].strip())
         elif name in _DFMETHOD_OPTION:
             dfmethod = parse_dfmethod(argument)
         else:
             raise UserInputError(f"unknown option {name!r} in the fixed-effects part of {original!r}")
     levels = []
-    for equation in equations[1:]:
+    for position, equation in enumerate(equations[1:], start=1):
         body, options = _split_options(equation)
         if ":" not in body:
             raise UserInputError(f"random-effects part {equation!r} needs a level id followed by ':', e.g. 'school_id:'")
@@ -204,6 +240,11 @@ def _parse_stata(text: str, method: str | None) -> ModelSpec:
         if name == "_all":
             raise UserInputError("crossed random effects (_all: R.x) are not supported; levels must be nested")
         level = Level(name=name, slopes=slope_text.split())
+        covariances = {_COVARIANCE_ABBREVIATIONS.get(a.lower(), a) for o, a in options
+                       if o in ("cov", "cova", "covar", "covariance")}
+        if len(covariances) > 1:
+            raise UserInputError(f"level {name}: more than one covariance() given ({', '.join(sorted(covariances))}); "
+                                 f"give one")
         for option, argument in options:
             if option in ("nocons", "noconstant"):
                 level.intercept = False
@@ -213,8 +254,11 @@ def _parse_stata(text: str, method: str | None) -> ModelSpec:
                     raise UserInputError(
                         f"level {name}: covariance({argument}) is not supported; use independent, unstructured or identity")
                 level.covariance = _COVARIANCE_ABBREVIATIONS[key]
-            elif option in ("reml", "ml", "mle"):
-                found_method = "REML" if option == "reml" else "ML"
+            elif option in _METHOD_OPTIONS and position == len(equations) - 1:
+                found_method = _method_option(found_method, option, original)
+            elif option in _METHOD_OPTIONS:
+                raise _options_go_last(option, f"is at level {name}, which is not the last",
+                                       equations[-1].partition(":")[0].strip())
             elif option in _DFMETHOD_OPTION:
                 dfmethod = parse_dfmethod(argument)
             elif option in ("stddev", "variance", "var"):
@@ -233,3 +277,39 @@ def _parse_stata(text: str, method: str | None) -> ModelSpec:
 
 
 _DFMETHOD_OPTION = ("dfm", "dfme", "dfmet", "dfmeth", "dfmetho", "dfmethod")
+
+
+def _check_fixed_terms(fixed: list[str]) -> None:
+    """Refuse a malformed factor-variable term now, before any data are read."""
+    from engine.stata_terms import parse_terms
+
+    parse_terms(fixed)
+
+
+def _check_slopes(level: Level) -> None:
+    for slope in level.slopes:
+        if slope == "_cons":
+            raise UserInputError(f"level {level.name}: '_cons' is the random intercept, in the model unless "
+                                 f"noconstant is given; do not list it as a slope")
+        if ":" in slope or "|" in slope:
+            raise UserInputError(f"level {level.name}: {slope!r} is not a column; levels are written "
+                                 f"'|| id:' with one colon, slopes after it")
+        if "#" in slope or re.match(r"^(?:c|i|ibn|ib\d+|\d+)\.", slope, re.IGNORECASE):
+            raise UserInputError(f"level {level.name}: random slope {slope!r} must be a data column; make the "
+                                 f"product or indicator a column first (factor-variable terms are fixed-part only)")
+    repeated = sorted({slope for slope in level.slopes if level.slopes.count(slope) > 1})
+    if repeated:
+        raise UserInputError(f"level {level.name}: the slope {repeated[0]!r} is given twice")
+
+
+def stated_method(text: str) -> str | None:
+    """The method (REML or ML) written as an option in model text, or None when none is written."""
+    return _parse_stata(text, None).method if _has_method_option(text) else None
+
+
+def _has_method_option(text: str) -> bool:
+    for equation in text.split("||"):
+        _, options = _split_options(equation)
+        if any(name in _METHOD_OPTIONS for name, _ in options):
+            return True
+    return False

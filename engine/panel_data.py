@@ -14,7 +14,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from engine.design_matrix import FixedDesign, build_fixed_design, term_variables
+from engine.design_matrix import FixedDesign, build_fixed_design, first_non_numeric, term_variables
 from engine.errors import UserInputError
 
 VCE_TYPES = ("conventional", "robust", "cluster")
@@ -142,12 +142,12 @@ def prepare_sample(frame: pd.DataFrame, outcome: str, terms: list[str], constant
     for column in columns:
         require_column(frame, column)
     if not pd.api.types.is_numeric_dtype(frame[outcome]):
-        example = frame[outcome].dropna().iloc[0] if frame[outcome].notna().any() else None
+        example = first_non_numeric(frame[outcome])
         raise UserInputError(f"outcome {outcome!r} is not numeric (e.g. {example!r}); the outcome must hold numbers")
     data, dropped, notes = drop_incomplete_rows(frame, columns)
     design = build_fixed_design(data, list(terms), constant=constant)
     y = data[outcome].to_numpy(dtype=float)
-    return EstimationSample(data=data, y=y, design=design, dropped_rows=dropped, notes=notes)
+    return EstimationSample(data=data, y=y, design=design, dropped_rows=dropped, notes=notes + design.notes)
 
 
 def require_column(frame: pd.DataFrame, column: str) -> None:

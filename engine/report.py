@@ -79,8 +79,9 @@ def _mixed_header(result: FitResult) -> list[str]:
                   f"{'':16}|     No. of       Observations per Group",
                   f"{' Group Variable':<16}|     Groups    Minimum    Average    Maximum",
                   "-" * 16 + "+" + "-" * 42]
+        _, labels = name_column([g.level for g in result.groups], 15, limit=15)
         for g in result.groups:
-            lines.append(f"{g.level[:15]:>15} | {g.groups:>10,} {g.min:>10,} {g.mean:>10.1f} {g.max:>10,}")
+            lines.append(f"{labels[g.level]:>15} | {g.groups:>10,} {g.min:>10,} {g.mean:>10.1f} {g.max:>10,}")
         lines.append("-" * 59)
     lines.append("")
     lines += _df_method_lines(result)
@@ -156,19 +157,49 @@ def _panel_header(result: FitResult) -> list[str]:
     return lines
 
 
+NAME_WIDTH_LIMIT = 32  # a name column wider than this is abbreviated (uniquely) instead
+
+
+def abbreviate(name: str, width: int) -> str:
+    """``name`` in at most ``width`` characters, Stata-like: the start, ``~``, the end."""
+    if len(name) <= width:
+        return name
+    tail = max(1, (width - 1) // 3)
+    return name[: width - 1 - tail] + "~" + name[-tail:]
+
+
+def name_column(names: list[str], minimum: int, limit: int = NAME_WIDTH_LIMIT) -> tuple[int, dict[str, str]]:
+    """The width of a table's name column and the label of each name in it.
+
+    Names are shown in full when the longest fits within ``limit``; otherwise the column is
+    ``limit`` wide and longer names are abbreviated with ``~``, widening until no two labels
+    are alike (so two terms never look the same). Returns (width, {name: label}).
+    """
+    names = list(dict.fromkeys(names))
+    longest = max([minimum, *(len(n) for n in names)])
+    width = min(longest, max(minimum, limit))
+    while True:
+        labels = {n: abbreviate(n, width) for n in names}
+        if len(set(labels.values())) == len(names) or width >= longest:
+            return width, labels
+        width += 1
+
+
 def _coefficient_table(result: FitResult) -> list[str]:
     if result.dfmethod not in (None, "z"):
         return _coefficient_table_with_df(result)
     t_stat = any(row.df is not None for row in result.fixed)
     stat, p_label = ("t", "P>|t|") if t_stat else ("z", "P>|z|")
-    name = (result.depvar or "")[:12]
-    lines = [RULE,
-             f"{name:>12} |      Coef.   Std. Err.      {stat}    {p_label}     [95% Conf. Interval]",
-             "-" * 13 + "+" + "-" * 64]
+    width, labels = name_column([row.term for row in result.fixed], 12)
+    name = abbreviate(result.depvar or "", width)
+    rule = "-" * (width + 66)
+    lines = [rule,
+             f"{name:>{width}} |      Coef.   Std. Err.      {stat}    {p_label}     [95% Conf. Interval]",
+             "-" * (width + 1) + "+" + "-" * 64]
     for row in result.fixed:
-        lines.append(f"{row.term[:12]:>12} | {_num(row.coef)}  {_num(row.se)} {row.z:8.2f}   {_p(row.p)}    "
-                     f"{_num(row.ci[0])}  {_num(row.ci[1])}")
-    lines.append(RULE)
+        lines.append(f"{labels[row.term]:>{width}} | {_num(row.coef)}  {_num(row.se)} {row.z:8.2f}   "
+                     f"{_p(row.p)}    {_num(row.ci[0])}  {_num(row.ci[1])}")
+    lines.append(rule)
     return lines
 
 
@@ -191,26 +222,30 @@ def _coefficient_table_with_df(result: FitResult) -> list[str]:
 
 def _random_table(result: FitResult, variances: bool) -> list[str]:
     rows = result.random_variances if variances and result.random_variances else result.random
-    lines = ["", RULE, "  Random-effects Parameters  |   Estimate   Std. Err.     [95% Conf. Interval]", "-" * 29 + "+" + "-" * 48]
+    width, labels = name_column([row.param for row in rows], 27, limit=40)
+    rule = "-" * (width + 51)
+    lines = ["", rule, f"{'  Random-effects Parameters':<{width + 2}}|   Estimate   Std. Err.     [95% Conf. Interval]",
+             "-" * (width + 2) + "+" + "-" * 48]
     current = None
     kinds = {level.name: level for level in (result.spec.levels if result.spec else [])}
     for row in rows:
         if row.level != current:
             if current is not None:
-                lines.append("-" * 29 + "+" + "-" * 48)
+                lines.append("-" * (width + 2) + "+" + "-" * 48)
             current = row.level
             if row.level != "Residual":
                 level = kinds.get(row.level)
                 structure = "Identity" if level is None or len(level.terms) == 1 else level.covariance.capitalize()
-                lines.append(f"{row.level + ': ' + structure:<28} |")
-        lines.append(_random_row(row))
-    lines.append(RULE)
+                lines.append(f"{row.level + ': ' + structure:<{width + 1}} |")
+        lines.append(_random_row(row, labels[row.param], width))
+    lines.append(rule)
     return lines
 
 
-def _random_row(row: RandomParam) -> str:
+def _random_row(row: RandomParam, label: str | None = None, width: int = 27) -> str:
     ci = row.ci or [None, None]
-    return f"{row.param[:27]:>27}  | {_num(row.estimate)}  {_num(row.se)}    {_num(ci[0])}  {_num(ci[1])}"
+    label = abbreviate(row.param, width) if label is None else label
+    return f"{label:>{width}}  | {_num(row.estimate)}  {_num(row.se)}    {_num(ci[0])}  {_num(ci[1])}"
 
 
 def _lr_footer(result: FitResult) -> list[str]:

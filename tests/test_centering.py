@@ -213,3 +213,9 @@ def test_fit_command_reports_a_bad_centring_in_one_line(capsys):
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: --center") and "\n" not in err
+
+
+def test_not_numeric_centring_shows_the_offending_value():
+    frame = pd.DataFrame({"g": [1, 1, 2], "s": [1.5, "oops", 2.5], "y": [1.0, 2.0, 3.0]})
+    with pytest.raises(UserInputError, match=r"cannot centre 's': it is not numeric \(e.g. 'oops'\)"):
+        add_centered_columns(frame, [Centering("s_c", "s", "grand")])

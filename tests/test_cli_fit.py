@@ -98,3 +98,33 @@ def test_unreadable_file_is_one_line_from_a_real_process(tmp_path):
                           cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 2
     assert "nowhere.csv" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--model", "perform tutoring || student_id:, reml", "--ml"], "--ml conflicts with 'reml' in the model"),
+    (["--model", "perform tutoring || student_id:, ml", "--reml"], "--reml conflicts with 'ml' in the model"),
+    (["--model", "perform tutoring || student_id:, ml reml"], "both ml and reml"),
+    (["--model", "perform tutoring, reml || student_id:"], "option 'reml' is in the fixed part"),
+    (["--model", "perform tutoring || student_id: tutoring, covariance(unstr"], "unclosed parenthesis"),
+    (["--model", "perform tutoring || student_id:", "--model", "perform || student_id:"], "fit takes one --model"),
+    (["--model", "perform tutoring || student_id: tutoring tutoring"], "slope 'tutoring' is given twice"),
+    (["--model", "perform tutoring c.tutoring#c.tutoring || student_id:"], "'c.tutoring#c.tutoring' is collinear"),
+])
+def test_conflicting_or_misplaced_options_get_one_line_and_exit_code_2(capsys, arguments, message):
+    assert main.main(["fit", SEED, *arguments]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_the_method_may_be_given_twice_when_it_agrees(tmp_path):
+    out = tmp_path / "r.json"
+    assert main.main(["fit", SEED, "--model", "perform tutoring || student_id:, reml", "--reml", "--quiet",
+                      "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["method"] == "REML"
+
+
+def test_lrtest_refuses_a_method_conflict_too(capsys):
+    assert main.main(["lrtest", SEED, "--ml", "--model", "perform || student_id:, reml",
+                      "--model", "perform tutoring || student_id:"]) == 2
+    assert "--ml conflicts with 'reml'" in capsys.readouterr().err

@@ -17,7 +17,8 @@ def register(subparsers) -> None:
                     "e.g. --model \"perform tutoring || dist_id: || school_id: || teach_id: || student_id:\". "
                     "Reads CSV, Stata .dta, SPSS .sav, Excel and Parquet (by extension).")
     parser.add_argument("data", help="data file (.csv, .dta, .sav, .xlsx, .parquet)")
-    parser.add_argument("--model", required=True, help="model in Stata mixed syntax")
+    # append, so that a second --model is refused rather than silently replacing the first
+    parser.add_argument("--model", required=True, action="append", help="model in Stata mixed syntax (once)")
     method = parser.add_mutually_exclusive_group()
     method.add_argument("--reml", dest="method", action="store_const", const="REML",
                         help="restricted maximum likelihood (unbiased variances; do not compare fixed effects)")
@@ -34,7 +35,6 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from engine.data_io import read_data
     from engine.mixed import fit_mixed
-    from engine.model_spec import ModelSpec
     from engine.report import format_fit_report
 
     spec = spec_from_arguments(args)
@@ -49,9 +49,13 @@ def run(args: argparse.Namespace) -> int:
 
 def spec_from_arguments(args: argparse.Namespace):
     """The ModelSpec of --model with --reml/--ml, --dfmethod and the centring options applied."""
-    from engine.model_spec import ModelSpec, parse_dfmethod
+    from engine.model_spec import parse_dfmethod
 
-    spec = ModelSpec.parse(args.model, method=args.method)
+    models = args.model if isinstance(args.model, list) else [args.model]
+    if len(models) > 1:
+        raise UserInputError(f"{getattr(args, 'command', None) or 'fit'} takes one --model, not {len(models)}; to compare models use "
+                             f"'main.py lrtest DATA --model A --model B'")
+    spec = parse_model_with_method(models[0], args.method)
     if args.dfmethod is not None:
         spec = spec.replace(dfmethod=parse_dfmethod(args.dfmethod))
     spec.centering = centerings_from_arguments(args)
@@ -63,6 +67,18 @@ def add_dfmethod_argument(parser: argparse.ArgumentParser) -> None:
         "--dfmethod", metavar="NAME",
         help="t and F tests with denominator df (Stata's dfmethod()): residual, repeated, anova, satterthwaite "
              "or kroger (the last two need --reml); default: z and chi2 tests, as Stata; overrides the model text")
+
+
+def parse_model_with_method(text: str, method: str | None):
+    """The model of ``--model``, with ``--reml``/``--ml`` applied; a method written differently in
+    the model text is a conflict, refused rather than silently overridden."""
+    from engine.model_spec import ModelSpec, stated_method
+
+    written = stated_method(text)
+    if method and written and written != method:
+        flag = "--ml" if method == "ML" else "--reml"
+        raise UserInputError(f"{flag} conflicts with '{written.lower()}' in the model {text!r}: give the method once")
+    return ModelSpec.parse(text, method=method)
 
 
 def write_json(payload: dict, destination: str) -> None:

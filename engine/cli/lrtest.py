@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from engine.cli.fit import add_centering_arguments, centerings_from_arguments, write_json
+from engine.cli.fit import add_centering_arguments, centerings_from_arguments, parse_model_with_method, write_json
 
 
 def register(subparsers) -> None:
@@ -34,14 +34,13 @@ def run(args: argparse.Namespace) -> int:
     from engine.data_io import read_data
     from engine.errors import UserInputError
     from engine.model_comparison import AUTOMATIC_NULL, compare_models
-    from engine.model_spec import ModelSpec
 
     if len(args.model) < 2:
         raise UserInputError("lrtest needs at least two --model options")
     centering = centerings_from_arguments(args)
     specs = []
     for text in args.model:
-        spec = ModelSpec.parse(text, method=args.method)
+        spec = parse_model_with_method(text, args.method)
         spec.centering = list(centering)
         specs.append(spec)
     dataset = read_data(args.data)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from engine.centering import apply_centering
-from engine.design_matrix import FixedDesign, build_fixed_design
+from engine.design_matrix import FixedDesign, build_fixed_design, first_non_numeric
 from engine.errors import UserInputError
 from engine.model_spec import ModelSpec
 
@@ -32,9 +32,7 @@ def check_columns(frame: pd.DataFrame, spec: ModelSpec) -> None:
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise UserInputError(f"unknown column {name!r}{hint}")
     if not pd.api.types.is_numeric_dtype(frame[spec.outcome]) or pd.api.types.is_bool_dtype(frame[spec.outcome]):
-        example = frame[spec.outcome].dropna()
-        shown = repr(example.iloc[0]) if len(example) else "no values"
-        raise UserInputError(f"the outcome {spec.outcome!r} is not numeric (e.g. {shown})")
+        raise UserInputError(f"the outcome {spec.outcome!r} is not numeric (e.g. {_offending(frame[spec.outcome])})")
     for level in spec.levels:
         missing = int(frame[level.name].isna().sum())
         if missing:
@@ -44,7 +42,17 @@ def check_columns(frame: pd.DataFrame, spec: ModelSpec) -> None:
                 f"every row needs a group at every level")
         for slope in level.slopes:
             if not pd.api.types.is_numeric_dtype(frame[slope]):
-                raise UserInputError(f"random slope {slope!r} at level {level.name} is not numeric")
+                raise UserInputError(f"random slope {slope!r} at level {level.name} is not numeric "
+                                     f"(e.g. {_offending(frame[slope])})")
+
+
+def _offending(values: pd.Series) -> str:
+    """A value that makes a column non-numeric, for the message (not merely its first value)."""
+    bad = first_non_numeric(values)
+    if bad is not None:
+        return repr(bad)
+    present = values.dropna()
+    return repr(present.iloc[0]) if len(present) else "no values"
 
 
 def prepare_model_data(frame: pd.DataFrame, spec: ModelSpec) -> ModelData:
