@@ -203,6 +203,10 @@ class TrialPlan:
                 low = middle
         return high
 
+    def power_curve(self, top_units: list[int], effect: float | None = None) -> list[float]:
+        """Power at each number of top-level units (NaN where the df would be below 1)."""
+        return [self.power(effect, count) if self.df(count) >= 1 else math.nan for count in top_units]
+
     def _se_for(self, counts: list[int]) -> float:
         saved = self.units
         try:
