@@ -115,15 +115,45 @@ class Occasions:
     missing_prob: float = 0.0
 
 
+ALLOCATIONS = ("bernoulli", "fixed")
+
+
 @dataclass
 class TreatmentDesign:
-    """A binary treatment with a fixed ``effect``, given with ``probability`` to each unit of
-    ``level`` (a level name for a cluster-randomised design, or ``"observation"``)."""
+    """A binary treatment with a fixed ``effect`` on units of ``level`` (a level name for a
+    cluster-randomised design, or ``"observation"``).
+
+    ``allocation`` says how units are assigned:
+
+    - ``"bernoulli"``: each unit independently with ``probability`` (the count varies);
+    - ``"fixed"``: exactly ``treated`` units in each block, chosen at random; without
+      ``treated``, round(``probability`` x block size), halves rounded up. A block is one unit of
+      the level ``block`` (a multisite trial: half the schools in each district), or the whole
+      data set when ``block`` is None.
+    """
 
     name: str = "treatment"
     effect: float = 0.0
     probability: float = 0.5
     level: str = OBSERVATION
+    allocation: str = "bernoulli"
+    treated: int | None = None
+    block: str | None = None
+
+    def treated_in_block(self, block_size: int) -> int:
+        """How many of ``block_size`` units a fixed allocation treats."""
+        if self.treated is not None:
+            return int(self.treated)
+        return int(math.floor(self.probability * block_size + 0.5))
+
+    def describe(self) -> str:
+        """E.g. 'exactly 5 per dist_id' or 'probability 0.2 per observation'."""
+        if self.allocation != "fixed":
+            return f"probability {self.probability:g} per {self.level}"
+        count = f"exactly {self.treated}" if self.treated is not None else \
+            f"a share {self.probability:g} (rounded, halves up)"
+        within = f"in each {self.block}" if self.block else "in the whole sample"
+        return f"{count} of the {self.level} units {within}"
 
 
 @dataclass
@@ -217,6 +247,18 @@ class Design:
         for covariate in self.covariates:
             found[covariate.name] = covariate.level
         return found
+
+    def treated_share(self) -> float:
+        """Expected share of treated units (a fixed count over the expected block size)."""
+        treatment = self.treatment
+        if treatment is None:
+            return 0.0
+        if treatment.allocation != "fixed" or treatment.treated is None:
+            return float(treatment.probability)
+        counts = self.expected_counts().units
+        top = counts[treatment.level] if treatment.level != OBSERVATION else self.expected_counts().rows
+        blocks = counts[treatment.block] if treatment.block else 1.0
+        return min(1.0, treatment.treated * blocks / top) if top > 0 else 0.0
 
     def variable_depth(self, level: str) -> int:
         """Depth of a level name (0 = outermost); ``"observation"`` is below every level."""
@@ -362,7 +404,7 @@ class Design:
         """E[x] and E[x^2] of every variable, for variance shares."""
         moments = {}
         if self.treatment is not None:
-            p = self.treatment.probability
+            p = self.treated_share()
             moments[self.treatment.name] = (p, p)
         for c in self.covariates:
             if c.distribution == "normal":
@@ -473,6 +515,7 @@ def _validate(design: Design) -> None:
         if treatment.level not in allowed_levels:
             raise UserInputError(
                 f"{where}: level {treatment.level!r} does not exist; choose one of {', '.join(allowed_levels)}")
+        _validate_allocation(design, treatment, where)
     for index, covariate in enumerate(design.covariates):
         _check_name(f"covariates[{index}]", covariate.name)
         where = f"covariate {covariate.name}"
@@ -529,6 +572,53 @@ def _validate(design: Design) -> None:
             f"(reduce units at a level such as {biggest.name})")
 
 
+def _validate_allocation(design: Design, treatment: TreatmentDesign, where: str) -> None:
+    if treatment.allocation not in ALLOCATIONS:
+        raise UserInputError(
+            f"{where}: allocation must be one of {', '.join(ALLOCATIONS)}, got {treatment.allocation!r}")
+    if treatment.allocation != "fixed":
+        if treatment.treated is not None or treatment.block is not None:
+            raise UserInputError(
+                f"{where}: 'treated' and 'block' apply to a fixed allocation; set allocation to 'fixed' "
+                f"or remove them")
+        return
+    if treatment.block is not None:
+        if treatment.block not in design.level_names:
+            raise UserInputError(
+                f"{where}: block {treatment.block!r} is not a level; choose one of {', '.join(design.level_names)}")
+        if design.variable_depth(treatment.block) >= design.variable_depth(treatment.level):
+            raise UserInputError(
+                f"{where}: the block level {treatment.block!r} must be above the treatment level "
+                f"{treatment.level!r} (blocks hold the units that are assigned)")
+    if treatment.treated is not None:
+        _check_number(where, "treated", treatment.treated, minimum=0, integer=True)
+        smallest = _smallest_block(design, treatment)
+        if smallest is not None and treatment.treated > smallest:
+            raise UserInputError(
+                f"{where}: treated = {treatment.treated} but a block has only {smallest} "
+                f"{treatment.level} units")
+
+
+def _smallest_block(design: Design, treatment: TreatmentDesign) -> int | None:
+    """Fewest assigned units a block can hold, when the unit counts make it certain (else None)."""
+    start = 0 if treatment.block is None else design.variable_depth(treatment.block) + 1
+    stop = design.variable_depth(treatment.level)
+    smallest = 1
+    for level in design.levels[start:stop + 1] if stop < len(design.levels) else design.levels[start:]:
+        units = level.units
+        if units.distribution == "fixed":
+            smallest *= int(units.n)
+        elif units.distribution == "uniform":
+            smallest *= int(units.min)
+        else:
+            return None
+    if treatment.level == OBSERVATION and design.occasions is not None:
+        if design.occasions.missing_prob > 0:
+            return None
+        smallest *= design.occasions.count
+    return smallest
+
+
 # ----- text ----------------------------------------------------------------------------------------
 
 def _describe(design: Design) -> str:
@@ -553,7 +643,7 @@ def _describe(design: Design) -> str:
     fixed = [f"intercept {design.intercept:g}"]
     if design.treatment is not None:
         t = design.treatment
-        fixed.append(f"treatment {t.name}: effect {t.effect:g}, probability {t.probability:g} per {t.level}")
+        fixed.append(f"treatment {t.name}: effect {t.effect:g}, {t.describe()}")
     for c in design.covariates:
         params = {"normal": f"normal(mean {c.mean:g}, sd {c.sd:g})", "binary": f"binary(p {c.probability:g})",
                   "uniform": f"uniform({c.low:g}, {c.high:g})", "time": "time (occasion - 1)"}[c.distribution]

@@ -52,7 +52,7 @@ def two_level() -> Design:
 
 
 def cluster_trial() -> Design:
-    """A cluster-randomised trial: half of 40 schools treated, 25 students per school."""
+    """A cluster-randomised trial: exactly half of 40 schools treated, 25 students per school."""
     return Design(
         name="cluster_trial",
         outcome="score",
@@ -62,7 +62,8 @@ def cluster_trial() -> Design:
         ],
         residual_sd=5.0,
         intercept=0.0,
-        treatment=TreatmentDesign(name="treated", effect=1.5, probability=0.5, level="school_id"),
+        treatment=TreatmentDesign(name="treated", effect=1.5, probability=0.5, level="school_id",
+                                  allocation="fixed"),
     )
 
 

@@ -65,14 +65,15 @@ def simulate(design: Design, seed: int | None = None) -> SimulatedData:
     unit_effects: list[list[np.ndarray]] = []  # per level: intercepts, then one array per slope
     unit_variables: dict[str, np.ndarray] = {}
     units = 1
-    for level in design.levels:
+    for depth, level in enumerate(design.levels):
         counts = _draw_counts(rng, level.units, units)
         counts_per_parent.append(counts)
         units = int(counts.sum())
         unit_effects.append(_draw_effects(rng, level, units))
         for name, variable_level in variable_levels.items():
             if variable_level == level.name:
-                unit_variables[name] = _draw_variable(rng, design, name, units)
+                unit_variables[name] = _draw_variable(
+                    rng, design, name, units, blocks=lambda: _block_codes(design, counts_per_parent, depth))
 
     # Rows of each bottom unit: its occasions less the missing ones.
     occasion_column = None
@@ -103,7 +104,9 @@ def simulate(design: Design, seed: int | None = None) -> SimulatedData:
     row_variables = {}
     for name, variable_level in variable_levels.items():
         if variable_level == OBSERVATION:
-            row_variables[name] = _draw_variable(rng, design, name, rows, occasion_column)
+            row_variables[name] = _draw_variable(
+                rng, design, name, rows, occasion_column,
+                blocks=lambda: _row_block_codes(design, counts_per_parent, rows_per_level, rows))
         else:
             row_variables[name] = spread(unit_variables.pop(name), design.level_names.index(variable_level))
 
@@ -173,9 +176,14 @@ def _draw_effects(rng: np.random.Generator, level: LevelDesign, units: int) -> l
 
 
 def _draw_variable(rng: np.random.Generator, design: Design, name: str, size: int,
-                   occasion_column: np.ndarray | None = None) -> np.ndarray:
-    """One draw of a treatment or covariate per unit (or per row)."""
+                   occasion_column: np.ndarray | None = None, blocks=None) -> np.ndarray:
+    """One draw of a treatment or covariate per unit (or per row).
+
+    ``blocks`` returns the block code of each unit (or row), for a fixed treatment allocation.
+    """
     if design.treatment is not None and name == design.treatment.name:
+        if design.treatment.allocation == "fixed":
+            return _fixed_allocation(rng, design.treatment, blocks())
         return _bernoulli(rng, design.treatment.probability, size)
     covariate: CovariateDesign = next(c for c in design.covariates if c.name == name)
     if covariate.distribution == "normal":
@@ -185,6 +193,57 @@ def _draw_variable(rng: np.random.Generator, design: Design, name: str, size: in
     if covariate.distribution == "uniform":
         return rng.uniform(covariate.low, covariate.high, size)
     return occasion_column - np.asarray(1, dtype=occasion_column.dtype)  # time: 0..count-1
+
+
+def _fixed_allocation(rng: np.random.Generator, treatment, block_codes: np.ndarray) -> np.ndarray:
+    """Exactly the stated number of treated units in each block, at random positions.
+
+    ``block_codes`` are sorted (units are generated block by block), so a block's units are one
+    run; a random key ranks the units within their run and the lowest ranks are treated.
+    """
+    from engine.errors import UserInputError
+
+    size = block_codes.size
+    if size == 0:
+        return np.zeros(0, dtype=np.int8)
+    starts = np.flatnonzero(np.r_[True, block_codes[1:] != block_codes[:-1]])
+    block_sizes = np.diff(np.r_[starts, size])
+    wanted = np.array([treatment.treated_in_block(int(m)) for m in block_sizes], dtype=np.int64) \
+        if treatment.treated is None else np.full(block_sizes.size, int(treatment.treated), dtype=np.int64)
+    short = np.flatnonzero(wanted > block_sizes)
+    if short.size:
+        where = f"each {treatment.block}" if treatment.block else "the sample"
+        raise UserInputError(
+            f"treatment {treatment.name}: {int(wanted[short[0]])} treated units wanted in {where}, but a block "
+            f"has only {int(block_sizes[short[0]])} {treatment.level} units")
+    run = np.repeat(np.arange(block_sizes.size), block_sizes)
+    order = np.lexsort((rng.random(size), run))  # within each block, a random order
+    rank = np.empty(size, dtype=np.int64)
+    rank[order] = np.arange(size) - np.repeat(starts, block_sizes)
+    return (rank < np.repeat(wanted, block_sizes)).astype(np.int8)
+
+
+def _block_codes(design: Design, counts_per_parent: list[np.ndarray], depth: int) -> np.ndarray:
+    """Block of each unit at ``depth``: its ancestor at the treatment's block level (or 0)."""
+    block = design.treatment.block
+    units = int(counts_per_parent[depth].sum())
+    if block is None:
+        return np.zeros(units, dtype=np.int64)
+    target = design.level_names.index(block)
+    codes = np.arange(units, dtype=np.int64)
+    for level in range(depth, target, -1):  # map each unit to its parent, up to the block level
+        parents = np.repeat(np.arange(counts_per_parent[level].size, dtype=np.int64), counts_per_parent[level])
+        codes = parents[codes]
+    return codes
+
+
+def _row_block_codes(design: Design, counts_per_parent, rows_per_level, rows: int) -> np.ndarray:
+    """Block of each row (an observation-level treatment)."""
+    block = design.treatment.block
+    if block is None:
+        return np.zeros(rows, dtype=np.int64)
+    depth = design.level_names.index(block)
+    return np.repeat(np.arange(len(rows_per_level[depth]), dtype=np.int64), rows_per_level[depth])
 
 
 # ----- helpers -------------------------------------------------------------------------------------

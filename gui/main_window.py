@@ -31,6 +31,7 @@ from gui.montecarlo_view import MonteCarloView
 from gui.open_data_dialog import OpenDataDialog
 from gui.plots.base import PlotContext
 from gui.plots.plots_view import PlotsView
+from gui.power_view import PowerView
 from gui.progress_panel import ProgressPanel
 from gui.results_view import ResultsView
 from gui.session import Session, roles_of_design
@@ -41,7 +42,7 @@ START_PRESET = "tutoring"
 PROJECT_FILTER = f"HLM Explorer projects (*{PROJECT_SUFFIX});;JSON (*.json);;All files (*)"
 DATA_FILTER = "Data files (" + " ".join(f"*{ext}" for ext in READ_EXTENSIONS) + ");;All files (*)"
 DATA_SAVE_FILTER = ";;".join(f"{ext[1:].upper()} (*{ext})" for ext in WRITE_EXTENSIONS)
-DESIGN, DATA, MODEL, RESULTS, PLOTS, MONTECARLO, COMPARE_MODELS = range(7)
+DESIGN, DATA, MODEL, RESULTS, PLOTS, MONTECARLO, COMPARE_MODELS, POWER = range(8)
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class MainWindow(QMainWindow):
         self.plots_view = PlotsView()
         self.montecarlo_view = MonteCarloView(self.montecarlo_runner)
         self.comparison_view = ModelComparisonView(self.comparison_runner)
+        self.power_view = PowerView(lambda: self.design_view.design)
         self.tabs = QTabWidget()
         for view, title, tip in (
                 (self.design_view, "Design", "Describe a hierarchy and simulate data from it (Ctrl+1)."),
@@ -88,7 +90,9 @@ class MainWindow(QMainWindow):
                 (self.montecarlo_view, "Monte Carlo",
                  "Simulate the design many times: bias, coverage and power of the model (Ctrl+6)."),
                 (self.comparison_view, "Compare models",
-                 "Likelihood-ratio tests, AIC and BIC, ICCs and variance explained (Ctrl+7).")):
+                 "Likelihood-ratio tests, AIC and BIC, ICCs and variance explained (Ctrl+7)."),
+                (self.power_view, "Power",
+                 "Plan a trial: analytic power, minimum detectable effect and units needed (Ctrl+8).")):
             index = self.tabs.addTab(view, title)
             self.tabs.setTabToolTip(index, tip)
         self.error_bar = ErrorBar()
@@ -142,7 +146,7 @@ class MainWindow(QMainWindow):
             self._action(f"{name}", lambda _=False, i=index: self.tabs.setCurrentIndex(i), f"Ctrl+{index + 1}",
                          f"Show the {name} tab.")
             for index, name in enumerate(["Design", "Data", "Model", "Results", "Plots", "Monte Carlo",
-                                          "Compare models"])]
+                                          "Compare models", "Power"])]
         self.guide_action = self._action("&Guide", self.show_guide, keys.HelpContents,
                                          "Nesting order, REML against ML, reading the tables.")
         self.about_action = self._action("&About HLM Explorer", lambda: show_about(self), None, "Version and credits.")
@@ -196,6 +200,7 @@ class MainWindow(QMainWindow):
             view.table_exported.connect(lambda path: self.statusBar().showMessage(f"Table saved to {path}", 5000))
         self.montecarlo_view.set_design(self.design_view.design)
         self.design_view.design_changed.connect(lambda: self.montecarlo_view.set_design(self.design_view.design))
+        self.power_view.failed.connect(self.show_error)
         self.model_view.spec_changed.connect(self._offer_model_to_analyses)
         self.session.data_changed.connect(lambda: self.comparison_view.set_data(self.session.frame))
         self.fits_added.connect(self._add_fits_to_model_comparison)

@@ -25,3 +25,23 @@ def apply_units(design: Design, unit_texts: list[str]) -> Design:
         design.level(level_name)
         design = design.with_units(level_name, count)
     return design
+
+
+def apply_allocation(design: Design, allocation: str | None, treated: int | None, block: str | None) -> Design:
+    """The design with the --allocation/--treated/--block options applied to its treatment."""
+    if allocation is None and treated is None and block is None:
+        return design
+    if design.treatment is None:
+        raise UserInputError("--allocation, --treated and --block need a design with a treatment")
+    if (treated is not None or block is not None) and allocation == "bernoulli":
+        raise UserInputError("--treated and --block apply to --allocation fixed, not bernoulli")
+    changed = design.copy()
+    treatment = changed.treatment
+    treatment.allocation = allocation or "fixed"
+    if treatment.allocation == "bernoulli":
+        treatment.treated = treatment.block = None
+    if treated is not None:
+        treatment.treated = treated
+    if block is not None:
+        treatment.block = block
+    return changed

@@ -27,6 +27,12 @@ def register(subparsers) -> None:
     source.add_argument("--design", metavar="FILE.json", help="a design saved with --save-design or by the window")
     parser.add_argument("--units", metavar="LEVEL=N", action="append", default=[],
                         help="fixed number of units per parent at a level, e.g. dist_id=50 (repeatable)")
+    parser.add_argument("--allocation", choices=["bernoulli", "fixed"],
+                        help="treatment assignment: each unit with its probability (bernoulli), or exactly "
+                        "--treated units (default: the probability, rounded) in each --block")
+    parser.add_argument("--treated", type=int, metavar="K", help="fixed allocation: treated units per block")
+    parser.add_argument("--block", metavar="LEVEL",
+                        help="fixed allocation: assign within each unit of this level (a multisite trial)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: a fresh one, printed)")
     parser.add_argument("--out", metavar="FILE", help=f"data file to write: {', '.join(WRITE_EXTENSIONS)}; "
                         "the true parameters go into the file (Parquet) or FILE.truth.json")
@@ -39,7 +45,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Build the design, then describe, save and/or simulate as asked."""
     from engine.data_io import WRITE_EXTENSIONS, write_data
-    from engine.cli._options import apply_units
+    from engine.cli._options import apply_allocation, apply_units
     from engine.design import Design
     from engine.presets import get_preset
     from engine.simulate import simulate
@@ -54,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserInputError(f"--out {out}: the folder {out.parent} does not exist")
 
     design = apply_units(Design.load(args.design) if args.design else get_preset(args.preset or "tutoring"), args.units)
+    design = apply_allocation(design, args.allocation, args.treated, args.block)
     design.validate()
 
     if args.describe:

@@ -1,0 +1,1 @@
+"""Study planning: analytic power, minimum detectable effect sizes and sample sizes."""
