@@ -19,6 +19,7 @@ from engine.montecarlo import Study, Sweep, run_study
 from engine.presets import get_preset
 from engine.project import FitRecord
 from engine.simulate import simulate
+from tests.reference_cases import DATA
 
 COMPARE_WIDTH = 200  # both images are smoothed down to this width before comparing
 # Mean absolute grey-level difference (0..1) after smoothing: 0.002-0.004 for these plots; the
@@ -159,7 +160,7 @@ def test_exported_results_tables_carry_the_fit_and_its_warnings(qtbot, tmp_path)
 
     from gui.results_view import ResultsView
 
-    penicillin = pd.read_csv(test_gui_support.__file__.replace("test_gui_support.py", "data/penicillin.csv"))
+    penicillin = pd.read_csv(DATA / "penicillin.csv")
     result = fit_mixed(penicillin, ModelSpec.parse("diameter || plate: || sample:, reml"), predict=False)
     view = ResultsView()
     qtbot.addWidget(view)
