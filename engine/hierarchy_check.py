@@ -259,7 +259,7 @@ def check_hierarchy(frame: pd.DataFrame, id_columns: Sequence[str] | None = None
         candidates = _drop_group_variables(candidates, codes, relations, findings)
     order = propose_order(candidates, codes, relations)
     if not given:
-        order = _drop_crossed(order, codes, findings)
+        order = _drop_crossed(frame, order, codes, findings)
     complete = np.ones(len(frame), dtype=bool)
     for name in order:
         complete &= codes[name][0] >= 0
@@ -425,8 +425,10 @@ def _drop_group_variables(candidates, codes, relations, findings) -> list[str]:
     return kept
 
 
-def _drop_crossed(order, codes, findings) -> list[str]:
-    """Automatic mode: keep an id only if it nests in, or restarts within, the groups above it."""
+def _drop_crossed(frame, order, codes, findings) -> list[str]:
+    """Automatic mode: keep an id only if it nests in, or restarts within, the groups above it.
+
+    A text column left out this way is reported as text (most are labels or categories, not ids)."""
     kept: list[str] = []
     parent = None
     for name in order:
@@ -437,9 +439,14 @@ def _drop_crossed(order, codes, findings) -> list[str]:
             nests = pairs == _n_distinct(values[rows])
             restarts = _prefix_share(parent[rows], values[rows]) >= RESTART_SHARE
             if not (nests or restarts):
-                findings.append(
-                    f"{name} is crossed with {', '.join(kept)}: its values recur across their groups "
-                    f"without restarting in each; it is not used as a nested level.")
+                if _is_text(frame[name]):
+                    findings.append(
+                        f"{name} is a text column (e.g. {_show_value(frame[name])}) whose values do not nest in "
+                        f"{', '.join(kept)}: it is not used as a level (tick it as a level if it is an id).")
+                else:
+                    findings.append(
+                        f"{name} is crossed with {', '.join(kept)}: its values recur across their groups "
+                        f"without restarting in each; it is not used as a nested level.")
                 continue
         kept.append(name)
         parent = values if parent is None else _combine(parent, values)
@@ -701,6 +708,11 @@ def _restart_direction(first: str, second: str, codes) -> tuple[str, str, str]:
     if first_restarts:
         return first, second, "column order"
     return first, second, "column order, neither restarts"
+
+
+def _is_text(column: pd.Series) -> bool:
+    return (pd.api.types.is_string_dtype(column) or pd.api.types.is_object_dtype(column)) and not \
+        pd.api.types.is_numeric_dtype(column)
 
 
 def _show_value(column: pd.Series) -> str:
