@@ -30,6 +30,13 @@ def warning_icon() -> QIcon:
     return QApplication.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
 
 
+def _headline(warning: str, limit: int = 90) -> str:
+    """The first clause of a warning (up to its first colon or full stop), for a one-line strip."""
+    cut = min((i for i in (warning.find(": "), warning.find(". ")) if i > 0), default=len(warning))
+    text = warning[:cut]
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def warnings_tooltip(warnings: list[str]) -> str:
     return "Warnings:\n" + "\n".join(f"⚠ {warning}" for warning in warnings)
 
@@ -277,8 +284,9 @@ class ResultsView(QWidget):
             self.fixed_table.setStyleSheet("")
             return
         count = f"{len(warnings)} warnings" if len(warnings) > 1 else "a warning"
-        self.warnings_label.setText(f"⚠ This fit has {count} (the report starts with them): " + warnings[0]
-                                    + (" …" if len(warnings) > 1 else ""))
+        headlines = "; ".join(_headline(warning) for warning in warnings)
+        self.warnings_label.setText(f"⚠ This fit has {count} (the report starts with them; hover for all): "
+                                    + headlines)
         self.warnings_label.setToolTip(warnings_tooltip(warnings))
         self.warnings_label.show()
         self.tabs.setTabIcon(index, warning_icon())

@@ -34,8 +34,10 @@ def test_a_fit_with_warnings_is_marked_in_the_list_and_on_the_fixed_effects_tabl
     # The warned fit: the strip above the tables, the tab's icon and tooltip, the report's first lines.
     view.select(view._records[0])
     assert view.warnings_label.isVisible()
-    assert view.warnings_label.text().startswith(f"⚠ This fit has {len(warned.warnings)} warnings")
-    assert "sample looks crossed with plate" in view.warnings_label.text()
+    assert view.warnings_label.text() == (
+        "⚠ This fit has 2 warnings (the report starts with them; hover for all): sample looks crossed with plate, "
+        "not nested in it; Level sample has one observation per group")
+    assert all(w in view.warnings_label.toolTip() for w in warned.warnings)
     assert not view.tabs.tabIcon(fixed_tab).isNull()
     assert all(w in view.tabs.tabToolTip(fixed_tab) for w in warned.warnings)
     assert view.report_text.toPlainText().startswith("Warning: sample looks crossed with plate")
