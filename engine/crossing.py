@@ -20,7 +20,8 @@ above it (``parent``, the combination of every id above):
    number of rows per cell; a crossed factor's values do. The ids look crossed when
    p < :data:`P_VALUE` and F >= :data:`MIN_F`. This needs no replicates within cells
    (lme4's Penicillin has one row per plate x sample cell and is caught).
-3. **Without an outcome** (``check`` alone): the layout only. The ids look crossed when the
+3. **Without an outcome** (``check`` alone), or when the test has no degrees of freedom or
+   would be too large to solve: the layout only. The ids look crossed when the
    recurring values do not restart within their parent (in fewer than
    :data:`~engine.hierarchy_check.RESTART_SHARE` of the parent groups do the inner values run
    1, 2, ..., k) and the (parent, inner) cells hold more than one row on average, i.e. the inner
@@ -45,6 +46,8 @@ from scipy.sparse.linalg import spsolve
 P_VALUE = 1e-3
 #: ... and at least this large relative to the variation between cells (F ratio).
 MIN_F = 1.5
+#: Largest inner x inner system the test solves (entries); beyond it only the layout is judged.
+MAX_SYSTEM_ENTRIES = 20_000_000
 #: Share of parent groups in which the inner values must run 1..k to count as restarting (the
 #: same threshold as engine.hierarchy_check.RESTART_SHARE).
 RESTART_SHARE = 0.9
@@ -151,12 +154,14 @@ def crossing_evidence(parent_codes: np.ndarray, inner: pd.Series | np.ndarray, *
             coef, *_ = np.linalg.lstsq(covariates, y, rcond=None)
             y = y - covariates @ coef
         rows = recurring[inner_codes] & np.isfinite(y)
-        test = shared_effect_test(parent_codes[rows], inner_codes[rows], y[rows])
+        test = shared_effect_test(parent_codes[rows], inner_codes[rows], y[rows]) if rows.any() else None
         if test is not None:
             evidence.f_stat, evidence.df, evidence.p_value = test
             if evidence.p_value < P_VALUE and evidence.f_stat >= MIN_F:
                 evidence.looks_crossed, evidence.basis = True, "shared effect"
-    elif not evidence.restarts and evidence.rows_per_cell > 1.0:
+            return evidence
+    # Without an outcome, or when it cannot be tested (no degrees of freedom, too large): the layout.
+    if not evidence.restarts and evidence.rows_per_cell > 1.0:
         evidence.looks_crossed, evidence.basis = True, "layout"
     return evidence
 
@@ -171,13 +176,17 @@ def shared_effect_test(parent: np.ndarray, inner: np.ndarray, y: np.ndarray
 
     Returns
     -------
-    (F, [df_inner, df_cells], p) or None when either has no degrees of freedom.
+    (F, [df_inner, df_cells], p) or None when either has no degrees of freedom, or the system
+    to solve would exceed :data:`MAX_SYSTEM_ENTRIES`.
     """
     parent = _dense(parent)
     inner = _dense(inner)
     n_parent, n_inner = int(parent.max()) + 1, int(inner.max()) + 1
     cell_code, cell_parent, cell_inner = _cells(parent, inner)
     n_cells = cell_parent.size
+    values_per_parent = np.bincount(cell_parent, minlength=n_parent).astype(float)
+    if float(np.sum(values_per_parent ** 2)) > MAX_SYSTEM_ENTRIES:
+        return None
     cell_of_row = cell_code
     # Sums of squares within cells and within parent groups.
     cell_n = np.bincount(cell_of_row, minlength=n_cells).astype(float)
