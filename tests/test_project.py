@@ -130,3 +130,17 @@ def test_describe_data_source():
     design = get_preset("tutoring")
     assert DataSource.simulation(design, 5).describe() == "simulated from tutoring, seed 5"
     assert DataSource.file("/tmp/x/hsb.csv").describe() == "hsb.csv"
+
+
+def test_a_field_of_the_wrong_shape_is_named_not_replaced_by_defaults(tmp_path, fitted_project):
+    data = fitted_project.to_dict()
+    data["design"]["levels"][0]["units"] = "abc"  # used to become one unit per parent, silently
+    path = tmp_path / "odd.hlmproj"
+    path.write_text(json.dumps(data))
+    with pytest.raises(UserInputError, match="expected an object for UnitCount, found 'abc'"):
+        Project.load(path)
+    data = fitted_project.to_dict()
+    data["model"]["fixed"] = "tutoring"  # a string, not a list: never a list of letters
+    project = Project.from_dict(data)
+    assert project.load_problems == ["the model: expected a list, found 'tutoring'; left out"]
+    assert project.model is None
