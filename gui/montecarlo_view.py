@@ -123,6 +123,9 @@ class MonteCarloView(QWidget):
         self.sweep_values_edit.setToolTip("The values, separated by commas.")
         self.sweep_values_edit.setProperty("help_text", self.sweep_values_edit.toolTip())
         self.sweep_kind_combo.currentIndexChanged.connect(lambda _: self._update_sweep_targets())
+        self.sweep_kind_combo.currentIndexChanged.connect(lambda _: self._show_plan())
+        self.sweep_target_combo.currentTextChanged.connect(lambda _: self._show_plan())
+        self.sweep_values_edit.textChanged.connect(lambda _: self._show_plan())
         self.sweep_values_edit.textEdited.connect(lambda _: mark_invalid(self.sweep_values_edit, None))
         sweep_box = QGroupBox("Sweep (optional)")
         sweep_form = QFormLayout(sweep_box)
@@ -249,8 +252,16 @@ class MonteCarloView(QWidget):
             fitted = f"fits {models[0]}"
         else:
             fitted = f"fits {len(models)} models (M1: {models[0]}, …)"
+        kind = self.sweep_kind_combo.currentData()
+        values = self.sweep_values_edit.text().strip()
+        if kind == NO_SWEEP or not values:
+            sweep = f"{self.reps_spin.value():,} replications"
+        else:
+            words = {"units": "units per parent at", "sd": "the sd of", "effect": "the true effect of"}[kind]
+            sweep = (f"{self.reps_spin.value():,} replications at each value of the sweep, which sets {words} "
+                     f"{self.sweep_target_combo.currentText()} to {values}")
         return (f"Each replication simulates the design{name} of the Design tab: {' × '.join(parts) or 'no levels'} "
-                f"({rows}), and {fitted}; {self.reps_spin.value():,} replications per sweep value.")
+                f"({rows}), and {fitted}; {sweep}.")
 
     def _show_plan(self) -> None:
         self.plan_label.setText(self.plan_text())

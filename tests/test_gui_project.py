@@ -81,6 +81,9 @@ def test_new_project_and_load_preset_reach_monte_carlo(qtbot, main_window, tmp_p
     assert window.montecarlo_view.design == growth
     assert window.session.project.design == growth
     assert f"{growth.name!r}" in window.montecarlo_view.plan_label.text()
+    window.montecarlo_view.set_sweep("units", "school_id", "10, 20")
+    assert window.montecarlo_view.plan_label.text().endswith(
+        "100 replications at each value of the sweep, which sets units per parent at school_id to 10, 20.")
 
 
 def test_a_project_with_bad_entries_opens_with_a_message_and_the_rest(qtbot, main_window, tmp_path):
