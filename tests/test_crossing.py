@@ -142,6 +142,15 @@ def test_the_check_catches_crossed_ids_by_layout_and_by_a_shared_effect(seed_cro
     assert "diameter" not in check_hierarchy(penicillin, outcome="diameter").candidates
 
 
+def test_the_automatic_check_leaves_crossed_ids_out_and_says_why(seed_crossed):
+    report = check_hierarchy(seed_crossed)
+    assert report.order == ["dist_id", "school_id", "teach_id"]
+    found = [f for f in report.findings if f.startswith("student_id is crossed with dist_id, school_id, teach_id")]
+    assert len(found) == 1
+    assert "each (dist_id, school_id, teach_id, student_id) combination would be a unit of its own" in found[0]
+    assert "cannot be fitted in HLM Explorer yet" in found[0]
+
+
 def test_the_check_command_takes_an_outcome(capsys):
     assert main(["check", str(DATA / "penicillin.csv"), "--levels", "plate", "sample", "--outcome", "diameter"]) == 0
     assert "sample looks crossed with plate, not nested in it" in capsys.readouterr().out
