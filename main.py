@@ -7,7 +7,13 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     from engine.cli import build_parser, run_command
+    from gui.launch import project_argument
 
+    project = project_argument(sys.argv[1:] if argv is None else argv)
+    if project is not None:  # `python main.py study.hlmproj` opens it in the window
+        from gui.launch import launch
+
+        return launch(project=project)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is not None:

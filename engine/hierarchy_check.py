@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from engine.crossing import CrossingEvidence, crossing_evidence
 from engine.errors import UserInputError
 from engine.serialize import from_jsonable, to_jsonable
 
@@ -84,8 +85,9 @@ class NestingRelation:
     several ``outer`` groups: an id restarting within its parent, or crossed ids). ``pairs``
     counts the distinct (outer, inner) combinations. ``decided_by`` says what put ``outer``
     outside: ``"raw ids"``, ``"restart pattern"`` (the inner id takes its smallest values in
-    each outer group, the outer does not in each inner group) or ``"column order"`` (the data
-    are symmetric; the column that comes first in the file goes outside).
+    each outer group, the outer does not in each inner group), ``"column order"`` (the data
+    are symmetric, each restarts within the other; the column that comes first in the file goes
+    outside) or ``"column order, neither restarts"`` (the ids look crossed).
     """
 
     outer: str
@@ -128,6 +130,8 @@ class HierarchyReport:
     columns: list[ColumnSummary]
     findings: list[str] = field(default_factory=list)  # what the check inferred, one sentence each
     warnings: list[str] = field(default_factory=list)  # what needs the user's attention
+    outcome: str = ""  # the outcome the crossing check used ("" for the layout alone)
+    crossed: list[CrossingEvidence] = field(default_factory=list)  # levels that look crossed with their parent
 
     # ----- look-ups ------------------------------------------------------------------------
     @property
@@ -174,7 +178,8 @@ class HierarchyReport:
 
 # ===== the check ===================================================================================
 
-def check_dataset(dataset: "Dataset", id_columns: Sequence[str] | None = None) -> HierarchyReport:
+def check_dataset(dataset: "Dataset", id_columns: Sequence[str] | None = None,
+                  outcome: str | None = None) -> HierarchyReport:
     """:func:`check_hierarchy` on a data set as read by :func:`engine.data_io.read_data`, with its labels.
 
     Parameters
@@ -183,18 +188,21 @@ def check_dataset(dataset: "Dataset", id_columns: Sequence[str] | None = None) -
         Its frame, ``value_labels`` and ``variable_labels`` are used.
     id_columns : sequence of str, optional
         As in :func:`check_hierarchy`.
+    outcome : str, optional
+        As in :func:`check_hierarchy`.
 
     Returns
     -------
     HierarchyReport
     """
     return check_hierarchy(dataset.frame, id_columns, value_labels=dataset.value_labels,
-                           variable_labels=dataset.variable_labels)
+                           variable_labels=dataset.variable_labels, outcome=outcome)
 
 
 def check_hierarchy(frame: pd.DataFrame, id_columns: Sequence[str] | None = None, *,
                     value_labels: dict[str, dict] | None = None,
-                    variable_labels: dict[str, str] | None = None) -> HierarchyReport:
+                    variable_labels: dict[str, str] | None = None,
+                    outcome: str | None = None) -> HierarchyReport:
     """Infer the nesting of the id columns of ``frame`` and summarise its columns.
 
     Parameters
@@ -211,6 +219,10 @@ def check_hierarchy(frame: pd.DataFrame, id_columns: Sequence[str] | None = None
         row identifier are left out of the order.
     value_labels, variable_labels : dict, optional
         Stata/SPSS labels (``Dataset.value_labels``, ``Dataset.variable_labels``).
+    outcome : str, optional
+        A numeric outcome column: ids whose values recur across their parent's groups are
+        tested for an effect shared across those groups (crossed, not nested; see
+        engine/crossing.py). Without it only the layout is judged. It is never an id candidate.
 
     Returns
     -------
@@ -219,14 +231,16 @@ def check_hierarchy(frame: pd.DataFrame, id_columns: Sequence[str] | None = None
     Raises
     ------
     UserInputError
-        An id column that is not in the data, or given twice.
+        An id column that is not in the data, or given twice; an outcome that is not a numeric
+        column of the data.
     """
+    outcome_values = _outcome_values(frame, outcome)
     given = id_columns is not None
     if given:
         candidates = list(id_columns)
         _check_given(frame, candidates)
     else:
-        candidates = automatic_candidates(frame)
+        candidates = [name for name in automatic_candidates(frame) if name != outcome]
     findings: list[str] = []
     warnings: list[str] = []
     if not given and len(candidates) > MAX_AUTO_CANDIDATES:
@@ -245,7 +259,7 @@ def check_hierarchy(frame: pd.DataFrame, id_columns: Sequence[str] | None = None
         candidates = _drop_group_variables(candidates, codes, relations, findings)
     order = propose_order(candidates, codes, relations)
     if not given:
-        order = _drop_crossed(order, codes, findings)
+        order = _drop_crossed(frame, order, codes, findings)
     complete = np.ones(len(frame), dtype=bool)
     for name in order:
         complete &= codes[name][0] >= 0
@@ -253,13 +267,44 @@ def check_hierarchy(frame: pd.DataFrame, id_columns: Sequence[str] | None = None
     if not given:
         order, levels = _drop_repeated_groupings(frame, order, codes, complete, levels, findings)
     findings = _nesting_findings(levels, order) + findings
-    warnings += _order_warnings(relations, order, codes)
+    crossed = _crossed_levels(frame, order, codes, complete, outcome_values)
+    warnings += [evidence.message() for evidence in crossed]
+    warnings += _order_warnings(relations, order)
     warnings += _level_warnings(frame, levels, order, given, report_candidates)
     columns = _column_summaries(frame, order, report_candidates, codes, complete, value_labels or {},
                                 variable_labels or {})
     return HierarchyReport(len(frame), report_candidates, given, order, levels,
                            [r for r in relations if r.outer in order or r.inner in order],
-                           columns, findings, warnings)
+                           columns, findings, warnings, outcome or "", crossed)
+
+
+def _outcome_values(frame: pd.DataFrame, outcome: str | None) -> np.ndarray | None:
+    if outcome is None or outcome == "":
+        return None
+    if outcome not in frame.columns:
+        raise UserInputError(f"unknown outcome column {outcome!r}")
+    column = frame[outcome]
+    if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        raise UserInputError(f"the outcome {outcome!r} is not numeric (e.g. {_show_value(column)})")
+    return column.to_numpy(dtype=float)
+
+
+def _crossed_levels(frame, order, codes, complete, outcome_values) -> list[CrossingEvidence]:
+    """Levels of the order whose ids look crossed with the groups above them (engine/crossing.py)."""
+    rows = complete.copy()
+    if outcome_values is not None:
+        rows &= np.isfinite(outcome_values)
+    found = []
+    parent = np.zeros(int(rows.sum()), dtype=np.int64)
+    for depth, name in enumerate(order):
+        values = codes[name][0][rows]
+        if depth > 0:
+            evidence = crossing_evidence(parent, values, inner_name=name, above=order[:depth],
+                                         outcome=None if outcome_values is None else outcome_values[rows])
+            if evidence is not None and evidence.looks_crossed:
+                found.append(evidence)
+        parent = _combine(parent, values)
+    return found
 
 
 def automatic_candidates(frame: pd.DataFrame) -> list[str]:
@@ -380,8 +425,10 @@ def _drop_group_variables(candidates, codes, relations, findings) -> list[str]:
     return kept
 
 
-def _drop_crossed(order, codes, findings) -> list[str]:
-    """Automatic mode: keep an id only if it nests in, or restarts within, the groups above it."""
+def _drop_crossed(frame, order, codes, findings) -> list[str]:
+    """Automatic mode: keep an id only if it nests in, or restarts within, the groups above it.
+
+    A text column left out this way is reported as text (most are labels or categories, not ids)."""
     kept: list[str] = []
     parent = None
     for name in order:
@@ -392,9 +439,17 @@ def _drop_crossed(order, codes, findings) -> list[str]:
             nests = pairs == _n_distinct(values[rows])
             restarts = _prefix_share(parent[rows], values[rows]) >= RESTART_SHARE
             if not (nests or restarts):
-                findings.append(
-                    f"{name} is crossed with {', '.join(kept)}: its values recur across their groups "
-                    f"without restarting in each; it is not used as a nested level.")
+                if _is_text(frame[name]):
+                    findings.append(
+                        f"{name} is a text column (e.g. {_show_value(frame[name])}) whose values do not nest in "
+                        f"{', '.join(kept)}: it is not used as a level (tick it as a level if it is an id).")
+                else:
+                    findings.append(
+                        f"{name} is crossed with {', '.join(kept)}: its values recur across their groups "
+                        f"without restarting in each; it is not used as a nested level (nested below them, "
+                        f"each ({', '.join([*kept, name])}) combination would be a unit of its own; if equal "
+                        f"{name} values are one unit, the model needs crossed random effects, which cannot be "
+                        f"fitted in HLM Explorer yet).")
                 continue
         kept.append(name)
         parent = values if parent is None else _combine(parent, values)
@@ -435,8 +490,9 @@ def _drop_repeated_groupings(frame, order, codes, complete, levels, findings):
     return kept, _level_summaries(frame, kept, codes, complete)
 
 
-def _order_warnings(relations, order, codes) -> list[str]:
-    """Say where the data could not decide the order, and where ids look crossed rather than restarting."""
+def _order_warnings(relations, order) -> list[str]:
+    """Say where the data could not decide the order (ids that look crossed are reported by
+    :func:`_crossed_levels`)."""
     out = []
     symmetric = [r for r in relations if r.kind == "repeats" and r.decided_by == "column order"
                  and r.outer in order and r.inner in order]
@@ -446,18 +502,6 @@ def _order_warnings(relations, order, codes) -> list[str]:
                    f"each, the other takes its first values 1, 2, ...): {pairs}. The order follows the file's columns "
                    f"({' > '.join(n for n in order if any(n in (r.outer, r.inner) for r in symmetric))}); "
                    f"give the levels in the model in the order you mean.")
-    parent = None
-    for depth, name in enumerate(order):
-        values = codes[name][0]
-        if parent is not None:
-            rows = (parent >= 0) & (values >= 0)
-            nests = _n_pairs(parent[rows], values[rows]) == _n_distinct(values[rows])
-            if not nests and _prefix_share(parent[rows], values[rows]) < RESTART_SHARE:
-                out.append(f"{name} values recur across {order[depth - 1]} groups without restarting in each "
-                           f"(not 1, 2, ... within every group): if equal values are the same unit, {name} is "
-                           f"crossed with {order[depth - 1]}, which the engine does not fit; a fit treats each "
-                           f"combination as its own group.")
-        parent = values if parent is None else _combine(parent, values)
     return out
 
 
@@ -664,7 +708,14 @@ def _restart_direction(first: str, second: str, codes) -> tuple[str, str, str]:
         return second, first, "restart pattern"
     if second_restarts and not first_restarts:
         return first, second, "restart pattern"
-    return first, second, "column order"
+    if first_restarts:
+        return first, second, "column order"
+    return first, second, "column order, neither restarts"
+
+
+def _is_text(column: pd.Series) -> bool:
+    return (pd.api.types.is_string_dtype(column) or pd.api.types.is_object_dtype(column)) and not \
+        pd.api.types.is_numeric_dtype(column)
 
 
 def _show_value(column: pd.Series) -> str:

@@ -90,6 +90,8 @@ class Project:
     estimators: list[str] = field(default_factory=lambda: ["mixed"])
     fits: list[FitRecord] = field(default_factory=list)
     format_version: int = FORMAT_VERSION
+    # Parts of the file that could not be read and were left out, one sentence each (not saved).
+    load_problems: list[str] = field(default_factory=list, metadata={"transient": True})
 
     # ----- JSON ----------------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -99,7 +101,11 @@ class Project:
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "project") -> "Project":
-        """Read any format version this program knows; newer or unknown versions are refused."""
+        """Read any format version this program knows; newer or unknown versions are refused.
+
+        A file without a readable design is refused; any other part that cannot be read (a fit
+        that is not an object, a model that no longer parses, a bad data source) is left out and
+        named in ``load_problems``, and the rest is loaded."""
         if not isinstance(data, dict):
             raise UserInputError(f"{where}: expected a JSON object")
         version = data.get("format_version")
@@ -152,15 +158,101 @@ def _relative_if_possible(data_path: str, project_dir: Path) -> str:
         return str(data_path)
 
 
+#: What goes wrong when a hand-edited or older file holds a part of the wrong shape.
+_PART_ERRORS = (UserInputError, TypeError, AttributeError, KeyError, ValueError, IndexError)
+
+
 def _load_version_1(data: dict) -> Project:
     if not isinstance(data.get("design"), dict):
         raise UserInputError("the design is missing")
-    project = from_jsonable(Project, {key: value for key, value in data.items() if key != "format_version"})
-    project.design = Design.from_dict(data["design"])  # accepts the shorthand units of design files
-    unknown = [name for name in project.estimators if name not in ESTIMATORS]
+    project = Project(design=Design.from_dict(data["design"]))  # accepts the shorthand units of design files
+    problems = project.load_problems
+    if "seed" in data:
+        _read_part(problems, "the seed", lambda: setattr(project, "seed", _integer(data["seed"])))
+    if data.get("data_source") is not None:
+        _read_part(problems, "the data source", lambda: setattr(project, "data_source", _data_source(data["data_source"])))
+    if data.get("model") is not None:
+        _read_part(problems, "the model", lambda: setattr(project, "model", _model(data["model"])))
+    if "estimators" in data:
+        _read_part(problems, "the estimators", lambda: setattr(project, "estimators", _estimators(data["estimators"])))
+    fits = data.get("fits") or []
+    if not isinstance(fits, list):
+        problems.append(f"the fits: expected a list, found {type(fits).__name__}; left out")
+        fits = []
+    for number, entry in enumerate(fits, start=1):
+        label = entry.get("label") if isinstance(entry, dict) else None
+        what = f"fit {number}" + (f" ({label!r})" if isinstance(label, str) and label else "")
+        _read_part(problems, what, lambda entry=entry: project.fits.append(_fit_record(entry)))
+    return project
+
+
+def _read_part(problems: list[str], what: str, read: Callable[[], None]) -> None:
+    try:
+        read()
+    except _PART_ERRORS as error:
+        problems.append(f"{what}: {error}; left out")
+
+
+def _integer(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UserInputError(f"expected a whole number, found {value!r}")
+    return value
+
+
+def _object(value, what: str) -> dict:
+    if not isinstance(value, dict):
+        shown = "null" if value is None else repr(value)
+        raise UserInputError(f"expected {what} (a JSON object), found {shown}")
+    return value
+
+
+def _data_source(value) -> DataSource:
+    source = from_jsonable(DataSource, _object(value, "a data source"))
+    if source.kind not in (SIMULATION, FILE):
+        raise UserInputError(f"kind must be {SIMULATION!r} or {FILE!r}, not {source.kind!r}")
+    if source.kind == SIMULATION:
+        if not isinstance(value.get("design"), dict):
+            raise UserInputError("a simulation needs its design")
+        source.design = Design.from_dict(value["design"])
+        source.seed = _integer(source.seed)
+    elif not isinstance(source.path, str) or not source.path:
+        raise UserInputError("a data file needs its path")
+    return source
+
+
+def _model(value) -> ModelSpec:
+    spec = from_jsonable(ModelSpec, _object(value, "a model"))
+    if not isinstance(spec.outcome, str) or not spec.outcome:
+        raise UserInputError("the model has no outcome")
+    spec.variables()  # the terms must still be readable
+    return spec
+
+
+def _estimators(value) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise UserInputError(f"expected a list of names, found {value!r}")
+    unknown = [name for name in value if name not in ESTIMATORS]
     if unknown:
         raise UserInputError(f"unknown estimator {unknown[0]!r}; choose from {', '.join(ESTIMATORS)}")
-    return project
+    return list(value)
+
+
+def _fit_record(value) -> FitRecord:
+    record = from_jsonable(FitRecord, _object(value, "a fit"))
+    result = record.result
+    if not isinstance(record.label, str) or not isinstance(result, FitResult):
+        raise UserInputError("a fit needs a label and a result")
+    if result.estimator not in ESTIMATORS:
+        raise UserInputError(f"unknown estimator {result.estimator!r}")
+    if result.estimator == "mixed":
+        try:
+            ModelSpec.parse(result.model)
+        except UserInputError as error:
+            raise UserInputError(f"its model {result.model!r} no longer parses ({error})") from error
+        if result.spec is None:
+            raise UserInputError("the mixed model's specification is missing")
+        _model(to_jsonable(result.spec))
+    return record
 
 
 LOADERS: dict[int, Callable[[dict], Project]] = {1: _load_version_1}

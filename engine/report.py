@@ -28,8 +28,13 @@ def _p(value: float | None) -> str:
 
 
 def format_fit_report(result: FitResult, variances: bool = False) -> str:
-    """The whole report: header, group table, coefficients, random effects, tests, warnings."""
+    """The whole report: warnings, header, group table, coefficients, random effects, tests, notes."""
     lines: list[str] = []
+    # Warnings go first, where the eye starts: they can change how everything below is read.
+    for warning in result.warnings:
+        lines += textwrap.wrap(f"Warning: {warning}", 78, subsequent_indent="         ")
+    if result.warnings:
+        lines.append("")
     for centering in (result.spec.centering if result.spec else []):
         lines.append(f"Centring: {centering.describe()}")
     if result.estimator == "mixed":
@@ -48,8 +53,6 @@ def format_fit_report(result: FitResult, variances: bool = False) -> str:
                      "differ; fit both by ML (--ml) for that.")
     for note in notes:
         lines += textwrap.wrap(f"Note: {note}", 78, subsequent_indent="      ")
-    for warning in result.warnings:
-        lines += textwrap.wrap(f"Warning: {warning}", 78, subsequent_indent="         ")
     return "\n".join(lines) + "\n"
 
 

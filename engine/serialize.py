@@ -40,12 +40,16 @@ def from_jsonable(cls: Any, data: Any) -> Any:
         options = [a for a in typing.get_args(cls) if a is not type(None)]
         return from_jsonable(options[0], data) if len(options) == 1 else data
     if origin in (list, tuple):
+        if not isinstance(data, (list, tuple)):  # a string would otherwise become a list of characters
+            raise TypeError(f"expected a list, found {data!r}")
         (item,) = typing.get_args(cls)[:1] or (Any,)
         return [from_jsonable(item, v) for v in data]
     if origin is dict:
         _, value_type = typing.get_args(cls) or (Any, Any)
         return {k: from_jsonable(value_type, v) for k, v in data.items()}
     if dataclasses.is_dataclass(cls):
+        if not isinstance(data, dict):  # '"units": "abc"' must not silently become the defaults
+            raise TypeError(f"expected an object for {cls.__name__}, found {data!r}")
         hints = typing.get_type_hints(cls)
         kwargs = {}
         for f in dataclasses.fields(cls):

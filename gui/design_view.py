@@ -29,7 +29,8 @@ class DesignView(QWidget):
     """Edit a design, see what it implies, and ask for a simulation."""
 
     simulate_requested = Signal(object, int)  # a copy of the design, the seed
-    design_changed = Signal()
+    design_changed = Signal()  # the user edited the design (or loaded a preset)
+    design_replaced = Signal()  # set_design showed another design (a project opened): not an edit
     validity_changed = Signal(bool)
 
     def __init__(self, design: Design, seed: int = 1, parent=None):
@@ -226,7 +227,7 @@ class DesignView(QWidget):
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, MAX_SEED)
         self.seed_spin.setToolTip("The random seed: the same design and seed always give the same data.")
-        self.seed_spin.valueChanged.connect(lambda _: self.design_changed.emit())
+        self.seed_spin.valueChanged.connect(lambda _: self._loading or self.design_changed.emit())
         self.new_seed_button = QPushButton("Next seed")
         self.new_seed_button.setToolTip("Add 1 to the seed, for a fresh data set from the same design.")
         self.new_seed_button.clicked.connect(lambda: self.seed_spin.setValue((self.seed_spin.value() + 1) % MAX_SEED))
@@ -314,6 +315,7 @@ class DesignView(QWidget):
         finally:
             self._loading = False
         self._refresh()
+        self.design_replaced.emit()
 
     def load_preset(self, name: str) -> None:
         self.set_design(get_preset(name))

@@ -150,16 +150,22 @@ def _panel_variable(spec: ModelSpec) -> str:
     return spec.levels[-1].name
 
 
-def nesting_check_job(frame: pd.DataFrame, level_names: list[str]) -> Job:
+def nesting_check_job(frame: pd.DataFrame, level_names: list[str], outcome: str = "") -> Job:
+    """Groups per level and the engine's warnings; with a numeric ``outcome`` column, ids that
+    recur across their parent's groups are also tested for a shared effect (crossed ids)."""
     def run(context: JobContext) -> NestingCheck:
         if not level_names:
             return NestingCheck(level_names=[])
-        ids = frame[level_names].dropna()
+        use_outcome = (outcome in frame.columns and outcome not in level_names
+                       and pd.api.types.is_numeric_dtype(frame[outcome]) and not pd.api.types.is_bool_dtype(frame[outcome]))
+        columns = [*level_names, outcome] if use_outcome else list(level_names)
+        ids = frame[columns].dropna()
         context.check()
         hierarchy = build_hierarchy(ids, level_names)
         context.check()
+        values = ids[outcome].to_numpy(dtype=float) if use_outcome else None
         return NestingCheck(level_names=list(level_names), groups=hierarchy.group_table(),
-                            warnings=structure_warnings(hierarchy, ids))
+                            warnings=structure_warnings(hierarchy, ids, values))
 
     return Job(label="Nesting check", run=run)
 

@@ -18,6 +18,19 @@ Ways to proceed:
   * or choose a Qt platform yourself:  QT_QPA_PLATFORM=offscreen python main.py"""
 
 
+PROJECT_FILE_SUFFIXES = (".hlmproj", ".json")  # engine.project.PROJECT_SUFFIX, and plain JSON
+
+
+def project_argument(argv: list[str]) -> str | None:
+    """The project file of ``main.py PROJECT_FILE`` (one argument naming a project or JSON file), else None."""
+    if len(argv) != 1 or argv[0].startswith("-"):
+        return None
+    candidate = argv[0]
+    if Path(candidate).suffix.lower() in PROJECT_FILE_SUFFIXES:
+        return candidate
+    return None
+
+
 def has_display() -> bool:
     """False on Linux without an X or Wayland display and no Qt platform chosen explicitly."""
     if not sys.platform.startswith("linux"):
@@ -25,8 +38,8 @@ def has_display() -> bool:
     return any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
 
 
-def launch(self_test: bool = False) -> int:
-    """Open the window and run until it closes; returns the exit code.
+def launch(self_test: bool = False, project: str | None = None) -> int:
+    """Open the window (with ``project`` opened in it) and run until it closes; returns the exit code.
 
     With ``self_test`` the window is created offscreen, the ``tutoring`` preset is simulated and
     fitted through the worker thread, and the result tables are checked: 0 if all went well.
@@ -58,10 +71,17 @@ def launch(self_test: bool = False) -> int:
     install_exception_hook(log_path)
     from gui.main_window import MainWindow
 
-    window = MainWindow()
-    window.show()
+    window = open_window(MainWindow(), project)
     freeze_startup_objects()
     return app.exec()
+
+
+def open_window(window, project: str | None = None):
+    """Show the window and open ``project`` in it (a file that cannot be read is reported in the window)."""
+    window.show()
+    if project is not None:
+        window.open_project(project)
+    return window
 
 
 def freeze_startup_objects() -> None:

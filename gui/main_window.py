@@ -39,7 +39,7 @@ from gui.settings import Settings
 from gui.worker import Job, JobFailure, JobRunner
 
 START_PRESET = "tutoring"
-PROJECT_FILTER = f"HLM Explorer projects (*{PROJECT_SUFFIX});;JSON (*.json);;All files (*)"
+PROJECT_FILTER = f"HLM Explorer projects (*{PROJECT_SUFFIX} *.json);;All files (*)"
 DATA_FILTER = "Data files (" + " ".join(f"*{ext}" for ext in READ_EXTENSIONS) + ");;All files (*)"
 DATA_SAVE_FILTER = ";;".join(f"{ext[1:].upper()} (*{ext})" for ext in WRITE_EXTENSIONS)
 DESIGN, DATA, MODEL, RESULTS, PLOTS, MONTECARLO, COMPARE_MODELS, POWER = range(8)
@@ -70,6 +70,7 @@ class MainWindow(QMainWindow):
         self.comparison_runner = JobRunner("model-comparison", self)
         self.session = Session(Project(design=get_preset(START_PRESET), seed=1), self)
         self._pending_spec = None
+        self._restoring = False  # a project's parts are being put back: not the user's edits
         self._open_dialogs: list = []
 
         self.design_view = DesignView(self.session.project.design, self.session.project.seed)
@@ -182,10 +183,10 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         self.design_view.simulate_requested.connect(self.simulate)
-        self.design_view.design_changed.connect(self.session.set_modified)
+        self.design_view.design_changed.connect(self._mark_modified)
         self.design_view.validity_changed.connect(self.simulate_action.setEnabled)
         self.model_view.fit_requested.connect(self.fit)
-        self.model_view.spec_changed.connect(lambda _spec: self.session.set_modified())
+        self.model_view.spec_changed.connect(lambda _spec: self._mark_modified())
         self.results_view.fit_selected.connect(lambda _record: self._update_plots())
         self.results_view.history_cleared.connect(self._clear_history)
         self.session.modified_changed.connect(lambda _m: self._update_title())
@@ -198,8 +199,11 @@ class MainWindow(QMainWindow):
                      self.model_view.nesting_table]:
             view.export_failed.connect(self.show_error)
             view.table_exported.connect(lambda path: self.statusBar().showMessage(f"Table saved to {path}", 5000))
-        self.montecarlo_view.set_design(self.design_view.design)
-        self.design_view.design_changed.connect(lambda: self.montecarlo_view.set_design(self.design_view.design))
+        # One design for every tab: the Design tab's, which the project holds and Monte Carlo runs
+        # (the Power tab reads it when asked).
+        self._share_design()
+        self.design_view.design_changed.connect(self._share_design)
+        self.design_view.design_replaced.connect(self._share_design)
         self.power_view.failed.connect(self.show_error)
         self.model_view.spec_changed.connect(self._offer_model_to_analyses)
         self.session.data_changed.connect(lambda: self.comparison_view.set_data(self.session.frame))
@@ -213,6 +217,16 @@ class MainWindow(QMainWindow):
             view.table_exported.connect(lambda path: self.statusBar().showMessage(f"Table saved to {path}", 5000))
         self.plots_view.export_failed.connect(self.show_error)
         self.plots_view.plot_exported.connect(lambda path: self.statusBar().showMessage(f"Plot saved to {path}", 5000))
+
+    def _mark_modified(self) -> None:
+        if not self._restoring:
+            self.session.set_modified()
+
+    def _share_design(self) -> None:
+        """The design shown on the Design tab is the project's and the one Monte Carlo simulates."""
+        self.session.project.design = self.design_view.design
+        self.session.project.seed = self.design_view.seed()
+        self.montecarlo_view.set_design(self.design_view.design)
 
     def _offer_model_to_analyses(self, spec) -> None:
         # Monte Carlo studies take Stata text, which cannot carry centring: only plain models go there.
@@ -387,18 +401,25 @@ class MainWindow(QMainWindow):
 
     def _install_project(self, project: Project, path: Path | None) -> Job | None:
         self.job_runner.cancel()
-        self.session.replace_project(project, path)
-        self.design_view.set_design(project.design, project.seed)
-        self.data_view.set_data(None)
-        self.model_view.set_data(None, ColumnRoles())
-        self.comparison_view.set_data(None)
-        self.model_view.set_estimators(project.estimators)
-        if project.model is not None:
-            self.model_view.set_method(project.model.method)
-        self._pending_spec = project.model
-        self.results_view.set_truth(None)
-        self.results_view.set_history(project.fits)
-        self._update_plots()
+        self._restoring = True
+        try:
+            self.session.replace_project(project, path)
+            self.design_view.set_design(project.design, project.seed)
+            self.data_view.set_data(None)
+            self.model_view.set_data(None, ColumnRoles())
+            self.comparison_view.set_data(None)
+            self.model_view.set_estimators(project.estimators)
+            if project.model is not None:
+                self.model_view.set_method(project.model.method)
+            model = project.model
+            self.montecarlo_view.set_models([model.to_stata()] if model is not None and not model.centering else [])
+            self._pending_spec = project.model
+            self.results_view.set_truth(None)
+            self.results_view.set_history(project.fits)
+            self._update_plots()
+        finally:
+            self._restoring = False
+        self.session.set_modified(False)
         self.error_bar.hide()
         source = project.data_source
         job = None
@@ -411,15 +432,27 @@ class MainWindow(QMainWindow):
             job.on_finished = lambda content, s=source: self._on_project_data_read(content.dataset, s)
             job = self.start_job(job)
         self.tabs.setCurrentIndex(RESULTS if project.fits else DESIGN)
+        if project.load_problems:  # after the data job started, which hides earlier messages
+            name = path.name if path is not None else "the project"
+            self.show_error(f"{name} was opened without the parts it could not read: "
+                            + "; ".join(project.load_problems))
         return job
 
     def _on_project_data_simulated(self, simulated: SimulatedData) -> None:
-        self._set_data(simulated.frame, simulated.truth, roles_of_design(simulated.design),
-                       DataSource.simulation(simulated.design, simulated.seed))
+        self._restore(lambda: self._set_data(simulated.frame, simulated.truth, roles_of_design(simulated.design),
+                                             DataSource.simulation(simulated.design, simulated.seed)))
 
     def _on_project_data_read(self, dataset: Dataset, source: DataSource) -> None:
         roles = source.roles or ColumnRoles()
-        self._set_data(dataset.frame, dataset.truth, roles, DataSource.file(source.path, roles))
+        self._restore(lambda: self._set_data(dataset.frame, dataset.truth, roles, DataSource.file(source.path, roles)))
+
+    def _restore(self, put_back) -> None:
+        """Put a reopened project's data back without counting it as an edit."""
+        self._restoring = True
+        try:
+            put_back()
+        finally:
+            self._restoring = False
 
     def save_project(self) -> bool:
         if self.session.path is None:

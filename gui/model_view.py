@@ -127,7 +127,7 @@ class ModelView(QWidget):
         form = QFormLayout(box)
         self.outcome_combo = QComboBox()
         self.outcome_combo.setToolTip("The variable the model explains.")
-        self.outcome_combo.activated.connect(lambda _: self._rebuild_spec())
+        self.outcome_combo.activated.connect(lambda _: self._rebuild_spec(order_changed=True))  # the check uses the outcome
         self.predictor_list = QListWidget()
         self.predictor_list.setToolTip("Tick the variables whose average effect (fixed coefficient) the model estimates.")
         self.predictor_list.setMaximumHeight(130)
@@ -544,7 +544,7 @@ class ModelView(QWidget):
         if missing:
             self.nesting_status.setText(f"no column {missing[0]!r} in the data")
             return
-        job = nesting_check_job(self._frame, names)
+        job = nesting_check_job(self._frame, names, self.outcome_combo.currentText())
         job.on_finished = self._show_nesting_check
         job.on_failed = lambda message: self.nesting_status.setText(message)
         self._runner.start(job)

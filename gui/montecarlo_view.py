@@ -75,6 +75,7 @@ class MonteCarloView(QWidget):
         job_runner.job_cancelled.connect(self._on_job_cancelled)
         self._update_sweep_targets()
         self._set_running(False)
+        self._show_plan()
 
     # ----- layout ----------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -95,8 +96,16 @@ class MonteCarloView(QWidget):
         self.workers_spin = QSpinBox(minimum=1, maximum=max(64, 4 * local_cores()), value=local_cores())
         self.workers_spin.setToolTip(f"Worker processes fitting replications in parallel (this computer has "
                                      f"{local_cores()} cores). The results do not depend on it.")
+        self.plan_label = QLabel()
+        self.plan_label.setWordWrap(True)
+        self.plan_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.plan_label.setToolTip("What Run study simulates and fits: the Design tab's design (every change there "
+                                   "applies here) and the models below.")
+        self.models_edit.textChanged.connect(self._show_plan)
+        self.reps_spin.valueChanged.connect(lambda _: self._show_plan())
         study_box = QGroupBox("Study")
         form = QFormLayout(study_box)
+        form.addRow(self.plan_label)
         form.addRow("Models:", self.models_edit)
         form.addRow("Replications:", self.reps_spin)
         form.addRow("Base seed:", self.seed_spin)
@@ -114,6 +123,9 @@ class MonteCarloView(QWidget):
         self.sweep_values_edit.setToolTip("The values, separated by commas.")
         self.sweep_values_edit.setProperty("help_text", self.sweep_values_edit.toolTip())
         self.sweep_kind_combo.currentIndexChanged.connect(lambda _: self._update_sweep_targets())
+        self.sweep_kind_combo.currentIndexChanged.connect(lambda _: self._show_plan())
+        self.sweep_target_combo.currentTextChanged.connect(lambda _: self._show_plan())
+        self.sweep_values_edit.textChanged.connect(lambda _: self._show_plan())
         self.sweep_values_edit.textEdited.connect(lambda _: mark_invalid(self.sweep_values_edit, None))
         sweep_box = QGroupBox("Sweep (optional)")
         sweep_form = QFormLayout(sweep_box)
@@ -218,6 +230,41 @@ class MonteCarloView(QWidget):
         self._design = design.copy() if design is not None else None
         self._update_sweep_targets()
         self._set_running(self.is_running)
+        self._show_plan()
+
+    def plan_text(self) -> str:
+        """The design and models a press of Run study uses, in words."""
+        design = self._design
+        if design is None:
+            return "No design: describe one on the Design tab."
+        parts = [f"{level.name} {level.units.describe()}" for level in design.levels]
+        if design.occasions is not None:
+            parts.append(f"{design.occasions.name} {design.occasions.count}")
+        try:
+            rows = f"about {design.expected_counts().rows:,.0f} rows"
+        except (ValueError, ZeroDivisionError, AttributeError, TypeError):
+            rows = "rows unknown"
+        name = f" {design.name!r}" if design.name else ""
+        models = self.model_texts()
+        if not models:
+            fitted = "no model yet (write one below, or build it on the Model tab)"
+        elif len(models) == 1:
+            fitted = f"fits {models[0]}"
+        else:
+            fitted = f"fits {len(models)} models (M1: {models[0]}, …)"
+        kind = self.sweep_kind_combo.currentData()
+        values = self.sweep_values_edit.text().strip()
+        if kind == NO_SWEEP or not values:
+            sweep = f"{self.reps_spin.value():,} replications"
+        else:
+            words = {"units": "units per parent at", "sd": "the sd of", "effect": "the true effect of"}[kind]
+            sweep = (f"{self.reps_spin.value():,} replications at each value of the sweep, which sets {words} "
+                     f"{self.sweep_target_combo.currentText()} to {values}")
+        return (f"Each replication simulates the design{name} of the Design tab: {' × '.join(parts) or 'no levels'} "
+                f"({rows}), and {fitted}; {sweep}.")
+
+    def _show_plan(self) -> None:
+        self.plan_label.setText(self.plan_text())
 
     def set_models(self, model_texts: list[str]) -> None:
         """The models to fit, as Stata commands (e.g. the model builder's)."""

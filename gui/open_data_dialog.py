@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout,
@@ -24,15 +26,58 @@ def _checked(widget: QListWidget) -> list[str]:
             if widget.item(i).checkState() == Qt.CheckState.Checked]
 
 
+#: Names that suggest an outcome; they decide between columns that are otherwise alike.
+OUTCOME_NAME_RE = re.compile(r"^(y|dv)$|outcome|response|score|perform|achiev|result|reaction|strength",
+                             re.IGNORECASE)
+#: How many example text columns the dialog names.
+TEXT_COLUMNS_SHOWN = 4
+
+
+def _is_number_column(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype)
+
+
 def proposed_roles(check: HierarchyReport, frame: pd.DataFrame) -> ColumnRoles:
     """A starting point from the engine's check of the file: its proposed nesting order as the
-    ids, its numeric variables as predictors, the last of them as the outcome (to be chosen)."""
+    ids, its numeric variables as predictors, and as the outcome the variable most like one
+    (:func:`proposed_outcome`), never an id; the outcome is not among the predictors."""
     truth = set(true_effect_columns(frame))  # simulated data saved with their true effects
-    variables = [c.name for c in check.columns
-                 if c.role == "variable" and c.name in frame.columns and c.name not in truth
-                 and pd.api.types.is_numeric_dtype(frame[c.name].dtype)]
-    outcome = variables[-1] if variables else ""
-    return ColumnRoles(outcome=outcome, predictors=[v for v in variables if v != outcome], ids=list(check.order))
+    ids = list(check.order)
+    numeric = [str(c) for c in frame.columns if str(c) not in truth and _is_number_column(frame[c])]
+    roles = {c.name: c.role for c in check.columns}
+    variables = [name for name in numeric if roles.get(name) == "variable"]
+    outcome = (proposed_outcome(frame, variables, check)
+               or proposed_outcome(frame, [name for name in numeric if name not in ids], check))
+    return ColumnRoles(outcome=outcome, predictors=[v for v in variables if v != outcome], ids=ids)
+
+
+def proposed_outcome(frame: pd.DataFrame, names: list[str], check: HierarchyReport) -> str:
+    """The column most like an outcome: one that varies within the innermost level's groups (not
+    a group-level variable), has more than two values (not an indicator), a name like an
+    outcome's, non-integer values, and the most distinct values; '' when ``names`` is empty."""
+    constant = {c.name: c.constant_within for c in check.columns}
+
+    def score(name: str):
+        column = frame[name].dropna()
+        distinct = int(column.nunique())
+        integral = bool(len(column)) and bool((column.to_numpy(dtype=float) % 1 == 0).all())
+        return (constant.get(name) is None, distinct > 2, bool(OUTCOME_NAME_RE.search(name)), not integral,
+                distinct)
+
+    return max(names, key=score) if names else ""
+
+
+def text_columns(frame: pd.DataFrame) -> list[str]:
+    """'name (e.g. 'Smith')' for each text column: usable as a factor (i.name), not as a number."""
+    found = []
+    for name in frame.columns:
+        column = frame[name]
+        if _is_number_column(column) or pd.api.types.is_bool_dtype(column.dtype):
+            continue
+        present = column.dropna()
+        example = repr(present.iloc[0]) if len(present) else "empty"
+        found.append(f"{name} (e.g. {example})")
+    return found
 
 
 class OpenDataDialog(QDialog):
@@ -43,17 +88,21 @@ class OpenDataDialog(QDialog):
         self.setWindowTitle(f"Columns of {file_name}")
         roles = proposed_roles(check, frame)
         columns = [str(c) for c in frame.columns]
-        numeric = [str(c) for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c].dtype)]
+        numeric = [str(c) for c in frame.columns if _is_number_column(frame[c])]
 
         self.outcome_combo = QComboBox()
         self.outcome_combo.addItems(numeric)
-        self.outcome_combo.setCurrentText(roles.outcome)
-        self.outcome_combo.setToolTip("The variable the model explains (numeric).")
+        self.outcome_combo.setPlaceholderText("choose the outcome")
+        self.outcome_combo.setCurrentIndex(numeric.index(roles.outcome) if roles.outcome in numeric else -1)
+        self.outcome_combo.setToolTip("The variable the model explains (numeric). Proposed: a variable that is "
+                                      "not an id and has many distinct values.")
 
         self.predictor_list = QListWidget()
         self.predictor_list.setToolTip("Variables offered as fixed predictors in the model builder.")
         for name in columns:
             self.predictor_list.addItem(_checkable_item(name, name in roles.predictors))
+        self.outcome_combo.currentTextChanged.connect(self._keep_outcome_out_of_predictors)
+        self._keep_outcome_out_of_predictors(self.outcome_combo.currentText())
 
         self.id_list = QListWidget()
         self.id_list.setToolTip("Columns that identify the units of each level. Tick them and drag them into "
@@ -84,6 +133,10 @@ class OpenDataDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel(f"{len(frame):,} rows, {len(columns)} columns."))
         notes = [*check.findings, *(f"⚠ {warning}" for warning in check.warnings)]
+        texts = text_columns(frame)
+        if texts:
+            shown = ", ".join(texts[:TEXT_COLUMNS_SHOWN]) + (", …" if len(texts) > TEXT_COLUMNS_SHOWN else "")
+            notes.append(f"Text columns (use them as factors, i.name, or as level ids): {shown}.")
         if notes:
             found = QLabel("\n".join(notes))
             found.setWordWrap(True)
@@ -91,6 +144,20 @@ class OpenDataDialog(QDialog):
             layout.addWidget(found)
         layout.addLayout(form)
         layout.addWidget(buttons)
+
+    def _keep_outcome_out_of_predictors(self, outcome: str) -> None:
+        """The outcome cannot also be a predictor: its box is unticked and disabled."""
+        for row in range(self.predictor_list.count()):
+            item = self.predictor_list.item(row)
+            is_outcome = item.text() == outcome
+            flags = item.flags()
+            if is_outcome:
+                item.setCheckState(Qt.CheckState.Unchecked)
+                item.setFlags(flags & ~Qt.ItemFlag.ItemIsEnabled)
+                item.setToolTip("The outcome: not a predictor.")
+            elif not flags & Qt.ItemFlag.ItemIsEnabled:
+                item.setFlags(flags | Qt.ItemFlag.ItemIsEnabled)
+                item.setToolTip("")
 
     def _move(self, offset: int) -> None:
         row = self.id_list.currentRow()

@@ -7,9 +7,9 @@ rounds them. The comparison table shows every fit of the same run against the tr
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFontDatabase
+from PySide6.QtGui import QBrush, QColor, QFontDatabase, QIcon
 from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPlainTextEdit,
-                               QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+                               QPushButton, QSplitter, QStyle, QTabWidget, QVBoxLayout, QWidget)
 
 from engine.design import Truth
 from engine.project import FitRecord
@@ -20,6 +20,25 @@ from gui.dataframe_model import DataFrameTableModel, number_or_text
 from gui.table_view import CopyableTableView
 
 RECORD_ROLE = Qt.ItemDataRole.UserRole
+WARNING_COLOR = "#8a5a00"  # amber text: readable on white, distinct from the red of errors
+WARNING_STYLE = f"color: {WARNING_COLOR}; background: #fff4d6; border: 1px solid #e8c66a; padding: 4px;"
+
+
+def warning_icon() -> QIcon:
+    from PySide6.QtWidgets import QApplication
+
+    return QApplication.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+
+
+def _headline(warning: str, limit: int = 90) -> str:
+    """The first clause of a warning (up to its first colon or full stop), for a one-line strip."""
+    cut = min((i for i in (warning.find(": "), warning.find(". ")) if i > 0), default=len(warning))
+    text = warning[:cut]
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def warnings_tooltip(warnings: list[str]) -> str:
+    return "Warnings:\n" + "\n".join(f"⚠ {warning}" for warning in warnings)
 
 
 class ResultsView(QWidget):
@@ -51,6 +70,11 @@ class ResultsView(QWidget):
         self.title_label = QLabel("No fit yet: build a model in the Model tab and press Fit (Ctrl+R).")
         self.title_label.setWordWrap(True)
         self.title_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.warnings_label = QLabel()  # the fit's warnings, above every table (also atop the report)
+        self.warnings_label.setWordWrap(True)
+        self.warnings_label.setStyleSheet(WARNING_STYLE)
+        self.warnings_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.warnings_label.hide()
         self.report_text = QPlainTextEdit()
         self.report_text.setReadOnly(True)
         self.report_text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
@@ -108,6 +132,7 @@ class ResultsView(QWidget):
         detail_layout = QVBoxLayout(detail)
         detail_layout.setContentsMargins(0, 0, 0, 0)
         detail_layout.addWidget(self.title_label)
+        detail_layout.addWidget(self.warnings_label)
         detail_layout.addWidget(self.tabs, 1)
         detail_layout.addLayout(buttons)
 
@@ -188,8 +213,12 @@ class ResultsView(QWidget):
         item = QListWidgetItem(record.label)
         item.setData(RECORD_ROLE, record)
         result = record.result
-        item.setToolTip(f"{result.model}\n{result.nobs:,} observations" +
-                        (f"; {record.data_label}" if record.data_label else ""))
+        tooltip = f"{result.model}\n{result.nobs:,} observations" + (f"; {record.data_label}" if record.data_label else "")
+        if result.warnings:
+            item.setIcon(warning_icon())
+            item.setForeground(QBrush(QColor(WARNING_COLOR)))
+            tooltip += "\n\n" + warnings_tooltip(result.warnings)
+        item.setToolTip(tooltip)
         return item
 
     def _on_current_item_changed(self, current: QListWidgetItem | None, _previous) -> None:
@@ -212,6 +241,7 @@ class ResultsView(QWidget):
     def _show(self, record: FitRecord | None) -> None:
         self._current = record
         self._update_buttons()
+        self._show_warnings(record.result.warnings if record is not None else [])
         if record is None:
             self.title_label.setText("No fit yet: build a model in the Model tab and press Fit (Ctrl+R).")
             self.report_text.setPlainText("")
@@ -229,6 +259,9 @@ class ResultsView(QWidget):
         self._fill(self.groups_table, result_tables.groups_table(result), result_tables.GROUP_FORMATS)
         self._fill(self.statistics_table, result_tables.fit_statistics_table(result),
                    result_tables.STATISTICS_FORMATS)
+        notes = [f"Model: {result.model}", *(f"Warning: {warning}" for warning in result.warnings)]
+        for view in (self.fixed_table, self.random_table, self.groups_table, self.statistics_table):
+            view.export_notes = notes
         comparison = self._comparison_of_run(record.run)
         if comparison is None:
             self.comparison_table.table_model().clear()
@@ -240,6 +273,25 @@ class ResultsView(QWidget):
             self.comparison_legend.setText(comparison_legend(comparison)
                                            + ("" if comparison.truth is not None else
                                               "\nNo truth: the data were not simulated here."))
+
+    def _show_warnings(self, warnings: list[str]) -> None:
+        """A mark where the eye is: a strip above the tables and an icon on the Fixed effects tab."""
+        index = self.tabs.indexOf(self.fixed_table)
+        if not warnings:
+            self.warnings_label.hide()
+            self.tabs.setTabIcon(index, QIcon())
+            self.tabs.setTabToolTip(index, "")
+            self.fixed_table.setStyleSheet("")
+            return
+        count = f"{len(warnings)} warnings" if len(warnings) > 1 else "a warning"
+        headlines = "; ".join(_headline(warning) for warning in warnings)
+        self.warnings_label.setText(f"⚠ This fit has {count} (the report starts with them; hover for all): "
+                                    + headlines)
+        self.warnings_label.setToolTip(warnings_tooltip(warnings))
+        self.warnings_label.show()
+        self.tabs.setTabIcon(index, warning_icon())
+        self.tabs.setTabToolTip(index, warnings_tooltip(warnings))
+        self.fixed_table.setStyleSheet("QTableView { border: 2px solid #e8c66a; }")
 
     @staticmethod
     def _fill(view: CopyableTableView, frame, formats) -> None:

@@ -26,6 +26,7 @@ class CopyableTableView(QTableView):
     def __init__(self, model: DataFrameTableModel | None = None, export_name: str = "table", parent=None):
         super().__init__(parent)
         self.export_name = export_name
+        self.export_notes: list[str] = []  # written under the table in LaTeX and HTML (the fit's model, warnings)
         self.last_directory = ""
         self.setModel(model or DataFrameTableModel(parent=self))
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -79,7 +80,7 @@ class CopyableTableView(QTableView):
     # ----- export --------------------------------------------------------------------------------
     def export_to(self, path: str | Path) -> Path:
         """Write the whole table (the shown columns) to ``path``; the extension picks the format."""
-        return export_table(self.table_model().visible_frame(), path)
+        return export_table(self.table_model().visible_frame(), path, notes=self.export_notes)
 
     def export_with_dialog(self) -> None:
         start = str(Path(self.last_directory or ".") / f"{self.export_name}.csv")

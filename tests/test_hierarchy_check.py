@@ -121,7 +121,9 @@ def test_crossed_ids_are_flagged():
     frame = pd.DataFrame({"school": np.repeat(np.arange(1, 21), 30), "rater": rng.integers(1, 11, 600),
                           "y": rng.normal(size=600)})
     given = check_hierarchy(frame, ["school", "rater"])
-    assert any("rater values recur across school groups without restarting" in w for w in given.warnings)
+    assert any(w.startswith("rater looks crossed with school, not nested in it") and "do not restart" in w
+               for w in given.warnings)
+    assert [(e.inner, e.basis) for e in given.crossed] == [("rater", "layout")]
     automatic = check_hierarchy(frame)
     assert automatic.order == ["school"]
     assert any("rater is crossed with school" in f for f in automatic.findings)

@@ -17,6 +17,9 @@ def register(subparsers) -> None:
     parser.add_argument("--levels", nargs="+", metavar="ID",
                         help="the id columns to check, in any order (default: integer or text columns whose "
                              "values repeat)")
+    parser.add_argument("--outcome", metavar="COLUMN",
+                        help="the outcome: ids whose values recur across their parent's groups are tested for an "
+                             "effect shared across those groups (crossed rather than nested ids)")
     parser.add_argument("--json", metavar="PATH", help="also write the report as JSON ('-' for standard output)")
     parser.add_argument("--quiet", action="store_true", help="print no report (with --json)")
     parser.set_defaults(func=run)
@@ -26,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.data_io import read_data
     from engine.hierarchy_check import check_dataset
 
-    report = check_dataset(read_data(args.data), args.levels)
+    report = check_dataset(read_data(args.data), args.levels, outcome=args.outcome)
     if not args.quiet:
         print(report.format(), end="")
     if args.json:

@@ -67,7 +67,7 @@ def _fit_mixed(frame, spec, *, start_theta, predict, should_stop, on_iteration) 
     beta, cov_beta = _fixed_effects_on_data_scale(evaluation, sigma, work, names)
     loglik = -0.5 * evaluation.deviance
 
-    warnings = structure_warnings(hierarchy, data.frame)
+    warnings = structure_warnings(hierarchy, data.frame, data.y, data.design.matrix)
     unidentified = hierarchy.levels_sharing_groups()
     variance = VarianceParameters(criterion, spec, optimum.theta, sigma, unidentified)
     warnings += _boundary_warnings(variance, spec, unidentified)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from engine.crossing import CrossingEvidence, crossing_evidence
 from engine.results import GroupCount
 
 
@@ -115,9 +116,12 @@ def nesting_notes(hierarchy: Hierarchy) -> list[str]:
     return notes
 
 
-def structure_warnings(hierarchy: Hierarchy, frame: pd.DataFrame) -> list[str]:
-    """Warnings about the nesting: repeated groupings, singleton levels, a likely reversed order."""
-    warnings = []
+def structure_warnings(hierarchy: Hierarchy, frame: pd.DataFrame, outcome: np.ndarray | None = None,
+                       covariates: np.ndarray | None = None) -> list[str]:
+    """Warnings about the nesting: ids that look crossed, repeated groupings, singleton levels, a
+    likely reversed order. ``outcome`` (and the fixed-effect ``covariates`` it is residualised on)
+    lets the crossing check test for effects shared across parent groups (engine/crossing.py)."""
+    warnings = [evidence.message() for evidence in crossed_levels(hierarchy, frame, outcome, covariates)]
     names, counts = hierarchy.level_names, hierarchy.group_counts
     # Adjacent levels with the same number of groups partition the rows identically.
     runs: list[list[int]] = []
@@ -146,6 +150,22 @@ def structure_warnings(hierarchy: Hierarchy, frame: pd.DataFrame) -> list[str]:
             f"The nesting order looks reversed: levels go outermost first, and the ids show that "
             f"{_join(names)} nest the other way round. Did you mean {order}?")
     return warnings
+
+
+def crossed_levels(hierarchy: Hierarchy, frame: pd.DataFrame, outcome: np.ndarray | None = None,
+                   covariates: np.ndarray | None = None) -> list[CrossingEvidence]:
+    """The levels whose ids look crossed with the level above them (rule: engine/crossing.py)."""
+    found = []
+    names = hierarchy.level_names
+    for level in range(1, len(names)):
+        if hierarchy.id_values[level] == hierarchy.group_counts[level]:
+            continue  # each id value lies in one parent group: nothing recurs
+        evidence = crossing_evidence(hierarchy.row_codes[level - 1], frame[names[level]].to_numpy(),
+                                     inner_name=names[level], above=names[:level], outcome=outcome,
+                                     covariates=covariates)
+        if evidence is not None and evidence.looks_crossed:
+            found.append(evidence)
+    return found
 
 
 def suggested_order(hierarchy: Hierarchy, frame: pd.DataFrame) -> list[str] | None:

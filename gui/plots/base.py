@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QStackedWidget, QVBoxLayout, 
 from engine.design import Truth
 from engine.errors import UserInputError
 from engine.project import FitRecord
+from gui.plots.svg_output import portable_svg
 
 PLOT_FORMATS = {".png": "PNG image (*.png)", ".svg": "SVG drawing (*.svg)"}
 PLOT_FILE_FILTER = ";;".join(PLOT_FORMATS.values())
@@ -76,8 +77,9 @@ class PlotPanel(QWidget):
         return self.stack.currentWidget() is self.canvas
 
     def export(self, path: str | Path) -> Path:
-        """Save the canvas as PNG or SVG (by extension) with pyqtgraph's exporters."""
-        from pyqtgraph.exporters import ImageExporter, SVGExporter
+        """Save the canvas as PNG (pyqtgraph's image exporter, twice the size on screen) or SVG
+        (drawn with Qt's SVG generator, see :meth:`_export_svg`), chosen by the extension."""
+        from pyqtgraph.exporters import ImageExporter
 
         path = Path(path)
         suffix = path.suffix.lower()
@@ -86,43 +88,60 @@ class PlotPanel(QWidget):
         if not self.has_plot():
             raise UserInputError(f"nothing to export: {self.message_label.text()}")
         item = self.canvas.ci
-        if suffix == ".png":
-            exporter = ImageExporter(item)
-            # Twice the on-screen size, for print; pyqtgraph wants whole pixels.
-            exporter.parameters()["width"] = int(max(item.boundingRect().width(), 400) * 2)
-        else:
-            exporter = SVGExporter(item)
         try:
-            exporter.export(str(path))
+            if suffix == ".png":
+                exporter = ImageExporter(item)
+                # Twice the on-screen size, for print; pyqtgraph wants whole pixels.
+                exporter.parameters()["width"] = int(max(item.boundingRect().width(), 400) * 2)
+                exporter.export(str(path))
+            else:
+                self._export_svg(path)
         except OSError as error:
             raise UserInputError(f"cannot write {path}: {error.strerror or error}") from error
-        except ValueError:
-            # pyqtgraph 0.14's SVG exporter cannot parse the "Z" (close path) that newer Qt writes
-            # (pyqtgraph issue #3485); Qt's own SVG generator draws the same canvas instead.
-            if suffix != ".svg":
-                raise
-            self._export_svg_with_qt(path)
-        if not path.exists():
+        if not path.exists() or path.stat().st_size == 0:
             raise UserInputError(f"cannot write {path}")
         return path
 
+    def _export_svg(self, path: Path) -> None:
+        """Draw the canvas into Qt's SVG generator.
 
-    def _export_svg_with_qt(self, path: Path) -> None:
-        from PySide6.QtCore import QRectF, QSize
-        from PySide6.QtGui import QPainter
+        pyqtgraph 0.14's SVG exporter fails on newer Qt (it cannot parse the "Z" Qt writes,
+        pyqtgraph issue #3485), and a plain render of the scene is garbled: the axes are
+        cached QPictures recorded at the screen's dpi, which the generator (72 dpi by default)
+        replays scaled, and scatter symbols are pixmap fragments. So the generator gets the
+        screen's dpi, and every item is put in pyqtgraph's export mode (symbols drawn as paths)
+        while it draws, as pyqtgraph's own exporters do. Finally the data's coordinates are put
+        in pixels (gui/plots/svg_output.py) for renderers without cosmetic pens.
+        """
+        from pyqtgraph.exporters import ImageExporter
+        from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QRectF, QSize
+        from PySide6.QtGui import QColor, QGuiApplication, QPainter
         from PySide6.QtSvg import QSvgGenerator
 
-        rect = self.canvas.ci.sceneBoundingRect()
+        item = self.canvas.ci
+        source = item.sceneBoundingRect()
+        width, height = source.width(), source.height()
+        buffer = QBuffer()
+        content = QByteArray()
+        buffer.setBuffer(content)
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
         generator = QSvgGenerator()
-        generator.setFileName(str(path))
-        generator.setSize(QSize(int(rect.width()), int(rect.height())))
-        generator.setViewBox(QRectF(0, 0, rect.width(), rect.height()))
+        generator.setOutputDevice(buffer)
+        generator.setResolution(int(round(QGuiApplication.primaryScreen().logicalDotsPerInchX())))
+        generator.setSize(QSize(int(round(width)), int(round(height))))
+        generator.setViewBox(QRectF(0, 0, width, height))
         generator.setTitle(self.title)
+        items = ImageExporter(item)  # only for its list of the items that paint, in order
         painter = QPainter(generator)
         try:
-            self.canvas.scene().render(painter, QRectF(0, 0, rect.width(), rect.height()), rect)
+            painter.fillRect(QRectF(0, 0, width, height), QColor("white"))
+            items.setExportMode(True, {"antialias": True, "background": QColor("white"), "painter": painter})
+            self.canvas.scene().render(painter, QRectF(0, 0, width, height), source)
         finally:
+            items.setExportMode(False)
             painter.end()
+            buffer.close()
+        path.write_bytes(portable_svg(bytes(content.data()), width, height))
 
 
 def new_plot(canvas: pg.GraphicsLayoutWidget, title: str, x_label: str, y_label: str, **position) -> pg.PlotItem:
