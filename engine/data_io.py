@@ -11,9 +11,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
+from engine.atomic_write import atomic_path, write_text_atomically
 from engine.design import Truth
 from engine.errors import UserInputError
 
@@ -166,7 +168,8 @@ def _plain_value_labels(labels: dict) -> dict[str, dict]:
 
 def write_data(frame: pd.DataFrame, path: str | Path, truth: Truth | None = None, *,
                value_labels: dict[str, dict] | None = None,
-               variable_labels: dict[str, str] | None = None) -> list[Path]:
+               variable_labels: dict[str, str] | None = None,
+               progress: Callable[[float], None] | None = None) -> list[Path]:
     """Write ``frame`` to .csv, .dta, .sav or .parquet, with ``truth`` when given.
 
     Parameters
@@ -179,11 +182,20 @@ def write_data(frame: pd.DataFrame, path: str | Path, truth: Truth | None = None
         of an earlier file at ``path`` is removed so that it cannot be mistaken for this data's.
     value_labels, variable_labels : dict, optional
         Labels for the .dta and .sav formats.
+    progress : callable, optional
+        ``progress(fraction)`` as CSV and Parquet files are written, from 0 to 1.
 
     Returns
     -------
     list of Path
         The files written (the data, then the sidecar if any).
+
+    Notes
+    -----
+    Each file is written under a temporary name in the same folder and renamed when complete
+    (:mod:`engine.atomic_write`): an interrupted write never leaves a partial file under ``path``.
+    A .dta file is refused when a column name is not a valid Stata name (over 32 characters,
+    spaces, ...), as Stata would otherwise get renamed or truncated columns.
     """
     path = Path(path)
     extension = path.suffix.lower()
@@ -192,33 +204,61 @@ def write_data(frame: pd.DataFrame, path: str | Path, truth: Truth | None = None
             f"{path}: cannot write {extension or 'files without an extension'}; use {', '.join(WRITE_EXTENSIONS)}")
     if not path.parent.is_dir():
         raise UserInputError(f"{path}: the folder {path.parent} does not exist")
+    if extension == ".dta":
+        _check_stata_names(frame, path)
     truth_in_file = extension == ".parquet"
-    try:
-        if extension == ".csv":
-            _write_csv(frame, path)
-        elif extension == ".dta":
-            frame.to_stata(path, write_index=False, version=118,
-                           data_label=_DTA_DATA_LABEL if truth is not None else None,
-                           variable_labels=variable_labels or None, value_labels=value_labels or None)
-        elif extension == ".sav":
-            _write_sav(frame, path, value_labels, variable_labels)
-        else:
-            _write_parquet(frame, path, truth)
-    except OSError as error:
-        raise UserInputError(f"cannot write {path}: {error.strerror or error}") from error
-    except (ValueError, TypeError) as error:  # e.g. a column Stata or SPSS cannot hold
-        raise UserInputError(f"cannot write {path}: {str(error).splitlines()[0]}") from error
-    written = [path]
+    report = progress or (lambda _fraction: None)
     sidecar = truth_sidecar_path(path)
+    with atomic_path(path) as temporary:
+        try:
+            if extension == ".csv":
+                _write_csv(frame, temporary, report)
+            elif extension == ".dta":
+                frame.to_stata(temporary, write_index=False, version=118,
+                               data_label=_DTA_DATA_LABEL if truth is not None else None,
+                               variable_labels=variable_labels or None, value_labels=value_labels or None)
+            elif extension == ".sav":
+                _write_sav(frame, temporary, value_labels, variable_labels)
+            else:
+                _write_parquet(frame, temporary, truth, report)
+        except OSError as error:
+            raise UserInputError(f"cannot write {path}: {error.strerror or error}") from error
+        except (ValueError, TypeError) as error:  # e.g. a column Stata or SPSS cannot hold
+            raise UserInputError(f"cannot write {path}: {str(error).splitlines()[0]}") from error
+        # The sidecar is complete before the data appear under their name, so the pair is never
+        # seen with a stale truth.
+        if truth is not None and not truth_in_file:
+            write_text_atomically(sidecar, truth.to_json() + "\n")
+    report(1.0)
+    written = [path]
     if truth is not None and not truth_in_file:
-        sidecar.write_text(truth.to_json() + "\n", encoding="utf-8")
         written.append(sidecar)
     elif sidecar.exists():
         sidecar.unlink()
     return written
 
 
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+#: Rows per piece when CSV and Parquet files are written, so that progress can be shown.
+_WRITE_PIECE_ROWS = 1_000_000
+_STATA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
+
+
+def _check_stata_names(frame: pd.DataFrame, path: Path) -> None:
+    """pandas renames columns Stata cannot hold (cutting long names to 32 characters, replacing
+    spaces) with only a Python warning; refuse instead, naming the column."""
+    for name in frame.columns:
+        text = str(name)
+        if len(text) > 32:
+            raise UserInputError(
+                f"cannot write {path}: column {text!r} has {len(text)} characters and Stata allows 32; "
+                "rename it, or write .csv or .parquet")
+        if not _STATA_NAME.fullmatch(text):
+            raise UserInputError(
+                f"cannot write {path}: column {text!r} is not a Stata variable name (letters, digits and _, "
+                "not starting with a digit); rename it, or write .csv or .parquet")
+
+
+def _write_csv(frame: pd.DataFrame, path: Path, progress: Callable[[float], None]) -> None:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -228,7 +268,10 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
         frame.to_csv(path, index=False)  # mixed-type object columns: pandas writes them as text
         return
     # pyarrow writes numbers with round-trip precision, about 10 times faster than pandas.
-    pacsv.write_csv(table, path)
+    with pacsv.CSVWriter(path, table.schema) as writer:
+        for start in range(0, max(table.num_rows, 1), _WRITE_PIECE_ROWS):
+            writer.write_table(table.slice(start, _WRITE_PIECE_ROWS))
+            progress(min(1.0, (start + _WRITE_PIECE_ROWS) / max(table.num_rows, 1)))
 
 
 def _write_sav(frame: pd.DataFrame, path: Path, value_labels, variable_labels) -> None:
@@ -240,7 +283,8 @@ def _write_sav(frame: pd.DataFrame, path: Path, value_labels, variable_labels) -
                          column_labels=variable_labels or None, variable_format=integer_formats or None)
 
 
-def _write_parquet(frame: pd.DataFrame, path: Path, truth: Truth | None) -> None:
+def _write_parquet(frame: pd.DataFrame, path: Path, truth: Truth | None,
+                   progress: Callable[[float], None]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -249,4 +293,7 @@ def _write_parquet(frame: pd.DataFrame, path: Path, truth: Truth | None) -> None
         metadata = dict(table.schema.metadata or {})
         metadata[_PARQUET_TRUTH_KEY] = truth.to_json().encode("utf-8")
         table = table.replace_schema_metadata(metadata)
-    pq.write_table(table, path)
+    with pq.ParquetWriter(path, table.schema) as writer:
+        for start in range(0, max(table.num_rows, 1), _WRITE_PIECE_ROWS):
+            writer.write_table(table.slice(start, _WRITE_PIECE_ROWS))
+            progress(min(1.0, (start + _WRITE_PIECE_ROWS) / max(table.num_rows, 1)))

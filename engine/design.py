@@ -331,11 +331,10 @@ class Design:
 
     def save(self, path: str | Path) -> None:
         """Write JSON with a ``format_version`` key."""
+        from engine.atomic_write import write_text_atomically
+
         payload = {"format_version": FORMAT_VERSION, **self.to_dict()}
-        try:
-            Path(path).write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
-        except OSError as error:
-            raise UserInputError(f"cannot write design file {path}: {error.strerror or error}") from error
+        write_text_atomically(path, json.dumps(payload, indent=1) + "\n", what="design file")
 
     @classmethod
     def load(cls, path: str | Path) -> "Design":
