@@ -226,8 +226,10 @@ def add_centered_columns(frame: pd.DataFrame, centerings: Sequence[Centering], l
             _require_columns(out, [centering.level], f"centred column {centering.name}: level ")
         source = out[centering.variable]
         if not pd.api.types.is_numeric_dtype(source) or pd.api.types.is_bool_dtype(source):
-            example = source.dropna()
-            shown = repr(example.iloc[0]) if len(example) else "no values"
+            from engine.data_io import first_non_numeric_value
+
+            offending = first_non_numeric_value(source)
+            shown = repr(offending) if offending is not None else "no values"
             raise UserInputError(
                 f"cannot centre {centering.variable!r}: it is not numeric (e.g. {shown})")
         values = source.to_numpy(dtype=float, na_value=np.nan)

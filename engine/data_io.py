@@ -408,3 +408,20 @@ def _write_parquet(frame: pd.DataFrame, path: Path, truth: Truth | None,
         for start in range(0, max(table.num_rows, 1), _WRITE_PIECE_ROWS):
             writer.write_table(table.slice(start, _WRITE_PIECE_ROWS))
             progress(min(1.0, (start + _WRITE_PIECE_ROWS) / max(table.num_rows, 1)))
+
+
+# ----- messages --------------------------------------------------------------------------------------
+
+def first_non_numeric_value(column: pd.Series):
+    """The first value of ``column`` that is not a number, for "not numeric" messages.
+
+    A column of numbers with one word in it is read as text; its first value ("12") looks fine,
+    so messages must show the offending one ("n/a"). Returns None when no value is present.
+    """
+    present = column.dropna()
+    if len(present) == 0:
+        return None
+    if pd.api.types.is_bool_dtype(present):
+        return present.iloc[0]
+    offending = present[pd.to_numeric(present, errors="coerce").isna()]
+    return offending.iloc[0] if len(offending) else present.iloc[0]

@@ -142,7 +142,9 @@ def prepare_sample(frame: pd.DataFrame, outcome: str, terms: list[str], constant
     for column in columns:
         require_column(frame, column)
     if not pd.api.types.is_numeric_dtype(frame[outcome]):
-        example = frame[outcome].dropna().iloc[0] if frame[outcome].notna().any() else None
+        from engine.data_io import first_non_numeric_value
+
+        example = first_non_numeric_value(frame[outcome])
         raise UserInputError(f"outcome {outcome!r} is not numeric (e.g. {example!r}); the outcome must hold numbers")
     data, dropped, notes = drop_incomplete_rows(frame, columns)
     design = build_fixed_design(data, list(terms), constant=constant)

@@ -191,14 +191,15 @@ def run_study(study: Study, workers: int | None = None, scheduler: Any = None,
             stopped = interrupted = True
         finished_cleanly = not stopped
     finally:
-        # Cancel what has not started here, at once: the pool's own cancel_futures acts later, in
-        # its manager thread, and not at all if the pool has been garbage-collected by then.
-        for future in futures:
-            future.cancel()
-        if not finished_cleanly and not (stopped and not interrupted):
-            # Ctrl-C, SIGTERM or an error: the running chunks' results are not wanted, so their
-            # processes stop now rather than outlive the program.
-            _stop_local_workers(executor)
+        # Ctrl-C, SIGTERM or an error: the running chunks' results are not wanted, so a local
+        # pool's processes stop now rather than outlive the program (the pool then fails the
+        # futures it still holds, so they must not be cancelled here as well).
+        aborted = not finished_cleanly and not (stopped and not interrupted)
+        if not (aborted and _stop_local_workers(executor)):
+            # Cancel what has not started here, at once: the pool's own cancel_futures acts later,
+            # in its manager thread, and not at all if the pool has been garbage-collected by then.
+            for future in futures:
+                future.cancel()
         # Wait for the workers only when nothing is left running.
         executor.shutdown(wait=finished_cleanly, cancel_futures=True)
     records = sort_records(frames)
@@ -410,11 +411,22 @@ def _exit_with_parent(sentinel: int) -> None:
     os._exit(1)
 
 
-def _stop_local_workers(executor: cf.Executor) -> None:
-    """Terminate a local pool's worker processes (a Dask cluster's workers are not ours)."""
-    processes = getattr(executor, "_processes", None) or {}
-    for process in list(processes.values()):
+def _stop_local_workers(executor: cf.Executor) -> bool:
+    """Terminate a local pool's worker processes; False for other executors (a Dask cluster's
+    workers are not ours to stop)."""
+    if not isinstance(executor, _SingleThreadBlasProcessPool):
+        return False
+    processes = list((executor._processes or {}).values())
+    for process in processes:
         if process.is_alive():
             process.terminate()
-    for process in list(processes.values()):
+    for process in processes:
         process.join(timeout=5)
+    # A worker killed while sending its result leaves half a message in the result pipe; the
+    # pool's manager thread would wait for the rest forever (and with it the program's exit).
+    # With every worker gone, closing this process's end of the pipe turns that wait into an
+    # end-of-file, which the pool handles as a broken pool.
+    writer = getattr(getattr(executor, "_result_queue", None), "_writer", None)
+    if writer is not None:
+        writer.close()
+    return True
