@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     check_seed(args.seed)
     outputs = [("--out", args.out), ("--save-design", args.save_design)]
     if args.out and Path(args.out).suffix.lower() != ".parquet":
-        outputs.append(("the truth file of --out", str(truth_sidecar_path(args.out))))
+        outputs.append(("--out's truth file", str(truth_sidecar_path(args.out))))
     check_outputs(outputs, [("--design", args.design)])
 
     design = apply_units(Design.load(args.design) if args.design else get_preset(args.preset or "tutoring"), args.units)

@@ -304,13 +304,13 @@ def probe_scheduler(address: str) -> None:
         scheme, rest = "tcp", text
     if scheme != "tcp":
         if scheme in ("http", "https"):
-            raise UserInputError(f"--scheduler {address}: a Dask scheduler address starts with tcp://, "
+            raise UserInputError(f"scheduler address {address}: a Dask scheduler address starts with tcp://, "
                                  f"not {scheme}:// (the dashboard's web address is not the scheduler's)")
         return
     host, colon, port_text = rest.rstrip("/").rpartition(":")
     host = host.strip("[]")
     if not colon or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise UserInputError(f"--scheduler {address}: not a scheduler address; write tcp://HOST:PORT, "
+        raise UserInputError(f"scheduler address {address!r}: not a Dask address; write tcp://HOST:PORT, "
                              "e.g. tcp://127.0.0.1:8786")
     where = f"the Dask scheduler at {address}"
     try:
@@ -338,10 +338,10 @@ def probe_scheduler(address: str) -> None:
         if 0 < length < _MAX_GREETING_BYTES and 0 < frames < 64:
             return
     if not greeting:
-        raise UserInputError(f"{where} is not a Dask scheduler: the service there did not greet "
+        raise UserInputError(f"{address} is not a Dask scheduler: the service there did not greet "
                              f"within {SCHEDULER_PROBE_SECONDS:g} s (a web server or another service?)")
     shown = greeting.decode("ascii", errors="replace").split("\n")[0].strip()
-    raise UserInputError(f"{where} is not a Dask scheduler: the service there sent {shown!r}")
+    raise UserInputError(f"{address} is not a Dask scheduler: the service there sent {shown!r}")
 
 
 class _DaskExecutor(cf.Executor):
