@@ -57,13 +57,15 @@ def run(args: argparse.Namespace) -> int:
     from engine.cli._options import apply_units, check_outputs, check_seed
     from engine.design import Design
     from engine.montecarlo import Study, Sweep, format_summary, run_study
-    from engine.montecarlo.runner import check_records_path, local_cores
+    from engine.montecarlo.runner import check_records_path, local_cores, probe_scheduler
     from engine.presets import get_preset
 
     check_seed(args.seed)
     check_outputs([("--json", args.json), ("--records", args.records)], [("--design", args.design)])
     if args.records:
         check_records_path(args.records)
+    if args.scheduler is not None:
+        probe_scheduler(args.scheduler)  # before the banner: a wrong address is one line
     if args.workers is not None and args.scheduler is None:
         if args.workers < 1:
             raise UserInputError(f"--workers {args.workers}: give a whole number >= 1")
