@@ -208,7 +208,10 @@ def workers_of(process) -> list[psutil.Process]:
 
 def assert_all_gone(processes: list[psutil.Process]) -> None:
     _, alive = psutil.wait_procs(processes, timeout=60)
-    assert alive == [], [(p.pid, p.cmdline()) for p in alive]
+    survivors = [(p.pid, " ".join(p.cmdline())) for p in alive]
+    for process in alive:  # a failing test must not leave orphans behind either
+        process.kill()
+    assert survivors == []
 
 
 def test_ctrl_c_stops_the_workers_and_writes_the_replications_done(tmp_path):
@@ -221,8 +224,8 @@ def test_ctrl_c_stops_the_workers_and_writes_the_replications_done(tmp_path):
         out = process.stdout.read().decode()
     finally:
         process.kill()
-    assert process.returncode == 130, err
     assert_all_gone(workers)
+    assert process.returncode == 130, err
     assert "Traceback" not in err
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["interrupted"] and summary["stopped"]
@@ -244,7 +247,7 @@ def test_killing_the_parent_stops_its_workers(tmp_path, signal_number, code):
         err = finish()
     finally:
         process.kill()
-    assert process.returncode == code, err
     assert_all_gone(workers)
+    assert process.returncode == code, err
     assert not (tmp_path / "summary.json").exists()
     assert [p.name for p in tmp_path.iterdir()] == []  # no partial file either
