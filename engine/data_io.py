@@ -116,11 +116,7 @@ def _read_text(path: Path) -> Dataset:
         raise UserInputError(f"{path}: the file is empty")
     separator = _detect_separator(lines)
     header = _split_line(lines[0], separator)
-    repeated = sorted({name for name in header if header.count(name) > 1})
-    if repeated:
-        raise UserInputError(
-            f"{path}: column name(s) used more than once: {', '.join(repr(n) for n in repeated)}; "
-            "give every column its own name")
+    _refuse_repeated_names(path, header)
     _refuse_truncated_last_line(path, separator, len(header), encoding)
     try:
         frame = pd.read_csv(path, sep=separator, encoding=encoding)
@@ -247,7 +243,19 @@ def _read_excel(path: Path) -> Dataset:
             import xlrd  # noqa: F401
         except ImportError:
             raise UserInputError(f"{path}: reading old .xls files needs the xlrd package; save it as .xlsx") from None
+    header = pd.read_excel(path, header=None, nrows=1)
+    _refuse_repeated_names(path, [str(name) for name in header.iloc[0].tolist()] if len(header) else [])
     return Dataset(frame=pd.read_excel(path))
+
+
+def _refuse_repeated_names(path: Path, header: list[str]) -> None:
+    """pandas renames a repeated column name (x, x.1) without a word; the user would then fit x
+    without knowing that another column had the same name."""
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise UserInputError(
+            f"{path}: column name(s) used more than once: {', '.join(repr(n) for n in repeated)}; "
+            "give every column its own name")
 
 
 def _read_parquet(path: Path) -> Dataset:

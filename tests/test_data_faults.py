@@ -170,3 +170,12 @@ def test_not_numeric_messages_show_the_offending_value():
     frame = pd.DataFrame({"school": [1, 1, 2, 2], "ses": column, "y": [1.0, 2.0, 3.0, 4.0]})
     with pytest.raises(UserInputError, match="cannot centre 'ses': it is not numeric \\(e.g. 'n/a'\\)"):
         add_centered_columns(frame, [Centering.parse_center_option("ses_c=ses:grand")])
+
+
+def test_duplicate_column_names_in_a_spreadsheet_are_refused_too(tmp_path):
+    pytest.importorskip("openpyxl")
+    path = tmp_path / "data.xlsx"
+    pd.DataFrame([[1, 2, 3], [4, 5, 6]], columns=["id", "ses", "id2"]).rename(columns={"id2": "ses"}).to_excel(
+        path, index=False)
+    with pytest.raises(UserInputError, match="used more than once: 'ses'"):
+        read_data(path)
