@@ -8,12 +8,16 @@ no room for it (a Stata data label holds 80 characters), so it goes to a sidecar
 
 from __future__ import annotations
 
+import csv
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
+import numpy as np
 import pandas as pd
 
+from engine.atomic_write import atomic_path, write_text_atomically
 from engine.design import Truth
 from engine.errors import UserInputError
 
@@ -83,6 +87,7 @@ def read_data(path: str | Path) -> Dataset:
         raise UserInputError(f"cannot read {path}: {reason}") from error
     if dataset.frame.shape[1] == 0 or len(dataset.frame) == 0:
         raise UserInputError(f"{path}: the file holds no data rows")
+    _integers_beyond_int64_as_labels(dataset.frame)
     dataset.source = str(path)
     if dataset.truth is None:
         dataset.truth = _read_sidecar(path)
@@ -90,17 +95,121 @@ def read_data(path: str | Path) -> Dataset:
 
 
 def _read_text(path: Path) -> Dataset:
-    with path.open("r", encoding="utf-8", errors="replace") as handle:
-        header = handle.readline()
-    if not header.strip():
-        raise UserInputError(f"{path}: the file is empty")
-    # The separator of the header line: tab, semicolon or comma, else runs of whitespace.
-    separator = next((sep for sep in ("\t", ";", ",") if sep in header), r"\s+")
+    with path.open("rb") as handle:
+        head = handle.read(_SAMPLE_BYTES)
+    _refuse_binary(path, head)
+    encoding = "utf-8"
     try:
-        frame = pd.read_csv(path, sep=separator)
-    except UnicodeDecodeError:  # spreadsheets on Windows often save Latin-1
-        frame = pd.read_csv(path, sep=separator, encoding="latin-1")
+        head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        # A multi-byte character cut by the sample's end is still UTF-8; anything else is taken as
+        # Latin-1, which spreadsheets on Windows often save.
+        if error.start < len(head) - 3:
+            encoding = "latin-1"
+    text = head.decode(encoding, errors="ignore")
+    if text.startswith("\ufeff"):  # Excel's UTF-8 byte-order mark
+        text, encoding = text[1:], "utf-8-sig"
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(head) == _SAMPLE_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the sample may end inside a line
+    if not lines:
+        raise UserInputError(f"{path}: the file is empty")
+    separator = _detect_separator(lines)
+    header = _split_line(lines[0], separator)
+    _refuse_repeated_names(path, header)
+    _refuse_truncated_last_line(path, separator, len(header), encoding)
+    try:
+        frame = pd.read_csv(path, sep=separator, encoding=encoding)
+    except UnicodeDecodeError:  # a Latin-1 character after the sample
+        encoding = "latin-1"
+        frame = pd.read_csv(path, sep=separator, encoding=encoding)
+    big_integers = [name for name in frame.columns if _integers_beyond_float_precision(frame[name])]
+    if big_integers:
+        # Ids with more than 15 digits and a missing value are read as floats, which merges
+        # neighbouring ids: read them again as text labels.
+        text_columns = pd.read_csv(path, sep=separator, encoding=encoding, usecols=big_integers, dtype=str)
+        for name in big_integers:
+            frame[name] = text_columns[name]
     return Dataset(frame=frame)
+
+
+#: Bytes read from the start of a text file to find its separator and check its header.
+_SAMPLE_BYTES = 1 << 16
+#: Separators tried, in order of preference when several split every sampled line alike.
+_SEPARATORS = ("\t", ";", ",", "|")
+_COMPRESSED_SIGNATURES = {b"\x1f\x8b": "gzip-compressed", b"PK\x03\x04": "a zip archive (an Excel .xlsx?)",
+                          b"BZh": "bzip2-compressed", b"\xfd7zXZ\x00": "xz-compressed",
+                          b"\x28\xb5\x2f\xfd": "zstd-compressed", b"\xd0\xcf\x11\xe0": "an old Excel/Office file",
+                          b"PAR1": "a Parquet file", b"%PDF": "a PDF document"}
+
+
+def _refuse_binary(path: Path, head: bytes) -> None:
+    """A compressed or binary file named .csv/.txt is refused, saying what it looks like."""
+    for signature, kind in _COMPRESSED_SIGNATURES.items():
+        if head.startswith(signature):
+            raise UserInputError(f"{path}: not a text CSV file: it is {kind}")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UserInputError(f"{path}: not a text CSV file: it is UTF-16 text; save it as UTF-8 CSV")
+    if b"\x00" in head:
+        raise UserInputError(f"{path}: not a text CSV file: it holds binary data (NUL bytes)")
+
+
+def _split_line(line: str, separator: str) -> list[str]:
+    if separator == r"\s+":
+        return line.split()
+    return next(csv.reader([line], delimiter=separator))
+
+
+def _detect_separator(lines: list[str]) -> str:
+    """The separator that splits the header and every sampled line into the same number (> 1) of
+    fields: tab, semicolon, comma or bar, in that order of preference (so ``x;y`` in a comma
+    file's header is a name, and ``1,5`` in a semicolon file a decimal comma). Else runs of
+    whitespace when they split consistently, else the comma (one column)."""
+    for separator in (*_SEPARATORS, r"\s+"):
+        counts = {len(_split_line(line, separator)) for line in lines}
+        if len(counts) == 1 and counts.pop() > 1:
+            return separator
+    # No consistent split: the separator giving the header the most fields; rows that differ
+    # are then reported by the reader (more fields) or by the truncation check (fewer).
+    best = max(_SEPARATORS, key=lambda sep: len(_split_line(lines[0], sep)))
+    return best if len(_split_line(lines[0], best)) > 1 else ","
+
+
+def _refuse_truncated_last_line(path: Path, separator: str, expected: int, encoding: str) -> None:
+    """A last line with fewer fields than the header is a file cut off while being written (or
+    copied); pandas would fill the missing fields with NaN and the fit would drop the row
+    silently."""
+    with path.open("rb") as handle:
+        handle.seek(0, 2)
+        size = handle.tell()
+        handle.seek(max(0, size - _SAMPLE_BYTES))
+        tail = handle.read().decode(encoding, errors="ignore")
+    lines = [line for line in tail.splitlines() if line.strip()]
+    if len(lines) < 2 or lines[-1].count('"') % 2:  # only a header, or inside a quoted field
+        return
+    fields = _split_line(lines[-1], separator)
+    if len(fields) < expected:
+        shown = lines[-1] if len(lines[-1]) <= 60 else lines[-1][:57] + "..."
+        raise UserInputError(
+            f"{path}: the last line has {len(fields)} of the header's {expected} fields ({shown!r}): "
+            "the file looks truncated; complete or remove that line")
+
+
+def _integers_beyond_int64_as_labels(frame: pd.DataFrame) -> None:
+    """Unsigned integers beyond the int64 range (ids from other systems) become text labels:
+    as numbers they overflow wherever ids are shifted or combined into codes."""
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype.kind == "u" and len(column) and int(column.max()) > np.iinfo(np.int64).max:
+            frame[name] = column.astype(str)
+
+
+def _integers_beyond_float_precision(column: pd.Series) -> bool:
+    """Whole numbers read as floats beyond 2**53, where neighbouring values become equal."""
+    if not pd.api.types.is_float_dtype(column):
+        return False
+    present = column.dropna().to_numpy()
+    return present.size > 0 and bool(np.all(np.mod(present, 1) == 0)) and float(np.abs(present).max()) >= 2**53
 
 
 def _read_dta(path: Path) -> Dataset:
@@ -134,7 +243,19 @@ def _read_excel(path: Path) -> Dataset:
             import xlrd  # noqa: F401
         except ImportError:
             raise UserInputError(f"{path}: reading old .xls files needs the xlrd package; save it as .xlsx") from None
+    header = pd.read_excel(path, header=None, nrows=1)
+    _refuse_repeated_names(path, [str(name) for name in header.iloc[0].tolist()] if len(header) else [])
     return Dataset(frame=pd.read_excel(path))
+
+
+def _refuse_repeated_names(path: Path, header: list[str]) -> None:
+    """pandas renames a repeated column name (x, x.1) without a word; the user would then fit x
+    without knowing that another column had the same name."""
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise UserInputError(
+            f"{path}: column name(s) used more than once: {', '.join(repr(n) for n in repeated)}; "
+            "give every column its own name")
 
 
 def _read_parquet(path: Path) -> Dataset:
@@ -166,7 +287,8 @@ def _plain_value_labels(labels: dict) -> dict[str, dict]:
 
 def write_data(frame: pd.DataFrame, path: str | Path, truth: Truth | None = None, *,
                value_labels: dict[str, dict] | None = None,
-               variable_labels: dict[str, str] | None = None) -> list[Path]:
+               variable_labels: dict[str, str] | None = None,
+               progress: Callable[[float], None] | None = None) -> list[Path]:
     """Write ``frame`` to .csv, .dta, .sav or .parquet, with ``truth`` when given.
 
     Parameters
@@ -179,11 +301,20 @@ def write_data(frame: pd.DataFrame, path: str | Path, truth: Truth | None = None
         of an earlier file at ``path`` is removed so that it cannot be mistaken for this data's.
     value_labels, variable_labels : dict, optional
         Labels for the .dta and .sav formats.
+    progress : callable, optional
+        ``progress(fraction)`` as CSV and Parquet files are written, from 0 to 1.
 
     Returns
     -------
     list of Path
         The files written (the data, then the sidecar if any).
+
+    Notes
+    -----
+    Each file is written under a temporary name in the same folder and renamed when complete
+    (:mod:`engine.atomic_write`): an interrupted write never leaves a partial file under ``path``.
+    A .dta file is refused when a column name is not a valid Stata name (over 32 characters,
+    spaces, ...), as Stata would otherwise get renamed or truncated columns.
     """
     path = Path(path)
     extension = path.suffix.lower()
@@ -192,33 +323,61 @@ def write_data(frame: pd.DataFrame, path: str | Path, truth: Truth | None = None
             f"{path}: cannot write {extension or 'files without an extension'}; use {', '.join(WRITE_EXTENSIONS)}")
     if not path.parent.is_dir():
         raise UserInputError(f"{path}: the folder {path.parent} does not exist")
+    if extension == ".dta":
+        _check_stata_names(frame, path)
     truth_in_file = extension == ".parquet"
-    try:
-        if extension == ".csv":
-            _write_csv(frame, path)
-        elif extension == ".dta":
-            frame.to_stata(path, write_index=False, version=118,
-                           data_label=_DTA_DATA_LABEL if truth is not None else None,
-                           variable_labels=variable_labels or None, value_labels=value_labels or None)
-        elif extension == ".sav":
-            _write_sav(frame, path, value_labels, variable_labels)
-        else:
-            _write_parquet(frame, path, truth)
-    except OSError as error:
-        raise UserInputError(f"cannot write {path}: {error.strerror or error}") from error
-    except (ValueError, TypeError) as error:  # e.g. a column Stata or SPSS cannot hold
-        raise UserInputError(f"cannot write {path}: {str(error).splitlines()[0]}") from error
-    written = [path]
+    report = progress or (lambda _fraction: None)
     sidecar = truth_sidecar_path(path)
+    with atomic_path(path) as temporary:
+        try:
+            if extension == ".csv":
+                _write_csv(frame, temporary, report)
+            elif extension == ".dta":
+                frame.to_stata(temporary, write_index=False, version=118,
+                               data_label=_DTA_DATA_LABEL if truth is not None else None,
+                               variable_labels=variable_labels or None, value_labels=value_labels or None)
+            elif extension == ".sav":
+                _write_sav(frame, temporary, value_labels, variable_labels)
+            else:
+                _write_parquet(frame, temporary, truth, report)
+        except OSError as error:
+            raise UserInputError(f"cannot write {path}: {error.strerror or error}") from error
+        except (ValueError, TypeError) as error:  # e.g. a column Stata or SPSS cannot hold
+            raise UserInputError(f"cannot write {path}: {str(error).splitlines()[0]}") from error
+        # The sidecar is complete before the data appear under their name, so the pair is never
+        # seen with a stale truth.
+        if truth is not None and not truth_in_file:
+            write_text_atomically(sidecar, truth.to_json() + "\n")
+    report(1.0)
+    written = [path]
     if truth is not None and not truth_in_file:
-        sidecar.write_text(truth.to_json() + "\n", encoding="utf-8")
         written.append(sidecar)
     elif sidecar.exists():
         sidecar.unlink()
     return written
 
 
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+#: Rows per piece when CSV and Parquet files are written, so that progress can be shown.
+_WRITE_PIECE_ROWS = 1_000_000
+_STATA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
+
+
+def _check_stata_names(frame: pd.DataFrame, path: Path) -> None:
+    """pandas renames columns Stata cannot hold (cutting long names to 32 characters, replacing
+    spaces) with only a Python warning; refuse instead, naming the column."""
+    for name in frame.columns:
+        text = str(name)
+        if len(text) > 32:
+            raise UserInputError(
+                f"cannot write {path}: column {text!r} has {len(text)} characters and Stata allows 32; "
+                "rename it, or write .csv or .parquet")
+        if not _STATA_NAME.fullmatch(text):
+            raise UserInputError(
+                f"cannot write {path}: column {text!r} is not a Stata variable name (letters, digits and _, "
+                "not starting with a digit); rename it, or write .csv or .parquet")
+
+
+def _write_csv(frame: pd.DataFrame, path: Path, progress: Callable[[float], None]) -> None:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -228,7 +387,10 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
         frame.to_csv(path, index=False)  # mixed-type object columns: pandas writes them as text
         return
     # pyarrow writes numbers with round-trip precision, about 10 times faster than pandas.
-    pacsv.write_csv(table, path)
+    with pacsv.CSVWriter(path, table.schema) as writer:
+        for start in range(0, max(table.num_rows, 1), _WRITE_PIECE_ROWS):
+            writer.write_table(table.slice(start, _WRITE_PIECE_ROWS))
+            progress(min(1.0, (start + _WRITE_PIECE_ROWS) / max(table.num_rows, 1)))
 
 
 def _write_sav(frame: pd.DataFrame, path: Path, value_labels, variable_labels) -> None:
@@ -240,7 +402,8 @@ def _write_sav(frame: pd.DataFrame, path: Path, value_labels, variable_labels) -
                          column_labels=variable_labels or None, variable_format=integer_formats or None)
 
 
-def _write_parquet(frame: pd.DataFrame, path: Path, truth: Truth | None) -> None:
+def _write_parquet(frame: pd.DataFrame, path: Path, truth: Truth | None,
+                   progress: Callable[[float], None]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -249,4 +412,24 @@ def _write_parquet(frame: pd.DataFrame, path: Path, truth: Truth | None) -> None
         metadata = dict(table.schema.metadata or {})
         metadata[_PARQUET_TRUTH_KEY] = truth.to_json().encode("utf-8")
         table = table.replace_schema_metadata(metadata)
-    pq.write_table(table, path)
+    with pq.ParquetWriter(path, table.schema) as writer:
+        for start in range(0, max(table.num_rows, 1), _WRITE_PIECE_ROWS):
+            writer.write_table(table.slice(start, _WRITE_PIECE_ROWS))
+            progress(min(1.0, (start + _WRITE_PIECE_ROWS) / max(table.num_rows, 1)))
+
+
+# ----- messages --------------------------------------------------------------------------------------
+
+def first_non_numeric_value(column: pd.Series):
+    """The first value of ``column`` that is not a number, for "not numeric" messages.
+
+    A column of numbers with one word in it is read as text; its first value ("12") looks fine,
+    so messages must show the offending one ("n/a"). Returns None when no value is present.
+    """
+    present = column.dropna()
+    if len(present) == 0:
+        return None
+    if pd.api.types.is_bool_dtype(present):
+        return present.iloc[0]
+    offending = present[pd.to_numeric(present, errors="coerce").isna()]
+    return offending.iloc[0] if len(offending) else present.iloc[0]

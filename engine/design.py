@@ -15,8 +15,11 @@ Variables (the treatment and the covariates) vary at a level: a level name, or `
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -364,8 +367,10 @@ class Design:
         if not isinstance(data, dict):
             raise UserInputError("design: expected a JSON object")
         data = {key: value for key, value in data.items() if key != "format_version"}
+        data = _normalise_units(data)
+        _check_fields(cls, data, "")
         try:
-            return from_jsonable(cls, _normalise_units(data))
+            return from_jsonable(cls, data)
         except UserInputError:
             raise
         except (TypeError, ValueError, AttributeError, KeyError) as error:
@@ -373,11 +378,10 @@ class Design:
 
     def save(self, path: str | Path) -> None:
         """Write JSON with a ``format_version`` key."""
+        from engine.atomic_write import write_text_atomically
+
         payload = {"format_version": FORMAT_VERSION, **self.to_dict()}
-        try:
-            Path(path).write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
-        except OSError as error:
-            raise UserInputError(f"cannot write design file {path}: {error.strerror or error}") from error
+        write_text_atomically(path, json.dumps(payload, indent=1) + "\n", what="design file")
 
     @classmethod
     def load(cls, path: str | Path) -> "Design":
@@ -431,6 +435,61 @@ def _normalise_units(data: dict) -> dict:
             for level in levels
         ]
     return data
+
+
+# ----- the shape of design JSON ---------------------------------------------------------------------
+
+#: Fields that have a default in Python but must be written in a design file: a level without its
+#: units would silently get one unit per parent.
+_REQUIRED_IN_FILES = {"LevelDesign": ("units",)}
+_FIELD_HINTS = {"units": 'units per parent, e.g. "units": 10 or {"distribution": "poisson", "mean": 10}'}
+
+
+def _check_fields(cls, data, where: str) -> None:
+    """Check a design's JSON against its dataclasses before building it, so that errors name the
+    field in words: a missing or unknown field, or a value of the wrong kind (text for a number)."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    label = where or "design"
+    if not isinstance(data, dict):
+        raise UserInputError(f"{label}: expected an object with the fields {', '.join(names)}, got {data!r}")
+    unknown = [key for key in data if key not in names]
+    if unknown:
+        raise UserInputError(f"{label}: unknown field {unknown[0]!r}; the fields are {', '.join(names)}")
+    hints = typing.get_type_hints(cls)
+    for spec in dataclasses.fields(cls):
+        required = (spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING) \
+            or spec.name in _REQUIRED_IN_FILES.get(cls.__name__, ())
+        if spec.name not in data:
+            if required:
+                hint = f" ({_FIELD_HINTS[spec.name]})" if spec.name in _FIELD_HINTS else ""
+                raise UserInputError(f"{label}: the field {spec.name!r} is missing{hint}")
+            continue
+        _check_value(hints[spec.name], data[spec.name], f"{where}: {spec.name}" if where else spec.name)
+
+
+def _check_value(hint, value, where: str) -> None:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return
+        (hint,) = [option for option in typing.get_args(hint) if option is not type(None)][:1]
+        origin = typing.get_origin(hint)
+    if origin is list:
+        if not isinstance(value, list):
+            raise UserInputError(f"{where}: expected a list, got {value!r}")
+        (item,) = typing.get_args(hint)
+        for index, element in enumerate(value):
+            name = element.get("name") or element.get("variable") if isinstance(element, dict) else None
+            _check_value(item, element, f"{where}[{index}]" + (f" ({name})" if isinstance(name, str) else ""))
+    elif dataclasses.is_dataclass(hint):
+        if hint is UnitCount and not isinstance(value, dict):
+            raise UserInputError(f"{where}: expected {_FIELD_HINTS['units']}; got {value!r}")
+        _check_fields(hint, value, where)
+    elif hint is float or hint is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UserInputError(f"{where}: expected a number, got {value!r}")
+    elif hint is str and not isinstance(value, str):
+        raise UserInputError(f"{where}: expected text, got {value!r}")
 
 
 # ----- validation ----------------------------------------------------------------------------------

@@ -612,10 +612,10 @@ def _codes(column: pd.Series, sort: bool = True) -> tuple[np.ndarray, int]:
     """Integer codes 0..k-1 of a column (-1 where missing), in sorted order of the values, and k."""
     values = column.to_numpy()
     if values.dtype.kind in "iu" and values.size:
-        low = int(values.min())
-        shifted = values.astype(np.int64) - low
-        upper = int(shifted.max()) + 1
+        # Python ints for the range: ids near the ends of int64 (or in uint64) must not overflow.
+        low, upper = int(values.min()), int(values.max()) - int(values.min()) + 1
         if upper <= _dense_limit(values.size):  # small-range integers: rank by a lookup table, no hashing
+            shifted = (values - values.dtype.type(low)).astype(np.int64)
             present = np.zeros(upper, dtype=bool)
             present[shifted] = True
             rank = np.cumsum(present) - 1

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+from engine.atomic_write import write_text_atomically
 from engine.design import Design
 from engine.errors import UserInputError
 from engine.model_spec import ModelSpec
@@ -127,12 +128,7 @@ class Project:
         data = self.to_dict()
         if self.data_source is not None and self.data_source.kind == FILE:
             data["data_source"]["path"] = _relative_if_possible(self.data_source.path, path.parent)
-        temporary = path.with_name(path.name + ".tmp")
-        try:
-            temporary.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-            os.replace(temporary, path)
-        except OSError as error:
-            raise UserInputError(f"cannot write project file {path}: {error.strerror or error}") from error
+        write_text_atomically(path, json.dumps(data, indent=1) + "\n", what="project file")
 
     @classmethod
     def load(cls, path: str | Path) -> "Project":

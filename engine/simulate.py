@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from engine.design import OBSERVATION, CovariateDesign, Design, LevelDesign, Truth, UnitCount
+from engine.errors import UserInputError
 
 TRUE_EFFECT_PREFIX = "true_u_"
 
@@ -57,6 +58,8 @@ def simulate(design: Design, seed: int | None = None) -> SimulatedData:
     design.validate()
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1)[0])
+    elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise UserInputError(f"seed must be a whole number >= 0, got {seed!r}")
     rng = np.random.default_rng(seed)
     variable_levels = design.variable_levels()
 

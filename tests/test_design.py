@@ -74,7 +74,17 @@ def test_level_accepts_an_int_for_units():
     ('{"format_version": 2, "levels": []}', "format_version 2"),
     ('{"levels": [{"name": "a", "units": 0}]}', "level a: units must be >= 1, got 0"),
     ("[1, 2]", "expected a JSON object"),
-    ('{"levels": [{"name": "a", "sd": "x"}]}', "malformed field"),
+    # Design-file errors name the field in words (not a constructor's TypeError or a bare
+    # "could not convert string to float"); a level without units is refused, not given one unit.
+    ('{"levels": [{"name": "a", "units": 3, "sd": "x"}]}', r"levels\[0\] \(a\): sd: expected a number, got 'x'"),
+    ('{"levels": [{"name": "a", "sd": 1}]}', r"levels\[0\] \(a\): the field 'units' is missing \(units per parent"),
+    ('{"levels": [{"units": 4}]}', r"levels\[0\]: the field 'name' is missing"),
+    ('{"levels": [{"name": "a", "unit": 4}]}', r"levels\[0\] \(a\): unknown field 'unit'; the fields are name, units"),
+    ('{"levels": [{"name": "a", "units": "ten"}]}', r"levels\[0\] \(a\): units: expected units per parent.*got 'ten'"),
+    ('{"levels": [{"name": "a", "units": 2}], "covariates": [{"name": "x", "coef": "1,5"}]}',
+     r"covariates\[0\] \(x\): coef: expected a number, got '1,5'"),
+    ('{"levels": [{"name": "a", "units": 2, "slopes": [{"variable": "x"}]}]}',
+     r"levels\[0\] \(a\): slopes\[0\] \(x\): the field 'sd' is missing"),
 ])
 def test_load_rejects_bad_files_naming_them(tmp_path, content, message):
     path = tmp_path / "bad.json"

@@ -41,8 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_command(args: argparse.Namespace) -> int:
     """Run a parsed subcommand; user errors become one line on stderr and exit code 2."""
+    from engine.cli._signals import sigterm_as_exit
+
     try:
-        return int(args.func(args) or 0)
+        with sigterm_as_exit():
+            return int(args.func(args) or 0)
     except UserInputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -45,3 +45,20 @@ def apply_allocation(design: Design, allocation: str | None, treated: int | None
     if block is not None:
         treatment.block = block
     return changed
+
+
+def check_seed(seed: int | None, option: str = "--seed") -> None:
+    """A seed must be a whole number >= 0 (numpy's seeds are); None means a fresh one."""
+    if seed is not None and seed < 0:
+        raise UserInputError(f"{option} {seed}: a seed must be a whole number >= 0, e.g. {option} 1")
+
+
+def check_outputs(outputs: list[tuple[str, str | None]], inputs: list[tuple[str, str | None]]) -> None:
+    """Before any work: no output may overwrite an input or another output, and every output's
+    folder must exist and be writable. Items are (option, path); empty paths are skipped."""
+    from engine.atomic_write import check_writable, refuse_overwriting
+
+    refuse_overwriting(outputs, inputs)
+    for option, path in outputs:
+        if path:
+            check_writable(path, option)

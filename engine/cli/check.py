@@ -29,6 +29,9 @@ def run(args: argparse.Namespace) -> int:
     from engine.data_io import read_data
     from engine.hierarchy_check import check_dataset
 
+    from engine.cli._options import check_outputs
+
+    check_outputs([("--json", args.json)], [("DATA", args.data)])
     report = check_dataset(read_data(args.data), args.levels, outcome=args.outcome)
     if not args.quiet:
         print(report.format(), end="")

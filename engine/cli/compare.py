@@ -54,6 +54,10 @@ def run(args: argparse.Namespace) -> int:
     from engine.estimators import parse_estimator, parse_model_terms
     from engine.report import format_fit_report
 
+    from engine.cli._options import check_outputs, check_seed
+
+    check_seed(args.seed)
+    check_outputs([("--json", args.json)], [("DATA", args.data)])
     estimators = [parse_estimator(text) for text in args.estimator]
     frame, truth, design = load_or_simulate(args)
     if args.model:

@@ -37,6 +37,9 @@ def run(args: argparse.Namespace) -> int:
     from engine.mixed import fit_mixed
     from engine.report import format_fit_report
 
+    from engine.cli._options import check_outputs
+
+    check_outputs([("--json", args.json)], [("DATA", args.data)])
     spec = spec_from_arguments(args)
     dataset = read_data(args.data)
     result = fit_mixed(dataset.frame, spec)
@@ -82,14 +85,13 @@ def parse_model_with_method(text: str, method: str | None):
 
 
 def write_json(payload: dict, destination: str) -> None:
+    from engine.atomic_write import write_text_atomically
+
     text = json.dumps(payload, indent=1)
     if destination == "-":
         sys.stdout.write(text + "\n")
         return
-    try:
-        Path(destination).write_text(text + "\n")
-    except OSError as error:
-        raise UserInputError(f"cannot write {destination}: {error.strerror}") from None
+    write_text_atomically(destination, text + "\n")
 
 
 def add_centering_arguments(parser: argparse.ArgumentParser) -> None:

@@ -37,6 +37,9 @@ def run(args: argparse.Namespace) -> int:
 
     if len(args.model) < 2:
         raise UserInputError("lrtest needs at least two --model options")
+    from engine.cli._options import check_outputs
+
+    check_outputs([("--json", args.json)], [("DATA", args.data)])
     centering = centerings_from_arguments(args)
     specs = []
     for text in args.model:

@@ -10,6 +10,8 @@ import argparse
 import sys
 import time
 
+from engine.errors import UserInputError
+
 
 def register(subparsers) -> None:
     """Add the ``montecarlo`` subcommand."""
@@ -52,14 +54,25 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from engine.cli.fit import write_json
-    from engine.cli._options import apply_units
+    from engine.cli._options import apply_units, check_outputs, check_seed
     from engine.design import Design
     from engine.montecarlo import Study, Sweep, format_summary, run_study
-    from engine.montecarlo.runner import check_records_path
+    from engine.montecarlo.runner import check_records_path, local_cores, probe_scheduler
     from engine.presets import get_preset
 
+    check_seed(args.seed)
+    check_outputs([("--json", args.json), ("--records", args.records)], [("--design", args.design)])
     if args.records:
         check_records_path(args.records)
+    if args.scheduler is not None:
+        probe_scheduler(args.scheduler)  # before the banner: a wrong address is one line
+    if args.workers is not None and args.scheduler is None:
+        if args.workers < 1:
+            raise UserInputError(f"--workers {args.workers}: give a whole number >= 1")
+        if args.workers > local_cores():
+            print(f"note: --workers {args.workers} is more than the {local_cores()} core(s) here; "
+                  f"using {local_cores()} (more processes would only compete for the cores)", file=sys.stderr)
+            args.workers = local_cores()
     design = apply_units(Design.load(args.design) if args.design else get_preset(args.preset), args.units)
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
     study = Study(design=design, models=list(args.models), reps=args.reps, seed=seed,
@@ -74,6 +87,12 @@ def run(args: argparse.Namespace) -> int:
                        progress=_progress_printer(time.perf_counter()) if show_progress else None)
     if show_progress:
         print(file=sys.stderr)
+    if result.interrupted:
+        where = " ".join(f"{option} {path}" for option, path in (("--json", args.json), ("--records", args.records))
+                         if path)
+        print(f"note: interrupted: the study stopped after {result.completed} of {result.total} replications"
+              + (f"; the summary and {where} hold those" if where else "; the summary covers those"),
+              file=sys.stderr)
     if not args.quiet:
         print(format_summary(result.summary, study.sweep.label if study.sweep else None))
         print(f"\n{result.completed} replications in {result.seconds:.1f} s "
@@ -83,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         write_json(result.to_dict(), args.json)
     if args.records:
         result.write_records(args.records)
-    return 0
+    return 130 if result.interrupted else 0
 
 
 def _progress_printer(started: float):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -44,8 +45,8 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the design, then describe, save and/or simulate as asked."""
-    from engine.data_io import WRITE_EXTENSIONS, write_data
-    from engine.cli._options import apply_allocation, apply_units
+    from engine.data_io import WRITE_EXTENSIONS, truth_sidecar_path, write_data
+    from engine.cli._options import apply_allocation, apply_units, check_outputs, check_seed
     from engine.design import Design
     from engine.presets import get_preset
     from engine.simulate import simulate
@@ -58,6 +59,11 @@ def run(args: argparse.Namespace) -> int:
             raise UserInputError(f"--out {out}: unknown format {out.suffix or '(none)'!r}; use {', '.join(WRITE_EXTENSIONS)}")
         if not out.parent.is_dir():
             raise UserInputError(f"--out {out}: the folder {out.parent} does not exist")
+    check_seed(args.seed)
+    outputs = [("--out", args.out), ("--save-design", args.save_design)]
+    if args.out and Path(args.out).suffix.lower() != ".parquet":
+        outputs.append(("--out's truth file", str(truth_sidecar_path(args.out))))
+    check_outputs(outputs, [("--design", args.design)])
 
     design = apply_units(Design.load(args.design) if args.design else get_preset(args.preset or "tutoring"), args.units)
     design = apply_allocation(design, args.allocation, args.treated, args.block)
@@ -69,11 +75,25 @@ def run(args: argparse.Namespace) -> int:
         design.save(args.save_design)
         print(f"saved design to {args.save_design}")
     if args.out:
+        show_progress = sys.stderr.isatty()
+        if show_progress:
+            print(f"simulating about {design.expected_counts().rows:,.0f} rows ...", end="", file=sys.stderr,
+                  flush=True)
         started = time.perf_counter()
         data = simulate(design, args.seed)
         seconds = time.perf_counter() - started
-        written = write_data(data.frame, args.out, truth=data.truth)
+        written = write_data(data.frame, args.out, truth=data.truth,
+                             progress=_write_progress(args.out) if show_progress else None)
+        if show_progress:
+            print(file=sys.stderr)
         truth_note = f"; truth in {written[1]}" if len(written) > 1 else "; truth in the file's metadata"
         print(f"simulated {len(data.frame):,} rows in {seconds:.2f} s (seed {data.seed}); "
               f"wrote {written[0]}{truth_note}")
     return 0
+
+
+def _write_progress(path: str):
+    """A progress callback that rewrites one stderr line: 'writing FILE: 45%'."""
+    def show(fraction: float) -> None:
+        print(f"\rwriting {path}: {fraction:4.0%}", end="", file=sys.stderr, flush=True)
+    return show

@@ -19,6 +19,7 @@ import math
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,6 +39,10 @@ CHUNKS_PER_WORKER = 4
 POLL_SECONDS = 0.1
 SINGLE_THREAD_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 DASK_CONNECT_TIMEOUT = "10s"
+#: Seconds to open a TCP connection to a scheduler and to wait for its greeting.
+SCHEDULER_PROBE_SECONDS = 5.0
+#: A Dask scheduler greets a new connection with a message whose 8-byte length prefix is small.
+_MAX_GREETING_BYTES = 1 << 20
 
 ProgressCallback = Callable[[int, int, Optional[list[SummaryRow]]], None]
 
@@ -66,7 +71,10 @@ class StudyResult:
     backend : str
         ``"processes"`` or ``"dask"``.
     stopped : bool
-        True when ``should_stop`` ended the run early.
+        True when ``should_stop`` (or Ctrl-C) ended the run early.
+    interrupted : bool
+        True when Ctrl-C (KeyboardInterrupt) ended the run: the result holds the replications
+        finished by then, and the workers have been stopped.
     """
 
     study: Study
@@ -79,6 +87,7 @@ class StudyResult:
     workers: int
     backend: str
     stopped: bool = False
+    interrupted: bool = False
 
     def summary_frame(self) -> pd.DataFrame:
         """The summary as a DataFrame, one row per model, sweep value and parameter."""
@@ -94,6 +103,7 @@ class StudyResult:
             "completed": self.completed,
             "total": self.total,
             "stopped": self.stopped,
+            "interrupted": self.interrupted,
             "workers": self.workers,
             "backend": self.backend,
             "sweep": self.study.sweep.label if self.study.sweep is not None else None,
@@ -128,7 +138,9 @@ def run_study(study: Study, workers: int | None = None, scheduler: Any = None,
     should_stop : callable, optional
         Polled about every 0.1 s; when it returns True the chunks not started are cancelled
         and the result holds the finished replications, with ``stopped`` set. Chunks already
-        running finish in the background.
+        running finish in the background. Ctrl-C (KeyboardInterrupt) also ends the run with the
+        finished replications, ``stopped`` and ``interrupted`` set, but stops the local workers at
+        once; any other exception (e.g. SystemExit from SIGTERM) stops them and propagates.
     on_records : callable, optional
         Called with each finished chunk's records (a DataFrame), e.g. to update a histogram.
     chunk_size : int, optional
@@ -149,7 +161,7 @@ def run_study(study: Study, workers: int | None = None, scheduler: Any = None,
     size = chunk_size or default_chunk_size(study.reps, worker_count)
     frames: list[pd.DataFrame] = []
     futures: dict[cf.Future, int] = {}  # future -> replications in its chunk
-    done, stopped, finished_cleanly = 0, False, False
+    done, stopped, interrupted, finished_cleanly = 0, False, False, False
     try:
         if not isinstance(size, int) or size < 1:
             raise UserInputError(f"chunk_size must be a whole number >= 1, got {size!r}")
@@ -158,28 +170,36 @@ def run_study(study: Study, workers: int | None = None, scheduler: Any = None,
         for sweep_index, reps in plan_chunks(study, size):
             futures[executor.submit(run_replications, study, sweep_index, reps)] = len(reps)
         pending, last_summary = set(futures), time.perf_counter()
-        while pending:
-            if should_stop is not None and should_stop():
-                stopped = True
-                break
-            finished, pending = cf.wait(pending, timeout=POLL_SECONDS, return_when=cf.FIRST_COMPLETED)
-            for future in finished:
-                frame = future.result()
-                frames.append(frame)
-                done += futures[future]
-                if on_records is not None:
-                    on_records(frame)
-            if finished and pending and progress is not None:
-                partial = None
-                if time.perf_counter() - last_summary >= summary_interval:
-                    partial, last_summary = summarise_records(sort_records(frames)), time.perf_counter()
-                progress(done, total, partial)
+        try:
+            while pending:
+                if should_stop is not None and should_stop():
+                    stopped = True
+                    break
+                finished, pending = cf.wait(pending, timeout=POLL_SECONDS, return_when=cf.FIRST_COMPLETED)
+                for future in finished:
+                    frame = future.result()
+                    frames.append(frame)
+                    done += futures[future]
+                    if on_records is not None:
+                        on_records(frame)
+                if finished and pending and progress is not None:
+                    partial = None
+                    if time.perf_counter() - last_summary >= summary_interval:
+                        partial, last_summary = summarise_records(sort_records(frames)), time.perf_counter()
+                    progress(done, total, partial)
+        except KeyboardInterrupt:  # Ctrl-C: keep what has finished, stop the rest
+            stopped = interrupted = True
         finished_cleanly = not stopped
     finally:
-        # Cancel what has not started here, at once: the pool's own cancel_futures acts later, in
-        # its manager thread, and not at all if the pool has been garbage-collected by then.
-        for future in futures:
-            future.cancel()
+        # Ctrl-C, SIGTERM or an error: the running chunks' results are not wanted, so a local
+        # pool's processes stop now rather than outlive the program (the pool then fails the
+        # futures it still holds, so they must not be cancelled here as well).
+        aborted = not finished_cleanly and not (stopped and not interrupted)
+        if not (aborted and _stop_local_workers(executor)):
+            # Cancel what has not started here, at once: the pool's own cancel_futures acts later,
+            # in its manager thread, and not at all if the pool has been garbage-collected by then.
+            for future in futures:
+                future.cancel()
         # Wait for the workers only when nothing is left running.
         executor.shutdown(wait=finished_cleanly, cancel_futures=True)
     records = sort_records(frames)
@@ -188,7 +208,7 @@ def run_study(study: Study, workers: int | None = None, scheduler: Any = None,
         progress(done, total, summary)
     return StudyResult(study=study, records=records, summary=summary, reps=study.reps, completed=done,
                        total=total, seconds=time.perf_counter() - started, workers=worker_count,
-                       backend=backend, stopped=stopped)
+                       backend=backend, stopped=stopped, interrupted=interrupted)
 
 
 def plan_chunks(study: Study, chunk_size: int) -> list[tuple[int, range]]:
@@ -213,15 +233,15 @@ def local_cores() -> int:
 
 def write_records(records: pd.DataFrame, path: str | Path) -> Path:
     """Write records as CSV or Parquet (by extension); errors name the file."""
+    from engine.atomic_write import atomic_path
+
     path = Path(path)
     check_records_path(path)
-    try:
+    with atomic_path(path, "records file") as temporary:
         if path.suffix.lower() == ".csv":
-            records.to_csv(path, index=False)
+            records.to_csv(temporary, index=False)
         else:
-            records.to_parquet(path, index=False)
-    except OSError as error:
-        raise UserInputError(f"cannot write {path}: {error.strerror or error}") from None
+            records.to_parquet(temporary, index=False)
     return path
 
 
@@ -251,12 +271,77 @@ def _dask_executor(scheduler: Any) -> tuple[cf.Executor, str, int]:
     except ImportError:
         raise UserInputError("a Dask scheduler was given but dask.distributed is not installed") from None
     if isinstance(scheduler, str):
+        probe_scheduler(scheduler)
         try:
             client = Client(scheduler, timeout=DASK_CONNECT_TIMEOUT, set_as_default=False)
-        except (OSError, TimeoutError, ValueError) as error:
-            raise UserInputError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
+        except Exception as error:  # the client fails in many ways (even MemoryError) on a wrong peer
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise UserInputError(f"cannot reach the Dask scheduler at {scheduler}: {reason}") from None
         return _DaskExecutor(client, owns_client=True), "dask", sum(client.nthreads().values())
     return _DaskExecutor(scheduler, owns_client=False), "dask", sum(scheduler.nthreads().values())
+
+
+def probe_scheduler(address: str) -> None:
+    """Check within seconds that a Dask scheduler answers at ``address`` (``tcp://host:port`` or
+    ``host:port``); other schemes (tls, ws, ...) are left to Dask.
+
+    Dask's client, pointed at something else, can wait for minutes, retry a closed port until its
+    timeout or fail with a baffling error (a banner read as a message length asks for exabytes).
+    A scheduler greets each new connection at once with a length-prefixed handshake, so this
+    opens a plain TCP connection and reads the first bytes.
+
+    Raises
+    ------
+    UserInputError
+        One line naming the address and what was found there.
+    """
+    import socket
+    import struct
+
+    text = address.strip()
+    scheme, separator, rest = text.partition("://")
+    if not separator:
+        scheme, rest = "tcp", text
+    if scheme != "tcp":
+        if scheme in ("http", "https"):
+            raise UserInputError(f"scheduler address {address}: a Dask scheduler address starts with tcp://, "
+                                 f"not {scheme}:// (the dashboard's web address is not the scheduler's)")
+        return
+    host, colon, port_text = rest.rstrip("/").rpartition(":")
+    host = host.strip("[]")
+    if not colon or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise UserInputError(f"scheduler address {address!r}: not a Dask address; write tcp://HOST:PORT, "
+                             "e.g. tcp://127.0.0.1:8786")
+    where = f"the Dask scheduler at {address}"
+    try:
+        connection = socket.create_connection((host, int(port_text)), timeout=SCHEDULER_PROBE_SECONDS)
+    except socket.gaierror:
+        raise UserInputError(f"cannot reach {where}: unknown host {host!r}") from None
+    except ConnectionRefusedError:
+        raise UserInputError(f"cannot reach {where}: nothing listens on port {port_text} "
+                             "(connection refused)") from None
+    except OSError as error:  # timeout, no route, ...
+        raise UserInputError(f"cannot reach {where}: {error.strerror or error or 'timed out'}") from None
+    greeting = b""
+    with connection:
+        connection.settimeout(SCHEDULER_PROBE_SECONDS)
+        try:
+            while len(greeting) < 16:
+                chunk = connection.recv(16 - len(greeting))
+                if not chunk:
+                    break
+                greeting += chunk
+        except OSError:  # silence (timeout) or a reset: judged below by what arrived
+            pass
+    if len(greeting) == 16:
+        length, frames = struct.unpack("<QQ", greeting)
+        if 0 < length < _MAX_GREETING_BYTES and 0 < frames < 64:
+            return
+    if not greeting:
+        raise UserInputError(f"{address} is not a Dask scheduler: the service there did not greet "
+                             f"within {SCHEDULER_PROBE_SECONDS:g} s (a web server or another service?)")
+    shown = greeting.decode("ascii", errors="replace").split("\n")[0].strip()
+    raise UserInputError(f"{address} is not a Dask scheduler: the service there sent {shown!r}")
 
 
 class _DaskExecutor(cf.Executor):
@@ -288,7 +373,7 @@ class _SingleThreadBlasProcessPool(cf.ProcessPoolExecutor):
 
     def __init__(self, workers: int):
         super().__init__(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                         initializer=_ignore_interrupts)
+                         initializer=_prepare_worker)
 
     def submit(self, fn, /, *args, **kwargs):
         with _environment(SINGLE_THREAD_ENVIRONMENT):
@@ -308,5 +393,40 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
             os.environ.pop(name, None)
 
 
-def _ignore_interrupts() -> None:
+def _prepare_worker() -> None:
+    """Ignore Ctrl-C (the parent decides) and exit when the parent process is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with_parent, args=(parent.sentinel,), daemon=True,
+                         name="exit-with-parent").start()
+
+
+def _exit_with_parent(sentinel: int) -> None:
+    """Block until the parent process ends (killed, even by SIGKILL), then end this worker: an
+    orphaned worker would otherwise keep fitting for a study nobody collects."""
+    from multiprocessing.connection import wait
+
+    wait([sentinel])
+    os._exit(1)
+
+
+def _stop_local_workers(executor: cf.Executor) -> bool:
+    """Terminate a local pool's worker processes; False for other executors (a Dask cluster's
+    workers are not ours to stop)."""
+    if not isinstance(executor, _SingleThreadBlasProcessPool):
+        return False
+    processes = list((executor._processes or {}).values())
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=5)
+    # A worker killed while sending its result leaves half a message in the result pipe; the
+    # pool's manager thread would wait for the rest forever (and with it the program's exit).
+    # With every worker gone, closing this process's end of the pipe turns that wait into an
+    # end-of-file, which the pool handles as a broken pool.
+    writer = getattr(getattr(executor, "_result_queue", None), "_writer", None)
+    if writer is not None:
+        writer.close()
+    return True
