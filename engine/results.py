@@ -86,6 +86,28 @@ class LinkCovariance:
 
 
 @dataclass
+class LevelICC:
+    """Stata's ``estat icc`` at one level: the correlation of two observations that share their group
+    at ``level`` and at every level above it. ``label`` is Stata's (``teach_id|school_id``)."""
+
+    level: str
+    label: str
+    icc: float
+    se: Optional[float] = None
+    ci: Optional[list[float]] = None  # 95%, from the logit scale
+
+
+@dataclass
+class Reliability:
+    """HLM's reliability of the groups' estimates of ``term`` at ``level``, averaged over its groups."""
+
+    level: str
+    term: str
+    reliability: float
+    groups: int
+
+
+@dataclass
 class FitResult:
     """Everything an estimator reports. JSON keys follow ``main.py fit --json``."""
 
@@ -121,11 +143,14 @@ class FitResult:
     corr_u_xb: Optional[float] = None
     f_test_u0: Optional[Test] = None
     hausman: Optional[Test] = None
-    r2: Optional[dict[str, float]] = None
+    r2: Optional[dict[str, float]] = None  # OLS: r2, r2_a; xtreg: within/between/overall; mixed: marginal/conditional
     # Large arrays for plots; never serialised.
     level_effects: list[LevelEffects] = field(default_factory=list, metadata={"transient": True})
     fitted: Any = field(default=None, metadata={"transient": True})
     residuals: Any = field(default=None, metadata={"transient": True})
+    # Mixed fits: estat icc, and HLM's reliability of each level's intercepts.
+    icc: list[LevelICC] = field(default_factory=list)
+    reliability: list[Reliability] = field(default_factory=list)
 
     # ----- look-ups --------------------------------------------------------------------------
     def coef(self, term: str) -> FixedEffect:
