@@ -29,7 +29,7 @@ import math
 from typing import Optional
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from engine.results import FitResult, LevelICC, Reliability
 
@@ -212,4 +212,4 @@ def intercept_reliabilities(result: FitResult, leaf_sizes: np.ndarray,
 
 
 def _inverse_logit(value: float) -> float:
-    return float(1.0 / (1.0 + math.exp(-value)))
+    return float(special.expit(value))
