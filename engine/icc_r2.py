@@ -13,7 +13,8 @@
   var_r the sum over levels of the mean over rows of z_i' Sigma_l z_i (z_i: the row's values of
   the level's random terms, 1 for ``_cons``; Sigma_l: the level's covariance matrix) and
   sigma² the residual variance, marginal = var_f / (var_f + var_r + sigma²) and conditional =
-  (var_f + var_r) / (var_f + var_r + sigma²).
+  (var_f + var_r) / (var_f + var_r + sigma²). (performance leaves out a random slope that is
+  not also a fixed effect; here every random term counts, as Johnson defines it.)
 * **Reliability** (HLM 8's "reliability estimate" of the random intercepts): the mean over a
   level's groups of tau / (tau + v_g), with v_g the sampling variance of group g's own mean.
   Two levels: v_g = sigma² / n_g. More levels (HLM 3's generalisation, exact for nested random
