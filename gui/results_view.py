@@ -73,6 +73,10 @@ class ResultsView(QWidget):
         self.groups_table = self._table("groups", "Groups at each level and observations per group.")
         self.statistics_table = self._table("fit_statistics", "Log-likelihood, AIC and BIC (smaller is better; "
                                             "compare only ML fits of the same data).")
+        self.variance_summary_table = self._table(
+            "icc_r2", "Intraclass correlations (Stata's estat icc: the correlation of two observations sharing "
+            "their group at a level and every level above it), marginal and conditional R² (Nakagawa & "
+            "Schielzeth) and the reliability of each level's intercepts (as HLM prints it).")
         self.comparison_table = self._table("comparison", "Every estimator of this run side by side, with the "
                                             "true values the data were simulated from.")
         self.comparison_legend = QLabel()
@@ -90,6 +94,7 @@ class ResultsView(QWidget):
         self.tabs.addTab(self.random_table, "Random effects")
         self.tabs.addTab(self.groups_table, "Groups")
         self.tabs.addTab(self.statistics_table, "Fit statistics")
+        self.tabs.addTab(self.variance_summary_table, "ICC && R²")
         self.tabs.addTab(comparison_page, "Comparison with truth")
         self.tabs.currentChanged.connect(lambda _: self._update_buttons())
 
@@ -133,7 +138,8 @@ class ResultsView(QWidget):
         return self._current
 
     def table_views(self) -> list[CopyableTableView]:
-        return [self.fixed_table, self.random_table, self.groups_table, self.statistics_table, self.comparison_table]
+        return [self.fixed_table, self.random_table, self.groups_table, self.statistics_table, self.comparison_table,
+                self.variance_summary_table]
 
     def set_truth(self, truth: Truth | None) -> None:
         # Runs already compared keep the truth of their data; the new truth serves new runs.
@@ -229,6 +235,7 @@ class ResultsView(QWidget):
         self._fill(self.groups_table, result_tables.groups_table(result), result_tables.GROUP_FORMATS)
         self._fill(self.statistics_table, result_tables.fit_statistics_table(result),
                    result_tables.STATISTICS_FORMATS)
+        self._fill(self.variance_summary_table, result_tables.variance_summary_table(result), {})
         comparison = self._comparison_of_run(record.run)
         if comparison is None:
             self.comparison_table.table_model().clear()
