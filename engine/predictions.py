@@ -8,9 +8,9 @@ False and the predictions are empty.
 
 Per group (:func:`random_effects_table`): one row per level, group and random term with the
 BLUP (``estimate``) and its conditional standard deviation given the data and the fixed
-effects (``se``; lme4's ``ranef(condVar = TRUE)``). Stata's ``reses`` are by default the
-comparative standard errors sd(u_hat - u), which also count the uncertainty of the fixed
-effects and so are slightly larger.
+effects (``se``; lme4's ``ranef(condVar = TRUE)``). Stata's ``reses``, as we read its methods
+and formulas, are the comparative standard errors sd(u_hat - u), which also count the
+uncertainty of the fixed effects and so are slightly larger.
 
 The BLUPs and fitted values themselves are computed once by the fit (``FitResult.level_effects``,
 ``fitted``, ``residuals``); here they are laid out against the data's rows.
