@@ -62,7 +62,19 @@ def row_predictions(frame: pd.DataFrame, result: FitResult) -> pd.DataFrame:
         estimates = np.asarray(level_effects.estimates)
         for term in result.spec.levels[index].terms:  # Stata's order
             effects[random_effect_column(level_effects.level, term)] = estimates[codes, level_effects.terms.index(term)]
-    fitted = xb if result.fitted is None else np.asarray(result.fitted, dtype=float)
+    fitted = xb.copy()
+    for index, level in enumerate(result.spec.levels):
+        for term in level.terms:
+            values = 1.0 if term == "_cons" else data.frame[term].to_numpy(dtype=float)
+            fitted += values * effects[random_effect_column(level.name, term)]
+    if result.fitted is not None:
+        # the fit's own fitted values and outcome must be these rows': predictions of other data would be wrong
+        saved = np.asarray(result.fitted, dtype=float)
+        scale = 1e-8 * max(1.0, float(np.max(np.abs(data.y))))
+        if (saved.shape != fitted.shape or not np.allclose(saved, fitted, rtol=1e-8, atol=scale)
+                or (result.residuals is not None and not np.allclose(saved + np.asarray(result.residuals), data.y,
+                                                                     rtol=1e-8, atol=scale))):
+            raise UserInputError("the fit was made on other data: refit the model to see its predictions")
     positions = data.frame.index.to_numpy()
     n = len(frame)
     out = pd.DataFrame({"row": np.arange(1, n + 1)})
@@ -164,3 +176,43 @@ def write_random_effects(result: FitResult, path: str) -> None:
     from engine.data_io import write_data
 
     write_data(random_effects_table(result), path)
+
+
+RELOAD_TOLERANCE = 1e-6  # relative difference of the log-likelihoods of a refit and the saved fit
+RELOAD_COEFFICIENT_TOLERANCE = 1e-3  # difference of their coefficients, in standard errors
+
+
+def prediction_columns(frame: pd.DataFrame, result: FitResult, should_stop=None) -> pd.DataFrame:
+    """The per-row prediction columns of ``result`` for ``frame`` (``in_sample``, ``xb``, the random
+    effects, ``fitted``, ``residual``), recomputing the predictions of a fit read from a saved project.
+
+    A saved fit keeps its estimates but not its per-group predictions (they are large); it is
+    refitted from its own optimum, which gives the same fit, and the log-likelihoods and
+    coefficients are checked to agree, so that predictions never come from a fit of other data.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The data the fit was made on.
+    result : FitResult
+        A mixed fit.
+    should_stop : callable, optional
+        Polled by a refit; returning True cancels it.
+    """
+    if result.estimator != "mixed" or result.spec is None:
+        raise UserInputError("predictions are available for mixed-model fits")
+    if result.spec.levels and not result.level_effects:
+        from engine.mixed import fit_mixed
+
+        refit = fit_mixed(frame, result.spec, start_theta=np.asarray(result.theta) if result.theta else None,
+                          should_stop=should_stop)
+        same_loglik = (result.loglik is None
+                       or abs(refit.loglik - result.loglik) <= RELOAD_TOLERANCE * max(1.0, abs(result.loglik)))
+        same_coefficients = [a.term for a in refit.fixed] == [b.term for b in result.fixed] and all(
+            abs(a.coef - b.coef) <= RELOAD_COEFFICIENT_TOLERANCE * max(b.se, 1e-12) for a, b in zip(refit.fixed, result.fixed))
+        if not (same_loglik and same_coefficients):
+            raise UserInputError("the fit was made on other data (its estimates differ on these rows): "
+                                 "refit the model to see its predictions")
+        result = refit
+    rows = row_predictions(frame, result)
+    return rows.drop(columns=["row", *result.spec.level_names])

@@ -24,6 +24,7 @@ from engine.mixed import fit_mixed
 from engine.mixed.hierarchy import build_hierarchy, structure_warnings
 from engine.model_spec import ModelSpec
 from engine.panel import fit_fe, fit_ols, fit_re
+from engine.predictions import prediction_columns
 from engine.results import FitResult, GroupCount
 from engine.simulate import simulate
 from gui.comparison import comparison_of
@@ -162,6 +163,15 @@ def nesting_check_job(frame: pd.DataFrame, level_names: list[str]) -> Job:
                             warnings=structure_warnings(hierarchy, ids))
 
     return Job(label="Nesting check", run=run)
+
+
+def predictions_job(frame: pd.DataFrame, result: FitResult) -> Job:
+    """The per-row predictions of a mixed fit for the data view (a saved fit is refitted first)."""
+
+    def run(context: JobContext) -> pd.DataFrame:
+        return prediction_columns(frame, result, should_stop=context.check)
+
+    return Job(label="Predictions", run=run)
 
 
 def column_summary_job(frame: pd.DataFrame) -> Job:

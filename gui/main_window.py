@@ -183,6 +183,7 @@ class MainWindow(QMainWindow):
         self.model_view.fit_requested.connect(self.fit)
         self.model_view.spec_changed.connect(lambda _spec: self.session.set_modified())
         self.results_view.fit_selected.connect(lambda _record: self._update_plots())
+        self.results_view.fit_selected.connect(self.data_view.set_fit)
         self.results_view.history_cleared.connect(self._clear_history)
         self.session.modified_changed.connect(lambda _m: self._update_title())
         self.session.path_changed.connect(lambda _p: self._update_title())

@@ -9,7 +9,9 @@ import main
 from engine.centering import Centering
 from engine.mixed import fit_mixed
 from engine.model_spec import ModelSpec
-from engine.predictions import random_effects_table, row_predictions
+from engine.errors import UserInputError
+from engine.predictions import prediction_columns, random_effects_table, row_predictions
+from engine.results import FitResult
 from tests.reference_cases import DATA
 
 SLOPES = "mathach c.meanses##c.ses_c i.sector##c.ses_c || school: ses_c, covariance(unstructured)"
@@ -109,7 +111,7 @@ def test_rows_dropped_for_missing_values_keep_their_place(hsb):
     assert not rows.loc[dropped, "in_sample"].any() and rows["in_sample"].sum() == len(data) - 4
     assert rows.loc[dropped, ["xb", "fitted", "residual", "re_school__cons"]].isna().all().all()
     kept = rows[rows["in_sample"]]
-    np.testing.assert_allclose(kept["fitted"], fit.fitted, rtol=0, atol=0)
+    np.testing.assert_allclose(kept["fitted"], fit.fitted, rtol=0, atol=1e-10)
     b = {row.term: row.coef for row in fit.fixed}
     complete = data.dropna(subset=["mathach", "ses"])
     np.testing.assert_allclose(kept["xb"], b["_cons"] + b["ses"] * complete["ses"].to_numpy(), rtol=0, atol=1e-9)
@@ -132,3 +134,25 @@ def test_cli_refuses_an_unknown_output_format_before_fitting(tmp_path, capsys):
     code = main.main(["fit", str(DATA / "hsb.csv"), "--model", "mathach || school:", "--predict", str(tmp_path / "p.txt")])
     assert code == 2
     assert "--predict" in capsys.readouterr().err and not (tmp_path / "p.txt").exists()
+
+
+def test_predictions_of_other_data_are_refused(hsb):
+    fit = fit_mixed(hsb, ModelSpec.parse("mathach ses || school:"))
+    for changed in (hsb.assign(mathach=hsb["mathach"] + 1), hsb.assign(ses=hsb["ses"][::-1].to_numpy())):
+        with pytest.raises(UserInputError, match="other data"):
+            row_predictions(changed, fit)
+    with pytest.raises(UserInputError, match="usable rows"):
+        row_predictions(hsb.iloc[:-5], fit)
+
+
+def test_a_saved_fit_is_refitted_for_its_predictions(hsb):
+    fit = fit_mixed(hsb, ModelSpec.parse("mathach ses || school: ses"))
+    saved = FitResult.from_dict(fit.to_dict())  # as read from a project: no per-group predictions
+    assert saved.level_effects == [] and saved.fitted is None
+    columns = prediction_columns(hsb, saved)
+    assert list(columns.columns) == ["in_sample", "xb", "re_school_ses", "re_school__cons", "fitted", "residual"]
+    expected = row_predictions(hsb, fit)
+    for name in ("xb", "re_school_ses", "re_school__cons", "fitted", "residual"):
+        np.testing.assert_allclose(columns[name], expected[name], rtol=0, atol=1e-6)
+    with pytest.raises(UserInputError, match="other data"):
+        prediction_columns(hsb.assign(mathach=hsb["mathach"] * 1.01), FitResult.from_dict(fit.to_dict()))
