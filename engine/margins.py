@@ -92,7 +92,7 @@ class _Sample:
                 level, dot, variable = piece.rpartition(".")
                 if dot and level.lower() != "c" and variable in self.variables:
                     factors.add(variable)
-        return {v: sorted(pd.unique(self.frame[v].dropna())) for v in self.variables if v in factors}
+        return {v: _levels_in_order(self.frame[v]) for v in self.variables if v in factors}
 
     def check_variable(self, variable: str, what: str) -> None:
         if variable not in self.variables:
@@ -116,8 +116,10 @@ class _Sample:
         else:
             modified = self.frame.copy()
             for variable, value in settings.items():
-                modified[variable] = np.full(len(modified), value, dtype=np.asarray(self.frame[variable]).dtype
-                                             if variable in self.factor_levels else float)
+                if variable in self.factor_levels:  # keep the column's type (a categorical keeps its order)
+                    modified[variable] = pd.Series([value] * len(modified), dtype=self.frame[variable].dtype)
+                else:
+                    modified[variable] = np.broadcast_to(np.asarray(value, dtype=float), len(modified)).copy()
         stacked = pd.concat([self.frame, modified], ignore_index=True)
         design = build_fixed_design(stacked, self.spec.fixed, constant=self.spec.constant)
         if design.names != self.names:
@@ -301,3 +303,11 @@ def _same_level(written, level) -> bool:
     if _is_number(written) and _is_number(level):
         return float(written) == float(level)
     return str(written) == str(level)
+
+
+def _levels_in_order(column: pd.Series) -> list:
+    """A factor's levels present in the sample: a categorical's own order, else sorted."""
+    present = pd.unique(column.dropna())
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return [level for level in column.cat.categories if level in set(present)]
+    return sorted(present)

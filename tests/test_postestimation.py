@@ -232,3 +232,16 @@ def test_command_line_prints_and_writes_json(tmp_path, capsys, interaction_fit, 
     with pytest.raises(SystemExit) as stopped:
         main.main(["contrast", data, "--model", INTERACTION, "sector", "--adjust", "tukey"])
     assert stopped.value.code == 2
+
+
+def test_a_categorical_factor_keeps_its_order_and_type(hsb):
+    data = hsb.assign(group=pd.Categorical(np.select([hsb["ses"] < -0.5, hsb["ses"] > 0.5], ["low", "high"], "mid"),
+                                           categories=["low", "mid", "high"]))
+    fit = fit_mixed(data, ModelSpec.parse("mathach i.group || school:"), predict=False)
+    assert [row.term for row in fit.fixed] == ["mid.group", "high.group", "_cons"]
+    table = margins(data, fit, at=[Setting.parse("group")])
+    assert [row.label for row in table.rows] == ["group=low", "group=mid", "group=high"]
+    _check(table.rows[2], *_by_hand(fit, {"high.group": 1, "_cons": 1}))
+    against_high = contrast(data, fit, "group", base="high")
+    assert [row.label for row in against_high.rows] == ["low vs high", "mid vs high"]
+    _check(against_high.rows[1], *_by_hand(fit, {"mid.group": 1, "high.group": -1}))
