@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import textwrap
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 from scipy import stats
@@ -44,6 +44,7 @@ class LinearEstimate:
     p_adjusted: Optional[float] = None  # when a multiple-comparison adjustment was asked for
     weights: dict[str, float] = field(default_factory=dict)
     constant: float = 0.0
+    at: dict[str, Any] = field(default_factory=dict)  # margins and contrasts: the predictors' set values
 
 
 @dataclass

@@ -83,6 +83,17 @@ class _Sample:
         self.frame = data.frame.reset_index(drop=True)
         self.variables = term_variables(self.spec.fixed)
         self.factor_levels = self._factor_levels()
+        # Mean design rows need each distinct combination of the predictors once, with its count
+        # (simulated designs often have few): the same means, built on far fewer rows.
+        if self.variables:
+            counts = self.frame.groupby(self.variables, sort=False, observed=True, dropna=False).size()
+            self.distinct = counts.index.to_frame(index=False)
+            for name in self.variables:  # keep each column's type (groupby keys may lose it)
+                self.distinct[name] = self.distinct[name].astype(self.frame[name].dtype)
+            self.counts = counts.to_numpy(dtype=float)
+        else:
+            self.distinct = self.frame.iloc[:1][[]]
+            self.counts = np.array([float(len(self.frame))])
 
     def _factor_levels(self) -> dict[str, list]:
         """Variables that enter as factors (a column named LEVEL.VAR) and their levels in the sample."""
@@ -108,23 +119,26 @@ class _Sample:
         return missing[0] if missing else levels[0]
 
     def mean_row(self, settings: dict) -> np.ndarray:
-        """Mean design row over the sample with ``settings`` {variable: value} applied to every row."""
+        """Mean design row over the sample with ``settings`` {variable: value} applied to every row
+        (a value may also be an array with one value per row of ``distinct``)."""
         from engine.design_matrix import build_fixed_design
 
-        if not settings:
-            modified = self.frame
-        else:
-            modified = self.frame.copy()
-            for variable, value in settings.items():
-                if variable in self.factor_levels:  # keep the column's type (a categorical keeps its order)
-                    modified[variable] = pd.Series([value] * len(modified), dtype=self.frame[variable].dtype)
-                else:
-                    modified[variable] = np.broadcast_to(np.asarray(value, dtype=float), len(modified)).copy()
-        stacked = pd.concat([self.frame, modified], ignore_index=True)
+        if not self.variables:
+            return np.ones(1) if self.names == ["_cons"] else np.zeros(len(self.names))
+        base = self.distinct
+        modified = base.copy()
+        for variable, value in settings.items():
+            if variable in self.factor_levels:  # keep the column's type (a categorical keeps its order)
+                modified[variable] = pd.Series([value] * len(modified), dtype=base[variable].dtype)
+            else:
+                modified[variable] = np.broadcast_to(np.asarray(value, dtype=float), len(modified)).copy()
+        # Built on the sample's rows stacked with the modified ones: the factors' levels, the
+        # columns and their names are exactly the fit's.
+        stacked = pd.concat([base, modified], ignore_index=True)
         design = build_fixed_design(stacked, self.spec.fixed, constant=self.spec.constant)
         if design.names != self.names:
             raise UserInputError("the design at the chosen values has other columns than the fit's")
-        return design.matrix[len(self.frame):].mean(axis=0)
+        return self.counts @ design.matrix[len(base):] / self.counts.sum()
 
     def resolve(self, setting: Setting) -> list:
         """The concrete values of one ``--at`` setting."""
@@ -176,7 +190,8 @@ def margins(frame: pd.DataFrame, result: FitResult, at: Sequence[Setting] = (), 
     rows = []
     if dydx is None:
         for settings in grid:
-            rows.append(estimate(result, sample.mean_row(settings), _at_label(settings) or "_cons"))
+            rows.append(_with_settings(estimate(result, sample.mean_row(settings), _at_label(settings) or "_cons"),
+                                       settings))
         title = "Predictive margins (linear prediction, fixed portion)"
     else:
         sample.check_variable(dydx, "dydx")
@@ -184,7 +199,8 @@ def margins(frame: pd.DataFrame, result: FitResult, at: Sequence[Setting] = (), 
             raise UserInputError(f"dydx({dydx}) of a factor cannot be evaluated at set levels of the same factor")
         for settings in grid:
             for label, weights in _derivatives(sample, dydx, settings):
-                rows.append(estimate(result, weights, ", ".join(p for p in (label, _at_label(settings)) if p)))
+                rows.append(_with_settings(
+                    estimate(result, weights, ", ".join(p for p in (label, _at_label(settings)) if p)), settings))
         title = f"Average marginal effects of {dydx} on the linear prediction (fixed portion)"
     notes = ["Other predictors as observed (Stata's asobserved); random effects at zero."]
     notes += _derived_column_notes(sample, [s.variable for s in at] + ([dydx] if dydx else []))
@@ -232,13 +248,40 @@ def contrast(frame: pd.DataFrame, result: FitResult, factor: str, *, pairwise: b
         for first, second in pairs:
             label = f"{_level_text(second)} vs {_level_text(first)}"
             suffix = _at_label(settings)
-            rows.append(estimate(result, means[second] - means[first], f"{label}, {suffix}" if suffix else label))
+            rows.append(_with_settings(estimate(result, means[second] - means[first],
+                                                f"{label}, {suffix}" if suffix else label), settings))
     notes = adjust(rows, adjustment)
     kind = "pairwise comparisons" if pairwise else f"contrasts with the base level {_level_text(reference)}"
     notes.append("Margins: other predictors as observed (Stata's asobserved); random effects at zero.")
     notes += _derived_column_notes(sample, [factor] + [s.variable for s in at])
     return PostEstimation("contrast", f"Contrasts of predictive margins of {factor}: {kind}", result.model,
                           result.depvar, rows, adjustment=adjustment.lower(), notes=notes)
+
+
+def interaction_margins(frame: pd.DataFrame, result: FitResult, covariate: str, factor: Optional[str] = None,
+                        points: int = 20) -> PostEstimation:
+    """Predictive margins over an even grid of a continuous ``covariate`` (its sample range), for
+    each level of ``factor`` if given: the lines of an interaction plot (Stata's marginsplot).
+
+    Rows carry their settings in ``at`` ({covariate: value, factor: level}).
+    """
+    sample = _Sample(frame, result)
+    sample.check_variable(covariate, "covariate")
+    if covariate in sample.factor_levels:
+        raise UserInputError(f"{covariate!r} is a factor in the model; choose a continuous predictor for the axis")
+    if factor is not None:
+        sample.check_variable(factor, "by")
+        if factor not in sample.factor_levels:
+            raise UserInputError(f"{factor!r} is continuous in the model; lines are drawn for the levels of a factor")
+    values = sample.frame[covariate].to_numpy(dtype=float)
+    grid = np.linspace(float(values.min()), float(values.max()), max(2, points))
+    at = [Setting(covariate, [float(v) for v in grid])] + ([Setting(factor, None)] if factor else [])
+    return margins(frame, result, at=at)
+
+
+def _with_settings(row, settings: dict):
+    row.at = {name: (value.item() if hasattr(value, "item") else value) for name, value in settings.items()}
+    return row
 
 
 def _derived_column_notes(sample: _Sample, variables: list[str]) -> list[str]:
@@ -268,10 +311,11 @@ def _derivatives(sample: _Sample, variable: str, settings: dict):
         base_row = sample.mean_row({**settings, variable: base})
         return [(f"{_level_text(level)} vs {_level_text(base)}", sample.mean_row({**settings, variable: level}) - base_row)
                 for level in sample.factor_levels[variable] if level != base]
-    values = sample.frame[variable].to_numpy(dtype=float)
+    values = sample.distinct[variable].to_numpy(dtype=float)  # per distinct row, as mean_row takes them
     if variable in settings:
         values = np.full(values.size, float(settings[variable]))
-    step = 1e-4 * max(float(np.std(values)), float(np.mean(np.abs(values))), 1.0)
+    observed = sample.frame[variable].to_numpy(dtype=float)
+    step = 1e-4 * max(float(np.std(observed)), float(np.mean(np.abs(observed))), 1.0)
     rest = {k: v for k, v in settings.items() if k != variable}
     up = sample.mean_row({**rest, variable: values + step})
     down = sample.mean_row({**rest, variable: values - step})

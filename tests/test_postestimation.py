@@ -245,3 +245,18 @@ def test_a_categorical_factor_keeps_its_order_and_type(hsb):
     against_high = contrast(data, fit, "group", base="high")
     assert [row.label for row in against_high.rows] == ["low vs high", "mid vs high"]
     _check(against_high.rows[1], *_by_hand(fit, {"mid.group": 1, "high.group": -1}))
+
+
+def test_interaction_margins_give_lines_over_the_covariates_range(hsb, interaction_fit):
+    from engine.margins import interaction_margins
+
+    table = interaction_margins(hsb, interaction_fit, "ses", "sector", points=5)
+    grid = np.linspace(hsb["ses"].min(), hsb["ses"].max(), 5)
+    assert [row.at for row in table.rows] == [{"ses": pytest.approx(x), "sector": level}
+                                              for x in grid for level in (0, 1)]
+    last = table.rows[-1]
+    _check(last, *_by_hand(interaction_fit, {"1.sector": 1, "ses": grid[-1], "1.sector#c.ses": grid[-1], "_cons": 1}))
+    with pytest.raises(UserInputError, match="factor in the model"):
+        interaction_margins(hsb, interaction_fit, "sector", None)
+    with pytest.raises(UserInputError, match="continuous in the model"):
+        interaction_margins(hsb, interaction_fit, "ses", "ses")
