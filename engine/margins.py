@@ -80,6 +80,9 @@ class _Sample:
         self.names, self.beta, self.cov = coefficients(result)
         if data.design.names != self.names:
             raise UserInputError("the data's fixed-effect columns differ from the fit's")
+        if result.fitted is not None and result.residuals is not None and not np.allclose(
+                np.asarray(result.fitted) + np.asarray(result.residuals), data.y, rtol=1e-8, atol=1e-8):
+            raise UserInputError("the fit was made on other data: refit the model on these data")
         self.frame = data.frame.reset_index(drop=True)
         self.variables = term_variables(self.spec.fixed)
         self.factor_levels = self._factor_levels()
@@ -96,13 +99,8 @@ class _Sample:
             self.counts = np.array([float(len(self.frame))])
 
     def _factor_levels(self) -> dict[str, list]:
-        """Variables that enter as factors (a column named LEVEL.VAR) and their levels in the sample."""
-        factors = set()
-        for name in self.names:
-            for piece in name.split("#"):
-                level, dot, variable = piece.rpartition(".")
-                if dot and level.lower() != "c" and variable in self.variables:
-                    factors.add(variable)
+        """Variables that enter as factors and their levels in the sample."""
+        factors = factor_variables(self.names, self.variables)
         return {v: _levels_in_order(self.frame[v]) for v in self.variables if v in factors}
 
     def check_variable(self, variable: str, what: str) -> None:
@@ -163,6 +161,28 @@ class _Sample:
         if text:
             raise UserInputError(f"--at {variable}: {text[0]!r} is not a number; {variable} is continuous")
         return [mean if value == MEAN else float(value) for value in setting.values]
+
+
+def factor_variables(names: list[str], variables: list[str]) -> set[str]:
+    """The ``variables`` that enter the coefficients ``names`` as factors (a column named LEVEL.VAR)."""
+    factors = set()
+    for name in names:
+        for piece in name.split("#"):
+            level, dot, variable = piece.rpartition(".")
+            if dot and level.lower() != "c" and variable in variables:
+                factors.add(variable)
+    return factors
+
+
+def predictor_kinds(result: FitResult) -> tuple[list[str], list[str]]:
+    """The fit's fixed-effect predictors split into (continuous, factors), in the model's order."""
+    from engine.design_matrix import term_variables
+
+    if result.spec is None:
+        return [], []
+    variables = term_variables(result.spec.fixed)
+    factors = factor_variables([row.term for row in result.fixed], variables)
+    return [v for v in variables if v not in factors], [v for v in variables if v in factors]
 
 
 def margins(frame: pd.DataFrame, result: FitResult, at: Sequence[Setting] = (), dydx: Optional[str] = None

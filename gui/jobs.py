@@ -24,6 +24,7 @@ from engine.mixed import fit_mixed
 from engine.mixed.hierarchy import build_hierarchy, structure_warnings
 from engine.model_spec import ModelSpec
 from engine.panel import fit_fe, fit_ols, fit_re
+from engine.margins import interaction_margins
 from engine.predictions import prediction_columns
 from engine.results import FitResult, GroupCount
 from engine.simulate import simulate
@@ -172,6 +173,16 @@ def predictions_job(frame: pd.DataFrame, result: FitResult) -> Job:
         return prediction_columns(frame, result, should_stop=context.check)
 
     return Job(label="Predictions", run=run)
+
+
+def interaction_margins_job(frame: pd.DataFrame, result: FitResult, covariate: str, factor: str | None) -> Job:
+    """Predictive margins over a covariate's range (by a factor's levels) for the margins plot."""
+
+    def run(context: JobContext):
+        context.check()
+        return interaction_margins(frame, result, covariate, factor)
+
+    return Job(label="Margins", run=run)
 
 
 def column_summary_job(frame: pd.DataFrame) -> Job:

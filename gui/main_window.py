@@ -67,6 +67,7 @@ class MainWindow(QMainWindow):
         # Runners of their own: a study or a model comparison does not cancel a fit, nor a fit them.
         self.montecarlo_runner = JobRunner("montecarlo", self)
         self.comparison_runner = JobRunner("model-comparison", self)
+        self.margins_runner = JobRunner("margins", self)
         self.session = Session(Project(design=get_preset(START_PRESET), seed=1), self)
         self._pending_spec = None
         self._open_dialogs: list = []
@@ -75,7 +76,7 @@ class MainWindow(QMainWindow):
         self.data_view = DataView(self.summary_runner)
         self.model_view = ModelView(self.check_runner)
         self.results_view = ResultsView()
-        self.plots_view = PlotsView()
+        self.plots_view = PlotsView(margins_runner=self.margins_runner)
         self.montecarlo_view = MonteCarloView(self.montecarlo_runner)
         self.comparison_view = ModelComparisonView(self.comparison_runner)
         self.tabs = QTabWidget()
@@ -306,7 +307,7 @@ class MainWindow(QMainWindow):
 
     def _update_plots(self) -> None:
         self.plots_view.set_context(PlotContext(record=self.results_view.current_record, truth=self.session.truth,
-                                                true_shares=self.session.true_shares()))
+                                                true_shares=self.session.true_shares(), frame=self.session.frame))
 
     # ----- data files --------------------------------------------------------------------------
     def open_data_dialog(self) -> None:
@@ -504,7 +505,7 @@ class MainWindow(QMainWindow):
         """Stop every worker thread (cancel, quit, wait): no thread outlives the window."""
         self.model_view.stop_checks()
         for runner in (self.job_runner, self.check_runner, self.summary_runner, self.montecarlo_runner,
-                       self.comparison_runner):
+                       self.comparison_runner, self.margins_runner):
             runner.shutdown()
 
     def closeEvent(self, event) -> None:  # noqa: N802
