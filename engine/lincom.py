@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 
 from engine.errors import UserInputError
-from engine.linear_inference import PostEstimation, estimate
+from engine.linear_inference import PostEstimation, distribution_notes, estimate
 from engine.results import FitResult
 
 _TOKEN = re.compile(r"""\s*(?:
@@ -74,7 +74,7 @@ def lincom(result: FitResult, expressions: list[str]) -> PostEstimation:
         rows.append(estimate(result, weights, f"({index})", form.constant))
         notes.append(f"({index}) {describe(form, names)} = 0")
     return PostEstimation("lincom", "Linear combinations of coefficients", result.model, result.depvar, rows,
-                          notes=notes)
+                          notes=notes + distribution_notes(result))
 
 
 def describe(form: _Linear, names: list[str]) -> str:

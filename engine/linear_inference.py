@@ -103,6 +103,18 @@ def reference_distribution(result: FitResult, weights: np.ndarray) -> Optional[f
     return None
 
 
+def distribution_notes(result: FitResult) -> list[str]:
+    """A note when the fit asked for small-sample df that :func:`reference_distribution` does not
+    give combinations yet (their rows' df differ, or the model names a df method), so that nobody
+    reads these z statistics as the df-corrected ones."""
+    method = getattr(result.spec, "dfmethod", None) if result.spec is not None else None
+    dfs = {row.t_df for row in result.fixed}
+    if (method and str(method).lower() not in ("", "none")) or len(dfs) > 1:
+        return [f"The fit's small-sample degrees of freedom{f' ({method})' if method else ''} are not applied to "
+                f"combinations yet: z statistics and normal intervals (large-sample) are shown."]
+    return []
+
+
 def estimate(result: FitResult, weights: np.ndarray, label: str, constant: float = 0.0) -> LinearEstimate:
     """L'b + constant with its standard error, test of = 0 and 95% interval.
 

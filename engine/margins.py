@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import UserInputError
-from engine.linear_inference import PostEstimation, adjust, coefficients, estimate
+from engine.linear_inference import PostEstimation, adjust, coefficients, distribution_notes, estimate
 from engine.results import FitResult
 
 MEAN = "mean"
@@ -224,6 +224,7 @@ def margins(frame: pd.DataFrame, result: FitResult, at: Sequence[Setting] = (), 
         title = f"Average marginal effects of {dydx} on the linear prediction (fixed portion)"
     notes = ["Other predictors as observed (Stata's asobserved); random effects at zero."]
     notes += _derived_column_notes(sample, [s.variable for s in at] + ([dydx] if dydx else []))
+    notes += distribution_notes(result)
     return PostEstimation("margins", title, result.model, result.depvar, rows, notes=notes)
 
 
@@ -274,6 +275,7 @@ def contrast(frame: pd.DataFrame, result: FitResult, factor: str, *, pairwise: b
     kind = "pairwise comparisons" if pairwise else f"contrasts with the base level {_level_text(reference)}"
     notes.append("Margins: other predictors as observed (Stata's asobserved); random effects at zero.")
     notes += _derived_column_notes(sample, [factor] + [s.variable for s in at])
+    notes += distribution_notes(result)
     return PostEstimation("contrast", f"Contrasts of predictive margins of {factor}: {kind}", result.model,
                           result.depvar, rows, adjustment=adjustment.lower(), notes=notes)
 

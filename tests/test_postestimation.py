@@ -260,3 +260,15 @@ def test_interaction_margins_give_lines_over_the_covariates_range(hsb, interacti
         interaction_margins(hsb, interaction_fit, "sector", None)
     with pytest.raises(UserInputError, match="continuous in the model"):
         interaction_margins(hsb, interaction_fit, "ses", "ses")
+
+
+def test_a_fit_with_row_specific_df_gets_z_with_a_note(interaction_fit):
+    import copy
+
+    fit = copy.deepcopy(interaction_fit)
+    for df, row in zip([150.0, 7000.0, 7000.0, 155.0], fit.fixed):  # as a Satterthwaite fit would carry them
+        row.t_df = df
+    table = lincom(fit, ["ses + 1.sector"])
+    assert table.rows[0].df is None and table.rows[0].p == pytest.approx(2 * stats.norm.sf(abs(table.rows[0].stat)))
+    assert any("not applied to combinations yet" in note for note in table.notes)
+    assert not any("not applied" in note for note in lincom(interaction_fit, ["ses"]).notes)
