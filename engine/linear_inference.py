@@ -1,10 +1,10 @@
 """Inference for linear combinations L'b of a fit's coefficients: the core of lincom, contrast, margins.
 
 Every estimate is L'b (+ a constant) with standard error sqrt(L' V L), V the fit's coefficient
-covariance. Which distribution the test statistic is referred to is decided in one place,
-:func:`reference_distribution`: the normal for mixed fits (Stata's ``mixed`` default), Student's
-t with the residual df where the fit's coefficient table has t statistics (OLS). Small-sample df
-methods (Satterthwaite, Kenward–Roger), which give a df per combination L, plug in there.
+covariance (under Kenward–Roger the adjusted one the fit reports). Which distribution the test
+statistic is referred to is decided in one place, :func:`reference_distribution`: the fit's
+small-sample df method when it has one (the df of this L), Student's t with the residual df
+where the coefficient table has one t df (OLS), else the normal (Stata's ``mixed`` default).
 
 Multiple comparisons (:func:`adjust`): Bonferroni (p times m, capped at 1; intervals at level
 1 - 0.05 / m) and Holm's step-down (p-values only: Holm has no simultaneous intervals, so the
@@ -93,25 +93,45 @@ def coefficients(result: FitResult) -> tuple[list[str], np.ndarray, np.ndarray]:
 def reference_distribution(result: FitResult, weights: np.ndarray) -> Optional[float]:
     """Degrees of freedom of the t distribution for the combination ``weights``, or None for the normal.
 
-    The single place where the choice is made: a fit whose coefficient rows carry t statistics
-    (``FixedEffect.t_df``, e.g. OLS) gives t with that df; mixed fits give the normal, as Stata's
-    ``mixed`` without ``dfmethod()``. A small-sample df method would compute the df of this L here.
+    The single place where the choice is made: a fit made with a small-sample df method
+    (``dfmethod``) gives that method's df for this very combination (Satterthwaite, Kenward–Roger,
+    or the design-based residual/repeated/anova df); a fit whose coefficient rows all carry the
+    same t df (OLS) gives t with it; otherwise the normal, as Stata's ``mixed`` by default.
     """
-    dfs = {row.t_df for row in result.fixed}
+    method = _df_method(result)
+    if method is not None:
+        return float(method.contrast_df(np.asarray(weights, dtype=float)))
+    dfs = {_row_df(row) for row in result.fixed}
     if len(dfs) == 1 and None not in dfs:
         return float(next(iter(dfs)))
     return None
 
 
+def _df_method(result: FitResult):
+    """The fit's small-sample df method object (kept with a fit made in this session), or None."""
+    inference = getattr(result, "inference", None)
+    method = getattr(inference, "method", None)
+    return method if method is not None and hasattr(method, "contrast_df") else None
+
+
+def _row_df(row) -> Optional[float]:
+    """A coefficient row's t df (``df``; ``t_df`` in older results), or None for z."""
+    value = getattr(row, "df", None)
+    return value if value is not None else getattr(row, "t_df", None)
+
+
 def distribution_notes(result: FitResult) -> list[str]:
-    """A note when the fit asked for small-sample df that :func:`reference_distribution` does not
-    give combinations yet (their rows' df differ, or the model names a df method), so that nobody
-    reads these z statistics as the df-corrected ones."""
+    """A note when the fit's small-sample df cannot be applied to combinations (a fit read from a
+    project keeps its rows' df but not the method's machinery), so that nobody reads these z
+    statistics as the df-corrected ones."""
+    if _df_method(result) is not None:
+        return []
     method = getattr(result.spec, "dfmethod", None) if result.spec is not None else None
-    dfs = {row.t_df for row in result.fixed}
+    dfs = {_row_df(row) for row in result.fixed}
     if (method and str(method).lower() not in ("", "none")) or len(dfs) > 1:
         return [f"The fit's small-sample degrees of freedom{f' ({method})' if method else ''} are not applied to "
-                f"combinations yet: z statistics and normal intervals (large-sample) are shown."]
+                f"combinations of a fit read back from a file: z statistics and normal intervals (large-sample) "
+                f"are shown; refit the model for them."]
     return []
 
 
