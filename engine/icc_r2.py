@@ -3,7 +3,9 @@
 * **ICC** (Stata's ``estat icc``): at level k (levels 1..K outermost first), the correlation of two
   observations that share their group at level k and hence at every level above it,
   (tau_1 + ... + tau_k) / (tau_1 + ... + tau_K + sigma²), with tau_l the intercept variance of
-  level l. In a random-coefficient model this is the ICC at random-effects covariates equal to
+  level l. Where levels below k have the same groups as level k (a nesting order typed
+  backwards), pairs sharing a level-k group share theirs too, so their variances count as well
+  and those levels get the same ICC (the split between them is arbitrary; their sum is not). In a random-coefficient model this is the ICC at random-effects covariates equal to
   0 (slopes then add nothing), and a note says so, as Stata does. The standard error is by the
   delta method from the covariance of the estimated log standard deviations (the fit's
   ``link_covariance``); the 95% interval is computed on the logit scale and mapped back, so it
@@ -117,13 +119,17 @@ def intraclass_correlations(result: FitResult) -> list[LevelICC]:
     variances = np.array(intercept_variances(result) + [residual_variance(result)])
     total = float(variances.sum())
     link = result.link_covariance
+    if link is not None and not _every_variance_is_free(link.params, names, variances):
+        link = None  # a variance without a standard error (not identified): the ICC's SE cannot be had
     rows = []
     for depth in range(len(names)):
-        shared = float(variances[: depth + 1].sum())
+        # Levels with the same groups as this one (an order typed backwards) are shared by the same pairs.
+        last = _last_level_with_same_groups(result, depth)
+        shared = float(variances[: last + 1].sum())
         icc = shared / total
         se = ci = None
         if link is not None:
-            gradient = np.array([_icc_gradient(param, names, variances, depth, total, shared) for param in link.params])
+            gradient = np.array([_icc_gradient(param, names, variances, last, total, shared) for param in link.params])
             se = float(math.sqrt(max(gradient @ np.asarray(link.cov, dtype=float) @ gradient, 0.0)))
             if 0 < icc < 1:
                 logit = math.log(icc / (1 - icc))
@@ -134,15 +140,40 @@ def intraclass_correlations(result: FitResult) -> list[LevelICC]:
     return rows
 
 
+def _every_variance_is_free(params: list[str], names: list[str], variances: np.ndarray) -> bool:
+    """Whether every positive intercept variance (and the residual) has its log sd among ``params``
+    (variances on the boundary are zero and held fixed; they do not move the ICC)."""
+    free = {_intercept_index(param, names) for param in params} - {None}
+    return all(index in free for index, value in enumerate(variances) if value > 0)
+
+
+def _intercept_index(param: str, names: list[str]) -> Optional[int]:
+    """Index of the variance a link parameter is the log sd of (levels, then the residual), or None."""
+    level, _, name = param.partition(":")
+    if level == "Residual":
+        return len(names)
+    if level in names and name.startswith("sd(") and "_cons" in name[3:-1].split():
+        return names.index(level)
+    return None
+
+
+def _last_level_with_same_groups(result: FitResult, depth: int) -> int:
+    """The innermost level below ``depth`` whose groups are the same as ``depth``'s (nested levels with
+    as many groups have the same groups); ``depth`` itself when the next level splits them."""
+    counts = {row.level: row.groups for row in result.groups}
+    names = result.spec.level_names
+    last = depth
+    while last + 1 < len(names) and counts.get(names[last + 1]) is not None \
+            and counts.get(names[last + 1]) == counts.get(names[depth]):
+        last += 1
+    return last
+
+
 def _icc_gradient(param: str, names: list[str], variances: np.ndarray, depth: int, total: float,
                   shared: float) -> float:
     """d icc / d (link parameter): only the log sds of intercepts and of the residual move it."""
-    level, _, name = param.partition(":")
-    if level == "Residual":
-        index = len(names)
-    elif level in names and name.startswith("sd(") and "_cons" in name[3:-1].split():
-        index = names.index(level)
-    else:
+    index = _intercept_index(param, names)
+    if index is None:
         return 0.0  # slopes and correlations: the ICC at covariates 0 does not depend on them
     inside = 1.0 if index <= depth else 0.0
     return 2.0 * variances[index] * (inside / total - shared / total ** 2)

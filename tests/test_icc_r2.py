@@ -154,3 +154,17 @@ def test_icc_and_r2_are_in_the_json_and_the_report(seed_fit):
     assert "Intraclass correlation" in report
     assert f"student_id|teach_id|school_id|dist_id |   {seed_fit.icc[3].icc:.6f}" in report
     assert f"marginal = {R2_SEED_REML['marginal']:.4f}  conditional = {R2_SEED_REML['conditional']:.4f}" in report
+
+
+def test_levels_with_the_same_groups_share_their_icc(seed):
+    """The order the seed typed (student first): every level has the same 4,000 groups, so two
+    observations sharing a student share the teacher, school and district level too."""
+    fit = fit_mixed(seed, ModelSpec.parse("perform tutoring || student_id: || teach_id: || school_id: || dist_id:"))
+    variances = [row.estimate for row in fit.random_variances]
+    expected = sum(variances[:4]) / sum(variances)
+    assert [row.icc for row in fit.icc] == pytest.approx([expected] * 4, rel=1e-12)
+    one_level = fit_mixed(seed, ModelSpec.parse("perform tutoring || student_id:"))
+    assert fit.icc[0].icc == pytest.approx(one_level.icc[0].icc, rel=1e-4)  # the identified quantity
+    # the four variances have no standard errors (not separately identified), so neither has the ICC
+    assert fit.link_covariance.params == ["Residual:sd(Residual)"]
+    assert all(row.se is None and row.ci is None for row in fit.icc)
