@@ -25,6 +25,7 @@ from engine.mixed.hierarchy import build_hierarchy, structure_warnings
 from engine.model_spec import ModelSpec
 from engine.panel import fit_fe, fit_ols, fit_re
 from engine.margins import interaction_margins
+from engine.postestimation_command import run_postestimation
 from engine.predictions import prediction_columns
 from engine.results import FitResult, GroupCount
 from engine.simulate import simulate
@@ -183,6 +184,16 @@ def interaction_margins_job(frame: pd.DataFrame, result: FitResult, covariate: s
         return interaction_margins(frame, result, covariate, factor)
 
     return Job(label="Margins", run=run)
+
+
+def postestimation_job(text: str, frame: pd.DataFrame, result: FitResult) -> Job:
+    """lincom, margins, contrast or pwcompare typed in the Results tab."""
+
+    def run(context: JobContext):
+        context.check()
+        return run_postestimation(text, frame, result)
+
+    return Job(label="Post-estimation", run=run)
 
 
 def column_summary_job(frame: pd.DataFrame) -> Job:

@@ -17,6 +17,7 @@ from engine.report import format_fit_report
 from gui import result_tables
 from gui.comparison import comparison_legend, comparison_of, comparison_table
 from gui.dataframe_model import DataFrameTableModel, number_or_text
+from gui.postestimation_view import PostEstimationView
 from gui.table_view import CopyableTableView
 
 RECORD_ROLE = Qt.ItemDataRole.UserRole
@@ -28,7 +29,7 @@ class ResultsView(QWidget):
     fit_selected = Signal(object)  # FitRecord or None
     history_cleared = Signal()
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, postestimation_runner=None):
         super().__init__(parent)
         self._records: list[FitRecord] = []
         self._comparisons: dict[int, object] = {}
@@ -95,6 +96,8 @@ class ResultsView(QWidget):
         self.tabs.addTab(self.groups_table, "Groups")
         self.tabs.addTab(self.statistics_table, "Fit statistics")
         self.tabs.addTab(self.variance_summary_table, "ICC && R²")
+        self.postestimation_view = PostEstimationView(postestimation_runner)
+        self.tabs.addTab(self.postestimation_view, "Post-estimation")
         self.tabs.addTab(comparison_page, "Comparison with truth")
         self.tabs.currentChanged.connect(lambda _: self._update_buttons())
 
@@ -139,7 +142,7 @@ class ResultsView(QWidget):
 
     def table_views(self) -> list[CopyableTableView]:
         return [self.fixed_table, self.random_table, self.groups_table, self.statistics_table, self.comparison_table,
-                self.variance_summary_table]
+                self.variance_summary_table, self.postestimation_view.table]
 
     def set_truth(self, truth: Truth | None) -> None:
         # Runs already compared keep the truth of their data; the new truth serves new runs.
@@ -207,6 +210,8 @@ class ResultsView(QWidget):
         page = self.tabs.currentWidget()
         if page is self.comparison_page:
             return self.comparison_table
+        if page is self.postestimation_view:
+            return self.postestimation_view.table
         return page if isinstance(page, CopyableTableView) else None
 
     def _update_buttons(self) -> None:
@@ -217,6 +222,7 @@ class ResultsView(QWidget):
 
     def _show(self, record: FitRecord | None) -> None:
         self._current = record
+        self.postestimation_view.set_fit(record.result if record is not None else None)
         self._update_buttons()
         if record is None:
             self.title_label.setText("No fit yet: build a model in the Model tab and press Fit (Ctrl+R).")
