@@ -32,11 +32,9 @@ are valid for (ML after a refit).
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence, Union
 
-import numpy as np
 import pandas as pd
 from scipy import stats
 
@@ -46,7 +44,6 @@ from engine.model_spec import Level, ModelSpec
 from engine.results import FitResult
 from engine.serialize import from_jsonable, to_jsonable
 
-Z_975 = float(stats.norm.ppf(0.975))
 AUTOMATIC_NULL = "auto"
 NULL_LABEL = "null model"  # the null model's name in the ICC rows
 REML_FIXED_EFFECTS_NOTE = (
@@ -455,34 +452,14 @@ def intraclass_correlations(fit: FitResult, label: str = "") -> list[IntraclassC
         Outermost level first; level k's ICC is (sum of the intercept variances of levels 1..k) /
         (sum of all variances + residual variance).
     """
+    from engine.icc_r2 import intraclass_correlations as level_iccs
+
     spec = fit.spec
     if spec is None or not spec.levels:
         return []
     if not _random_intercepts_only(spec):
         raise UserInputError("intraclass correlations need a model with random intercepts only")
-    sds = [fit.random_param(level.name, "sd(_cons)").estimate for level in spec.levels]
-    sigma = fit.random_param("Residual", "sd(Residual)").estimate
-    variances = np.array([sd ** 2 for sd in sds] + [sigma ** 2])
-    total = float(variances.sum())
-    free, covariance = _log_sd_covariance(fit)
-    rows = []
-    names = spec.level_names
-    for depth in range(len(names)):
-        share = float(variances[: depth + 1].sum())
-        icc = share / total
-        label_text = "|".join(reversed(names[: depth + 1]))
-        se = ci = None
-        if covariance is not None:
-            # d icc / d log sd_j = 2 var_j (1{j <= depth} / total - share / total^2)
-            gradient = np.array([2.0 * variances[j] * ((1.0 if j <= depth else 0.0) / total - share / total ** 2)
-                                 for j in free])
-            se = float(math.sqrt(max(gradient @ covariance @ gradient, 0.0)))
-            if 0 < icc < 1:
-                logit = math.log(icc / (1 - icc))
-                half = Z_975 * se / (icc * (1 - icc))
-                ci = [_inverse_logit(logit - half), _inverse_logit(logit + half)]
-        rows.append(IntraclassCorrelation(label, names[depth], label_text, icc, se, ci))
-    return rows
+    return [IntraclassCorrelation(label, row.level, row.label, row.icc, row.se, row.ci) for row in level_iccs(fit)]
 
 
 def variance_explained(fit: FitResult, null_fit: FitResult, label: str = "") -> list[VarianceExplained]:
@@ -515,23 +492,6 @@ def _variance_row(fit: FitResult, level: str, parameter: str) -> float:
         if row.level == level and row.param == parameter:
             return row.estimate
     raise KeyError(parameter)
-
-
-def _log_sd_covariance(fit: FitResult) -> tuple[list[int], Optional[np.ndarray]]:
-    """Indices (levels, then the residual) of the freely estimated log sds and their covariance,
-    from the inverse observed information the fit kept (``FitResult.link_covariance``)."""
-    link = fit.link_covariance
-    if link is None:
-        return [], None
-    names = fit.spec.level_names
-    index = {f"{name}:sd(_cons)": depth for depth, name in enumerate(names)}
-    index["Residual:sd(Residual)"] = len(names)
-    free = [index[param] for param in link.params]
-    return free, np.asarray(link.cov, dtype=float)
-
-
-def _inverse_logit(value: float) -> float:
-    return float(1.0 / (1.0 + math.exp(-value)))
 
 
 def _random_intercepts_only(spec: ModelSpec) -> bool:

@@ -45,6 +45,7 @@ def format_fit_report(result: FitResult, variances: bool = False) -> str:
     if result.estimator == "mixed" and result.random:
         lines += _random_table(result, variances)
         lines += _lr_footer(result)
+        lines += _variance_summary(result)
     if result.estimator in ("fe", "re"):
         lines += _panel_footer(result)
     notes = list(result.notes)
@@ -279,4 +280,24 @@ def _panel_footer(result: FitResult) -> list[str]:
     if result.hausman is not None:
         h = result.hausman
         lines.append(f"Hausman test (fe vs re): chi2({int(h.df)}) = {h.stat:.2f}   Prob > chi2 = {h.p:.4f}")
+    return lines
+
+
+def _variance_summary(result: FitResult) -> list[str]:
+    """estat icc, Nakagawa's R² and HLM's reliabilities of a mixed fit."""
+    lines = []
+    if result.icc:
+        width = max(28, *(len(row.label) for row in result.icc))  # nested labels grow with the levels
+        lines += ["", "Intraclass correlation", "-" * (width + 50),
+                  f"{'Level':>{width}} |        ICC   Std. Err.     [95% Conf. Interval]", "-" * (width + 1) + "+" + "-" * 48]
+        for row in result.icc:
+            ci = row.ci or [None, None]
+            lines.append(f"{row.label:>{width}} | {_num(row.icc)}  {_num(row.se)}    {_num(ci[0])}  {_num(ci[1])}")
+        lines.append("-" * (width + 50))
+    if result.r2 and "marginal" in result.r2:
+        lines.append(f"R-squared (Nakagawa): marginal = {result.r2['marginal']:.4f}  "
+                     f"conditional = {result.r2['conditional']:.4f}")
+    if result.reliability:
+        lines.append("Reliability of the intercepts (HLM): " + "  ".join(
+            f"{row.level} = {row.reliability:.4f}" for row in result.reliability))
     return lines

@@ -110,6 +110,28 @@ class LinkCovariance:
 
 
 @dataclass
+class LevelICC:
+    """Stata's ``estat icc`` at one level: the correlation of two observations that share their group
+    at ``level`` and at every level above it. ``label`` is Stata's (``teach_id|school_id``)."""
+
+    level: str
+    label: str
+    icc: float
+    se: Optional[float] = None
+    ci: Optional[list[float]] = None  # 95%, from the logit scale
+
+
+@dataclass
+class Reliability:
+    """HLM's reliability of the groups' estimates of ``term`` at ``level``, averaged over its groups."""
+
+    level: str
+    term: str
+    reliability: float
+    groups: int
+
+
+@dataclass
 class FitResult:
     """Everything an estimator reports. JSON keys follow ``main.py fit --json``."""
 
@@ -145,7 +167,7 @@ class FitResult:
     corr_u_xb: Optional[float] = None
     f_test_u0: Optional[Test] = None
     hausman: Optional[Test] = None
-    r2: Optional[dict[str, float]] = None
+    r2: Optional[dict[str, float]] = None  # OLS: r2, r2_a; xtreg: within/between/overall; mixed: marginal/conditional
     # Small-sample inference of a mixed model: 'z' (large sample, Stata's default) or a dfmethod.
     dfmethod: Optional[str] = None
     tests: list[JointTest] = field(default_factory=list)  # joint Wald tests asked for
@@ -155,6 +177,9 @@ class FitResult:
     residuals: Any = field(default=None, metadata={"transient": True})
     # What joint tests need after the fit (engine.mixed.ddf.FixedEffectsInference); never serialised.
     inference: Any = field(default=None, metadata={"transient": True})
+    # Mixed fits: estat icc, and HLM's reliability of each level's intercepts.
+    icc: list[LevelICC] = field(default_factory=list)
+    reliability: list[Reliability] = field(default_factory=list)
 
     # ----- look-ups --------------------------------------------------------------------------
     def coef(self, term: str) -> FixedEffect:

@@ -24,6 +24,9 @@ from engine.mixed import fit_mixed
 from engine.mixed.hierarchy import build_hierarchy, structure_warnings
 from engine.model_spec import ModelSpec
 from engine.panel import fit_fe, fit_ols, fit_re
+from engine.margins import interaction_margins
+from engine.postestimation_command import run_postestimation
+from engine.predictions import prediction_columns
 from engine.results import FitResult, GroupCount
 from engine.simulate import simulate
 from gui.comparison import comparison_of
@@ -168,6 +171,35 @@ def nesting_check_job(frame: pd.DataFrame, level_names: list[str], outcome: str 
                             warnings=structure_warnings(hierarchy, ids, values))
 
     return Job(label="Nesting check", run=run)
+
+
+def predictions_job(frame: pd.DataFrame, result: FitResult) -> Job:
+    """The per-row predictions of a mixed fit for the data view (a saved fit is refitted first)."""
+
+    def run(context: JobContext) -> pd.DataFrame:
+        return prediction_columns(frame, result, should_stop=context.check)
+
+    return Job(label="Predictions", run=run)
+
+
+def interaction_margins_job(frame: pd.DataFrame, result: FitResult, covariate: str, factor: str | None) -> Job:
+    """Predictive margins over a covariate's range (by a factor's levels) for the margins plot."""
+
+    def run(context: JobContext):
+        context.check()
+        return interaction_margins(frame, result, covariate, factor)
+
+    return Job(label="Margins", run=run)
+
+
+def postestimation_job(text: str, frame: pd.DataFrame, result: FitResult) -> Job:
+    """lincom, margins, contrast or pwcompare typed in the Results tab."""
+
+    def run(context: JobContext):
+        context.check()
+        return run_postestimation(text, frame, result)
+
+    return Job(label="Post-estimation", run=run)
 
 
 def column_summary_job(frame: pd.DataFrame) -> Job:

@@ -68,6 +68,7 @@ class MainWindow(QMainWindow):
         # Runners of their own: a study or a model comparison does not cancel a fit, nor a fit them.
         self.montecarlo_runner = JobRunner("montecarlo", self)
         self.comparison_runner = JobRunner("model-comparison", self)
+        self.margins_runner = JobRunner("margins", self)
         self.session = Session(Project(design=get_preset(START_PRESET), seed=1), self)
         self._pending_spec = None
         self._restoring = False  # a project's parts are being put back: not the user's edits
@@ -76,8 +77,8 @@ class MainWindow(QMainWindow):
         self.design_view = DesignView(self.session.project.design, self.session.project.seed)
         self.data_view = DataView(self.summary_runner)
         self.model_view = ModelView(self.check_runner)
-        self.results_view = ResultsView()
-        self.plots_view = PlotsView()
+        self.results_view = ResultsView(postestimation_runner=self.margins_runner)
+        self.plots_view = PlotsView(margins_runner=self.margins_runner)
         self.montecarlo_view = MonteCarloView(self.montecarlo_runner)
         self.comparison_view = ModelComparisonView(self.comparison_runner)
         self.power_view = PowerView(lambda: self.design_view.design)
@@ -188,6 +189,7 @@ class MainWindow(QMainWindow):
         self.model_view.fit_requested.connect(self.fit)
         self.model_view.spec_changed.connect(lambda _spec: self._mark_modified())
         self.results_view.fit_selected.connect(lambda _record: self._update_plots())
+        self.results_view.fit_selected.connect(self.data_view.set_fit)
         self.results_view.history_cleared.connect(self._clear_history)
         self.session.modified_changed.connect(lambda _m: self._update_title())
         self.session.path_changed.connect(lambda _p: self._update_title())
@@ -207,6 +209,7 @@ class MainWindow(QMainWindow):
         self.power_view.failed.connect(self.show_error)
         self.model_view.spec_changed.connect(self._offer_model_to_analyses)
         self.session.data_changed.connect(lambda: self.comparison_view.set_data(self.session.frame))
+        self.session.data_changed.connect(lambda: self.results_view.postestimation_view.set_data(self.session.frame))
         self.fits_added.connect(self._add_fits_to_model_comparison)
         self.montecarlo_view.study_failed.connect(self.show_error)
         self.comparison_view.comparison_failed.connect(self.show_error)
@@ -324,7 +327,7 @@ class MainWindow(QMainWindow):
 
     def _update_plots(self) -> None:
         self.plots_view.set_context(PlotContext(record=self.results_view.current_record, truth=self.session.truth,
-                                                true_shares=self.session.true_shares()))
+                                                true_shares=self.session.true_shares(), frame=self.session.frame))
 
     # ----- data files --------------------------------------------------------------------------
     def open_data_dialog(self) -> None:
@@ -541,7 +544,7 @@ class MainWindow(QMainWindow):
         """Stop every worker thread (cancel, quit, wait): no thread outlives the window."""
         self.model_view.stop_checks()
         for runner in (self.job_runner, self.check_runner, self.summary_runner, self.montecarlo_runner,
-                       self.comparison_runner):
+                       self.comparison_runner, self.margins_runner):
             runner.shutdown()
 
     def closeEvent(self, event) -> None:  # noqa: N802

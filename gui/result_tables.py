@@ -43,6 +43,16 @@ def fit_statistics_table(result: FitResult) -> pd.DataFrame:
     return pd.DataFrame([(name, value) for name, value in rows if value is not None], columns=["Statistic", "Value"])
 
 
+def variance_summary_table(result: FitResult) -> pd.DataFrame:
+    """ICC per level (Stata's estat icc), Nakagawa's R² and HLM's intercept reliabilities: one row each."""
+    rows = [("ICC", row.label, row.icc, row.se, *(row.ci or [None, None])) for row in result.icc]
+    if result.estimator == "mixed" and result.r2:
+        rows += [(f"R² {kind}", "", result.r2[kind], None, None, None)
+                 for kind in ("marginal", "conditional") if kind in result.r2]
+    rows += [("Reliability", row.level, row.reliability, None, None, None) for row in result.reliability]
+    return pd.DataFrame(rows, columns=["Statistic", "Level", "Estimate", "Std. Err.", "95% CI low", "95% CI high"])
+
+
 FIXED_FORMATS = {"P>|z|": P_VALUE_FORMAT, "P>|t|": P_VALUE_FORMAT, "z": decimals_formatter(2), "df": decimals_formatter(2),
                  "t": decimals_formatter(2)}
 GROUP_FORMATS = {"Groups": COUNT_FORMAT, "Min obs.": COUNT_FORMAT, "Max obs.": COUNT_FORMAT,

@@ -17,6 +17,7 @@ from engine.report import format_fit_report
 from gui import result_tables
 from gui.comparison import comparison_legend, comparison_of, comparison_table
 from gui.dataframe_model import DataFrameTableModel, number_or_text
+from gui.postestimation_view import PostEstimationView
 from gui.table_view import CopyableTableView
 
 RECORD_ROLE = Qt.ItemDataRole.UserRole
@@ -47,7 +48,7 @@ class ResultsView(QWidget):
     fit_selected = Signal(object)  # FitRecord or None
     history_cleared = Signal()
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, postestimation_runner=None):
         super().__init__(parent)
         self._records: list[FitRecord] = []
         self._comparisons: dict[int, object] = {}
@@ -97,6 +98,10 @@ class ResultsView(QWidget):
         self.groups_table = self._table("groups", "Groups at each level and observations per group.")
         self.statistics_table = self._table("fit_statistics", "Log-likelihood, AIC and BIC (smaller is better; "
                                             "compare only ML fits of the same data).")
+        self.variance_summary_table = self._table(
+            "icc_r2", "Intraclass correlations (Stata's estat icc: the correlation of two observations sharing "
+            "their group at a level and every level above it), marginal and conditional R² (Nakagawa & "
+            "Schielzeth) and the reliability of each level's intercepts (as HLM prints it).")
         self.comparison_table = self._table("comparison", "Every estimator of this run side by side, with the "
                                             "true values the data were simulated from.")
         self.comparison_legend = QLabel()
@@ -114,6 +119,9 @@ class ResultsView(QWidget):
         self.tabs.addTab(self.random_table, "Random effects")
         self.tabs.addTab(self.groups_table, "Groups")
         self.tabs.addTab(self.statistics_table, "Fit statistics")
+        self.tabs.addTab(self.variance_summary_table, "ICC && R²")
+        self.postestimation_view = PostEstimationView(postestimation_runner)
+        self.tabs.addTab(self.postestimation_view, "Post-estimation")
         self.tabs.addTab(comparison_page, "Comparison with truth")
         self.tabs.currentChanged.connect(lambda _: self._update_buttons())
 
@@ -158,7 +166,8 @@ class ResultsView(QWidget):
         return self._current
 
     def table_views(self) -> list[CopyableTableView]:
-        return [self.fixed_table, self.random_table, self.groups_table, self.statistics_table, self.comparison_table]
+        return [self.fixed_table, self.random_table, self.groups_table, self.statistics_table, self.comparison_table,
+                self.variance_summary_table, self.postestimation_view.table]
 
     def set_truth(self, truth: Truth | None) -> None:
         # Runs already compared keep the truth of their data; the new truth serves new runs.
@@ -230,6 +239,8 @@ class ResultsView(QWidget):
         page = self.tabs.currentWidget()
         if page is self.comparison_page:
             return self.comparison_table
+        if page is self.postestimation_view:
+            return self.postestimation_view.table
         return page if isinstance(page, CopyableTableView) else None
 
     def _update_buttons(self) -> None:
@@ -240,6 +251,7 @@ class ResultsView(QWidget):
 
     def _show(self, record: FitRecord | None) -> None:
         self._current = record
+        self.postestimation_view.set_fit(record.result if record is not None else None)
         self._update_buttons()
         self._show_warnings(record.result.warnings if record is not None else [])
         if record is None:
@@ -262,6 +274,7 @@ class ResultsView(QWidget):
         notes = [f"Model: {result.model}", *(f"Warning: {warning}" for warning in result.warnings)]
         for view in (self.fixed_table, self.random_table, self.groups_table, self.statistics_table):
             view.export_notes = notes
+        self._fill(self.variance_summary_table, result_tables.variance_summary_table(result), {})
         comparison = self._comparison_of_run(record.run)
         if comparison is None:
             self.comparison_table.table_model().clear()

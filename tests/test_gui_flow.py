@@ -108,6 +108,8 @@ def test_design_simulate_fit_export_save_and_reopen(qtbot, main_window, tmp_path
     plots = window.plots_view
     for panel in plots.panels():
         plots.show_panel(panel)
+        if panel is plots.margins_plot:  # computed on a worker
+            qtbot.waitUntil(panel.has_plot, timeout=60_000)
         assert panel.has_plot(), f"{panel.title}: {panel.message_label.text()}"
     png = plots.sd_plot.export(tmp_path / "sd.png")
     assert not QImage(str(png)).isNull() and QImage(str(png)).width() >= 800

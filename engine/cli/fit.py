@@ -29,6 +29,12 @@ def register(subparsers) -> None:
     parser.add_argument("--variance", action="store_true", help="report variances instead of standard deviations")
     parser.add_argument("--json", metavar="PATH", help="also write the result as JSON ('-' for standard output)")
     parser.add_argument("--quiet", action="store_true", help="print no report (with --json)")
+    parser.add_argument("--predict", metavar="PATH",
+                        help="write per-row predictions (xb, random effects, fitted, residual) in the data's row "
+                             "order with its level ids: .csv, .parquet, .dta or .sav")
+    parser.add_argument("--ranef", metavar="PATH",
+                        help="write the predicted random effects with their standard errors, one row per level, "
+                             "group and term: .csv, .parquet, .dta or .sav")
     parser.set_defaults(func=run)
 
 
@@ -37,16 +43,25 @@ def run(args: argparse.Namespace) -> int:
     from engine.mixed import fit_mixed
     from engine.report import format_fit_report
 
+    from engine import predictions
     from engine.cli._options import check_outputs
 
-    check_outputs([("--json", args.json)], [("DATA", args.data)])
+    check_outputs([("--json", args.json), ("--predict", args.predict), ("--ranef", args.ranef)],
+                  [("DATA", args.data)])
     spec = spec_from_arguments(args)
+    for option, path in (("--predict", args.predict), ("--ranef", args.ranef)):
+        if path:
+            predictions.check_output_path(path, option)
     dataset = read_data(args.data)
     result = fit_mixed(dataset.frame, spec)
     if not args.quiet:
         print(format_fit_report(result, variances=args.variance))
     if args.json:
         write_json(result.to_dict(), args.json)
+    if args.predict:
+        predictions.write_predictions(dataset.frame, result, args.predict)
+    if args.ranef:
+        predictions.write_random_effects(result, args.ranef)
     return 0
 
 

@@ -98,6 +98,8 @@ def _fit_mixed(frame, spec, *, start_theta, predict, should_stop, on_iteration) 
         result.link_covariance = LinkCovariance(variance.free_names(), cov_psi.tolist())
     result.notes += nesting_notes(hierarchy)
     result.notes += data.design.notes  # interaction cells left out (empty cells)
+    from engine.icc_r2 import attach_variance_summaries
+    attach_variance_summaries(result, hierarchy, data)
     if data.dropped_rows:
         result.notes.append(f"{data.dropped_rows} rows with missing values in the model's variables were dropped.")
     if predict and spec.levels:

@@ -31,6 +31,7 @@ class PlotContext:
     record: FitRecord | None = None
     truth: Truth | None = None
     true_shares: dict[str, float] | None = None
+    frame: object = None  # the session's data (a DataFrame), for plots computed from it (margins)
 
 
 class PlotPanel(QWidget):
