@@ -11,8 +11,8 @@ import pandas as pd
 from engine.mixed.covariance import LevelCovariance
 from engine.mixed.criterion import LevelTerms, NestedCriterion
 from engine.mixed.hierarchy import build_hierarchy, nesting_notes, structure_warnings
-from engine.mixed.inference import (BOUNDARY_RATIO, VarianceParameters, fixed_effect_rows,
-                                    lr_test_vs_linear, wald_test)
+from engine.mixed.inference import (VarianceParameters, fixed_effect_rows, lr_test_vs_linear, on_boundary,
+                                    wald_test)
 from engine.mixed.optimize import minimise_deviance
 from engine.mixed.prepare import build_work_columns, prepare_model_data
 from engine.mixed.threads import single_threaded_blas
@@ -150,7 +150,9 @@ def _boundary_warnings(variance: VarianceParameters, spec: ModelSpec, unidentifi
             f"or two of them are perfectly correlated. Their standard errors are not reported; consider "
             f"covariance(independent) or fewer random slopes.")
     for entry in variance.entries:
-        if entry.kind == "sd" and entry.value < BOUNDARY_RATIO * variance.sigma and entry.level not in unidentified:
+        if entry.kind != "sd" or entry.level in unidentified:
+            continue
+        if on_boundary(entry.value, variance.criterion.effect_scales(entry.level)[entry.i], variance.sigma):
             level = spec.levels[entry.level]
             term = level.estimation_terms[entry.i]
             out.append(

@@ -18,8 +18,16 @@ from engine.model_spec import ModelSpec
 from engine.results import FixedEffect, RandomParam, Test
 
 Z_975 = float(stats.norm.ppf(0.975))
-BOUNDARY_RATIO = 1e-5  # sd / sigma below this counts as an estimate on the boundary
-SINGULAR_THETA = 1e-4  # a diagonal entry of Lambda below this makes a level's covariance singular (lme4's rule)
+BOUNDARY_RATIO = 1e-5  # sd / sigma below this counts as an estimate on the boundary (sd of the effect
+# times the root mean square of its column, so that the test does not depend on a slope's units)
+SINGULAR_THETA = 1e-4  # a diagonal entry of Lambda below this makes a level's covariance singular (lme4's
+# rule, applied to Lambda for unit-size random-effect columns)
+
+
+def on_boundary(sd, effect_scale, sigma: float):
+    """True where a random effect's sd is negligible next to sigma, measured unit-free: the sd of
+    its contribution to the outcome (sd times the root mean square of its column) against sigma."""
+    return np.asarray(sd) * np.asarray(effect_scale) < BOUNDARY_RATIO * sigma
 
 
 def fixed_effect_rows(names: list[str], beta: np.ndarray, cov: np.ndarray) -> list[FixedEffect]:
@@ -82,18 +90,18 @@ class VarianceParameters:
             sd, corr = cov.sd_corr(self.theta[offsets[index]:offsets[index + 1]], sigma)
             self.level_sd.append(sd)
             self.level_corr.append(corr)
-            on_boundary = sd < BOUNDARY_RATIO * sigma
+            zero_sd = on_boundary(sd, criterion.effect_scales(index), sigma)
             shared = cov.kind == "identity" and cov.q > 1
-            lam = cov.lambda_of(self.theta[offsets[index]:offsets[index + 1]])
+            lam = criterion.scaled_lambda(index, self.theta)
             singular = cov.kind == "unstructured" and cov.q > 1 and (
-                on_boundary.any() or np.min(np.abs(np.diag(lam))) < SINGULAR_THETA)
-            if singular and not on_boundary.any():
+                zero_sd.any() or np.min(np.abs(np.diag(lam))) < SINGULAR_THETA)
+            if singular and not zero_sd.any():
                 self.singular_levels.append(index)
             # Correlated effects with a singular covariance are held fixed as a whole.
             level_free = not singular
             level_free = level_free and index not in unidentified_levels
             for i in range(1 if shared else cov.q):
-                self.entries.append(_Entry(index, "sd", i, i, float(sd[i]), level_free and not on_boundary[i]))
+                self.entries.append(_Entry(index, "sd", i, i, float(sd[i]), level_free and not zero_sd[i]))
             if cov.kind == "unstructured":
                 for i in range(cov.q):
                     for j in range(i + 1, cov.q):
