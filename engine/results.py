@@ -126,6 +126,9 @@ class FitResult:
     level_effects: list[LevelEffects] = field(default_factory=list, metadata={"transient": True})
     fitted: Any = field(default=None, metadata={"transient": True})
     residuals: Any = field(default=None, metadata={"transient": True})
+    # Random-effect sds estimated at zero, as "level:sd(term)" (judged unit-free: see
+    # engine.mixed.inference.on_boundary).
+    boundary_params: list[str] = field(default_factory=list)
 
     # ----- look-ups --------------------------------------------------------------------------
     def coef(self, term: str) -> FixedEffect:

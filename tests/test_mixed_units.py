@@ -163,3 +163,22 @@ def test_rescaling_the_outcome_shifts_the_log_likelihood_by_n_log_c(sleepstudy):
         for row, base_row in zip(other.random, base.random):
             power = 0 if row.param.startswith("corr") else 1
             assert row.estimate == pytest.approx(base_row.estimate * factor ** power, rel=1e-8)
+
+
+def test_monte_carlo_at_zero_flag_is_unit_free(hsb):
+    from engine.design import Truth
+    from engine.montecarlo.replicate import fit_records
+
+    spec = ModelSpec.parse("mathach ses || school: ses, cov(un) reml")
+    big_units = fit_mixed(scaled(hsb, "ses", 1e5), spec, predict=False)
+    assert big_units.boundary_params == []
+    records = fit_records("m", (0.0, 0, 0, 1), big_units, Truth(), 0.1)
+    flags = {row[5]: row[-3] for row in records}
+    assert flags["school:sd(ses)"] is False and flags["school:sd(_cons)"] is False
+    # A slope variable that truly has no between-school variation is flagged at any scale.
+    frame = hsb.copy()
+    frame["noise"] = np.random.default_rng(2).normal(size=len(frame))
+    for factor in (1e-3, 1e3):
+        result = fit_mixed(scaled(frame, "noise", factor), ModelSpec.parse("mathach noise || school: noise, reml"),
+                           predict=False)
+        assert result.boundary_params == ["school:sd(noise)"]

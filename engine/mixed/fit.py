@@ -89,6 +89,7 @@ def _fit_mixed(frame, spec, *, start_theta, predict, should_stop, on_iteration) 
         theta=[float(t) for t in optimum.theta], vcov=cov_beta.tolist(), spec=spec,
     )
     result.random_variances = var_rows
+    result.boundary_params = variance.boundary_names()
     if cov_psi is not None:
         result.link_covariance = LinkCovariance(variance.free_names(), cov_psi.tolist())
     result.notes += nesting_notes(hierarchy)

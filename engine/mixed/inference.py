@@ -110,6 +110,15 @@ class VarianceParameters:
         self.entries.append(_Entry(-1, "sigma", 0, 0, sigma, True))
         self.free = [e for e in self.entries if e.free]
 
+    def boundary_names(self) -> list[str]:
+        """The sds estimated at zero, as "level:sd(term)" (unit-free test: ``on_boundary``)."""
+        out = []
+        for entry in self.entries:
+            if entry.kind == "sd" and on_boundary(entry.value, self.criterion.effect_scales(entry.level)[entry.i],
+                                                  self.sigma):
+                out.append(f"{self._level_label(entry)}:{self._param_label(entry, 'sd', 'corr')}")
+        return out
+
     def free_names(self) -> list[str]:
         """The free parameters as "level:sd(term)", "level:corr(a,b)", "Residual:sd(Residual)"."""
         return [f"{self._level_label(entry)}:{self._param_label(entry, 'sd', 'corr')}" for entry in self.free]
