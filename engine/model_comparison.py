@@ -531,7 +531,10 @@ def _log_sd_covariance(fit: FitResult) -> tuple[list[int], Optional[np.ndarray]]
 
 
 def _inverse_logit(value: float) -> float:
-    return float(1.0 / (1.0 + math.exp(-value)))
+    """1 / (1 + exp(-value)) without overflow: a huge SE gives an interval reaching 0 or 1."""
+    from scipy.special import expit
+
+    return float(expit(value))
 
 
 def _random_intercepts_only(spec: ModelSpec) -> bool:

@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.design import Design
     from engine.montecarlo import Study, Sweep, format_summary, run_study
     from engine.montecarlo.runner import check_records_path
+    from engine.montecarlo.study import single_group_notes
     from engine.presets import get_preset
 
     if args.records:
@@ -79,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"\n{result.completed} replications in {result.seconds:.1f} s "
               f"({result.completed / max(result.seconds, 1e-9):.1f} per second, {result.workers} workers)")
         _report_failures(result.records)
+        for note in single_group_notes(study):
+            print(f"note: {note}", file=sys.stderr)
     if args.json:
         write_json(result.to_dict(), args.json)
     if args.records:

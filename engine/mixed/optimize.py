@@ -24,8 +24,12 @@ class OptimumTheta:
 
 def minimise_deviance(criterion: NestedCriterion, start: np.ndarray | None = None,
                       should_stop: Callable[[], bool] | None = None,
-                      on_iteration: Callable[[int, float], None] | None = None) -> OptimumTheta:
+                      on_iteration: Callable[[int, float], None] | None = None,
+                      held_at_zero: np.ndarray | None = None) -> OptimumTheta:
     """L-BFGS-B from ``start`` (lme4's default: 1 on the diagonal), polished until the gradient vanishes.
+
+    ``held_at_zero`` (a boolean mask over theta) marks parameters kept at 0, e.g. those of a
+    level with a single group, whose variance the data cannot identify.
 
     The search runs in unit-free coordinates, theta times ``criterion.theta_scale`` (Lambda for
     random-effect columns rescaled to unit root mean square), so the path, the start, the
@@ -34,6 +38,10 @@ def minimise_deviance(criterion: NestedCriterion, start: np.ndarray | None = Non
     """
     scale = np.asarray(criterion.theta_scale, dtype=float)
     theta0 = criterion.start() if start is None else np.asarray(start, dtype=float) * scale
+    bounds = criterion.bounds()
+    if held_at_zero is not None and np.any(held_at_zero):
+        theta0 = np.where(held_at_zero, 0.0, theta0)
+        bounds = [(0.0, 0.0) if held else bound for held, bound in zip(held_at_zero, bounds)]
     if theta0.size == 0:
         value = criterion.evaluate(theta0, gradient=False).deviance
         return OptimumTheta(theta0, value, True, "no variance parameters", [value], 1)
@@ -56,7 +64,6 @@ def minimise_deviance(criterion: NestedCriterion, start: np.ndarray | None = Non
     history.append(objective(theta0)[0])
     if on_iteration is not None:
         on_iteration(0, history[0])
-    bounds = criterion.bounds()
     options = {"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9, "maxcor": 20}
     result = minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=bounds, callback=record, options=options)
     theta = _clip_to_bounds(result.x, bounds)
@@ -76,7 +83,7 @@ def minimise_deviance(criterion: NestedCriterion, start: np.ndarray | None = Non
         theta, value, gradient = candidate, candidate_value, candidate_gradient
     # Correlated random effects can also end on a singular covariance matrix that is only a local
     # optimum; start again from the same sds without correlations and keep the better optimum.
-    restart = _uncorrelated_start(criterion, theta)
+    restart = _uncorrelated_start(criterion, theta, bounds)
     if restart is not None:
         result = minimize(objective, restart, jac=True, method="L-BFGS-B", bounds=bounds, callback=record,
                           options=options)
@@ -93,7 +100,7 @@ def minimise_deviance(criterion: NestedCriterion, start: np.ndarray | None = Non
 SINGULAR_DIAGONAL = 1e-4  # lme4's threshold for a singular fit
 
 
-def _uncorrelated_start(criterion: NestedCriterion, theta: np.ndarray) -> np.ndarray | None:
+def _uncorrelated_start(criterion: NestedCriterion, theta: np.ndarray, bounds) -> np.ndarray | None:
     """theta with every singular unstructured level replaced by a diagonal Lambda of the same sds.
 
     ``theta`` is in the unit-free coordinates (the basis of Lambda is the same in both)."""
@@ -104,6 +111,8 @@ def _uncorrelated_start(criterion: NestedCriterion, theta: np.ndarray) -> np.nda
         if cov.kind != "unstructured" or cov.q < 2:
             continue
         window = slice(criterion.param_offsets[index], criterion.param_offsets[index + 1])
+        if any(upper is not None for _, upper in bounds[window]):
+            continue  # held fixed
         lam = cov.lambda_of(theta[window])
         if np.min(np.abs(np.diag(lam))) >= SINGULAR_DIAGONAL:
             continue
@@ -124,7 +133,8 @@ def _newton_polish(objective, theta, value, gradient, bounds, steps: int = 3):
     the deviance beyond rounding.
     """
     for _ in range(steps):
-        free = np.array([lower is None or theta[i] > lower + 1e-8 for i, (lower, _) in enumerate(bounds)])
+        free = np.array([upper is None and (lower is None or theta[i] > lower + 1e-8)
+                         for i, (lower, upper) in enumerate(bounds)])
         if not free.any():
             break
         index = np.flatnonzero(free)
@@ -158,8 +168,8 @@ def _lower_point_off_boundary(objective, theta, value, bounds):
     """A point with a lower deviance, one boundary coordinate moved inward, or None."""
     scale = max(float(np.max(np.abs(theta))), 0.1)
     best, best_value = None, value - 1e-8
-    for i, (lower, _) in enumerate(bounds):
-        if lower is None or theta[i] > lower + 1e-8:
+    for i, (lower, upper) in enumerate(bounds):
+        if lower is None or upper is not None or theta[i] > lower + 1e-8:
             continue
         for step in (0.01, 0.1, 0.5):
             trial = np.array(theta, dtype=float)
@@ -172,16 +182,20 @@ def _lower_point_off_boundary(objective, theta, value, bounds):
 
 def _clip_to_bounds(theta, bounds):
     out = np.array(theta, dtype=float)
-    for i, (lower, _) in enumerate(bounds):
+    for i, (lower, upper) in enumerate(bounds):
         if lower is not None and out[i] < lower:
             out[i] = lower
+        if upper is not None and out[i] > upper:
+            out[i] = upper
     return out
 
 
 def _at_stationary_point(theta, gradient, bounds, tolerance=1e-3) -> bool:
     """Projected gradient small: interior components near zero, boundary ones pointing outward."""
     projected = np.array(gradient, dtype=float)
-    for i, (lower, _) in enumerate(bounds):
+    for i, (lower, upper) in enumerate(bounds):
         if lower is not None and theta[i] <= lower + 1e-10 and projected[i] > 0:
             projected[i] = 0.0
+        if upper is not None and lower == upper:
+            projected[i] = 0.0  # held fixed
     return bool(np.all(np.abs(projected) < tolerance))

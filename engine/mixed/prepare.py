@@ -58,6 +58,7 @@ def prepare_model_data(frame: pd.DataFrame, spec: ModelSpec) -> ModelData:
         used = used.loc[complete]
     if len(used) == 0:
         raise UserInputError("no rows left after dropping rows with missing values in the model's variables")
+    check_finite(used, spec, frame)
     design = build_fixed_design(used, spec.fixed, constant=spec.constant)
     y = used[spec.outcome].to_numpy(dtype=float)
     if not np.all(np.isfinite(y)):
@@ -72,10 +73,54 @@ def prepare_model_data(frame: pd.DataFrame, spec: ModelSpec) -> ModelData:
                 raise UserInputError(
                     f"random slope {slope!r} at level {level.name} is the same ({values[0]:g}) in every row: "
                     f"it would duplicate the random intercept; leave it out")
+    for level in spec.levels:
+        check_distinct_random_columns(used, level)
     dof = len(y) - design.matrix.shape[1]
     if dof <= 0:
         raise UserInputError(f"{len(y)} observations are too few for {design.matrix.shape[1]} fixed effects")
     return ModelData(used, design, y, dropped)
+
+
+def check_finite(used: pd.DataFrame, spec: ModelSpec, frame: pd.DataFrame) -> None:
+    """Refuse infinite values in a numeric model variable, naming the column and the first row."""
+    levels = set(spec.level_names)
+    for name in used.columns:
+        if name in levels or not pd.api.types.is_numeric_dtype(used[name]) or pd.api.types.is_bool_dtype(used[name]):
+            continue
+        values = used[name].to_numpy(dtype=float)
+        bad = np.isinf(values)
+        if bad.any():
+            first = used.index[int(np.flatnonzero(bad)[0])]
+            position = frame.index.get_loc(first) if first in frame.index else None
+            where = f" (first at row {position + 1}: {values[bad][0]})" if isinstance(position, int) else ""
+            what = "the outcome" if name == spec.outcome else "column"
+            raise UserInputError(f"{what} {name!r} has {int(bad.sum())} infinite value(s){where}; "
+                                 f"replace them or mark them missing")
+
+
+def check_distinct_random_columns(used: pd.DataFrame, level) -> None:
+    """Refuse a level whose random-effect columns repeat one another (the same values under two
+    names) or are otherwise linearly dependent: their covariance could not be estimated."""
+    slopes = list(dict.fromkeys(level.slopes))
+    columns = {name: used[name].to_numpy(dtype=float) for name in slopes}
+    for i, first in enumerate(slopes):
+        for second in slopes[i + 1:]:
+            if np.array_equal(columns[first], columns[second]):
+                raise UserInputError(
+                    f"random slopes {first!r} and {second!r} at level {level.name} have the same values in "
+                    f"every row: they are one random slope under two names; keep one of them")
+    terms = [t for t in level.estimation_terms if t == "_cons" or t in columns]
+    terms = list(dict.fromkeys(terms))
+    if len(terms) < 2:
+        return
+    matrix = np.column_stack([np.ones(len(used)) if t == "_cons" else columns[t] for t in terms])
+    matrix = matrix / np.sqrt(np.einsum("ij,ij->j", matrix, matrix))
+    eigenvalues = np.linalg.eigvalsh(matrix.T @ matrix)
+    if eigenvalues[0] < 1e-10 * eigenvalues[-1]:
+        raise UserInputError(
+            f"the random effects at level {level.name} ({', '.join(terms)}) are linearly dependent: one of "
+            f"these columns is a combination of the others in every row, so their covariance cannot be "
+            f"estimated; leave one of them out")
 
 
 @dataclass
