@@ -11,8 +11,7 @@ import pandas as pd
 from engine.mixed.covariance import LevelCovariance
 from engine.mixed.criterion import LevelTerms, NestedCriterion
 from engine.mixed.hierarchy import build_hierarchy, nesting_notes, structure_warnings
-from engine.mixed.inference import (VarianceParameters, fixed_effect_rows, lr_test_vs_linear, on_boundary,
-                                    wald_test)
+from engine.mixed.inference import VarianceParameters, fixed_effect_rows, lr_test_vs_linear, wald_test
 from engine.mixed.optimize import minimise_deviance
 from engine.mixed.prepare import build_work_columns, prepare_model_data
 from engine.mixed.threads import single_threaded_blas
@@ -226,9 +225,10 @@ def _boundary_warnings(variance: VarianceParameters, spec: ModelSpec, unidentifi
     for entry in variance.entries:
         if entry.kind != "sd" or entry.level in unidentified:
             continue
-        if on_boundary(entry.value, variance.criterion.effect_scales(entry.level)[entry.i], variance.sigma):
+        if variance.is_zero(entry):
             level = spec.levels[entry.level]
-            term = level.estimation_terms[entry.i]
+            cov = variance.criterion.levels[entry.level].covariance
+            term = " ".join(level.terms) if cov.kind == "identity" and cov.q > 1 else level.estimation_terms[entry.i]
             out.append(
                 f"The variance of {term} at level {level.name} is estimated at zero (on the boundary): "
                 f"the data show no variation between {level.name} groups beyond the levels below it. "

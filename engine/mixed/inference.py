@@ -84,14 +84,19 @@ class VarianceParameters:
         self.level_sd: list[np.ndarray] = []
         self.level_corr: list[np.ndarray] = []
         self.singular_levels: list[int] = []  # correlated effects whose covariance matrix is singular
+        self.level_scales: list[np.ndarray] = []  # root mean square of each random-effect column
         offsets = criterion.param_offsets
         for index, terms in enumerate(criterion.levels):
             cov = terms.covariance
             sd, corr = cov.sd_corr(self.theta[offsets[index]:offsets[index + 1]], sigma)
             self.level_sd.append(sd)
             self.level_corr.append(corr)
-            zero_sd = on_boundary(sd, criterion.effect_scales(index), sigma)
             shared = cov.kind == "identity" and cov.q > 1
+            scales = criterion.effect_scales(index)
+            if shared:  # one sd for all the level's columns: judged on their geometric mean size
+                scales = np.full(cov.q, np.exp(np.mean(np.log(scales))))
+            self.level_scales.append(scales)
+            zero_sd = on_boundary(sd, scales, sigma)
             lam = criterion.scaled_lambda(index, self.theta)
             singular = cov.kind == "unstructured" and cov.q > 1 and (
                 zero_sd.any() or np.min(np.abs(np.diag(lam))) < SINGULAR_THETA)
@@ -110,12 +115,15 @@ class VarianceParameters:
         self.entries.append(_Entry(-1, "sigma", 0, 0, sigma, True))
         self.free = [e for e in self.entries if e.free]
 
+    def is_zero(self, entry: _Entry) -> bool:
+        """True for an sd estimated at zero (unit-free: see ``on_boundary``)."""
+        return bool(on_boundary(entry.value, self.level_scales[entry.level][entry.i], self.sigma))
+
     def boundary_names(self) -> list[str]:
         """The sds estimated at zero, as "level:sd(term)" (unit-free test: ``on_boundary``)."""
         out = []
         for entry in self.entries:
-            if entry.kind == "sd" and on_boundary(entry.value, self.criterion.effect_scales(entry.level)[entry.i],
-                                                  self.sigma):
+            if entry.kind == "sd" and self.is_zero(entry):
                 out.append(f"{self._level_label(entry)}:{self._param_label(entry, 'sd', 'corr')}")
         return out
 

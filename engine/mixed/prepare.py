@@ -109,7 +109,7 @@ def check_distinct_random_columns(used: pd.DataFrame, level) -> None:
                 raise UserInputError(
                     f"random slopes {first!r} and {second!r} at level {level.name} have the same values in "
                     f"every row: they are one random slope under two names; keep one of them")
-    terms = [t for t in level.estimation_terms if t == "_cons" or t in columns]
+    terms = [t for t in level.terms if t == "_cons" or t in columns]  # named in Stata's order
     terms = list(dict.fromkeys(terms))
     if len(terms) < 2:
         return
