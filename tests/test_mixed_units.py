@@ -182,3 +182,16 @@ def test_monte_carlo_at_zero_flag_is_unit_free(hsb):
         result = fit_mixed(scaled(frame, "noise", factor), ModelSpec.parse("mathach noise || school: noise, reml"),
                            predict=False)
         assert result.boundary_params == ["school:sd(noise)"]
+
+
+def test_slope_far_from_zero_with_correlated_intercept(sleepstudy):
+    # Days + 2000 (a calendar year, say) with an unstructured covariance is the same model as
+    # Days: the intercept moves to year 0, so its sd becomes huge and its correlation with the
+    # slope close to -1, but the log-likelihood (ML) and the slope sd are unchanged (lme4 at
+    # Days: -875.96967223, sd(Days) 5.71683458). The engine used to stop at -880.40, a slope sd
+    # of 4.66 and a correlation of -1. The optimiser now searches with the slope centred.
+    result = fit_mixed(scaled(sleepstudy, "Days", 1.0).assign(Days=sleepstudy["Days"] + 2000),
+                       ModelSpec.parse("Reaction Days || Subject: Days, cov(un)"))
+    assert relative_error(result.loglik, -875.96967223) < 1e-9
+    assert relative_error(result.random_param("Subject", "sd(Days)").estimate, 5.71683458) < 1e-4
+    assert relative_error(result.coef("Days").coef, 10.46728596) < 1e-6

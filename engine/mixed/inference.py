@@ -21,7 +21,7 @@ Z_975 = float(stats.norm.ppf(0.975))
 BOUNDARY_RATIO = 1e-5  # sd / sigma below this counts as an estimate on the boundary (sd of the effect
 # times the root mean square of its column, so that the test does not depend on a slope's units)
 SINGULAR_THETA = 1e-4  # a diagonal entry of Lambda below this makes a level's covariance singular (lme4's
-# rule, applied to Lambda for unit-size random-effect columns)
+# rule, applied to the optimiser's unit-free Lambda: columns at unit size, slopes centred)
 
 
 def on_boundary(sd, effect_scale, sigma: float):
@@ -97,7 +97,7 @@ class VarianceParameters:
                 scales = np.full(cov.q, np.exp(np.mean(np.log(scales))))
             self.level_scales.append(scales)
             zero_sd = on_boundary(sd, scales, sigma)
-            lam = criterion.scaled_lambda(index, self.theta)
+            lam = criterion.search_lambda(index, self.theta)
             singular = cov.kind == "unstructured" and cov.q > 1 and (
                 zero_sd.any() or np.min(np.abs(np.diag(lam))) < SINGULAR_THETA)
             if singular and not zero_sd.any():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -9,7 +10,8 @@ import numpy as np
 from scipy.optimize import minimize
 
 from engine.errors import Cancelled
-from engine.mixed.criterion import NestedCriterion
+from engine.mixed.covariance import lower_triangular_factor
+from engine.mixed.criterion import LevelTerms, NestedCriterion
 
 
 @dataclass
@@ -31,13 +33,13 @@ def minimise_deviance(criterion: NestedCriterion, start: np.ndarray | None = Non
     ``held_at_zero`` (a boolean mask over theta) marks parameters kept at 0, e.g. those of a
     level with a single group, whose variance the data cannot identify.
 
-    The search runs in unit-free coordinates, theta times ``criterion.theta_scale`` (Lambda for
-    random-effect columns rescaled to unit root mean square), so the path, the start, the
-    boundary tests and the convergence test do not depend on the units of a random slope.
+    The search runs in unit-free coordinates (``SearchSpace``: Lambda for random-effect columns
+    at unit size), so the path, the start, the boundary tests and the convergence test do not
+    depend on the units of a random slope.
     ``start`` and the returned theta are in the criterion's own units.
     """
-    scale = np.asarray(criterion.theta_scale, dtype=float)
-    theta0 = criterion.start() if start is None else np.asarray(start, dtype=float) * scale
+    space = SearchSpace(criterion)
+    theta0 = criterion.start() if start is None else space.from_theta(start)
     bounds = criterion.bounds()
     if held_at_zero is not None and np.any(held_at_zero):
         theta0 = np.where(held_at_zero, 0.0, theta0)
@@ -48,13 +50,13 @@ def minimise_deviance(criterion: NestedCriterion, start: np.ndarray | None = Non
     history: list[float] = []
     last = {"value": np.nan, "count": 0}
 
-    def objective(scaled_theta):
+    def objective(coordinates):
         if should_stop is not None and should_stop():
             raise Cancelled()
-        evaluation = criterion.evaluate(scaled_theta / scale)
-        last["value"] = evaluation.deviance
+        value, gradient = space.evaluate(coordinates)
+        last["value"] = value
         last["count"] += 1
-        return evaluation.deviance, evaluation.gradient / scale
+        return value, gradient
 
     def record(_theta):
         history.append(last["value"])
@@ -94,7 +96,63 @@ def minimise_deviance(criterion: NestedCriterion, start: np.ndarray | None = Non
     theta, value, gradient = _newton_polish(objective, theta, value, gradient, bounds)
     # The gradient grows with the data; judge it relative to the criterion's size.
     converged = _at_stationary_point(theta, gradient, bounds, tolerance=max(1e-3, 1e-7 * abs(value)))
-    return OptimumTheta(theta / scale, value, bool(converged), str(result.message), history, last["count"])
+    return OptimumTheta(space.to_theta(theta), value, bool(converged), str(result.message), history, last["count"])
+
+
+class SearchSpace:
+    """The optimiser's coordinates and their map to theta (the criterion's, lme4's).
+
+    A level with one random effect, or a shared (identity) Lambda, is searched in theta times
+    ``criterion.theta_scale`` (its columns at unit root mean square). A level with several effects
+    and a free Lambda is searched in Lambda_c, lower triangular, with Lambda Lambda' =
+    (T Lambda_c)(T Lambda_c)' and T = ``criterion.search_transforms``: its slopes at unit sd and,
+    beside an intercept with unstructured covariance, centred. Lambda = T Lambda_c is linear in
+    Lambda_c, so a view of the criterion whose basis matrices are T E_t gives the deviance and its
+    exact gradient in these coordinates; theta is recovered at the end as the lower-triangular
+    factor of T Lambda_c.
+    """
+
+    def __init__(self, criterion: NestedCriterion):
+        self.criterion = criterion
+        self.scale = np.array(criterion.theta_scale, dtype=float)
+        self.view = copy.copy(criterion)
+        levels = []
+        for index, (terms, transform) in enumerate(zip(criterion.levels, criterion.search_transforms)):
+            if transform is None:
+                levels.append(terms)
+                continue
+            cov = copy.copy(terms.covariance)
+            cov.basis = [transform @ e for e in terms.covariance.basis]
+            levels.append(LevelTerms(terms.columns, cov))
+            self.scale[self._window(index)] = 1.0
+        self.view.levels = levels
+
+    def _window(self, index: int) -> slice:
+        offsets = self.criterion.param_offsets
+        return slice(offsets[index], offsets[index + 1])
+
+    def evaluate(self, coordinates: np.ndarray) -> tuple[float, np.ndarray]:
+        evaluation = self.view.evaluate(np.asarray(coordinates, dtype=float) / self.scale)
+        return evaluation.deviance, evaluation.gradient / self.scale
+
+    def to_theta(self, coordinates: np.ndarray) -> np.ndarray:
+        theta = np.asarray(coordinates, dtype=float) / self.scale
+        for index, transform in enumerate(self.criterion.search_transforms):
+            if transform is not None:
+                cov = self.criterion.levels[index].covariance
+                window = self._window(index)
+                theta[window] = cov.theta_of_lambda(lower_triangular_factor(transform @ cov.lambda_of(theta[window])))
+        return theta
+
+    def from_theta(self, theta: np.ndarray) -> np.ndarray:
+        coordinates = np.array(theta, dtype=float)
+        for index, transform in enumerate(self.criterion.search_transforms):
+            if transform is not None:
+                cov = self.criterion.levels[index].covariance
+                window = self._window(index)
+                lam = cov.lambda_of(coordinates[window])
+                coordinates[window] = cov.theta_of_lambda(lower_triangular_factor(np.linalg.solve(transform, lam)))
+        return coordinates * self.scale
 
 
 SINGULAR_DIAGONAL = 1e-4  # lme4's threshold for a singular fit
