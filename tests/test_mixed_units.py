@@ -190,7 +190,7 @@ def test_slope_far_from_zero_with_correlated_intercept(sleepstudy):
     # slope close to -1, but the log-likelihood (ML) and the slope sd are unchanged (lme4 at
     # Days: -875.96967223, sd(Days) 5.71683458). The engine used to stop at -880.40, a slope sd
     # of 4.66 and a correlation of -1. The optimiser now searches with the slope centred.
-    result = fit_mixed(scaled(sleepstudy, "Days", 1.0).assign(Days=sleepstudy["Days"] + 2000),
+    result = fit_mixed(sleepstudy.assign(Days=sleepstudy["Days"] + 2000),
                        ModelSpec.parse("Reaction Days || Subject: Days, cov(un)"))
     assert relative_error(result.loglik, -875.96967223) < 1e-9
     assert relative_error(result.random_param("Subject", "sd(Days)").estimate, 5.71683458) < 1e-4
