@@ -195,3 +195,31 @@ def test_slope_far_from_zero_with_correlated_intercept(sleepstudy):
     assert relative_error(result.loglik, -875.96967223) < 1e-9
     assert relative_error(result.random_param("Subject", "sd(Days)").estimate, 5.71683458) < 1e-4
     assert relative_error(result.coef("Days").coef, 10.46728596) < 1e-6
+
+
+def test_search_coordinates_give_the_criterion_and_its_exact_gradient():
+    from engine.mixed.covariance import LevelCovariance
+    from engine.mixed.criterion import LevelTerms, NestedCriterion
+    from engine.mixed.hierarchy import build_hierarchy
+    from engine.mixed.optimize import SearchSpace
+    from engine.mixed.prepare import build_work_columns, prepare_model_data
+
+    frame = pd.read_csv(DATA / "slopes_unbalanced.csv").assign(x=lambda f: 30.0 * f["x"] + 400.0)
+    spec = ModelSpec.parse("y x z || school: x z, cov(un) || class: x, cov(ind)")
+    data = prepare_model_data(frame, spec)
+    work = build_work_columns(data, spec)
+    levels = [LevelTerms(columns, LevelCovariance(len(columns), level.covariance))
+              for columns, level in zip(work.level_columns, spec.levels)]
+    criterion = NestedCriterion(work.matrix, build_hierarchy(data.frame, spec.level_names), levels,
+                                work.x_columns, work.y_column, False)
+    space = SearchSpace(criterion)
+    point = np.array([0.9, 0.2, -0.3, 0.7, 0.1, 0.5, 0.6, 0.4])
+    value, gradient = space.evaluate(point)
+    theta = space.to_theta(point)
+    assert value == pytest.approx(criterion.evaluate(theta, gradient=False).deviance, rel=1e-12)
+    np.testing.assert_allclose(space.from_theta(theta), point, rtol=1e-9, atol=1e-12)
+    for i in range(point.size):
+        step = np.zeros(point.size)
+        step[i] = 1e-6
+        numeric = (space.evaluate(point + step)[0] - space.evaluate(point - step)[0]) / 2e-6
+        assert numeric == pytest.approx(gradient[i], rel=1e-5, abs=1e-6)
