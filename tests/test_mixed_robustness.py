@@ -90,7 +90,7 @@ def test_infinite_predictor_is_refused_naming_the_column(slopes):
     frame = slopes.copy()
     frame.loc[3, "x"] = np.inf
     for model in ("y x || school:", "y z || school: x"):
-        with pytest.raises(UserInputError, match=r"column 'x' has 1 infinite value\(s\) \(first at row 4: inf\)"):
+        with pytest.raises(UserInputError, match=r"column 'x' has an infinite value \(inf in data row 4\)"):
             fit_mixed(frame, ModelSpec.parse(model))
 
 

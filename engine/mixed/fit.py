@@ -11,7 +11,8 @@ import pandas as pd
 from engine.mixed.covariance import LevelCovariance
 from engine.mixed.criterion import LevelTerms, NestedCriterion
 from engine.mixed.hierarchy import build_hierarchy, nesting_notes, structure_warnings
-from engine.mixed.inference import VarianceParameters, fixed_effect_rows, lr_test_vs_linear, wald_test
+from engine.mixed.inference import (BOUNDARY_RATIO, VarianceParameters, fixed_effect_rows,
+                                    lr_test_vs_linear, wald_test)
 from engine.mixed.optimize import minimise_deviance
 from engine.mixed.prepare import build_work_columns, prepare_model_data
 from engine.mixed.threads import single_threaded_blas
@@ -77,9 +78,11 @@ def _fit_mixed(frame, spec, *, start_theta, predict, should_stop, on_iteration) 
     beta, cov_beta = _fixed_effects_on_data_scale(evaluation, sigma, work, names)
     loglik = -0.5 * evaluation.deviance
 
-    warnings = (structure_warnings(hierarchy, data.frame) + single_group_warnings(spec, single_group)
-                + slope_within_group_warnings(data, spec, hierarchy))
-    unidentified = hierarchy.levels_sharing_groups() | frozenset(single_group)
+    warnings = structure_warnings(hierarchy, data.frame)
+    unidentified = hierarchy.levels_sharing_groups()
+
+    warnings += single_group_warnings(spec, single_group) + slope_within_group_warnings(data, spec, hierarchy)
+    unidentified |= frozenset(single_group)
     variance = VarianceParameters(criterion, spec, optimum.theta, sigma, unidentified)
     warnings += _boundary_warnings(variance, spec, unidentified)
     cov_psi = variance.covariance()
@@ -89,20 +92,22 @@ def _fit_mixed(frame, spec, *, start_theta, predict, should_stop, on_iteration) 
     sd_rows, var_rows = variance.rows(cov_psi)
     if not optimum.converged:
         warnings.append(f"The optimiser did not converge ({optimum.message}); treat the estimates with caution.")
-    n_variance_params = criterion.n_params - int(held.sum())
     loglik_linear = -0.5 * criterion.evaluate(np.zeros(criterion.n_params), gradient=False).deviance
 
     result = FitResult(
         estimator="mixed", method=spec.method, nobs=n, fixed=fixed_effect_rows(names, beta, cov_beta),
         name=spec.to_stata(), model=spec.to_stata(), depvar=spec.outcome, loglik=loglik,
         converged=optimum.converged, random=sd_rows, groups=hierarchy.group_table(),
-        lr_test=lr_test_vs_linear(loglik, loglik_linear, n_variance_params),
+        lr_test=lr_test_vs_linear(loglik, loglik_linear, criterion.n_params),
         wald=wald_test(names, beta, cov_beta), warnings=warnings, dropped_rows=data.dropped_rows,
-        n_params=p + n_variance_params + 1, iterations=[-0.5 * d for d in optimum.history],
+        n_params=p + criterion.n_params + 1, iterations=[-0.5 * d for d in optimum.history],
         theta=[float(t) for t in optimum.theta], vcov=cov_beta.tolist(), spec=spec,
     )
     result.random_variances = var_rows
     result.boundary_params = variance.boundary_names()
+    if held.any():  # variances held at zero (single-group levels) are not estimated parameters
+        result.n_params -= int(held.sum())
+        result.lr_test = lr_test_vs_linear(loglik, loglik_linear, criterion.n_params - int(held.sum()))
     if cov_psi is not None:
         result.link_covariance = LinkCovariance(variance.free_names(), cov_psi.tolist())
     result.notes += nesting_notes(hierarchy)

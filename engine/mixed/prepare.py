@@ -58,7 +58,7 @@ def prepare_model_data(frame: pd.DataFrame, spec: ModelSpec) -> ModelData:
         used = used.loc[complete]
     if len(used) == 0:
         raise UserInputError("no rows left after dropping rows with missing values in the model's variables")
-    check_finite(used, spec, frame)
+    check_finite(used, spec)
     design = build_fixed_design(used, spec.fixed, constant=spec.constant)
     y = used[spec.outcome].to_numpy(dtype=float)
     if not np.all(np.isfinite(y)):
@@ -81,21 +81,21 @@ def prepare_model_data(frame: pd.DataFrame, spec: ModelSpec) -> ModelData:
     return ModelData(used, design, y, dropped)
 
 
-def check_finite(used: pd.DataFrame, spec: ModelSpec, frame: pd.DataFrame) -> None:
-    """Refuse infinite values in a numeric model variable, naming the column and the first row."""
+def check_finite(used: pd.DataFrame, spec: ModelSpec) -> None:
+    """Refuse an infinite value in a numeric model variable (fixed or random-slope column, or the
+    outcome), naming the column and the data row (as ``engine.design_matrix`` does)."""
     levels = set(spec.level_names)
     for name in used.columns:
         if name in levels or not pd.api.types.is_numeric_dtype(used[name]) or pd.api.types.is_bool_dtype(used[name]):
             continue
         values = used[name].to_numpy(dtype=float)
-        bad = np.isinf(values)
-        if bad.any():
-            first = used.index[int(np.flatnonzero(bad)[0])]
-            position = frame.index.get_loc(first) if first in frame.index else None
-            where = f" (first at row {position + 1}: {values[bad][0]})" if isinstance(position, int) else ""
-            what = "the outcome" if name == spec.outcome else "column"
-            raise UserInputError(f"{what} {name!r} has {int(bad.sum())} infinite value(s){where}; "
-                                 f"replace them or mark them missing")
+        bad = np.flatnonzero(np.isinf(values))
+        if bad.size:
+            label = used.index[int(bad[0])]
+            where = f"data row {label + 1}" if isinstance(label, (int, np.integer)) else f"row {label!r}"
+            what = f"the outcome {name!r}" if name == spec.outcome else f"column {name!r}"
+            raise UserInputError(f"{what} has an infinite value ({values[bad[0]]:g} in {where}); "
+                                 f"recode it or mark it missing")
 
 
 def check_distinct_random_columns(used: pd.DataFrame, level) -> None:
