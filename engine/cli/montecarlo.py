@@ -56,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
     from engine.design import Design
     from engine.montecarlo import Study, Sweep, format_summary, run_study
     from engine.montecarlo.runner import check_records_path
-    from engine.montecarlo.study import single_group_notes
     from engine.presets import get_preset
+    from engine.montecarlo.study import single_group_notes
 
     if args.records:
         check_records_path(args.records)
