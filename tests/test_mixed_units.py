@@ -223,3 +223,18 @@ def test_search_coordinates_give_the_criterion_and_its_exact_gradient():
         step[i] = 1e-6
         numeric = (space.evaluate(point + step)[0] - space.evaluate(point - step)[0]) / 2e-6
         assert numeric == pytest.approx(gradient[i], rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.parametrize("factor, loglik, x_coef, sd_x", [
+    (1e-3, -902.52058325, 404.654547, 606.8886331),
+    (1e3, -916.33609382, 0.0004046547415, 0.0006068881638),
+])
+def test_unbalanced_slopes_at_other_scales_match_lme4(factor, loglik, x_coef, sd_x):
+    # lme4 (tight): y ~ x + z + (1 + x | school) + (1 | school:class), REML, x multiplied by factor;
+    # at x 1 the log-likelihood is -909.42833853 (tests/test_mixed_slopes_lme4.py).
+    frame = pd.read_csv(DATA / "slopes_unbalanced.csv")
+    result = fit_mixed(scaled(frame, "x", factor), ModelSpec.parse("y x z || school: x, cov(un) || class:, reml"))
+    assert result.loglik >= loglik - 1e-9 * abs(loglik)
+    assert relative_error(result.loglik, loglik) < 1e-9
+    assert relative_error(result.coef("x").coef, x_coef) < 1e-5
+    assert relative_error(result.random_param("school", "sd(x)").estimate, sd_x) < 1e-4
