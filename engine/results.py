@@ -146,6 +146,9 @@ class FitResult:
     converged: bool = True
     random: list[RandomParam] = field(default_factory=list)  # sd and corr scale (Stata's stddev)
     random_variances: list[RandomParam] = field(default_factory=list)  # var and cov scale
+    # Random-effect sds estimated at zero, as "level:sd(term)" (judged unit-free: see
+    # engine.mixed.inference.on_boundary).
+    boundary_params: list[str] = field(default_factory=list)
     link_covariance: Optional[LinkCovariance] = None
     groups: list[GroupCount] = field(default_factory=list)
     lr_test: Optional[Test] = None

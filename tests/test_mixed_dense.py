@@ -88,7 +88,7 @@ MODELS = [
     "y x || a: || b: || c:, reml",
     "y x || a: || b: || c:, ml",
     "y x || a: || b: t, covariance(unstructured) reml",
-    "y x t || a: x, ml || b: || c: t, covariance(independent)",
+    "y x t || a: x || b: || c: t, covariance(independent) ml",
     "y || a: x t, covariance(unstructured) reml",
 ]
 

@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.montecarlo import Study, Sweep, format_summary, run_study
     from engine.montecarlo.runner import check_records_path, local_cores, probe_scheduler
     from engine.presets import get_preset
+    from engine.montecarlo.study import single_group_notes
 
     check_seed(args.seed)
     check_outputs([("--json", args.json), ("--records", args.records)], [("--design", args.design)])
@@ -98,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"\n{result.completed} replications in {result.seconds:.1f} s "
               f"({result.completed / max(result.seconds, 1e-9):.1f} per second, {result.workers} workers)")
         _report_failures(result.records)
+        for note in single_group_notes(study):
+            print(f"note: {note}", file=sys.stderr)
     if args.json:
         write_json(result.to_dict(), args.json)
     if args.records:

@@ -80,3 +80,11 @@ class LevelCovariance:
         if self.kind == "identity" and self.q > 1:
             return np.array([sd[0] / sigma])
         return np.asarray(sd, dtype=float) / sigma
+
+
+def lower_triangular_factor(matrix: np.ndarray) -> np.ndarray:
+    """Lower-triangular L with nonnegative diagonal and L L' = A A' (A = ``matrix``), also when
+    A A' is singular: from the QR decomposition of A'."""
+    _, upper = np.linalg.qr(np.asarray(matrix, dtype=float).T)
+    factor = upper.T
+    return factor * np.where(np.diag(factor) < 0, -1.0, 1.0)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.errors import UserInputError
-from engine.mixed.covariance import LevelCovariance
+from engine.mixed.covariance import LevelCovariance, lower_triangular_factor
 from engine.mixed.hierarchy import Hierarchy, first_index_of_runs
 
 LOG_2PI = float(np.log(2.0 * np.pi))
@@ -103,6 +103,9 @@ class NestedCriterion:
         self.packing = SymmetricPacking(self.k)
         self.param_offsets = np.cumsum([0] + [lv.covariance.n_params for lv in levels]).tolist()
         self.n_params = self.param_offsets[-1]
+        self.column_scale = _root_mean_squares(columns)
+        self.theta_scale = self._theta_scale()
+        self.search_transforms = self._search_transforms(columns)
         self._prepare(columns)
 
     # ----- set-up (theta-independent) ---------------------------------------------------------
@@ -146,6 +149,74 @@ class NestedCriterion:
         self.leaf_parent_total = np.add.reduceat(leaf_cross, h.child_starts(leaf), axis=1)
         unit_starts = first_index_of_runs(unit_parent)
         self.unit_starts = None if unit_starts.size == n_units else unit_starts
+
+    def _theta_scale(self) -> np.ndarray:
+        """Per parameter, the factor that makes theta unit-free: theta_scaled = theta_scale * theta.
+
+        Entry (r, c) of a level's Lambda multiplies the effect on random-effect column r, so it is
+        measured in 1 / (units of that column). Multiplying it by the column's root mean square
+        gives the same entry for the column rescaled to unit size, a problem that does not
+        depend on the units the data came in. A shared (identity) Lambda uses the geometric
+        mean of its columns' sizes.
+        """
+        out = []
+        for terms in self.levels:
+            sizes = self.column_scale[terms.columns]
+            cov = terms.covariance
+            for basis in cov.basis:
+                rows = np.flatnonzero(basis.any(axis=1))
+                out.append(float(np.exp(np.mean(np.log(sizes[rows])))))
+        return np.array(out, dtype=float)
+
+    def _search_transforms(self, columns: np.ndarray) -> list[np.ndarray | None]:
+        """Per level with several random effects and a free Lambda (independent or unstructured),
+        T such that Z T are the level's columns at unit size, slopes centred when they share an
+        unstructured Lambda with an intercept: [1, (x - mean x) / sd x, ...]. None elsewhere.
+
+        Lambda = T Lambda_c with Lambda_c lower triangular is the same family of covariances
+        (centring a slope that has a correlated intercept only reparametrises the model), but the
+        optimiser's path in Lambda_c does not depend on the slopes' units or origins.
+        """
+        out: list[np.ndarray | None] = []
+        for terms in self.levels:
+            cov = terms.covariance
+            if cov.q < 2 or cov.kind not in ("independent", "unstructured"):
+                out.append(None)
+                continue
+            z = terms.columns
+            transform = np.diag(1.0 / self.column_scale[z])
+            ones = [i for i, column in enumerate(z) if self._is_constant_column(columns, column)]
+            if cov.kind == "unstructured" and ones == [0]:
+                for i in range(1, cov.q):
+                    values = columns[:, z[i]]
+                    mean = float(values.mean())
+                    sd = float(values.std())
+                    if not (np.isfinite(sd) and sd > 0):
+                        continue
+                    transform[:, i] = 0.0
+                    transform[0, i] = -mean / sd
+                    transform[i, i] = 1.0 / sd
+            out.append(transform)
+        return out
+
+    def effect_scales(self, level: int) -> np.ndarray:
+        """Root mean square of each random-effect column of ``level`` (1 for an intercept)."""
+        return self.column_scale[self.levels[level].columns]
+
+    def scaled_lambda(self, level: int, theta: np.ndarray) -> np.ndarray:
+        """The level's Lambda for its random-effect columns rescaled to unit size (unit-free)."""
+        own = np.asarray(theta, dtype=float)[self.param_offsets[level]:self.param_offsets[level + 1]]
+        return self.effect_scales(level)[:, None] * self.levels[level].covariance.lambda_of(own)
+
+    def search_lambda(self, level: int, theta: np.ndarray) -> np.ndarray:
+        """The level's Lambda in the optimiser's coordinates: for its columns at unit size (and
+        slopes centred, see ``_search_transforms``), as a lower-triangular factor. Unit-free."""
+        transform = self.search_transforms[level]
+        if transform is None:
+            return self.scaled_lambda(level, theta)
+        own = np.asarray(theta, dtype=float)[self.param_offsets[level]:self.param_offsets[level + 1]]
+        lam = self.levels[level].covariance.lambda_of(own)
+        return lower_triangular_factor(np.linalg.solve(transform, lam))
 
     @staticmethod
     def _is_constant_column(columns: np.ndarray, index: int) -> bool:
@@ -352,6 +423,17 @@ class NestedCriterion:
             d_theta = d_theta + evaluation.d_logdet_x
         dof = self.n - self.p if self.reml else self.n
         return d_theta, 2.0 * dof - 2.0 * evaluation.r2 / sigma ** 2
+
+
+def _root_mean_squares(columns: np.ndarray) -> np.ndarray:
+    """sqrt(mean(column^2)) of each column, 1 where that is 0 or not finite."""
+    if columns.shape[0] == 0:
+        return np.ones(columns.shape[1])
+    largest = np.max(np.abs(columns), axis=0)
+    largest = np.where(np.isfinite(largest) & (largest > 0), largest, 1.0)
+    unit = columns / largest  # no overflow in the squares, however large the values
+    rms = largest * np.sqrt(np.einsum("ij,ij->j", unit, unit) / columns.shape[0])
+    return np.where(np.isfinite(rms) & (rms > 0), rms, 1.0)
 
 
 def _small_inverse(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

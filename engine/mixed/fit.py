@@ -12,10 +12,11 @@ from engine.mixed.covariance import LevelCovariance
 from engine.mixed.criterion import LevelTerms, NestedCriterion
 from engine.mixed.ddf import check_dfmethod, data_scale, fixed_effects_inference
 from engine.mixed.hierarchy import build_hierarchy, nesting_notes, structure_warnings
-from engine.mixed.inference import BOUNDARY_RATIO, VarianceParameters, lr_test_vs_linear
+from engine.mixed.inference import VarianceParameters, lr_test_vs_linear
 from engine.mixed.optimize import minimise_deviance
 from engine.mixed.prepare import build_work_columns, prepare_model_data
 from engine.mixed.threads import single_threaded_blas
+from engine.errors import UserInputError
 from engine.model_spec import ModelSpec
 from engine.results import FitResult, LinkCovariance
 
@@ -47,6 +48,7 @@ def _fit_mixed(frame, spec, *, start_theta, predict, should_stop, on_iteration) 
     data = prepare_model_data(frame, spec)
     work = build_work_columns(data, spec)
     hierarchy = build_hierarchy(data.frame, spec.level_names)
+    check_outcome_varies_within_groups(data, spec, hierarchy)
     levels = [LevelTerms(columns, LevelCovariance(len(columns), level.covariance))
               for columns, level in zip(work.level_columns, spec.levels)]
     reml = spec.method == "REML"
@@ -55,9 +57,19 @@ def _fit_mixed(frame, spec, *, start_theta, predict, should_stop, on_iteration) 
     if on_iteration is not None:
         def report_iteration(iteration, deviance):
             on_iteration(iteration, -0.5 * deviance)
-    if start_theta is None:
+    single_group = single_group_levels(hierarchy)
+    held = np.zeros(criterion.n_params, dtype=bool)
+    for index in single_group:
+        held[criterion.param_offsets[index]:criterion.param_offsets[index + 1]] = True
+    if start_theta is None and not single_group:
         start_theta = _start_from_subsample(work, data, hierarchy, levels, reml, should_stop)
-    optimum = minimise_deviance(criterion, start_theta, should_stop, report_iteration)
+    try:
+        optimum = minimise_deviance(criterion, start_theta, should_stop, report_iteration, held_at_zero=held)
+    except np.linalg.LinAlgError:
+        raise UserInputError(
+            "the fit broke down numerically: a variance grew without bound until the fixed effects' "
+            "cross-products were no longer positive definite. Check that the outcome varies within the "
+            "lowest-level groups and that no random effect duplicates another") from None
     evaluation = criterion.evaluate(optimum.theta, gradient=True, keep=predict)
 
     n, p = criterion.n, criterion.p
@@ -69,6 +81,9 @@ def _fit_mixed(frame, spec, *, start_theta, predict, should_stop, on_iteration) 
 
     warnings = structure_warnings(hierarchy, data.frame, data.y, data.design.matrix)
     unidentified = hierarchy.levels_sharing_groups()
+
+    warnings += single_group_warnings(spec, single_group) + slope_within_group_warnings(data, spec, hierarchy)
+    unidentified |= frozenset(single_group)
     variance = VarianceParameters(criterion, spec, optimum.theta, sigma, unidentified)
     warnings += _boundary_warnings(variance, spec, unidentified)
     cov_psi = variance.covariance()
@@ -94,6 +109,10 @@ def _fit_mixed(frame, spec, *, start_theta, predict, should_stop, on_iteration) 
     )
     result.inference = inference
     result.random_variances = var_rows
+    result.boundary_params = variance.boundary_names()
+    if held.any():  # variances held at zero (single-group levels) are not estimated parameters
+        result.n_params -= int(held.sum())
+        result.lr_test = lr_test_vs_linear(loglik, loglik_linear, criterion.n_params - int(held.sum()))
     if cov_psi is not None:
         result.link_covariance = LinkCovariance(variance.free_names(), cov_psi.tolist())
     result.notes += nesting_notes(hierarchy)
@@ -108,6 +127,65 @@ def _fit_mixed(frame, spec, *, start_theta, predict, should_stop, on_iteration) 
         attach_predictions(result, criterion, evaluation, optimum.theta, sigma, hierarchy, data, work, beta)
     result.fit_seconds = time.perf_counter() - started
     return result
+
+
+def _constant_within_groups(values: np.ndarray, codes: np.ndarray, n_groups: int) -> bool:
+    """True when ``values`` are the same in every row of each group (groups given by ``codes``)."""
+    first_row = np.empty(n_groups, dtype=np.int64)
+    first_row[codes[::-1]] = np.arange(codes.size - 1, -1, -1)
+    return bool(np.array_equal(values, values[first_row][codes]))
+
+
+def check_outcome_varies_within_groups(data, spec: ModelSpec, hierarchy) -> None:
+    """Refuse an outcome that is constant within every group of the lowest level (with a random
+    intercept there): the groups' effects then fit every row exactly, the residual variance goes
+    to zero and the likelihood grows without bound, so there is no estimate to report."""
+    if not spec.levels or "_cons" not in spec.levels[-1].estimation_terms:
+        return
+    leaf = hierarchy.n_levels - 1
+    if hierarchy.rows_per_group(leaf).max() < 2:
+        return  # one row per group: reported as confounded with the residual, not degenerate
+    if _constant_within_groups(data.y, hierarchy.row_codes[leaf], hierarchy.group_counts[leaf]):
+        name = spec.levels[-1].name
+        raise UserInputError(
+            f"the outcome {spec.outcome!r} is constant within every {name} group: the {name} effects reproduce "
+            f"every row, leaving no residual variation, so the likelihood has no maximum; fit the {name} "
+            f"means instead (one row per {name} group, without || {name}:), or check the outcome column")
+
+
+def slope_within_group_warnings(data, spec: ModelSpec, hierarchy) -> list[str]:
+    """Warn about a random slope whose variable does not vary within the level's groups."""
+    out = []
+    for index, level in enumerate(spec.levels):
+        codes, count = hierarchy.row_codes[index], hierarchy.group_counts[index]
+        if hierarchy.rows_per_group(index).max() < 2:
+            continue
+        for slope in dict.fromkeys(level.slopes):
+            values = data.frame[slope].to_numpy(dtype=float)
+            if _constant_within_groups(values, codes, count):
+                out.append(
+                    f"The random slope on {slope} at level {level.name}: {slope} is constant within every "
+                    f"{level.name} group, so its random slope is not identified from within-group variation "
+                    f"(it only rescales each group's intercept by that group's {slope}); consider a random "
+                    f"slope at a level below, or none.")
+    return out
+
+
+def single_group_levels(hierarchy) -> list[int]:
+    """Levels with a single group: one draw of their random effects, so no variance to estimate."""
+    return [level for level, count in enumerate(hierarchy.group_counts) if count == 1]
+
+
+def single_group_warnings(spec: ModelSpec, levels: list[int]) -> list[str]:
+    out = []
+    for index in levels:
+        level = spec.levels[index]
+        out.append(
+            f"Level {level.name} has a single group: its variance ({', '.join(level.terms)}) is not identified "
+            f"(one group gives a single draw of its random effects). It is held at zero "
+            f"(on the boundary) with no standard error, and the fit is the one without this level; drop "
+            f"|| {level.name}: or use data with more {level.name} groups.")
+    return out
 
 
 SUBSAMPLE_FROM_ROWS = 1_000_000  # below this a cold start is cheap enough
@@ -158,9 +236,12 @@ def _boundary_warnings(variance: VarianceParameters, spec: ModelSpec, unidentifi
             f"or two of them are perfectly correlated. Their standard errors are not reported; consider "
             f"covariance(independent) or fewer random slopes.")
     for entry in variance.entries:
-        if entry.kind == "sd" and entry.value < BOUNDARY_RATIO * variance.sigma and entry.level not in unidentified:
+        if entry.kind != "sd" or entry.level in unidentified:
+            continue
+        if variance.is_zero(entry):
             level = spec.levels[entry.level]
-            term = level.estimation_terms[entry.i]
+            cov = variance.criterion.levels[entry.level].covariance
+            term = " ".join(level.terms) if cov.kind == "identity" and cov.q > 1 else level.estimation_terms[entry.i]
             out.append(
                 f"The variance of {term} at level {level.name} is estimated at zero (on the boundary): "
                 f"the data show no variation between {level.name} groups beyond the levels below it. "

@@ -18,8 +18,16 @@ from engine.model_spec import ModelSpec
 from engine.results import FixedEffect, RandomParam, Test
 
 Z_975 = float(stats.norm.ppf(0.975))
-BOUNDARY_RATIO = 1e-5  # sd / sigma below this counts as an estimate on the boundary
-SINGULAR_THETA = 1e-4  # a diagonal entry of Lambda below this makes a level's covariance singular (lme4's rule)
+BOUNDARY_RATIO = 1e-5  # sd / sigma below this counts as an estimate on the boundary (sd of the effect
+# times the root mean square of its column, so that the test does not depend on a slope's units)
+SINGULAR_THETA = 1e-4  # a diagonal entry of Lambda below this makes a level's covariance singular (lme4's
+# rule, applied to the optimiser's unit-free Lambda: columns at unit size, slopes centred)
+
+
+def on_boundary(sd, effect_scale, sigma: float):
+    """True where a random effect's sd is negligible next to sigma, measured unit-free: the sd of
+    its contribution to the outcome (sd times the root mean square of its column) against sigma."""
+    return np.asarray(sd) * np.asarray(effect_scale) < BOUNDARY_RATIO * sigma
 
 
 def fixed_effect_rows(names: list[str], beta: np.ndarray, cov: np.ndarray) -> list[FixedEffect]:
@@ -76,24 +84,29 @@ class VarianceParameters:
         self.level_sd: list[np.ndarray] = []
         self.level_corr: list[np.ndarray] = []
         self.singular_levels: list[int] = []  # correlated effects whose covariance matrix is singular
+        self.level_scales: list[np.ndarray] = []  # root mean square of each random-effect column
         offsets = criterion.param_offsets
         for index, terms in enumerate(criterion.levels):
             cov = terms.covariance
             sd, corr = cov.sd_corr(self.theta[offsets[index]:offsets[index + 1]], sigma)
             self.level_sd.append(sd)
             self.level_corr.append(corr)
-            on_boundary = sd < BOUNDARY_RATIO * sigma
             shared = cov.kind == "identity" and cov.q > 1
-            lam = cov.lambda_of(self.theta[offsets[index]:offsets[index + 1]])
+            scales = criterion.effect_scales(index)
+            if shared:  # one sd for all the level's columns: judged on their geometric mean size
+                scales = np.full(cov.q, np.exp(np.mean(np.log(scales))))
+            self.level_scales.append(scales)
+            zero_sd = on_boundary(sd, scales, sigma)
+            lam = criterion.search_lambda(index, self.theta)
             singular = cov.kind == "unstructured" and cov.q > 1 and (
-                on_boundary.any() or np.min(np.abs(np.diag(lam))) < SINGULAR_THETA)
-            if singular and not on_boundary.any():
+                zero_sd.any() or np.min(np.abs(np.diag(lam))) < SINGULAR_THETA)
+            if singular and not zero_sd.any():
                 self.singular_levels.append(index)
             # Correlated effects with a singular covariance are held fixed as a whole.
             level_free = not singular
             level_free = level_free and index not in unidentified_levels
             for i in range(1 if shared else cov.q):
-                self.entries.append(_Entry(index, "sd", i, i, float(sd[i]), level_free and not on_boundary[i]))
+                self.entries.append(_Entry(index, "sd", i, i, float(sd[i]), level_free and not zero_sd[i]))
             if cov.kind == "unstructured":
                 for i in range(cov.q):
                     for j in range(i + 1, cov.q):
@@ -101,6 +114,18 @@ class VarianceParameters:
                         self.entries.append(_Entry(index, "corr", i, j, value, level_free and abs(value) < 1 - 1e-8))
         self.entries.append(_Entry(-1, "sigma", 0, 0, sigma, True))
         self.free = [e for e in self.entries if e.free]
+
+    def is_zero(self, entry: _Entry) -> bool:
+        """True for an sd estimated at zero (unit-free: see ``on_boundary``)."""
+        return bool(on_boundary(entry.value, self.level_scales[entry.level][entry.i], self.sigma))
+
+    def boundary_names(self) -> list[str]:
+        """The sds estimated at zero, as "level:sd(term)" (unit-free test: ``on_boundary``)."""
+        out = []
+        for entry in self.entries:
+            if entry.kind == "sd" and self.is_zero(entry):
+                out.append(f"{self._level_label(entry)}:{self._param_label(entry, 'sd', 'corr')}")
+        return out
 
     def free_names(self) -> list[str]:
         """The free parameters as "level:sd(term)", "level:corr(a,b)", "Residual:sd(Residual)"."""

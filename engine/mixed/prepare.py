@@ -66,6 +66,7 @@ def prepare_model_data(frame: pd.DataFrame, spec: ModelSpec) -> ModelData:
         used = used.loc[complete]
     if len(used) == 0:
         raise UserInputError("no rows left after dropping rows with missing values in the model's variables")
+    check_finite(used, spec)
     design = build_fixed_design(used, spec.fixed, constant=spec.constant)
     y = used[spec.outcome].to_numpy(dtype=float)
     if not np.all(np.isfinite(y)):
@@ -80,10 +81,54 @@ def prepare_model_data(frame: pd.DataFrame, spec: ModelSpec) -> ModelData:
                 raise UserInputError(
                     f"random slope {slope!r} at level {level.name} is the same ({values[0]:g}) in every row: "
                     f"it would duplicate the random intercept; leave it out")
+    for level in spec.levels:
+        check_distinct_random_columns(used, level)
     dof = len(y) - design.matrix.shape[1]
     if dof <= 0:
         raise UserInputError(f"{len(y)} observations are too few for {design.matrix.shape[1]} fixed effects")
     return ModelData(used, design, y, dropped)
+
+
+def check_finite(used: pd.DataFrame, spec: ModelSpec) -> None:
+    """Refuse an infinite value in a numeric model variable (fixed or random-slope column, or the
+    outcome), naming the column and the data row (as ``engine.design_matrix`` does)."""
+    levels = set(spec.level_names)
+    for name in used.columns:
+        if name in levels or not pd.api.types.is_numeric_dtype(used[name]) or pd.api.types.is_bool_dtype(used[name]):
+            continue
+        values = used[name].to_numpy(dtype=float)
+        bad = np.flatnonzero(np.isinf(values))
+        if bad.size:
+            label = used.index[int(bad[0])]
+            where = f"data row {label + 1}" if isinstance(label, (int, np.integer)) else f"row {label!r}"
+            what = f"the outcome {name!r}" if name == spec.outcome else f"column {name!r}"
+            raise UserInputError(f"{what} has an infinite value ({values[bad[0]]:g} in {where}); "
+                                 f"recode it or mark it missing")
+
+
+def check_distinct_random_columns(used: pd.DataFrame, level) -> None:
+    """Refuse a level whose random-effect columns repeat one another (the same values under two
+    names) or are otherwise linearly dependent: their covariance could not be estimated."""
+    slopes = list(dict.fromkeys(level.slopes))
+    columns = {name: used[name].to_numpy(dtype=float) for name in slopes}
+    for i, first in enumerate(slopes):
+        for second in slopes[i + 1:]:
+            if np.array_equal(columns[first], columns[second]):
+                raise UserInputError(
+                    f"random slopes {first!r} and {second!r} at level {level.name} have the same values in "
+                    f"every row: they are one random slope under two names; keep one of them")
+    terms = [t for t in level.terms if t == "_cons" or t in columns]  # named in Stata's order
+    terms = list(dict.fromkeys(terms))
+    if len(terms) < 2:
+        return
+    matrix = np.column_stack([np.ones(len(used)) if t == "_cons" else columns[t] for t in terms])
+    matrix = matrix / np.sqrt(np.einsum("ij,ij->j", matrix, matrix))
+    eigenvalues = np.linalg.eigvalsh(matrix.T @ matrix)
+    if eigenvalues[0] < 1e-10 * eigenvalues[-1]:
+        raise UserInputError(
+            f"the random effects at level {level.name} ({', '.join(terms)}) are linearly dependent: one of "
+            f"these columns is a combination of the others in every row, so their covariance cannot be "
+            f"estimated; leave one of them out")
 
 
 @dataclass

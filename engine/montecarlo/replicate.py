@@ -14,8 +14,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from engine.design import RESIDUAL, Truth
-from engine.mixed.inference import BOUNDARY_RATIO
+from engine.design import Truth
 from engine.montecarlo.models import StudyModel, load_model
 from engine.montecarlo.study import Study
 from engine.results import FitResult
@@ -109,11 +108,10 @@ def fit_records(model: str, head: tuple, result: FitResult, truth: Truth, second
         ci_low, ci_high = _interval(row.ci)
         rows.append((model, *head, row.term, "fixed", true_value(truth, row.term, "fixed"), _number(row.coef),
                      _number(row.se), ci_low, ci_high, _number(row.p), *status, False, "", seconds))
-    sigma = next((r.estimate for r in result.random if r.level == RESIDUAL), math.nan)
+    at_zero_names = set(result.boundary_params)  # judged unit-free by the fit
     for row in result.random:
         name = f"{row.level}:{row.param}"
-        at_zero = (row.level != RESIDUAL and row.param.startswith("sd(")
-                   and row.estimate <= BOUNDARY_RATIO * sigma)
+        at_zero = name in at_zero_names
         ci_low, ci_high = _interval(row.ci)
         rows.append((model, *head, name, "random", true_value(truth, name, "random"), _number(row.estimate),
                      _number(row.se), ci_low, ci_high, math.nan, *status, bool(at_zero), "", seconds))

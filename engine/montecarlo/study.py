@@ -310,3 +310,23 @@ def design_columns(design: Design) -> list[str]:
     names += list(design.variable_levels())
     names.append(design.outcome)
     return names
+
+
+def single_group_notes(study: Study) -> list[str]:
+    """Where a sweep (or the design) leaves the top level with a single unit, say that the models
+    using that level cannot identify its variance: their fits hold it at zero with a warning, so
+    those replications count under "bound." and "at 0" rather than as estimates of zero."""
+    from engine.montecarlo.models import load_model
+
+    notes = []
+    for index, value in enumerate(study.sweep_values):
+        design = study.design_at(index)
+        top = design.levels[0] if design.levels else None
+        if top is None or top.units.distribution != "fixed" or top.units.n != 1:
+            continue
+        where = "" if value is None else f"at {study.sweep.label} = {value:g}: "
+        for text in study.models:
+            if top.name in load_model(text, study.design).variables:
+                notes.append(f"{where}level {top.name} has a single unit, so {text!r} cannot identify its variance "
+                             f"(not identified with one group); its fits hold it at zero with a warning")
+    return notes
