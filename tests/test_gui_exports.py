@@ -82,22 +82,27 @@ def fitted_context():
     result = fit_mixed(simulated.frame, spec)
     design = small_tutoring()
     return PlotContext(record=FitRecord(label="#1", result=result), truth=simulated.truth,
-                       true_shares=design.variance_shares())
+                       true_shares=design.variance_shares(), frame=simulated.frame)
 
 
 def test_every_results_plot_exports_an_svg_that_looks_like_its_png(qtbot, tmp_path, fitted_context):
     from gui.plots.plots_view import PlotsView
+    from gui.worker import JobRunner
 
-    view = PlotsView()
-    view.resize(900, 600)
-    view.show()
-    qtbot.addWidget(view)
-    view.set_context(fitted_context)
-    for panel in view.panels():
-        view.show_panel(panel)
-        qtbot.wait(20)
-        assert panel.has_plot(), f"{panel.title}: {panel.message_label.text()}"
-        assert_svg_matches_png(panel, tmp_path)
+    runner = JobRunner("test-margins")  # the margins panel computes on a worker
+    try:
+        view = PlotsView(margins_runner=runner)
+        view.resize(900, 600)
+        view.show()
+        qtbot.addWidget(view)
+        view.set_context(fitted_context)
+        for panel in view.panels():
+            view.show_panel(panel)
+            qtbot.wait(20)
+            qtbot.waitUntil(panel.has_plot, timeout=30_000)
+            assert_svg_matches_png(panel, tmp_path)
+    finally:
+        runner.shutdown()
 
 
 def test_every_monte_carlo_plot_exports_an_svg_that_looks_like_its_png(qtbot, tmp_path):
