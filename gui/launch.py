@@ -36,6 +36,13 @@ def launch(self_test: bool = False) -> int:
     elif not has_display():
         print(NO_DISPLAY_HELP, file=sys.stderr)
         return 1
+    else:
+        from gui.platform_check import check_xcb_libraries
+
+        problem = check_xcb_libraries()  # before Qt, which would abort with a misleading message
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
 
     from PySide6.QtWidgets import QApplication
 
