@@ -34,7 +34,7 @@ def timed_run(command: list[str], environment: dict) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     completed = subprocess.run(command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+                               stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, timeout=300)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if completed.returncode != 0:
@@ -55,6 +55,9 @@ def main() -> int:
     parser.add_argument("--executable", type=Path, default=ROOT / "dist" / "hlm-explorer" / "hlm-explorer",
                         help="the packaged program (its rows are left out if it is not built)")
     parser.add_argument("--no-write", action="store_true", help="print the table only")
+    parser.add_argument("--compare-with", type=Path, metavar="CHECKOUT",
+                        help="another checkout of the project (e.g. the commit before a change): its "
+                             "--help, fit and window rows are timed too, in the same run, with the ratio")
     args = parser.parse_args()
 
     python = sys.executable
@@ -62,31 +65,53 @@ def main() -> int:
     environment["PYTHONPATH"] = str(ROOT)
     window = dict(environment, QT_QPA_PLATFORM="offscreen", HLM_QUIT_WHEN_SHOWN="1")
     rows = [
-        ("reference", "python -c pass", [python, "-c", "pass"], environment),
-        ("reference", "python -c 'import pandas'", [python, "-c", "import pandas"], environment),
-        ("--help", "python main.py --help", [python, "main.py", "--help"], environment),
-        ("fit hsb.csv", "python main.py fit tests/data/hsb.csv --model \"mathach ses || school:\"",
+        ("reference", "this", "python -c pass", [python, "-c", "pass"], environment),
+        ("reference", "this", "python -c 'import pandas'", [python, "-c", "import pandas"], environment),
+        ("--help", "this", "python main.py --help", [python, "main.py", "--help"], environment),
+        ("fit hsb.csv", "this", "python main.py fit tests/data/hsb.csv --model \"mathach ses || school:\"",
          [python, "main.py", *HSB_FIT], environment),
-        ("window shown", "python main.py (offscreen, closed once shown)", [python, "main.py"], window),
+        ("window shown", "this", "python main.py (offscreen, closed once shown)", [python, "main.py"], window),
     ]
+    if args.compare_with is not None:
+        other = args.compare_with.resolve()
+        other_environment = dict(environment, PYTHONPATH=str(other))
+        other_window = dict(window, PYTHONPATH=str(other))
+        main_py = str(other / "main.py")
+        rows += [
+            ("--help", other.name, f"{other.name}: python main.py --help", [python, main_py, "--help"], other_environment),
+            ("fit hsb.csv", other.name, f"{other.name}: python main.py fit ...", [python, main_py, *HSB_FIT], other_environment),
+        ]
+        if "HLM_QUIT_WHEN_SHOWN" in (other / "gui" / "launch.py").read_text(encoding="utf-8"):
+            rows.append(("window shown", other.name, f"{other.name}: python main.py (window)", [python, main_py], other_window))
     executable = args.executable.resolve()
     if executable.is_file():
         packaged = {key: value for key, value in environment.items() if key != "PYTHONPATH"}
         rows += [
-            ("--help", "packaged: hlm-explorer --help", [str(executable), "--help"], packaged),
-            ("fit hsb.csv", "packaged: hlm-explorer fit tests/data/hsb.csv ...", [str(executable), *HSB_FIT], packaged),
-            ("window shown", "packaged: hlm-explorer (offscreen, closed once shown)", [str(executable)],
+            ("--help", "packaged", "packaged: hlm-explorer --help", [str(executable), "--help"], packaged),
+            ("fit hsb.csv", "packaged", "packaged: hlm-explorer fit tests/data/hsb.csv ...", [str(executable), *HSB_FIT], packaged),
+            ("window shown", "packaged", "packaged: hlm-explorer (offscreen, closed once shown)", [str(executable)],
              dict(packaged, QT_QPA_PLATFORM="offscreen", HLM_QUIT_WHEN_SHOWN="1")),
         ]
     load_before = os.getloadavg()[0]
     lines = ["| what | command | median wall s | fastest s | slowest s | median CPU s | target s |",
              "|---|---|---:|---:|---:|---:|---:|"]
-    for kind, label, command, env in rows:
+    medians: dict[tuple[str, str], float] = {}
+    for kind, source, label, command, env in rows:
         result = measure(command, args.runs, env)
+        medians[(kind, source)] = result["median"]
         target = TARGETS.get(kind)
         lines.append(f"| {kind} | `{label}` | {result['median']:.2f} | {result['min']:.2f} | {result['max']:.2f} | "
                      f"{result['cpu']:.2f} | {'' if target is None else f'{target:g}'} |")
         print(lines[-1], flush=True)
+    if args.compare_with is not None:
+        other_name = args.compare_with.resolve().name
+        lines += ["", f"Against `{other_name}` in the same run (its median / this checkout's median):", "",
+                  "| what | this s | other s | other / this |", "|---|---:|---:|---:|"]
+        for kind in TARGETS:
+            if (kind, "this") in medians and (kind, other_name) in medians:
+                this, other = medians[(kind, "this")], medians[(kind, other_name)]
+                lines.append(f"| {kind} | {this:.2f} | {other:.2f} | {other / this:.1f}x |")
+        print("\n".join(lines[-5:]))
     load_after = os.getloadavg()[0]
     header = [
         "# Start-up time",
