@@ -196,9 +196,10 @@ def missing_xcb_libraries() -> MissingLibraries | None:
     wanted: list[str] = []
     for relative in QT_FILES:
         path = qt / relative
-        if path.is_file():
-            wanted.extend(name for name in needed_libraries(path) if name not in wanted)
-    wanted.extend(name for name in ALWAYS_CHECKED if name not in wanted)
+        for name in (needed_libraries(path) if path.is_file() else []):
+            if name not in wanted:
+                wanted.append(name)
+    wanted += [name for name in ALWAYS_CHECKED if name not in wanted]
     folders = bundled_folders(qt)
     missing = [name for name in wanted
                if not name.startswith("libQt6") and not name.startswith(RUNTIME_PREFIXES)
