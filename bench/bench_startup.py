@@ -116,7 +116,7 @@ def main() -> int:
     header = [
         "# Start-up time",
         "",
-        f"`python bench/bench_startup.py --runs {args.runs}`: each command in {args.runs} fresh processes after a "
+        f"`python bench/bench_startup.py {' '.join(sys.argv[1:])}`: each command in {args.runs} fresh processes after a "
         "warm-up run; whole-process wall time (spawn to exit) and CPU time (user + system).",
         "",
         f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python "
