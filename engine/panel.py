@@ -39,7 +39,7 @@ from typing import Any, Optional
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.regression.linear_model import OLS  # not statsmodels.api, which loads every model family
 
 from engine.errors import UserInputError
 from engine.panel_data import (EstimationSample, VceChoice, check_panels_nested, group_codes, prepare_sample,
@@ -107,7 +107,7 @@ def fit_ols(frame: pd.DataFrame, outcome: str, terms: list[str], constant: bool 
 
 def statsmodels_ols(sample: EstimationSample, choice: VceChoice, clusters: Optional[np.ndarray]):
     """Fit OLS with statsmodels with the covariance Stata's regress uses for ``choice``."""
-    model = sm.OLS(sample.y, sample.design.matrix)
+    model = OLS(sample.y, sample.design.matrix)
     if clusters is not None:
         return model.fit(cov_type="cluster", cov_kwds={"groups": clusters, "use_correction": True,
                                                        "df_correction": True})

@@ -21,6 +21,7 @@ from engine.presets import PRESETS, get_preset
 from gui import design_errors as where
 from gui.design_models import ChoiceDelegate, CovariateTableModel, LevelTableModel
 from gui.fields import NumberField, invalid_reason, mark_invalid
+from gui.screen_fit import rows_height
 
 MAX_SEED = 2**31 - 1
 
@@ -104,7 +105,7 @@ class DesignView(QWidget):
         self.level_table.setEditTriggers(QAbstractItemView.EditTrigger.AllEditTriggers)
         self.level_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.level_table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.level_table.setMinimumHeight(150)
+        self.level_table.setMinimumHeight(rows_height(self.level_table, 4))  # four levels, at any font size
         self.level_table.setToolTip(box.toolTip())
         buttons = QHBoxLayout()
         self.add_level_button = QPushButton("Add level")

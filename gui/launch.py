@@ -49,6 +49,13 @@ def launch(self_test: bool = False, project: str | None = None) -> int:
     elif not has_display():
         print(NO_DISPLAY_HELP, file=sys.stderr)
         return 1
+    else:
+        from gui.platform_check import check_xcb_libraries
+
+        problem = check_xcb_libraries()  # before Qt, which would abort with a misleading message
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
 
     from PySide6.QtWidgets import QApplication
 
@@ -69,6 +76,10 @@ def launch(self_test: bool = False, project: str | None = None) -> int:
 
     log_path = configure_logging()
     install_exception_hook(log_path)
+    if os.environ.get("HLM_QUIT_WHEN_SHOWN") == "1":  # bench/bench_startup.py: time to a visible window
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(0, app.closeAllWindows)  # runs once the event loop has shown the window
     from gui.main_window import MainWindow
 
     window = open_window(MainWindow(), project)

@@ -34,6 +34,7 @@ from gui.plots.plots_view import PlotsView
 from gui.power_view import PowerView
 from gui.progress_panel import ProgressPanel
 from gui.results_view import ResultsView
+from gui.screen_fit import default_window_size
 from gui.session import Session, roles_of_design
 from gui.settings import Settings
 from gui.worker import Job, JobFailure, JobRunner
@@ -111,7 +112,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._connect()
         self._update_title()
-        self.resize(1280, 820)
+        self.resize(default_window_size(self))  # 1280 x 820, or less on a smaller screen
         self._restore_layout()
 
     # ----- actions and menus -------------------------------------------------------------------

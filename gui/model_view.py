@@ -28,6 +28,7 @@ from gui.jobs import ESTIMATOR_LABELS, NestingCheck, nesting_check_job
 from gui.table_view import CopyableTableView
 from gui.centering_editor import CenteringEditor
 from gui.worker import JobRunner
+from gui.screen_fit import rows_height
 
 NESTING_CHECK_DELAY_MS = 250  # wait for the user to stop dragging before checking
 METHOD_HELP = {
@@ -130,7 +131,7 @@ class ModelView(QWidget):
         self.outcome_combo.activated.connect(lambda _: self._rebuild_spec(order_changed=True))  # the check uses the outcome
         self.predictor_list = QListWidget()
         self.predictor_list.setToolTip("Tick the variables whose average effect (fixed coefficient) the model estimates.")
-        self.predictor_list.setMaximumHeight(130)
+        self.predictor_list.setMaximumHeight(rows_height(self.predictor_list, 6))
         self.predictor_list.itemChanged.connect(lambda _: self._rebuild_spec())
         self.extra_terms_edit = QLineEdit()
         self.extra_terms_edit.setPlaceholderText("e.g. i.sector c.ses#c.ses")
@@ -165,6 +166,7 @@ class ModelView(QWidget):
                        "contains the second, and so on (district, school, teacher, student).")
         self.level_list = QListWidget()
         self.level_list.setToolTip(box.toolTip())
+        self.level_list.setMinimumHeight(rows_height(self.level_list, 4))  # the seed's four levels show at once
         self.level_list.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
         self.level_list.setDefaultDropAction(Qt.DropAction.MoveAction)
         self.level_list.itemChanged.connect(lambda _: self._rebuild_spec(order_changed=True))
@@ -189,7 +191,7 @@ class ModelView(QWidget):
         self.intercept_check.setToolTip("Let each unit of this level have its own average outcome (its own intercept).")
         self.intercept_check.toggled.connect(lambda _: self._store_level_settings())
         self.slope_list = QListWidget()
-        self.slope_list.setMaximumHeight(110)
+        self.slope_list.setMaximumHeight(rows_height(self.slope_list, 5))
         self.slope_list.setToolTip("Random slopes: let the effect of a predictor differ between this level's units.")
         self.slope_list.itemChanged.connect(lambda _: self._store_level_settings())
         self.covariance_combo = QComboBox()

@@ -13,7 +13,8 @@ code and output, with no Python environment of the project needed (only the stan
 * ``montecarlo --workers 2``, when the program has that subcommand (worker processes of a
   frozen program: freeze_support);
 * ``--self-test`` under QT_QPA_PLATFORM=offscreen: the window opens, the tutoring preset is
-  simulated and fitted through the worker, the tables are checked; exit 0.
+  simulated and fitted through the worker, the tables are checked; exit 0;
+* on Linux, ``install-desktop.sh`` beside the executable writes a menu entry that starts it.
 
 No check may print a Python traceback. Exit status 0 when all pass; the last line is
 "N passed, N failed".
@@ -179,6 +180,22 @@ def main(argv: list[str] | None = None) -> int:
             last = (completed.stdout.strip().splitlines() or [""])[-1]
             return last[:120]
 
+        def desktop_check():
+            if not sys.platform.startswith("linux"):
+                return "skipped: the desktop entry is for Linux"
+            script = executable.parent / "install-desktop.sh"
+            if not script.is_file():
+                raise Failure(f"{script.name} is not beside the executable")
+            data_home = workdir / "xdg-data"
+            completed = subprocess.run(["sh", str(script)], env=dict(os.environ, XDG_DATA_HOME=str(data_home)),
+                                       capture_output=True, text=True, timeout=60)
+            entry = data_home / "applications" / "hlm-explorer.desktop"
+            if completed.returncode != 0 or not entry.is_file():
+                raise Failure(f"install-desktop.sh failed: {completed.stderr.strip()}")
+            if f'Exec="{executable}"' not in entry.read_text():
+                raise Failure(f"the desktop entry does not start {executable}")
+            return "install-desktop.sh wrote the menu entry and the icon"
+
         runner.check("--version", version_check)
         runner.check("--help lists the subcommands", help_check)
         runner.check("fit pastes.csv", pastes_check)
@@ -186,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         runner.check("compare estimators", compare_check)
         runner.check("montecarlo with worker processes", montecarlo_check)
         runner.check("--self-test (offscreen window)", self_test_check)
+        runner.check("desktop entry (install-desktop.sh)", desktop_check)
 
     summary = f"{len(runner.passed)} passed, {len(runner.failed)} failed"
     if runner.skipped:

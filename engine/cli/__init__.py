@@ -1,7 +1,9 @@
-"""Command-line front end: one module per subcommand, discovered by name.
+"""Command-line front end: one module per subcommand, imported only when that subcommand runs.
 
-Each module in this package defines ``register(subparsers)`` (adds its parser and sets
-``func`` on it) so that subcommands can be added without editing a shared list.
+Each module ``engine/cli/NAME.py`` defines ``register(subparsers)`` (adds its parser and sets
+``func`` on it). To add a subcommand, write the module and add one line to ``SUBCOMMANDS``.
+``--help`` lists the subcommands from that table without importing any of them, and a command
+line imports only the module of the subcommand it names, so start-up stays short.
 """
 
 from __future__ import annotations
@@ -14,18 +16,77 @@ import sys
 from engine import __version__
 from engine.errors import UserInputError
 
-# Order in which subcommands are listed in --help; others follow alphabetically.
-PREFERRED_ORDER = ["simulate", "fit", "compare", "montecarlo"]
+# name -> one-line help shown by --help, in the order listed there (module: engine/cli/NAME.py).
+SUBCOMMANDS: dict[str, str] = {
+    "simulate": "simulate hierarchical data from a preset or a design file",
+    "fit": "fit a (mixed) linear model to a data file",
+    "compare": "fit several estimators side by side and compare them with the truth",
+    "montecarlo": "Monte Carlo study: bias, SE, coverage and power of models over many simulated data sets",
+    "check": "check a data file's hierarchy: nesting of id columns, restarting ids, missing values",
+    "lrtest": "compare nested models: LR tests, AIC/BIC, intraclass correlations, variance explained",
+    "test": "joint Wald test of fixed-effect terms (F with small-sample df, or chi2)",
+    "lincom": "estimate linear combinations of coefficients (Stata's lincom)",
+    "contrast": "compare a factor's levels: against the base or pairwise, with adjusted p-values",
+    "margins": "predicted means at chosen values, marginal effects and simple slopes (Stata's margins)",
+    "power": "analytic power and minimum detectable effect size of a trial (PowerUp! formulas)",
+}
 
 
-def _command_modules():
-    names = [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
-    names.sort(key=lambda n: (PREFERRED_ORDER.index(n) if n in PREFERRED_ORDER else len(PREFERRED_ORDER), n))
-    return [importlib.import_module(f"{__name__}.{name}") for name in names]
+def _unlisted_modules() -> list[str]:
+    """Subcommand modules missing from SUBCOMMANDS (registered the slow way, by importing them)."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__)
+                  if not m.name.startswith("_") and m.name not in SUBCOMMANDS)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _chosen_subcommand(argv: list[str]) -> str | None:
+    """The first word that is not an option (the top-level options take no values)."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def register_subcommand(subparsers, name: str) -> None:
+    """Import engine/cli/NAME.py and let it add its parser."""
+    importlib.import_module(f"{__name__}.{name}").register(subparsers)
+
+
+class CommandParser(argparse.ArgumentParser):
+    """The top-level parser; it adds the subcommands when it parses or prints help.
+
+    Only the subcommand named on the command line gets its real parser (its module is imported);
+    the others are listed by name and help.
+    """
+
+    subcommands = None  # the add_subparsers action, set by build_parser
+    import_all = False
+    _added = False
+
+    def add_subcommands(self, chosen: str | None) -> None:
+        if self._added or self.subcommands is None:
+            return
+        self._added = True
+        for name, help_text in SUBCOMMANDS.items():
+            if self.import_all or name == chosen:
+                register_subcommand(self.subcommands, name)
+            else:
+                self.subcommands.add_parser(name, help=help_text, add_help=False)
+        for name in _unlisted_modules():
+            register_subcommand(self.subcommands, name)
+
+    def parse_known_args(self, args=None, namespace=None):
+        self.add_subcommands(_chosen_subcommand(sys.argv[1:] if args is None else list(args)))
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self):
+        self.add_subcommands(None)
+        return super().format_help()
+
+    def format_usage(self):
+        self.add_subcommands(None)
+        return super().format_usage()
+
+
+def build_parser(full: bool = False) -> CommandParser:
+    """The command-line parser; ``full=True`` imports every subcommand's real parser at once."""
+    parser = CommandParser(
         prog="hlm-explorer",
         description="HLM Explorer: design, simulate and fit hierarchical linear models. "
         "With no subcommand the desktop window opens.",
@@ -33,9 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"HLM Explorer {__version__}")
     parser.add_argument("--self-test", action="store_true",
                         help="open the window offscreen, simulate and fit the tutoring preset, exit 0 on success")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in _command_modules():
-        module.register(subparsers)
+    parser.subcommands = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                               parser_class=argparse.ArgumentParser)
+    parser.import_all = full
+    if full:
+        parser.add_subcommands(None)
     return parser
 
 

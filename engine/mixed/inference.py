@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
+from engine.distributions import chi2_sf, normal_quantile, normal_sf
 from engine.mixed.criterion import NestedCriterion
 from engine.model_spec import ModelSpec
 from engine.results import FixedEffect, RandomParam, Test
 
-Z_975 = float(stats.norm.ppf(0.975))
+Z_975 = float(normal_quantile(0.975))
 BOUNDARY_RATIO = 1e-5  # sd / sigma below this counts as an estimate on the boundary (sd of the effect
 # times the root mean square of its column, so that the test does not depend on a slope's units)
 SINGULAR_THETA = 1e-4  # a diagonal entry of Lambda below this makes a level's covariance singular (lme4's
@@ -35,7 +35,7 @@ def fixed_effect_rows(names: list[str], beta: np.ndarray, cov: np.ndarray) -> li
     for j, name in enumerate(names):
         se = float(np.sqrt(max(cov[j, j], 0.0)))
         z = float(beta[j] / se) if se > 0 else float("nan")
-        p = float(2.0 * stats.norm.sf(abs(z))) if se > 0 else float("nan")
+        p = float(2.0 * normal_sf(abs(z))) if se > 0 else float("nan")
         rows.append(FixedEffect(name, float(beta[j]), se, z, p, [float(beta[j] - Z_975 * se), float(beta[j] + Z_975 * se)]))
     return rows
 
@@ -48,7 +48,7 @@ def wald_test(names: list[str], beta: np.ndarray, cov: np.ndarray) -> Test | Non
     b = beta[keep]
     sub = cov[np.ix_(keep, keep)]
     stat = float(b @ np.linalg.solve(sub, b))
-    return Test(stat, len(keep), float(stats.chi2.sf(stat, len(keep))), "chi2")
+    return Test(stat, len(keep), float(chi2_sf(stat, len(keep))), "chi2")
 
 
 def lr_test_vs_linear(loglik: float, loglik_linear: float, n_variance_params: int) -> Test | None:
@@ -57,8 +57,8 @@ def lr_test_vs_linear(loglik: float, loglik_linear: float, n_variance_params: in
         return None
     stat = max(0.0, 2.0 * (loglik - loglik_linear))
     if n_variance_params == 1:
-        return Test(stat, 1, float(0.5 * stats.chi2.sf(stat, 1)) if stat > 0 else 1.0, "chibar2")
-    return Test(stat, n_variance_params, float(stats.chi2.sf(stat, n_variance_params)), "chi2")
+        return Test(stat, 1, float(0.5 * chi2_sf(stat, 1)) if stat > 0 else 1.0, "chibar2")
+    return Test(stat, n_variance_params, float(chi2_sf(stat, n_variance_params)), "chi2")
 
 
 @dataclass

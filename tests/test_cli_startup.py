@@ -1,0 +1,93 @@
+"""The command line imports only what its subcommand needs (behaviour behind a fast start-up)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from engine import distributions
+from engine.cli import SUBCOMMANDS, build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+HSB = ROOT / "tests" / "data" / "hsb.csv"
+# Packages a `fit` never needs: the window's, the Monte Carlo cluster's and the panel estimators'.
+# (scipy.stats is not listed although the mixed fit's own p-values come from engine.distributions:
+# other parts of the fit, such as the denominator degrees of freedom, may still use it.)
+NOT_FOR_FIT = ("PySide6", "shiboken6", "pyqtgraph", "dask", "distributed", "statsmodels", "linearmodels")
+
+
+def modules_after(argv: list[str]) -> tuple[int, set[str], str]:
+    """Run main.main(argv) in a fresh interpreter; its exit code, loaded module names and output."""
+    script = ("import contextlib, io, json, sys\n"
+              "import main\n"
+              "out = io.StringIO()\n"
+              "with contextlib.redirect_stdout(out):\n"
+              f"    code = main.main({argv!r})\n"
+              "print(json.dumps({'code': code, 'modules': sorted(sys.modules), 'out': out.getvalue()}))\n")
+    completed = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                               env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    payload = json.loads(completed.stdout.strip().splitlines()[-1])
+    return payload["code"], set(payload["modules"]), payload["out"]
+
+
+def loaded(modules: set[str], package: str) -> list[str]:
+    return sorted(m for m in modules if m == package or m.startswith(package + "."))
+
+
+def test_fit_imports_no_gui_cluster_or_panel_packages():
+    code, modules, out = modules_after(["fit", str(HSB), "--model", "mathach ses || school:"])
+    assert code == 0
+    assert "_cons" in out and "school:" in out  # the fit ran and reported
+    for package in NOT_FOR_FIT:
+        assert loaded(modules, package) == [], f"`fit` imported {package}"
+
+
+def test_help_imports_no_subcommand_and_no_numeric_library():
+    completed = subprocess.run([sys.executable, "-c",
+                                "import sys, main\n"
+                                "try:\n    main.main(['--help'])\nexcept SystemExit:\n    pass\n"
+                                "print(sorted(m for m in sys.modules if m.startswith(('engine.cli.', 'numpy', 'pandas'))))"],
+                               cwd=ROOT, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT)}, timeout=120)
+    listed = completed.stdout.strip().splitlines()[-1]
+    assert listed == "[]", listed
+    for name in SUBCOMMANDS:
+        assert f"    {name}" in completed.stdout
+
+
+def test_every_subcommand_module_is_listed_with_its_own_help():
+    """SUBCOMMANDS is the one list: each module in engine/cli has a line there, with the same help."""
+    modules = sorted(p.stem for p in (ROOT / "engine" / "cli").glob("*.py") if not p.stem.startswith("_"))
+    assert sorted(SUBCOMMANDS) == modules
+    parser = build_parser(full=True)
+    action = parser.subcommands
+    helps = {choice.dest: choice.help for choice in action._choices_actions}
+    assert helps == SUBCOMMANDS
+
+
+def test_a_named_subcommand_gets_its_real_parser():
+    args = build_parser().parse_args(["fit", str(HSB), "--model", "mathach || school:", "--reml"])
+    assert args.command == "fit" and args.method == "REML" and callable(args.func)
+
+
+@pytest.mark.parametrize("x", [-3.0, -0.5, 0.0, 0.7, 1.959963984540054, 4.0, 9.0])
+def test_distributions_match_scipy_stats(x):
+    assert distributions.normal_sf(x) == pytest.approx(stats.norm.sf(x), rel=1e-14, abs=1e-300)
+    for df in (1, 2.5, 7, 30):
+        assert distributions.chi2_sf(x, df) == pytest.approx(stats.chi2.sf(x, df), rel=1e-12, abs=1e-300)
+        assert distributions.t_sf(x, df) == pytest.approx(stats.t.sf(x, df), rel=1e-12, abs=1e-300)
+        assert distributions.f_sf(x, df, 12.0) == pytest.approx(stats.f.sf(x, df, 12.0), rel=1e-12, abs=1e-300)
+
+
+def test_quantiles_match_scipy_stats():
+    p = np.array([0.001, 0.025, 0.5, 0.975, 0.999])
+    np.testing.assert_allclose(distributions.normal_quantile(p), stats.norm.ppf(p), rtol=1e-13)
+    for df in (1, 4.5, 40):
+        np.testing.assert_allclose(distributions.t_quantile(p, df), stats.t.ppf(p, df), rtol=1e-11)
+    assert float(distributions.normal_quantile(0.975)) == pytest.approx(1.959963984540054, abs=1e-15)
