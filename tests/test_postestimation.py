@@ -136,15 +136,6 @@ def test_average_marginal_effect_through_a_continuous_interaction(hsb):
     _check(slope, *_by_hand(fit, {"meanses": 1, "c.ses#c.meanses": 1.0}))
 
 
-def _quadratic_is_built():
-    from engine.design_matrix import build_fixed_design
-
-    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]})
-    return "c.x#c.x" in build_fixed_design(frame, ["c.x##c.x"]).names
-
-
-@pytest.mark.xfail(not _quadratic_is_built(), strict=True,
-                   reason="this design builder drops c.x#c.x (formulaic's x:x is x); fixed on the terms branch")
 def test_average_marginal_effect_of_a_quadratic(hsb):
     fit = fit_mixed(hsb, ModelSpec.parse("mathach c.ses##c.ses || school:"), predict=False)
     assert [row.term for row in fit.fixed] == ["ses", "c.ses#c.ses", "_cons"]
