@@ -29,6 +29,9 @@ def register(subparsers) -> None:
     parser.add_argument("--variance", action="store_true", help="report variances instead of standard deviations")
     parser.add_argument("--json", metavar="PATH", help="also write the result as JSON ('-' for standard output)")
     parser.add_argument("--quiet", action="store_true", help="print no report (with --json)")
+    parser.add_argument("--report", metavar="PATH",
+                        help="also write a report to hand on: PATH.html (one self-contained page) or PATH.docx "
+                             "(Word): model, data, method, warnings and every table; plots only from the window")
     parser.set_defaults(func=run)
 
 
@@ -39,7 +42,10 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.cli._options import check_outputs
 
-    check_outputs([("--json", args.json)], [("DATA", args.data)])
+    report = getattr(args, "report", None)
+    if report and Path(report).suffix.lower() not in (".html", ".htm", ".docx"):
+        raise UserInputError(f"--report {report}: unknown report format; use .html or .docx")
+    check_outputs([("--json", args.json), ("--report", report)], [("DATA", args.data)])
     spec = spec_from_arguments(args)
     dataset = read_data(args.data)
     result = fit_mixed(dataset.frame, spec)
@@ -47,6 +53,12 @@ def run(args: argparse.Namespace) -> int:
         print(format_fit_report(result, variances=args.variance))
     if args.json:
         write_json(result.to_dict(), args.json)
+    if report:
+        from engine.fit_report import CLI_PLOTS_NOTE, build_fit_report
+        from engine.fit_report_output import write_report
+
+        write_report(build_fit_report(result, str(Path(args.data).resolve()), variances=args.variance,
+                                      plots_note=CLI_PLOTS_NOTE), report)
     return 0
 
 
