@@ -8,16 +8,32 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QMessageBox,
                                QPushButton, QRadioButton, QVBoxLayout)
 
 from engine.errors import UserInputError
 from engine.model_table import ModelTable, build_model_table
-from engine.model_table_output import model_table_frame, write_model_table
+from engine.model_table_output import SECTION_TITLES, model_table_frame, write_model_table
 from gui.dataframe_model import DataFrameTableModel
 from gui.table_view import CopyableTableView
 
 MODEL_TABLE_FILTER = "LaTeX (*.tex);;HTML (*.html);;CSV, full precision (*.csv);;Text (*.txt)"
+
+
+class ModelTableModel(DataFrameTableModel):
+    """The side-by-side text cells, laid out as esttab: figures right-aligned, section headings bold."""
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if index.isValid() and role == Qt.ItemDataRole.TextAlignmentRole and index.column() > 0:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if index.isValid() and role == Qt.ItemDataRole.FontRole and index.column() == 0:
+            if self.frame.iat[index.row(), 0] in SECTION_TITLES.values():
+                font = QFont()
+                font.setBold(True)
+                return font
+        return super().data(index, role)
 
 
 class ModelTableDialog(QDialog):
@@ -49,7 +65,8 @@ class ModelTableDialog(QDialog):
         options.addWidget(self.variances_check)
         options.addStretch(1)
 
-        self.view = CopyableTableView(DataFrameTableModel(parent=self), export_name="models_side_by_side")
+        self.view = CopyableTableView(ModelTableModel(parent=self), export_name="models_side_by_side")
+        self.view.verticalHeader().hide()
         self.view.setToolTip("The fits side by side. Ctrl+C copies; Export writes LaTeX, HTML or CSV.")
         self.models_label = QLabel()
         self.models_label.setWordWrap(True)

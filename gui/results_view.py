@@ -118,7 +118,11 @@ class ResultsView(QWidget):
         comparison_layout.addWidget(self.comparison_table, 1)
         comparison_layout.addWidget(self.comparison_legend)
 
+        from gui.result_summary import FitSummaryView
+
+        self.summary_view = FitSummaryView()
         self.tabs = QTabWidget()
+        self.tabs.addTab(self.summary_view, "Summary")
         self.tabs.addTab(report_page, "Report")
         self.tabs.addTab(self.fixed_table, "Fixed effects")
         self.tabs.addTab(self.random_table, "Random effects")
@@ -226,7 +230,10 @@ class ResultsView(QWidget):
 
     def copy_current(self) -> None:
         table = self._current_table()
-        if table is None:
+        if self.tabs.currentWidget() is self.summary_view:
+            self.summary_view.selectAll()
+            self.summary_view.copy()
+        elif table is None:
             self.report_text.selectAll()
             self.report_text.copy()
         else:
@@ -276,6 +283,7 @@ class ResultsView(QWidget):
         if record is None:
             self.title_label.setText("No fit yet: build a model in the Model tab and press Fit (Ctrl+R).")
             self.report_text.setPlainText("")
+            self.summary_view.clear_fit()
             for view in self.table_views():
                 view.table_model().clear()
             self.comparison_legend.setText("")
@@ -284,6 +292,7 @@ class ResultsView(QWidget):
         self.title_label.setText(f"<b>{record.label}</b><br><code>{result.model}</code>"
                                  + (f"<br>Data: {record.data_label}" if record.data_label else ""))
         self.report_text.setPlainText(format_fit_report(result, variances=self.variances_check.isChecked()))
+        self.summary_view.show_fit(result, record.data_label, self.variances_check.isChecked())
         self._fill(self.fixed_table, result_tables.fixed_effects_table(result), result_tables.FIXED_FORMATS)
         self._fill(self.random_table,
                    result_tables.random_effects_table(result, self.variances_check.isChecked()), {})
