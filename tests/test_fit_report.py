@@ -147,3 +147,15 @@ def test_command_line_report_in_both_formats(tmp_path, capsys):
     assert "unknown report format" in capsys.readouterr().err
     with pytest.raises(UserInputError):
         write_report(build_fit_report(fit), tmp_path / "fit.odt")
+
+
+def test_icc_and_r2_tables_when_the_fit_carries_them(fit):
+    import copy
+
+    carrying = copy.copy(fit)
+    carrying.icc = [{"level": "school", "icc": 0.1803, "se": 0.0187, "ci": [0.146, 0.220]}]
+    carrying.r2 = {"marginal": 0.121, "conditional": 0.164}
+    page = Page()
+    page.feed(report_html(build_fit_report(carrying, "hsb.csv")))
+    assert page.tables["table-icc"][1:] == [["school", "0.1803", "0.0187", "0.1460", "0.2200"]]
+    assert page.tables["table-r2"][1:] == [["R² marginal", "0.1210"], ["R² conditional", "0.1640"]]

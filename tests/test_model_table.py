@@ -206,3 +206,18 @@ def test_command_line_writes_every_format(tmp_path, capsys, fits):
     assert main(["table", HSB, "--model", MODELS[0], "--title", "a", "--title", "b"]) == 2
     assert main(["table", HSB, "--model", MODELS[0], "--out", str(tmp_path / "x.docx")]) == 2
     assert "one title per model" in capsys.readouterr().err
+
+
+def test_icc_and_r2_rows_when_the_fits_carry_them(fits):
+    """The hook for ICC and R² (results of `estat icc` and r2_nakagawa, added to FitResult elsewhere)."""
+    import copy
+
+    first, second = copy.copy(fits[0]), copy.copy(fits[1])
+    first.icc = [{"level": "school", "icc": 0.1803, "se": 0.0187, "ci": [0.146, 0.220]}]
+    first.r2 = {"marginal": 0.0, "conditional": 0.1803}
+    second.r2 = {"marginal": 0.121, "conditional": 0.164}
+    table = build_model_table([first, second])
+    icc = table.row("ICC: school")
+    assert icc.cells[0].estimate == 0.1803 and icc.cells[0].se == 0.0187 and icc.cells[1] is None
+    assert [c.estimate for c in table.row("R² marginal").cells] == [0.0, 0.121]
+    assert [c.estimate for c in table.row("R² conditional").cells] == [0.1803, 0.164]
