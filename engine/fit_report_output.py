@@ -55,6 +55,25 @@ def write_report(report: FitReport, path: str | Path) -> Path:
     raise UserInputError(f"{path.name}: unknown report format; use .html or .docx")
 
 
+def check_report_option(path: str | None, data: str) -> None:
+    """``fit --report PATH``: a known format, a writable place, not the data file itself."""
+    if not path:
+        return
+    if Path(path).suffix.lower() not in (".html", ".htm", ".docx"):
+        raise UserInputError(f"--report {path}: unknown report format; use .html or .docx")
+    from engine.cli._options import check_outputs
+
+    check_outputs([("--report", path)], [("DATA", data)])
+
+
+def write_command_line_report(result, data: str, path: str, variances: bool = False) -> Path:
+    """The command line's report: the data file named in full; no plots (no plotting without Qt)."""
+    from engine.fit_report import CLI_PLOTS_NOTE, build_fit_report
+
+    report = build_fit_report(result, str(Path(data).resolve()), variances=variances, plots_note=CLI_PLOTS_NOTE)
+    return write_report(report, path)
+
+
 # ----- HTML --------------------------------------------------------------------------------------
 def table_html(table: ReportTable) -> str:
     kinds = table.formats or ["number"] * len(table.columns)

@@ -233,3 +233,24 @@ def test_lrtest_nesting_of_covariance_structures(sleep):
         likelihood_ratio_test(fits["exchangeable"], fits["independent"])
     with pytest.raises(NotNested):
         likelihood_ratio_test(fits["independent"], fits["exchangeable"])
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_criterion_gradient_along_the_exchangeable_basis(nested, reml):
+    """The recursion's exact gradient equals central differences of the criterion."""
+    spec = ModelSpec.parse("y x1 x2 || school: || class: x1 x2, cov(exch)")
+    data = prepare_model_data(nested, spec)
+    work = build_work_columns(data, spec)
+    levels = [LevelTerms(columns, LevelCovariance(len(columns), level.covariance))
+              for columns, level in zip(work.level_columns, spec.levels)]
+    criterion = NestedCriterion(work.matrix, build_hierarchy(data.frame, spec.level_names), levels,
+                                work.x_columns, work.y_column, reml=reml)
+    theta = np.array([0.7, 0.45, 0.9])
+    gradient = criterion.evaluate(theta).gradient
+    for k in range(theta.size):
+        step = 1e-6
+        up, down = theta.copy(), theta.copy()
+        up[k] += step
+        down[k] -= step
+        numeric = (criterion.evaluate(up, gradient=False).deviance - criterion.evaluate(down, gradient=False).deviance) / (2 * step)
+        assert gradient[k] == pytest.approx(numeric, rel=1e-5, abs=1e-5)

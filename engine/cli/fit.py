@@ -27,38 +27,34 @@ def register(subparsers) -> None:
     add_dfmethod_argument(parser)
     add_centering_arguments(parser)
     parser.add_argument("--variance", action="store_true", help="report variances instead of standard deviations")
-    parser.add_argument("--json", metavar="PATH", help="also write the result as JSON ('-' for standard output)")
-    parser.add_argument("--quiet", action="store_true", help="print no report (with --json)")
     parser.add_argument("--report", metavar="PATH",
                         help="also write a report to hand on: PATH.html (one self-contained page) or PATH.docx "
                              "(Word): model, data, method, warnings and every table; plots only from the window")
+    parser.add_argument("--json", metavar="PATH", help="also write the result as JSON ('-' for standard output)")
+    parser.add_argument("--quiet", action="store_true", help="print no report (with --json)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.fit_report_output import check_report_option, write_command_line_report
+
+    check_report_option(args.report, args.data)  # before any work, like the other outputs
     from engine.data_io import read_data
     from engine.mixed import fit_mixed
     from engine.report import format_fit_report
 
     from engine.cli._options import check_outputs
 
-    report = getattr(args, "report", None)
-    if report and Path(report).suffix.lower() not in (".html", ".htm", ".docx"):
-        raise UserInputError(f"--report {report}: unknown report format; use .html or .docx")
-    check_outputs([("--json", args.json), ("--report", report)], [("DATA", args.data)])
+    check_outputs([("--json", args.json)], [("DATA", args.data)])
     spec = spec_from_arguments(args)
     dataset = read_data(args.data)
     result = fit_mixed(dataset.frame, spec)
+    if args.report:
+        write_command_line_report(result, args.data, args.report, variances=args.variance)
     if not args.quiet:
         print(format_fit_report(result, variances=args.variance))
     if args.json:
         write_json(result.to_dict(), args.json)
-    if report:
-        from engine.fit_report import CLI_PLOTS_NOTE, build_fit_report
-        from engine.fit_report_output import write_report
-
-        write_report(build_fit_report(result, str(Path(args.data).resolve()), variances=args.variance,
-                                      plots_note=CLI_PLOTS_NOTE), report)
     return 0
 
 

@@ -81,29 +81,6 @@ class LevelCovariance:
             return np.array([float(lam[0, 0] - lam[1, 0]), float(np.sum(lam[0]))])
         return np.array([float(np.sum(e * lam)) for e in self.basis])
 
-    # ----- sd / correlation scale --------------------------------------------------------------
-    def sd_corr(self, theta: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
-        """Standard deviations and correlation matrix of the level's random effects."""
-        lam = self.lambda_of(theta)
-        cov = sigma ** 2 * lam @ lam.T
-        sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            corr = np.nan_to_num(cov / np.outer(sd, sd))
-        np.fill_diagonal(corr, 1.0)
-        return sd, corr
-
-    def theta_of_sd_corr(self, sd: np.ndarray, corr: np.ndarray, sigma: float) -> np.ndarray:
-        """theta giving these sds and correlations (Cholesky factor of the covariance over sigma)."""
-        if self.kind == "unstructured" and self.q > 1:
-            cov = np.outer(sd, sd) * corr
-            lam = np.linalg.cholesky(cov + 1e-300 * np.eye(self.q)) / sigma
-            return self.theta_of_lambda(lam)
-        if self.kind == "identity" and self.q > 1:
-            return np.array([sd[0] / sigma])
-        if self.is_exchangeable:
-            return self.theta_of_exchangeable(float(sd[0]) ** 2, float(corr[1, 0]), sigma)
-        return np.asarray(sd, dtype=float) / sigma
-
     def theta_of_exchangeable(self, variance: float, rho: float, sigma: float) -> np.ndarray:
         """theta of an exchangeable level with this variance and common correlation.
 
@@ -144,3 +121,26 @@ class LevelCovariance:
         if self.kind == "identity" and self.q > 1:
             return np.array([np.sqrt(cov[0, 0])])
         return np.sqrt(np.diag(cov))
+
+    # ----- sd / correlation scale --------------------------------------------------------------
+    def sd_corr(self, theta: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+        """Standard deviations and correlation matrix of the level's random effects."""
+        lam = self.lambda_of(theta)
+        cov = sigma ** 2 * lam @ lam.T
+        sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = np.nan_to_num(cov / np.outer(sd, sd))
+        np.fill_diagonal(corr, 1.0)
+        return sd, corr
+
+    def theta_of_sd_corr(self, sd: np.ndarray, corr: np.ndarray, sigma: float) -> np.ndarray:
+        """theta giving these sds and correlations (Cholesky factor of the covariance over sigma)."""
+        if self.kind == "unstructured" and self.q > 1:
+            cov = np.outer(sd, sd) * corr
+            lam = np.linalg.cholesky(cov + 1e-300 * np.eye(self.q)) / sigma
+            return self.theta_of_lambda(lam)
+        if self.kind == "identity" and self.q > 1:
+            return np.array([sd[0] / sigma])
+        if self.is_exchangeable:
+            return self.theta_of_exchangeable(float(sd[0]) ** 2, float(corr[1, 0]), sigma)
+        return np.asarray(sd, dtype=float) / sigma
