@@ -215,8 +215,11 @@ def test_icc_and_r2_rows_when_the_fits_carry_them(fits):
     import copy
 
     first, second = copy.copy(fits[0]), copy.copy(fits[1])
-    first.icc = [{"level": "school", "icc": 0.1803, "se": 0.0187, "ci": [0.146, 0.220]}]
+    from types import SimpleNamespace
+
+    first.icc = [SimpleNamespace(level="school", label="school", icc=0.1803, se=0.0187, ci=[0.146, 0.220])]
     first.r2 = {"marginal": 0.0, "conditional": 0.1803}
+    second.icc = []
     second.r2 = {"marginal": 0.121, "conditional": 0.164}
     table = build_model_table([first, second])
     icc = table.row("ICC: school")
