@@ -79,6 +79,10 @@ def level_covariance(result: FitResult, level_name: str) -> tuple[list[str], np.
     q = len(terms)
     if level.covariance == "identity" and q > 1:
         return terms, np.eye(q) * rows.get(f"var({' '.join(terms)})", 0.0)
+    if level.covariance == "exchangeable" and q > 1:  # one variance, one common covariance
+        label = " ".join(terms)
+        variance, covariance = rows[f"var({label})"], rows[f"cov({label})"]
+        return terms, covariance * np.ones((q, q)) + (variance - covariance) * np.eye(q)
     sigma = np.zeros((q, q))
     for i, a in enumerate(terms):
         sigma[i, i] = rows.get(f"var({a})", 0.0)

@@ -383,14 +383,14 @@ def _random_difference(restricted: ModelSpec, full: ModelSpec) -> _RandomDiffere
         extra = [t for t in old_terms if t not in level.terms]
         if extra:
             raise NotNested(f"random term {extra[0]} at level {level.name} is not in the larger model")
-        if old is not None and _covariance_rank(old) > _covariance_rank(level):
+        if old is not None and not _covariance_within(old, level):
             raise NotNested(f"level {level.name} has a {old.covariance} covariance in the smaller model "
                             f"and {level.covariance} in the larger")
         added_params = _n_variance_params(level) - (_n_variance_params(old) if old is not None else 0)
         if added_params == 0:
             continue
         new_terms = [t for t in level.terms if t not in old_terms]
-        added_variances = 0 if level.covariance == "identity" and old_terms else len(new_terms)
+        added_variances = 0 if level.covariance in ("identity", "exchangeable") and old_terms else len(new_terms)
         n_params += added_params
         n_boundary += added_variances
         q = len(old_terms)
@@ -408,14 +408,22 @@ def _random_difference(restricted: ModelSpec, full: ModelSpec) -> _RandomDiffere
     return _RandomDifference(n_params, n_boundary, boundary_q, described)
 
 
-def _covariance_rank(level: Level) -> int:
-    return {"identity": 0, "independent": 1, "unstructured": 2}[level.covariance] if len(level.terms) > 1 else 0
+def _covariance_within(small: Level, large: Level) -> bool:
+    """Whether ``small``'s covariance structure is a special case of ``large``'s: identity lies in
+    every structure, independent and exchangeable in unstructured, but neither in the other."""
+    if len(small.terms) == 1:
+        return True
+    if len(large.terms) == 1:
+        return small.covariance == "identity"
+    return small.covariance in ("identity", large.covariance) or large.covariance == "unstructured"
 
 
 def _n_variance_params(level: Level) -> int:
     q = len(level.terms)
     if level.covariance == "identity" or q == 1:
         return 1
+    if level.covariance == "exchangeable":
+        return 2
     if level.covariance == "independent":
         return q
     return q * (q + 1) // 2

@@ -19,11 +19,13 @@ METHODS = ("REML", "ML")
 # Stata's dfmethod() names; None means large-sample z tests (Stata's default).
 DF_METHODS = ("residual", "repeated", "anova", "satterthwaite", "kroger")
 REML_ONLY_DF_METHODS = ("satterthwaite", "kroger")
-COVARIANCES = ("independent", "unstructured", "identity")
+COVARIANCES = ("independent", "unstructured", "identity", "exchangeable")
 _COVARIANCE_ABBREVIATIONS = {
     "ind": "independent", "inde": "independent", "indep": "independent", "independent": "independent",
     "un": "unstructured", "uns": "unstructured", "unstr": "unstructured", "unstructured": "unstructured",
     "id": "identity", "ident": "identity", "identity": "identity",
+    # Stata's minimal abbreviation of exchangeable is ex.
+    **{"exchangeable"[:n]: "exchangeable" for n in range(2, len("exchangeable") + 1)},
 }
 
 
@@ -120,7 +122,14 @@ class ModelSpec:
                 for term in level.terms:
                     inner = "1" if term == "_cons" else f"0 + {term}"
                     pieces.append(f"({inner} | {group})")
-        return f"{self.outcome} ~ " + " + ".join(pieces)
+        formula = f"{self.outcome} ~ " + " + ".join(pieces)
+        exchangeable = [level for level in self.levels if level.covariance == "exchangeable" and len(level.terms) > 1]
+        if exchangeable:
+            # lme4 has no exchangeable structure; the pieces above would silently fit another model.
+            nlme = ", ".join(f"{level.name} = pdCompSymm(~ {' + '.join(level.slopes) or '1'}"
+                             f"{'' if level.intercept else ' - 1'})" for level in exchangeable)
+            formula += f"  # lme4 has no exchangeable covariance: use nlme, random = list({nlme})"
+        return formula
 
     @property
     def level_names(self) -> list[str]:
@@ -252,7 +261,8 @@ def _parse_stata(text: str, method: str | None) -> ModelSpec:
                 key = argument.lower()
                 if key not in _COVARIANCE_ABBREVIATIONS:
                     raise UserInputError(
-                        f"level {name}: covariance({argument}) is not supported; use independent, unstructured or identity")
+                        f"level {name}: covariance({argument}) is not supported; use independent, unstructured, "
+                        f"identity or exchangeable")
                 level.covariance = _COVARIANCE_ABBREVIATIONS[key]
             elif option in _METHOD_OPTIONS and position == len(equations) - 1:
                 found_method = _method_option(found_method, option, original)

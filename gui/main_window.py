@@ -171,6 +171,9 @@ class MainWindow(QMainWindow):
         export_table.triggered.connect(self._export_shown_table)
         export_plot = file_menu.addAction("Export shown plot…")
         export_plot.triggered.connect(self.plots_view.export_with_dialog)
+        export_report = file_menu.addAction("Export &report…")
+        export_report.setToolTip("The chosen fit's report with every table and plot, as one HTML page or a Word document.")
+        export_report.triggered.connect(self.export_report_dialog)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         run_menu = menu.addMenu("&Run")
@@ -515,6 +518,17 @@ class MainWindow(QMainWindow):
         dialog.show()
         self._open_dialogs.append(dialog)
         return dialog
+
+    def export_report_dialog(self):
+        from gui.report_export import export_report_dialog
+
+        return export_report_dialog(self)
+
+    def export_report(self, path: str | Path) -> Path:
+        """Write the chosen fit's report (HTML or Word by the extension), plots included."""
+        from gui.report_export import export_report
+
+        return export_report(self, path)
 
     def _export_shown_table(self) -> None:
         page = self.tabs.currentWidget()

@@ -198,7 +198,8 @@ class ModelView(QWidget):
         self.covariance_combo.addItems(list(COVARIANCES))
         self.covariance_combo.setToolTip(
             "How the random effects of this level relate: independent (no correlations), unstructured "
-            "(every correlation estimated) or identity (same variance, no correlations).")
+            "(every correlation estimated), identity (same variance, no correlations) or exchangeable (same "
+            "variance, one common correlation).")
         self.covariance_combo.activated.connect(lambda _: self._store_level_settings())
         settings.addRow(self.intercept_check)
         settings.addRow("Random slopes", self.slope_list)

@@ -58,6 +58,15 @@ class ResultsView(QWidget):
         self.history_list = QListWidget()
         self.history_list.setToolTip("Every fit of this session, newest last. Select one to see it.")
         self.history_list.currentItemChanged.connect(self._on_current_item_changed)
+        # Several fits can be selected (Ctrl/Shift-click) to put them side by side.
+        self.history_list.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
+        self.history_list.itemSelectionChanged.connect(self._update_side_by_side)
+        self.side_by_side_button = QPushButton("Compare side by side")
+        self.side_by_side_button.setToolTip("Put the selected fits (Ctrl- or Shift-click to select several) in one "
+                                            "table: coefficients, variance components, N, log-likelihood, AIC, BIC.")
+        self.side_by_side_button.clicked.connect(lambda: self.show_side_by_side())
+        self.side_by_side_button.setEnabled(False)
+        self.model_table_dialog = None
         clear = QPushButton("Clear history")
         clear.setToolTip("Forget every fit of this session (the data and the model stay).")
         clear.clicked.connect(self.history_cleared.emit)
@@ -66,6 +75,7 @@ class ResultsView(QWidget):
         history_layout.setContentsMargins(0, 0, 0, 0)
         history_layout.addWidget(QLabel("Fits of this session"))
         history_layout.addWidget(self.history_list, 1)
+        history_layout.addWidget(self.side_by_side_button)
         history_layout.addWidget(clear)
 
         self.title_label = QLabel("No fit yet: build a model in the Model tab and press Fit (Ctrl+R).")
@@ -113,7 +123,11 @@ class ResultsView(QWidget):
         comparison_layout.addWidget(self.comparison_table, 1)
         comparison_layout.addWidget(self.comparison_legend)
 
+        from gui.result_summary import FitSummaryView
+
+        self.summary_view = FitSummaryView()
         self.tabs = QTabWidget()
+        self.tabs.addTab(self.summary_view, "Summary")
         self.tabs.addTab(report_page, "Report")
         self.tabs.addTab(self.fixed_table, "Fixed effects")
         self.tabs.addTab(self.random_table, "Random effects")
@@ -202,9 +216,33 @@ class ResultsView(QWidget):
     def select(self, record: FitRecord) -> None:
         self.history_list.setCurrentRow(self._records.index(record))
 
+    def selected_records(self) -> list[FitRecord]:
+        """The selected fits, in the history's order."""
+        rows = sorted(self.history_list.row(item) for item in self.history_list.selectedItems())
+        return [self._records[row] for row in rows]
+
+    def show_side_by_side(self, records: list[FitRecord] | None = None):
+        """A window with the fits (default: the selected ones) side by side."""
+        from gui.model_table_dialog import ModelTableDialog
+
+        records = self.selected_records() if records is None else records
+        if not records:
+            return None
+        self.model_table_dialog = ModelTableDialog(records, self)
+        self.model_table_dialog.show()
+        return self.model_table_dialog
+
+    def _update_side_by_side(self) -> None:
+        count = len(self.history_list.selectedItems())
+        self.side_by_side_button.setEnabled(count >= 2)
+        self.side_by_side_button.setText(f"Compare {count} side by side" if count >= 2 else "Compare side by side")
+
     def copy_current(self) -> None:
         table = self._current_table()
-        if table is None:
+        if self.tabs.currentWidget() is self.summary_view:
+            self.summary_view.selectAll()
+            self.summary_view.copy()
+        elif table is None:
             self.report_text.selectAll()
             self.report_text.copy()
         else:
@@ -257,6 +295,7 @@ class ResultsView(QWidget):
         if record is None:
             self.title_label.setText("No fit yet: build a model in the Model tab and press Fit (Ctrl+R).")
             self.report_text.setPlainText("")
+            self.summary_view.clear_fit()
             for view in self.table_views():
                 view.table_model().clear()
             self.comparison_legend.setText("")
@@ -265,6 +304,7 @@ class ResultsView(QWidget):
         self.title_label.setText(f"<b>{record.label}</b><br><code>{result.model}</code>"
                                  + (f"<br>Data: {record.data_label}" if record.data_label else ""))
         self.report_text.setPlainText(format_fit_report(result, variances=self.variances_check.isChecked()))
+        self.summary_view.show_fit(result, record.data_label, self.variances_check.isChecked())
         self._fill(self.fixed_table, result_tables.fixed_effects_table(result), result_tables.FIXED_FORMATS)
         self._fill(self.random_table,
                    result_tables.random_effects_table(result, self.variances_check.isChecked()), {})

@@ -29,6 +29,7 @@ SUBCOMMANDS: dict[str, str] = {
     "contrast": "compare a factor's levels: against the base or pairwise, with adjusted p-values",
     "margins": "predicted means at chosen values, marginal effects and simple slopes (Stata's margins)",
     "power": "analytic power and minimum detectable effect size of a trial (PowerUp! formulas)",
+    "table": "several fits side by side (coefficients, variance components, N, log-likelihood, AIC/BIC)",
 }
 
 

@@ -27,6 +27,9 @@ def register(subparsers) -> None:
     add_dfmethod_argument(parser)
     add_centering_arguments(parser)
     parser.add_argument("--variance", action="store_true", help="report variances instead of standard deviations")
+    parser.add_argument("--report", metavar="PATH",
+                        help="also write a report to hand on: PATH.html (one self-contained page) or PATH.docx "
+                             "(Word): model, data, method, warnings and every table; plots only from the window")
     parser.add_argument("--json", metavar="PATH", help="also write the result as JSON ('-' for standard output)")
     parser.add_argument("--quiet", action="store_true", help="print no report (with --json)")
     parser.add_argument("--predict", metavar="PATH",
@@ -39,6 +42,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.fit_report_output import check_report_option, write_command_line_report
+
+    check_report_option(args.report, args.data)  # before any work, like the other outputs
     from engine.data_io import read_data
     from engine.mixed import fit_mixed
     from engine.report import format_fit_report
@@ -54,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
             predictions.check_output_path(path, option)
     dataset = read_data(args.data)
     result = fit_mixed(dataset.frame, spec)
+    if args.report:
+        write_command_line_report(result, args.data, args.report, variances=args.variance)
     if not args.quiet:
         print(format_fit_report(result, variances=args.variance))
     if args.json:

@@ -241,7 +241,7 @@ def _boundary_warnings(variance: VarianceParameters, spec: ModelSpec, unidentifi
         if variance.is_zero(entry):
             level = spec.levels[entry.level]
             cov = variance.criterion.levels[entry.level].covariance
-            term = " ".join(level.terms) if cov.kind == "identity" and cov.q > 1 else level.estimation_terms[entry.i]
+            term = " ".join(level.terms) if cov.shares_variance else level.estimation_terms[entry.i]
             out.append(
                 f"The variance of {term} at level {level.name} is estimated at zero (on the boundary): "
                 f"the data show no variation between {level.name} groups beyond the levels below it. "

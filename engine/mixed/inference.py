@@ -91,7 +91,7 @@ class VarianceParameters:
             sd, corr = cov.sd_corr(self.theta[offsets[index]:offsets[index + 1]], sigma)
             self.level_sd.append(sd)
             self.level_corr.append(corr)
-            shared = cov.kind == "identity" and cov.q > 1
+            shared = cov.shares_variance
             scales = criterion.effect_scales(index)
             if shared:  # one sd for all the level's columns: judged on their geometric mean size
                 scales = np.full(cov.q, np.exp(np.mean(np.log(scales))))
@@ -100,6 +100,8 @@ class VarianceParameters:
             lam = criterion.search_lambda(index, self.theta)
             singular = cov.kind == "unstructured" and cov.q > 1 and (
                 zero_sd.any() or np.min(np.abs(np.diag(lam))) < SINGULAR_THETA)
+            if cov.is_exchangeable:  # Lambda's eigenvalues are its two parameters
+                singular = bool(zero_sd.any() or np.min(np.abs(np.linalg.eigvalsh(lam))) < SINGULAR_THETA)
             if singular and not zero_sd.any():
                 self.singular_levels.append(index)
             # Correlated effects with a singular covariance are held fixed as a whole.
@@ -112,6 +114,10 @@ class VarianceParameters:
                     for j in range(i + 1, cov.q):
                         value = float(np.nan_to_num(corr[i, j]))
                         self.entries.append(_Entry(index, "corr", i, j, value, level_free and abs(value) < 1 - 1e-8))
+            elif cov.is_exchangeable:  # one common correlation, in (-1/(q-1), 1)
+                value = float(np.nan_to_num(corr[1, 0]))
+                interior = -1.0 / (cov.q - 1) + 1e-8 < value < 1 - 1e-8
+                self.entries.append(_Entry(index, "corr", 0, 1, value, level_free and interior))
         self.entries.append(_Entry(-1, "sigma", 0, 0, sigma, True))
         self.free = [e for e in self.entries if e.free]
 
@@ -143,8 +149,10 @@ class VarianceParameters:
         internal, stata = level.estimation_terms, level.terms
         cov = self.criterion.levels[entry.level].covariance
         if entry.kind == "sd":
-            term = " ".join(stata) if (cov.kind == "identity" and cov.q > 1) else internal[entry.i]
+            term = " ".join(stata) if cov.shares_variance else internal[entry.i]
             return f"{scale}({term})"
+        if cov.shares_variance:  # Stata: cov(x1 x2 _cons), the common covariance
+            return f"{pair}({' '.join(stata)})"
         a, b = sorted((internal[entry.i], internal[entry.j]), key=stata.index)
         return f"{pair}({a},{b})"
 
@@ -179,7 +187,7 @@ class VarianceParameters:
                 theta.append(self.theta[offsets[index]:offsets[index + 1]] * self.sigma / sigma)
                 continue
             sd = sds[index]
-            if cov.kind == "identity" and cov.q > 1:
+            if cov.shares_variance:
                 sd = np.full(cov.q, sd[0])
             theta.append(cov.theta_of_sd_corr(sd, corrs[index], sigma))
         return np.concatenate(theta) if theta else np.zeros(0), sigma
@@ -245,9 +253,10 @@ class VarianceParameters:
         if cov_psi is None or id(entry) not in free_index:
             return RandomParam(level, label, float(value))
         grad = np.zeros(len(self.free))
+        shared = self.criterion.levels[entry.level].covariance.shares_variance
         for k, other in enumerate(self.free):
-            if other.level == entry.level and other.kind == "sd" and other.i in (entry.i, entry.j):
-                grad[k] = value
+            if other.level == entry.level and other.kind == "sd" and (shared or other.i in (entry.i, entry.j)):
+                grad[k] = 2 * value if shared else value  # one sd stands for both of the pair's
         grad[free_index[id(entry)]] = sd[entry.i] * sd[entry.j] * (1 - rho ** 2)
         se = float(np.sqrt(max(grad @ cov_psi @ grad, 0.0)))
         return RandomParam(level, label, float(value), se, [float(value - Z_975 * se), float(value + Z_975 * se)])

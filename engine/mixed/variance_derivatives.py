@@ -134,7 +134,7 @@ class LinearCovarianceMap:
         self.criterion = criterion
         self.offsets = criterion.param_offsets
         self.covariances = [terms.covariance for terms in criterion.levels]
-        self.positions = [[tuple(np.argwhere(e)[0]) for e in cov.basis] for cov in self.covariances]
+        self.positions = [cov.covariance_entries() for cov in self.covariances]
 
     def tau_of(self, theta: np.ndarray, s: float) -> np.ndarray:
         out = []
@@ -148,25 +148,13 @@ class LinearCovarianceMap:
         s = float(tau[-1])
         theta = []
         for index, cov in enumerate(self.covariances):
-            values = tau[self.offsets[index]:self.offsets[index + 1]]
-            if cov.kind == "unstructured" and cov.q > 1:
-                psi = np.zeros((cov.q, cov.q))
-                for value, (i, j) in zip(values, self.positions[index]):
-                    psi[i, j] = psi[j, i] = value
-                theta.append(cov.theta_of_lambda(np.linalg.cholesky(psi / s)))
-            else:
-                theta.append(np.sqrt(np.asarray(values) / s))
+            theta.append(cov.theta_of_covariance(self.level_matrix(tau, index) / s))
         return (np.concatenate(theta) if theta else np.zeros(0)), s
 
     def level_matrix(self, tau: np.ndarray, index: int) -> np.ndarray:
         """Psi of level ``index`` from tau."""
-        cov, start = self.covariances[index], self.offsets[index]
-        if cov.kind == "identity" and cov.q > 1:
-            return tau[start] * np.eye(cov.q)
-        psi = np.zeros((cov.q, cov.q))
-        for r, (i, j) in enumerate(self.positions[index]):
-            psi[i, j] = psi[j, i] = tau[start + r]
-        return psi
+        cov = self.covariances[index]
+        return cov.covariance_of_entries(tau[self.offsets[index]:self.offsets[index + 1]])
 
     def lift_off_boundary(self, tau: np.ndarray) -> np.ndarray:
         """tau with every singular level covariance Psi moved to Psi + delta s I (delta = BOUNDARY_LIFT).
