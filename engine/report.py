@@ -146,7 +146,34 @@ def _random_table(result: FitResult, variances: bool) -> list[str]:
                 lines.append(f"{row.level + ': ' + structure:<28} |")
         lines.append(_random_row(row))
     lines.append(RULE)
+    lines += _interval_footnote(result, rows)
     return lines
+
+
+INTERVAL_METHODS = {
+    "wald": "Wald (sds and variances on the log scale, correlations on the atanh scale)",
+    "profile": "profile likelihood",
+    "bootstrap": "parametric bootstrap, percentile",
+}
+
+
+def _interval_footnote(result: FitResult, rows: list[RandomParam]) -> list[str]:
+    """Which method made the random-effects intervals (said only when it is not the default)."""
+    if result.ci_method == "wald":
+        return []
+    methods = list(dict.fromkeys(row.ci_method for row in rows if row.ci is not None))
+    if not methods:
+        return []
+    main = result.ci_method if result.ci_method in methods else methods[0]
+    text = f"95% intervals: {INTERVAL_METHODS.get(main, main)}"
+    if main == "bootstrap" and result.bootstrap is not None:
+        run = result.bootstrap
+        text += f", {run.reps - run.failed:,} of {run.reps:,} replicates (seed {run.seed})"
+    others = [row.param for row in rows if row.ci is not None and row.ci_method != main]
+    if others:
+        text += f"; {', '.join(others)}: {INTERVAL_METHODS.get('wald')}"
+    text += "."
+    return textwrap.wrap(text, 78)
 
 
 def _random_row(row: RandomParam) -> str:

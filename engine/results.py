@@ -27,6 +27,7 @@ class FixedEffect:
     p: float
     ci: list[float]
     t_df: Optional[int] = None
+    ci_method: str = "wald"  # what made ``ci``: "wald" (z, or t with t_df) or "bootstrap" (percentile)
 
 
 @dataclass
@@ -38,6 +39,7 @@ class RandomParam:
     estimate: float
     se: Optional[float] = None
     ci: Optional[list[float]] = None
+    ci_method: str = "wald"  # what made ``ci``: "wald" (log-sd / atanh scale), "profile" or "bootstrap"
 
 
 @dataclass
@@ -86,6 +88,23 @@ class LinkCovariance:
 
 
 @dataclass
+class BootstrapRun:
+    """How the parametric-bootstrap intervals of a fit were made (``fit --ci bootstrap``).
+
+    ``reps`` replicates were simulated from the fitted model (seed ``seed``); ``failed`` of them
+    did not refit (an error or no convergence) and are left out of the percentiles.
+    """
+
+    reps: int
+    seed: int
+    failed: int = 0
+    level: float = 0.95
+    seconds: float = 0.0
+    workers: int = 1
+    backend: str = "processes"
+
+
+@dataclass
 class FitResult:
     """Everything an estimator reports. JSON keys follow ``main.py fit --json``."""
 
@@ -122,6 +141,11 @@ class FitResult:
     f_test_u0: Optional[Test] = None
     hausman: Optional[Test] = None
     r2: Optional[dict[str, float]] = None
+    # How the reported confidence intervals were made: "wald" (the default), "profile" (random-effects
+    # parameters by profile likelihood) or "bootstrap" (all by parametric-bootstrap percentiles).
+    # Each row's ``ci_method`` says what made its own interval.
+    ci_method: str = "wald"
+    bootstrap: Optional[BootstrapRun] = None
     # Large arrays for plots; never serialised.
     level_effects: list[LevelEffects] = field(default_factory=list, metadata={"transient": True})
     fitted: Any = field(default=None, metadata={"transient": True})

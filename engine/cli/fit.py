@@ -25,6 +25,7 @@ def register(subparsers) -> None:
                         help="maximum likelihood (Stata's default; needed to compare fixed effects by LR tests)")
     add_centering_arguments(parser)
     parser.add_argument("--variance", action="store_true", help="report variances instead of standard deviations")
+    add_interval_arguments(parser)
     parser.add_argument("--json", metavar="PATH", help="also write the result as JSON ('-' for standard output)")
     parser.add_argument("--quiet", action="store_true", help="print no report (with --json)")
     parser.set_defaults(func=run)
@@ -36,15 +37,26 @@ def run(args: argparse.Namespace) -> int:
     from engine.model_spec import ModelSpec
     from engine.report import format_fit_report
 
+    from engine.cli._intervals import apply_interval_arguments, check_interval_arguments
+
+    check_interval_arguments(args)
     spec = ModelSpec.parse(args.model, method=args.method)
     spec.centering = centerings_from_arguments(args)
     dataset = read_data(args.data)
     result = fit_mixed(dataset.frame, spec)
+    apply_interval_arguments(args, result, dataset.frame)
     if not args.quiet:
         print(format_fit_report(result, variances=args.variance))
     if args.json:
         write_json(result.to_dict(), args.json)
     return 0
+
+
+def add_interval_arguments(parser: argparse.ArgumentParser) -> None:
+    """--ci and the bootstrap's options (see engine.cli._intervals.py)."""
+    from engine.cli._intervals import register_interval_arguments
+
+    register_interval_arguments(parser)
 
 
 def write_json(payload: dict, destination: str) -> None:
