@@ -165,7 +165,8 @@ def _interval_footnote(result: FitResult, rows: list[RandomParam]) -> list[str]:
     if not methods:
         return []
     main = result.ci_method if result.ci_method in methods else methods[0]
-    text = f"95% intervals: {INTERVAL_METHODS.get(main, main)}"
+    scope = "95% intervals, fixed and random" if main == "bootstrap" else "95% intervals"
+    text = f"{scope}: {INTERVAL_METHODS.get(main, main)}"
     if main == "bootstrap" and result.bootstrap is not None:
         run = result.bootstrap
         text += f", {run.reps - run.failed:,} of {run.reps:,} replicates (seed {run.seed})"
