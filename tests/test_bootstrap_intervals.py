@@ -38,6 +38,17 @@ def test_same_seed_gives_the_same_draws_in_process_and_on_two_workers(pastes):
     assert not np.allclose(other.estimates, alone.estimates)
 
 
+def test_same_seed_gives_the_same_draws_on_a_dask_cluster(pastes):
+    distributed = pytest.importorskip("distributed")
+    frame, result = pastes
+    problem = bootstrap_problem(result, frame, seed=7)
+    with distributed.LocalCluster(processes=False, n_workers=2, threads_per_worker=1,
+                                  dashboard_address=None) as cluster:
+        on_dask = run_bootstrap(problem, 12, scheduler=cluster.scheduler_address, chunk_size=4)
+    assert on_dask.backend == "dask" and on_dask.workers == 2
+    np.testing.assert_array_equal(on_dask.estimates, run_bootstrap(problem, 12, workers=1).estimates)
+
+
 def test_replicates_keep_the_data_structure_and_the_fitted_variances(pastes):
     """Averaged over many draws, the simulated outcome has the fitted mean and the fitted
     covariance: within-cask, within-batch and between-batch variances."""

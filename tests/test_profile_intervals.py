@@ -177,3 +177,22 @@ def test_profile_refuses_other_estimators():
     result.estimator = "ols"
     with pytest.raises(UserInputError, match="profile-likelihood intervals need a mixed-model fit, not 'ols'"):
         profile_limits(frame, result)
+
+
+def test_large_sample_profile_is_near_wald_and_unidentified_levels_are_skipped():
+    """8,000 rows: the residual sd's profile is nearly quadratic on the log scale, so its interval
+    is the Wald one to well under 1%. Levels typed in reversed order share their groups: their
+    variances are not identified, and they get no interval."""
+    frame = pd.read_csv(DATA / "seed_d5.csv")
+    spec = ModelSpec.parse("perform tutoring || dist_id: || school_id: || student_id: || teach_id:", method="REML")
+    result = fit_mixed(frame, spec)
+    wald = list(result.random_param("Residual", "sd(Residual)").ci)
+    limits = {limit.parameter.label: limit for limit in apply_profile_intervals(result, frame)}
+    assert set(limits) == {"dist_id:sd(_cons)", "school_id:sd(_cons)", "Residual:sd(Residual)"}
+    profile = result.random_param("Residual", "sd(Residual)").ci
+    assert profile == pytest.approx(wald, rel=2e-3) and profile != wald
+    for level in ("student_id", "teach_id"):
+        row = result.random_param(level, "sd(_cons)")
+        assert row.ci is None and row.ci_method == "wald"
+    # Five districts: the district sd's profile reaches zero.
+    assert limits["dist_id:sd(_cons)"].lower == 0.0 and limits["dist_id:sd(_cons)"].lower_at_bound

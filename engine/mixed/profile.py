@@ -240,7 +240,8 @@ def profile_limits(frame, result: FitResult, level: float = 0.95,
     Returns
     -------
     list of ProfileLimit
-        In the engine's parameter order (levels outermost first, sds then correlations, sigma last).
+        In the engine's parameter order (levels outermost first, sds then correlations, sigma last);
+        none for levels whose groups equal a neighbour's (their variances are not identified).
     """
     if result.estimator != "mixed" or result.spec is None:
         raise UserInputError(f"profile-likelihood intervals need a mixed-model fit, not {result.estimator!r}")
@@ -261,8 +262,12 @@ def _profile_limits(frame, result, level, should_stop) -> list[ProfileLimit]:
     profiler = Profiler(deviance, phi_hat, d_min, should_stop)
     cut = float(np.sqrt(stats.chi2.ppf(level, 1)))
     wald_se = _wald_standard_errors(result, deviance)
+    # Levels with the same groups as a neighbour have no separate variance: nothing to profile.
+    unidentified = criterion.hierarchy.levels_sharing_groups()
     limits = []
     for k, parameter in enumerate(deviance.parameters):
+        if parameter.level in unidentified:
+            continue
         lower, lower_bound = _limit(profiler, k, -1, cut, wald_se[k])
         upper, upper_bound = _limit(profiler, k, +1, cut, wald_se[k])
         limits.append(ProfileLimit(parameter, float(phi_hat[k]), lower, upper, lower_bound, upper_bound))
