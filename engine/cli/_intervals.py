@@ -7,9 +7,8 @@ import argparse
 import sys
 
 from engine.errors import UserInputError
+from engine.intervals import CI_METHODS, DEFAULT_BOOTSTRAP_REPS
 
-CI_METHODS = ("wald", "profile", "bootstrap")
-DEFAULT_BOOTSTRAP_REPS = 1000
 BOOTSTRAP_ONLY = ("reps", "seed", "workers", "scheduler")
 
 
@@ -38,30 +37,29 @@ def check_interval_arguments(args: argparse.Namespace) -> None:
             verb = "applies" if len(given) == 1 else "apply"
             raise UserInputError(f"{' and '.join(given)} {verb} only to --ci bootstrap (--ci is {args.ci})")
         return
-    if args.reps is not None and args.reps < 2:
-        raise UserInputError(f"--reps must be at least 2 bootstrap replicates, got {args.reps}")
-    if args.seed is not None and args.seed < 0:
-        raise UserInputError(f"--seed must be a whole number >= 0, got {args.seed}")
+    from engine.intervals import IntervalRequest
+
+    IntervalRequest(method="bootstrap", reps=args.reps if args.reps is not None else DEFAULT_BOOTSTRAP_REPS,
+                    seed=args.seed if args.seed is not None else 0).check()
 
 
 def apply_interval_arguments(args: argparse.Namespace, result, frame) -> None:
     """Replace the fit's intervals as --ci asks (nothing to do for wald)."""
-    if args.ci == "profile":
-        from engine.mixed.profile import apply_profile_intervals
+    from engine.intervals import IntervalRequest, apply_intervals
 
-        apply_profile_intervals(result, frame)
-    elif args.ci == "bootstrap":
+    if args.ci == "wald":
+        return
+    seed = args.seed
+    if seed is None and args.ci == "bootstrap":
         import numpy as np
 
-        from engine.bootstrap import apply_bootstrap_intervals
-
-        seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
-        reps = args.reps if args.reps is not None else DEFAULT_BOOTSTRAP_REPS
-        show = not getattr(args, "quiet", False) and sys.stderr.isatty()
-        apply_bootstrap_intervals(result, frame, reps=reps, seed=seed, workers=args.workers,
-                                  scheduler=args.scheduler, progress=_progress_printer() if show else None)
-        if show:
-            print(file=sys.stderr)
+        seed = int(np.random.SeedSequence().entropy % 2**32)  # fresh, and reported with the intervals
+    request = IntervalRequest(method=args.ci, reps=args.reps if args.reps is not None else DEFAULT_BOOTSTRAP_REPS,
+                              seed=seed or 0, workers=args.workers, scheduler=args.scheduler)
+    show = args.ci == "bootstrap" and not getattr(args, "quiet", False) and sys.stderr.isatty()
+    apply_intervals(result, frame, request, progress=_progress_printer() if show else None)
+    if show:
+        print(file=sys.stderr)
 
 
 def _progress_printer():
