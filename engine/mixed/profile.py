@@ -258,12 +258,13 @@ def _profile_limits(frame, result, level, should_stop) -> list[ProfileLimit]:
     deviance = SdScaleDeviance(criterion, spec)
     sigma_hat = float(np.sqrt(evaluation.r2 / deviance.dof))
     phi_hat = deviance.phi_of(optimum.theta, sigma_hat)
+    # Levels with the same groups as a neighbour have no separate variance: nothing to profile.
+    unidentified = criterion.hierarchy.levels_sharing_groups()
+    _check_same_estimates(result, deviance, phi_hat, unidentified)
     d_min = deviance.value_and_gradient(phi_hat)[0]
     profiler = Profiler(deviance, phi_hat, d_min, should_stop)
     cut = float(np.sqrt(stats.chi2.ppf(level, 1)))
     wald_se = _wald_standard_errors(result, deviance)
-    # Levels with the same groups as a neighbour have no separate variance: nothing to profile.
-    unidentified = criterion.hierarchy.levels_sharing_groups()
     limits = []
     for k, parameter in enumerate(deviance.parameters):
         if parameter.level in unidentified:
@@ -282,6 +283,25 @@ def criterion_of(frame, spec) -> NestedCriterion:
     levels = [LevelTerms(columns, LevelCovariance(len(columns), level.covariance))
               for columns, level in zip(work.level_columns, spec.levels)]
     return NestedCriterion(work.matrix, hierarchy, levels, work.x_columns, work.y_column, spec.method == "REML")
+
+
+ESTIMATE_AGREEMENT = 1e-3  # relative (absolute for correlations); optimisers stop a little apart
+
+
+def _check_same_estimates(result: FitResult, deviance: SdScaleDeviance, phi_hat: np.ndarray,
+                          unidentified: frozenset[int]) -> None:
+    """The profile's own optimum must be the fit's: intervals around other estimates, or in other
+    units, would be silently wrong. A disagreement is a defect of the engine, not of the input."""
+    reported = {f"{row.level}:{row.param}": row.estimate for row in result.random}
+    sigma = phi_hat[-1]
+    for parameter, value in zip(deviance.parameters, phi_hat):
+        expected = reported.get(parameter.label)
+        if expected is None or parameter.level in unidentified:  # an arbitrary split: nothing to compare
+            continue
+        scale = 1.0 if parameter.kind == "corr" else max(abs(expected), 1e-2 * sigma)
+        if abs(value - expected) > ESTIMATE_AGREEMENT * scale:
+            raise RuntimeError(f"profile: the optimum of {parameter.label} is {value:.6g}, the fit reports "
+                               f"{expected:.6g}")
 
 
 def _wald_standard_errors(result: FitResult, deviance: SdScaleDeviance) -> list[Optional[float]]:
