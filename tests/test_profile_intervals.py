@@ -196,3 +196,34 @@ def test_large_sample_profile_is_near_wald_and_unidentified_levels_are_skipped()
         assert row.ci is None and row.ci_method == "wald"
     # Five districts: the district sd's profile reaches zero.
     assert limits["dist_id:sd(_cons)"].lower == 0.0 and limits["dist_id:sd(_cons)"].lower_at_bound
+
+
+def test_shared_sd_of_an_identity_level_profiles_over_sigma_alone():
+    """covariance(identity): one sd shared by the intercept and the slope. With sigma the only
+    other parameter, the profile at each limit is a one-dimensional minimisation, done here
+    directly on the engine's criterion: it must sit exactly at the chi2(1) cut-off."""
+    import numpy as np
+    from scipy import optimize, stats
+
+    from engine.mixed.criterion import LOG_2PI
+    from engine.mixed.profile import criterion_of
+
+    frame = pd.read_csv(DATA / "sleepstudy.csv")
+    result = fit_mixed(frame, ModelSpec.parse("Reaction Days || Subject: Days, covariance(identity)", method="ML"))
+    limits = {limit.parameter.label: limit for limit in profile_limits(frame, result)}
+    shared = limits["Subject:sd(Days _cons)"]
+    criterion = criterion_of(frame, result.spec)
+
+    def deviance(sd, sigma):
+        evaluation = criterion.evaluate(np.array([sd / sigma]), gradient=False)
+        return evaluation.logdet_v + criterion.n * (LOG_2PI + 2 * np.log(sigma)) + evaluation.r2 / sigma ** 2
+
+    def profile(sd):
+        return optimize.minimize_scalar(lambda log_sigma: deviance(sd, np.exp(log_sigma)),
+                                        bracket=(2.5, 3.5), tol=1e-12).fun
+
+    d_min = -2 * result.loglik
+    assert profile(shared.estimate) == pytest.approx(d_min, abs=1e-7)
+    for limit in (shared.lower, shared.upper):
+        assert profile(limit) - d_min == pytest.approx(stats.chi2.ppf(0.95, 1), abs=1e-6)
+    assert shared.lower < shared.estimate < shared.upper

@@ -37,6 +37,7 @@ from engine.results import FitResult
 
 CORRELATION_LIMIT = 1.0 - 1e-9  # correlations stay inside (-1, 1), where the factor is defined
 MAX_BRACKET_STEPS = 60
+SIGMA_FLOOR = 1e-6  # relative to the estimate: the least residual sd the inner optimisation may try
 
 
 @dataclass
@@ -193,6 +194,9 @@ class Profiler:
         sigma = phi_hat[-1]
         self.scale = np.array([1.0 if p.kind == "corr" else max(value, 0.05 * sigma)
                                for p, value in zip(deviance.parameters, phi_hat)])
+        # sigma must stay positive while the others are optimised (the deviance has log sigma).
+        self.lower = deviance.lower.copy()
+        self.lower[-1] = SIGMA_FLOOR * sigma
 
     def profile(self, k: int, value: float, start: np.ndarray) -> tuple[float, np.ndarray]:
         """(min over the others of D with phi_k = value, the minimising phi)."""
@@ -211,7 +215,7 @@ class Profiler:
             value_, gradient = self.deviance.value_and_gradient(phi)
             return value_, gradient[others] * scale
 
-        lower = self.deviance.lower[others] / scale
+        lower = self.lower[others] / scale
         upper = self.deviance.upper[others] / scale
         x0 = np.clip(fixed[others] / scale, lower, upper)
         bounds = list(zip(lower, np.where(np.isfinite(upper), upper, None)))
