@@ -154,3 +154,32 @@ def test_bad_bootstrap_requests_are_user_errors(pastes):
     ols.estimator = "ols"
     with pytest.raises(UserInputError, match="bootstrap intervals need a mixed-model fit"):
         bootstrap_problem(ols, frame, seed=1)
+
+
+def test_interval_methods_survive_the_json_round_trip(balanced):
+    from engine.results import FitResult
+
+    _, result, _, _, _ = balanced
+    again = FitResult.from_dict(json.loads(result.to_json()))
+    assert again.ci_method == "bootstrap" and again.bootstrap == result.bootstrap
+    assert [(r.ci_method, r.ci) for r in again.fixed] == [(r.ci_method, r.ci) for r in result.fixed]
+    assert [(r.ci_method, r.ci) for r in again.random] == [(r.ci_method, r.ci) for r in result.random]
+    # Results saved before intervals had a method read back as Wald.
+    old = result.to_dict()
+    for key in ("ci_method", "bootstrap"):
+        old.pop(key)
+    for row in old["fixed"] + old["random"]:
+        row.pop("ci_method")
+    legacy = FitResult.from_dict(old)
+    assert legacy.ci_method == "wald" and legacy.bootstrap is None
+    assert all(row.ci_method == "wald" for row in legacy.fixed + legacy.random)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--reps", "1"], "bootstrap replicates must be a whole number >= 2, got 1"),
+    (["--seed", "-3"], "the bootstrap seed must be a whole number >= 0, got -3"),
+])
+def test_cli_refuses_bad_bootstrap_options(extra, message, capsys):
+    args = ["fit", str(DATA / "pastes.csv"), "--model", PASTES, "--ci", "bootstrap", *extra]
+    assert main.main(args) == 2
+    assert capsys.readouterr().err.strip() == f"error: {message}"
