@@ -172,7 +172,7 @@ def _interval_footnote(result: FitResult, rows: list[RandomParam]) -> list[str]:
         text += f", {run.reps - run.failed:,} of {run.reps:,} replicates (seed {run.seed})"
     others = [row.param for row in rows if row.ci is not None and row.ci_method != main]
     if others:
-        text += f"; {', '.join(others)}: {INTERVAL_METHODS.get('wald')}"
+        text += f"; {', '.join(others)}: Wald"
     text += "."
     return textwrap.wrap(text, 78)
 

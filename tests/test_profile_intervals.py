@@ -227,3 +227,10 @@ def test_shared_sd_of_an_identity_level_profiles_over_sigma_alone():
     for limit in (shared.lower, shared.upper):
         assert profile(limit) - d_min == pytest.approx(stats.chi2.ppf(0.95, 1), abs=1e-6)
     assert shared.lower < shared.estimate < shared.upper
+
+
+def test_variance_report_names_the_rows_that_keep_wald_intervals(capsys):
+    args = ["fit", str(DATA / "sleepstudy.csv"), "--model", SLEEP, "--reml", "--ci", "profile", "--variance"]
+    assert main.main(args) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "95% intervals: profile likelihood; cov(Days,_cons): Wald." in text
