@@ -217,13 +217,30 @@ class Profiler:
 
         lower = self.lower[others] / scale
         upper = self.deviance.upper[others] / scale
-        x0 = np.clip(fixed[others] / scale, lower, upper)
         bounds = list(zip(lower, np.where(np.isfinite(upper), upper, None)))
-        result = optimize.minimize(objective, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-                                   options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-10, "maxcor": 20})
+
+        def minimise(x0):
+            return optimize.minimize(objective, np.clip(x0, lower, upper), jac=True, method="L-BFGS-B",
+                                     bounds=bounds, options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-10,
+                                                             "maxcor": 20})
+
+        best = minimise(fixed[others] / scale)
+        # An sd at zero is a stationary point by symmetry (the deviance is even in it), so the
+        # optimiser can stop there at a saddle: step inside and keep what is lower.
+        for position, m in enumerate(others):
+            if self.deviance.parameters[m].kind != "sd" or best.x[position] > 0:
+                continue
+            for step in (0.05, 0.5):
+                trial = best.x.copy()
+                trial[position] = step
+                if objective(trial)[0] < best.fun - 1e-9:
+                    candidate = minimise(trial)
+                    if candidate.fun < best.fun:
+                        best = candidate
+                    break
         phi = fixed.copy()
-        phi[others] = np.clip(result.x, lower, upper) * scale
-        return float(result.fun), phi
+        phi[others] = np.clip(best.x, lower, upper) * scale
+        return float(best.fun), phi
 
 
 def profile_limits(frame, result: FitResult, level: float = 0.95,
