@@ -33,6 +33,7 @@ from engine.model_spec import ModelSpec
 from engine.results import BootstrapRun, FitResult
 
 POLL_SECONDS = 0.1
+IN_PROCESS_SECONDS = 3.0  # a bootstrap expected to take less runs in this process: starting workers costs more
 
 
 @dataclass
@@ -179,7 +180,9 @@ def run_bootstrap(problem: BootstrapProblem, reps: int, *, workers: Optional[int
     reps : int
         Number of replicates (>= 2).
     workers : int, optional
-        Local worker processes (default all cores); 1 runs in this process.
+        Local worker processes (default all cores, or this process alone when one replicate,
+        timed here first, shows that all of them take under ``IN_PROCESS_SECONDS``); 1 runs in
+        this process.
     scheduler : str or distributed.Client, optional
         A Dask scheduler address or client.
     progress : callable, optional
@@ -199,17 +202,27 @@ def run_bootstrap(problem: BootstrapProblem, reps: int, *, workers: Optional[int
     if not isinstance(reps, int) or reps < 2:
         raise UserInputError(f"bootstrap replicates must be a whole number >= 2, got {reps!r}")
     started = time.perf_counter()
+    results: dict[int, np.ndarray] = {}
+    done, first = 0, 0
+    if progress is not None:
+        progress(0, reps)
     in_process = scheduler is None and workers == 1
+    if scheduler is None and workers is None:
+        # Time one replicate here: when all of them would take less than starting the worker
+        # processes, stay in this process (the draws are the same either way).
+        results[0] = refit_replicates(problem, range(0, 1))
+        done = first = 1
+        in_process = (time.perf_counter() - started) * reps < IN_PROCESS_SECONDS
+        if progress is not None:
+            progress(done, reps)
     if in_process:
         executor, backend, count = None, "in-process", 1
     else:
         executor, backend, count = _open_executor(workers, scheduler)
-    size = chunk_size or default_chunk_size(reps, count)
-    chunks = [range(start, min(start + size, reps)) for start in range(0, reps, size)]
-    results: dict[int, np.ndarray] = {}
-    done, finished_cleanly = 0, False
-    if progress is not None:
-        progress(0, reps)
+    size = chunk_size or default_chunk_size(reps - first, count)
+    chunks = [range(start, min(start + size, reps)) for start in range(first, reps, size)]
+    futures: dict[cf.Future, range] = {}
+    finished_cleanly = False
     try:
         if in_process:
             for chunk in chunks:
@@ -220,7 +233,8 @@ def run_bootstrap(problem: BootstrapProblem, reps: int, *, workers: Optional[int
                 if progress is not None:
                     progress(done, reps)
         else:
-            futures = {executor.submit(refit_replicates, problem, chunk): chunk for chunk in chunks}
+            for chunk in chunks:
+                futures[executor.submit(refit_replicates, problem, chunk)] = chunk
             pending = set(futures)
             while pending:
                 if should_stop is not None and should_stop():

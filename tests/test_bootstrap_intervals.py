@@ -33,6 +33,10 @@ def test_same_seed_gives_the_same_draws_in_process_and_on_two_workers(pastes):
     assert (alone.backend, shared.backend, shared.workers) == ("in-process", "processes", 2)
     np.testing.assert_array_equal(alone.estimates, shared.estimates)
     assert alone.percentile_intervals() == shared.percentile_intervals()
+    # Left to choose, a bootstrap this small stays in this process (after timing one replicate).
+    chosen = run_bootstrap(problem, 24)
+    assert chosen.backend == "in-process"
+    np.testing.assert_array_equal(alone.estimates, chosen.estimates)
     # Another seed draws other data.
     other = run_bootstrap(bootstrap_problem(result, frame, seed=8), 24, workers=1)
     assert not np.allclose(other.estimates, alone.estimates)

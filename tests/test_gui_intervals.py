@@ -54,8 +54,7 @@ def test_profile_and_bootstrap_fits_give_the_engines_intervals(qtbot, main_windo
         assert row.ci == pytest.approx(reference.ci, rel=1e-6)
     assert "95% intervals: profile likelihood." in window.results_view.report_text.toPlainText()
 
-    # The window's bootstrap runs on worker processes; the same seed gives the engine's intervals
-    # computed here in one process.
+    # The same seed gives the engine's intervals (computed here in this process).
     booted = fit_with(qtbot, window, IntervalRequest("bootstrap", reps=6, seed=4))
     expected = fit_mixed(frame, spec)
     apply_bootstrap_intervals(expected, frame, reps=6, seed=4, workers=1)
