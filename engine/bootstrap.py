@@ -20,7 +20,7 @@ cluster.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import math
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -106,9 +106,13 @@ def bootstrap_problem(result: FitResult, frame: pd.DataFrame, seed: int) -> Boot
         z_columns.append(np.column_stack([np.ones(len(data.frame)) if term == "_cons"
                                           else data.frame[term].to_numpy(dtype=float) for term in terms]))
         factors.append(_covariance_factor(_level_covariance(level, random)))
-    frame_used = data.frame.copy()
+    # The replicates' frame has the centred columns already; the replicates need estimates only,
+    # so no small-sample df (Kenward-Roger would cost more than the refit) where the spec has them.
+    changes = {"centering": []}
+    if "dfmethod" in {f.name for f in dataclasses.fields(spec)}:
+        changes["dfmethod"] = None
     return BootstrapProblem(
-        frame=frame_used, spec=spec.replace(centering=[]), mean=data.design.matrix @ beta,
+        frame=data.frame.copy(), spec=spec.replace(**changes), mean=data.design.matrix @ beta,
         codes=list(hierarchy.row_codes), group_counts=list(hierarchy.group_counts), z=z_columns,
         factors=factors, sigma=float(random[("Residual", "sd(Residual)")]),
         start_theta=list(result.theta) or None, seed=int(seed), names=parameter_names(result))

@@ -32,7 +32,7 @@ from engine.errors import UserInputError
 from engine.mixed import fit_mixed
 from engine.mixed.profile import apply_profile_intervals, profile_limits
 from engine.model_spec import ModelSpec
-from tests.reference_cases import DATA, relative_error
+from tests.reference_cases import DATA
 
 PASTES = "strength || batch: || cask:"
 SLEEP = "Reaction Days || Subject: Days, covariance(unstructured)"

@@ -157,7 +157,7 @@ def interval_at(row, kind: str, alpha: float) -> tuple[float, float]:
     if getattr(row, "ci_method", "wald") != "wald":
         return _interval(row.ci) if alpha == ALPHA else (math.nan, math.nan)
     if kind == "fixed":
-        c = critical_value(alpha, row.t_df)
+        c = critical_value(alpha, _t_df(row))
         return float(row.coef - c * row.se), float(row.coef + c * row.se)
     c = critical_value(alpha)
     estimate = float(row.estimate)
@@ -169,6 +169,12 @@ def interval_at(row, kind: str, alpha: float) -> tuple[float, float]:
         with np.errstate(over="ignore"):
             return float(estimate * np.exp(-half)), float(estimate * np.exp(half))
     return _interval(row.ci)
+
+
+def _t_df(row):
+    """The t test's degrees of freedom of a coefficient row, None for a z test (the field is
+    ``df`` once small-sample df methods exist, ``t_df`` before)."""
+    return getattr(row, "df", getattr(row, "t_df", None))
 
 
 def _failed_row(model: str, head: tuple, error: BaseException, seconds: float) -> tuple:
