@@ -54,6 +54,23 @@ class GroupCount:
 
 
 @dataclass
+class BootstrapRun:
+    """How the parametric-bootstrap intervals of a fit were made (``fit --ci bootstrap``).
+
+    ``reps`` replicates were simulated from the fitted model (seed ``seed``); ``failed`` of them
+    did not refit (an error or no convergence) and are left out of the percentiles.
+    """
+
+    reps: int
+    seed: int
+    failed: int = 0
+    level: float = 0.95
+    seconds: float = 0.0
+    workers: int = 1
+    backend: str = "processes"
+
+
+@dataclass
 class Test:
     """A test statistic: kind is 'chi2', 'chibar2', 'F' (then df2 is set) or 'none'."""
 
@@ -88,23 +105,6 @@ class LinkCovariance:
 
 
 @dataclass
-class BootstrapRun:
-    """How the parametric-bootstrap intervals of a fit were made (``fit --ci bootstrap``).
-
-    ``reps`` replicates were simulated from the fitted model (seed ``seed``); ``failed`` of them
-    did not refit (an error or no convergence) and are left out of the percentiles.
-    """
-
-    reps: int
-    seed: int
-    failed: int = 0
-    level: float = 0.95
-    seconds: float = 0.0
-    workers: int = 1
-    backend: str = "processes"
-
-
-@dataclass
 class FitResult:
     """Everything an estimator reports. JSON keys follow ``main.py fit --json``."""
 
@@ -132,6 +132,11 @@ class FitResult:
     theta: list[float] = field(default_factory=list)  # relative covariance parameters at the optimum
     vcov: list[list[float]] = field(default_factory=list)  # covariance of the fixed effects
     spec: Optional[ModelSpec] = None
+    # How the reported confidence intervals were made: "wald" (the default), "profile" (random-effects
+    # parameters by profile likelihood) or "bootstrap" (all by parametric-bootstrap percentiles).
+    # Each row's ``ci_method`` says what made its own interval.
+    ci_method: str = "wald"
+    bootstrap: Optional[BootstrapRun] = None
     # Extras of the panel estimators (Stata's xtreg), None elsewhere.
     sigma_u: Optional[float] = None
     sigma_e: Optional[float] = None
@@ -141,11 +146,6 @@ class FitResult:
     f_test_u0: Optional[Test] = None
     hausman: Optional[Test] = None
     r2: Optional[dict[str, float]] = None
-    # How the reported confidence intervals were made: "wald" (the default), "profile" (random-effects
-    # parameters by profile likelihood) or "bootstrap" (all by parametric-bootstrap percentiles).
-    # Each row's ``ci_method`` says what made its own interval.
-    ci_method: str = "wald"
-    bootstrap: Optional[BootstrapRun] = None
     # Large arrays for plots; never serialised.
     level_effects: list[LevelEffects] = field(default_factory=list, metadata={"transient": True})
     fitted: Any = field(default=None, metadata={"transient": True})
