@@ -33,6 +33,8 @@ class IntervalRequest:
                 raise UserInputError(f"bootstrap replicates must be a whole number >= 2, got {self.reps!r}")
             if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
                 raise UserInputError(f"the bootstrap seed must be a whole number >= 0, got {self.seed!r}")
+            if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
+                raise UserInputError(f"bootstrap workers must be a whole number >= 1, got {self.workers!r}")
         return self
 
     def describe(self) -> str:

@@ -182,6 +182,7 @@ def test_interval_methods_survive_the_json_round_trip(balanced):
 @pytest.mark.parametrize("extra, message", [
     (["--reps", "1"], "bootstrap replicates must be a whole number >= 2, got 1"),
     (["--seed", "-3"], "the bootstrap seed must be a whole number >= 0, got -3"),
+    (["--workers", "0"], "bootstrap workers must be a whole number >= 1, got 0"),
 ])
 def test_cli_refuses_bad_bootstrap_options(extra, message, capsys):
     args = ["fit", str(DATA / "pastes.csv"), "--model", PASTES, "--ci", "bootstrap", *extra]

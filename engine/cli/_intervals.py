@@ -40,7 +40,7 @@ def check_interval_arguments(args: argparse.Namespace) -> None:
     from engine.intervals import IntervalRequest
 
     IntervalRequest(method="bootstrap", reps=args.reps if args.reps is not None else DEFAULT_BOOTSTRAP_REPS,
-                    seed=args.seed if args.seed is not None else 0).check()
+                    seed=args.seed if args.seed is not None else 0, workers=args.workers).check()
 
 
 def apply_interval_arguments(args: argparse.Namespace, result, frame) -> None:
