@@ -243,7 +243,35 @@ def _random_table(result: FitResult, variances: bool) -> list[str]:
                 lines.append(f"{row.level + ': ' + structure:<{width + 1}} |")
         lines.append(_random_row(row, labels[row.param], width))
     lines.append(rule)
+    lines += _interval_footnote(result, rows)
     return lines
+
+
+INTERVAL_METHODS = {
+    "wald": "Wald (sds and variances on the log scale, correlations on the atanh scale)",
+    "profile": "profile likelihood",
+    "bootstrap": "parametric bootstrap, percentile",
+}
+
+
+def _interval_footnote(result: FitResult, rows: list[RandomParam]) -> list[str]:
+    """Which method made the random-effects intervals (said only when it is not the default)."""
+    if result.ci_method == "wald":
+        return []
+    methods = list(dict.fromkeys(row.ci_method for row in rows if row.ci is not None))
+    if not methods:
+        return []
+    main = result.ci_method if result.ci_method in methods else methods[0]
+    scope = "95% intervals, fixed and random" if main == "bootstrap" else "95% intervals"
+    text = f"{scope}: {INTERVAL_METHODS.get(main, main)}"
+    if main == "bootstrap" and result.bootstrap is not None:
+        run = result.bootstrap
+        text += f", {run.reps - run.failed:,} of {run.reps:,} replicates (seed {run.seed})"
+    others = [row.param for row in rows if row.ci is not None and row.ci_method != main]
+    if others:
+        text += f"; {', '.join(others)}: Wald"
+    text += "."
+    return textwrap.wrap(text, 78)
 
 
 def _random_row(row: RandomParam, label: str | None = None, width: int = 27) -> str:

@@ -33,6 +33,7 @@ class FixedEffect:
     ci: list[float]
     df: Optional[float] = None
     t: Optional[float] = None
+    ci_method: str = "wald"  # what made ``ci``: "wald" (z, or t with df) or "bootstrap" (percentile)
 
 
 @dataclass
@@ -44,6 +45,7 @@ class RandomParam:
     estimate: float
     se: Optional[float] = None
     ci: Optional[list[float]] = None
+    ci_method: str = "wald"  # what made ``ci``: "wald" (log-sd / atanh scale), "profile" or "bootstrap"
 
 
 @dataclass
@@ -55,6 +57,23 @@ class GroupCount:
     min: int
     mean: float
     max: int
+
+
+@dataclass
+class BootstrapRun:
+    """How the parametric-bootstrap intervals of a fit were made (``fit --ci bootstrap``).
+
+    ``reps`` replicates were simulated from the fitted model (seed ``seed``); ``failed`` of them
+    did not refit (an error or no convergence) and are left out of the percentiles.
+    """
+
+    reps: int
+    seed: int
+    failed: int = 0
+    level: float = 0.95
+    seconds: float = 0.0
+    workers: int = 1
+    backend: str = "processes"
 
 
 @dataclass
@@ -162,6 +181,11 @@ class FitResult:
     theta: list[float] = field(default_factory=list)  # relative covariance parameters at the optimum
     vcov: list[list[float]] = field(default_factory=list)  # covariance of the fixed effects
     spec: Optional[ModelSpec] = None
+    # How the reported confidence intervals were made: "wald" (the default), "profile" (random-effects
+    # parameters by profile likelihood) or "bootstrap" (all by parametric-bootstrap percentiles).
+    # Each row's ``ci_method`` says what made its own interval.
+    ci_method: str = "wald"
+    bootstrap: Optional[BootstrapRun] = None
     # Extras of the panel estimators (Stata's xtreg), None elsewhere.
     sigma_u: Optional[float] = None
     sigma_e: Optional[float] = None

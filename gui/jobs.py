@@ -20,6 +20,10 @@ from engine.data_io import Dataset, read_data, write_data
 from engine.design import Design, Truth
 from engine.errors import UserInputError
 from engine.hierarchy_check import HierarchyReport, check_dataset
+from engine.intervals import IntervalRequest, apply_intervals
+import engine.bootstrap  # noqa: F401,E402 - what apply_intervals loads, loaded here and not on the worker
+import engine.mixed.profile  # noqa: F401,E402
+import engine.montecarlo.runner  # noqa: F401,E402
 from engine.mixed import fit_mixed
 from engine.mixed.hierarchy import build_hierarchy, structure_warnings
 from engine.model_spec import ModelSpec
@@ -115,8 +119,10 @@ def estimator_text(spec: ModelSpec, estimator: str) -> str:
     return f"{estimator} {_panel_variable(spec)}"
 
 
-def fit_job(frame: pd.DataFrame, spec: ModelSpec, estimators: list[str], truth: Truth | None = None) -> Job:
-    """Fit ``spec`` with each estimator; the panel estimators use the innermost level as panel."""
+def fit_job(frame: pd.DataFrame, spec: ModelSpec, estimators: list[str], truth: Truth | None = None,
+            intervals: IntervalRequest | None = None) -> Job:
+    """Fit ``spec`` with each estimator; the panel estimators use the innermost level as panel.
+    ``intervals`` chooses the mixed model's confidence intervals (Wald when None)."""
 
     def run(context: JobContext) -> FitBatch:
         results = []
@@ -132,6 +138,8 @@ def fit_job(frame: pd.DataFrame, spec: ModelSpec, estimators: list[str], truth: 
                                    detail=IterationReport("mixed", iteration, loglik))
 
                 result = fit_mixed(frame, spec, should_stop=context.should_stop, on_iteration=on_iteration)
+                if intervals is not None and intervals.method != "wald":
+                    _apply_intervals(context, label, result, frame, intervals)
             elif estimator == "ols":
                 result = fit_ols(frame, spec.outcome, spec.fixed, constant=spec.constant)
             else:
@@ -145,6 +153,16 @@ def fit_job(frame: pd.DataFrame, spec: ModelSpec, estimators: list[str], truth: 
         return FitBatch(spec=spec, results=results, comparison=comparison_of(results, truth, spec.fixed))
 
     return Job(label="Fit", run=run)
+
+
+def _apply_intervals(context: JobContext, label: str, result: FitResult, frame: pd.DataFrame,
+                     intervals: IntervalRequest) -> None:
+    context.report(f"{label}: {intervals.describe()} intervals", force=True)
+
+    def replicates_done(done: int, total: int) -> None:
+        context.report(f"{label}: bootstrap replicate {done:,} of {total:,}", fraction=done / total, force=True)
+
+    apply_intervals(result, frame, intervals, progress=replicates_done, should_stop=context.should_stop)
 
 
 def _panel_variable(spec: ModelSpec) -> str:

@@ -265,7 +265,8 @@ class MainWindow(QMainWindow):
         if self.session.frame is None:
             self.show_error("there are no data to fit: simulate a design or open a data file first")
             return None
-        job = fit_job(self.session.frame, spec, estimators, self.session.truth)
+        job = fit_job(self.session.frame, spec, estimators, self.session.truth,
+                      intervals=self.model_view.interval_request())
         job.on_finished = self._on_fitted
         self.plots_view.fit_started()
         return self.start_job(job)

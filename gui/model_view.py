@@ -14,11 +14,12 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QFrame, QScrollArea, QAbstractItemView, QButtonGroup, QCheckBox, QComboBox, QFormLayout, QGroupBox,
                                QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPlainTextEdit,
-                               QPushButton, QRadioButton, QSplitter, QVBoxLayout, QWidget)
+                               QPushButton, QRadioButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from engine.centering import data_columns
 from engine.errors import UserInputError
 from engine.mixed.ddf import check_dfmethod
+from engine.intervals import DEFAULT_BOOTSTRAP_REPS, IntervalRequest
 from engine.model_spec import COVARIANCES, Level, ModelSpec
 from engine.project import ColumnRoles
 from engine.simulate import true_effect_columns
@@ -44,6 +45,12 @@ ESTIMATOR_HELP = {
     "fe": "Fixed effects with the innermost level as panel (Stata's xtreg, fe): each unit gets its own intercept.",
     "re": "Random effects GLS with the innermost level as panel (Stata's xtreg, re).",
 }
+INTERVAL_LABELS = {"wald": "Wald", "profile": "Profile likelihood", "bootstrap": "Bootstrap"}
+INTERVAL_HELP = ("Confidence intervals of the mixed model. Wald (Stata's default): sds and variances on the log "
+                 "scale, correlations on the atanh scale. Profile likelihood: every sd, correlation and the "
+                 "residual sd by profiling the (restricted) likelihood, as lme4's confint(method = \"profile\"). "
+                 "Bootstrap: parametric-bootstrap percentile intervals of every parameter, refitting the model "
+                 "to data simulated from the fit (on all cores; Esc cancels).")
 GROUP_FORMATS = {"Groups": count_text, "Min obs.": count_text, "Max obs.": count_text,
                  "Mean obs.": average_text}
 
@@ -248,7 +255,43 @@ class ModelView(QWidget):
         estimator_row.addStretch(1)
         layout.addWidget(QLabel("Estimators to run:"))
         layout.addLayout(estimator_row)
+        layout.addLayout(self._build_interval_row())
         return box
+
+    def _build_interval_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.interval_combo = QComboBox()
+        for method, label in INTERVAL_LABELS.items():
+            self.interval_combo.addItem(label, method)
+        self.interval_combo.setToolTip(INTERVAL_HELP)
+        self.bootstrap_reps_spin = QSpinBox(minimum=2, maximum=1_000_000, value=DEFAULT_BOOTSTRAP_REPS,
+                                            suffix=" replicates")
+        self.bootstrap_reps_spin.setToolTip("Bootstrap replicates: more give steadier interval limits.")
+        self.bootstrap_seed_spin = QSpinBox(minimum=0, maximum=2**31 - 1, value=1, prefix="seed ")
+        self.bootstrap_seed_spin.setToolTip("The bootstrap's seed: the same seed gives the same intervals.")
+        self.interval_combo.currentIndexChanged.connect(self._update_interval_controls)
+        label = QLabel("Intervals:")
+        label.setToolTip(INTERVAL_HELP)
+        for widget in (label, self.interval_combo, self.bootstrap_reps_spin, self.bootstrap_seed_spin):
+            row.addWidget(widget)
+        row.addStretch(1)
+        self._update_interval_controls()
+        return row
+
+    def _update_interval_controls(self) -> None:
+        bootstrap = self.interval_combo.currentData() == "bootstrap"
+        self.bootstrap_reps_spin.setEnabled(bootstrap)
+        self.bootstrap_seed_spin.setEnabled(bootstrap)
+
+    def interval_request(self) -> IntervalRequest:
+        """The intervals chosen for the mixed model's fit."""
+        return IntervalRequest(method=self.interval_combo.currentData(), reps=self.bootstrap_reps_spin.value(),
+                               seed=self.bootstrap_seed_spin.value())
+
+    def set_interval_request(self, request: IntervalRequest) -> None:
+        self.interval_combo.setCurrentIndex(self.interval_combo.findData(request.method))
+        self.bootstrap_reps_spin.setValue(request.reps)
+        self.bootstrap_seed_spin.setValue(request.seed)
 
     def _build_commands_box(self) -> QGroupBox:
         box = QGroupBox("The same model elsewhere")

@@ -22,9 +22,7 @@ from gui.plots.base import ESTIMATE_COLOR, MUTED_COLOR, TRUTH_COLOR, PlotPanel, 
 
 MODEL_COLORS = ["#1f5fa8", "#d9822b", "#2e8b57", "#8e44ad", "#c0392b", "#5d6d7e", "#b7950b", "#17a589"]
 ERROR_BAR_MCSE = 2  # error bars: estimate +/- 2 Monte Carlo standard errors
-NOMINAL_COVERAGE = 0.95
 TARGET_POWER = 0.8
-TEST_LEVEL = 0.05
 MAX_HISTOGRAM_BINS = 40
 DASHED = Qt.PenStyle.DashLine
 
@@ -40,6 +38,7 @@ class StudyPlotData:
     models: list[str] = field(default_factory=list)
     sweep_label: Optional[str] = None
     treatment: Optional[str] = None
+    alpha: float = 0.05  # the study's: coverage of (1 - alpha) intervals, power at level alpha
 
     def model_key(self, model: str) -> str:
         """The short name of a model in legends: M1, M2, ... in study order."""
@@ -231,9 +230,9 @@ class SweepAccuracyPlot(StudyPlotPanel):
             legend.addItem(item, name)
         rmse = new_plot(self.canvas, f"RMSE of {param}", "", "RMSE", row=2, col=0)
         self._series(rmse, data, param, "rmse", None)
-        coverage = new_plot(self.canvas, f"Coverage of the 95% CI of {param} ({bars})", "", "coverage",
-                            row=3, col=0)
-        coverage.addItem(pg.InfiniteLine(pos=NOMINAL_COVERAGE, angle=0,
+        coverage = new_plot(self.canvas, f"Coverage of the {percent(1 - data.alpha)} CI of {param} ({bars})", "",
+                            "coverage", row=3, col=0)
+        coverage.addItem(pg.InfiniteLine(pos=1 - data.alpha, angle=0,
                                          pen=pg.mkPen(TRUTH_COLOR, width=1.5, style=DASHED)))
         drawn = self._series(coverage, data, param, "coverage", "mcse_coverage")
         for plot in (bias, rmse, coverage):
@@ -262,15 +261,20 @@ class PowerPlot(StudyPlotPanel):
                               "treatment to a model (the summary table has the power of every fixed effect).")
             return
         self.show_canvas()
-        plot = new_plot(self.canvas, f"Power to detect {param} at the 5% level (error bars: {ERROR_BAR_MCSE} "
+        plot = new_plot(self.canvas, f"Power to detect {param} at the {percent(data.alpha)} level (error bars: {ERROR_BAR_MCSE} "
                         "Monte Carlo SEs; dashed: 80%)", "", "power")
         # Bottom right: power rises with the swept value, so that corner is usually empty.
         plot.addLegend(offset=(-10, -10), brush=pg.mkBrush(255, 255, 255, 210), pen=pg.mkPen(MUTED_COLOR))
         plot.addItem(pg.InfiniteLine(pos=TARGET_POWER, angle=0, pen=pg.mkPen(TRUTH_COLOR, width=1.5, style=DASHED)))
-        plot.addItem(pg.InfiniteLine(pos=TEST_LEVEL, angle=0, pen=pg.mkPen(MUTED_COLOR, width=1, style=DASHED)))
+        plot.addItem(pg.InfiniteLine(pos=data.alpha, angle=0, pen=pg.mkPen(MUTED_COLOR, width=1, style=DASHED)))
         self._series(plot, data, param, "power", "mcse_power")
         plot.setYRange(0, 1.05)
         self._x_axis(data, plot)
+
+
+def percent(rate: float) -> str:
+    """0.95 -> '95%', 0.025 -> '2.5%'."""
+    return f"{100 * rate:.10g}%"
 
 
 def sweep_axis_label(label: str) -> str:

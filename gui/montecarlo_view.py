@@ -16,7 +16,7 @@ from typing import Optional
 import pandas as pd
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                               QPlainTextEdit, QProgressBar, QPushButton, QSpinBox, QSplitter, QTabWidget,
+                               QPlainTextEdit, QProgressBar, QPushButton, QSpinBox, QDoubleSpinBox, QSplitter, QTabWidget,
                                QVBoxLayout, QWidget)
 
 from engine.design import RESIDUAL, Design
@@ -103,6 +103,9 @@ class MonteCarloView(QWidget):
                                    "applies here) and the models below.")
         self.models_edit.textChanged.connect(self._show_plan)
         self.reps_spin.valueChanged.connect(lambda _: self._show_plan())
+        self.alpha_spin = QDoubleSpinBox(minimum=0.001, maximum=0.5, value=0.05, singleStep=0.01, decimals=3)
+        self.alpha_spin.setToolTip("Coverage is of (1 - alpha) confidence intervals, power of tests at level "
+                                   "alpha (0.05: 95% intervals, tests at 5%).")
         study_box = QGroupBox("Study")
         form = QFormLayout(study_box)
         form.addRow(self.plan_label)
@@ -110,6 +113,7 @@ class MonteCarloView(QWidget):
         form.addRow("Replications:", self.reps_spin)
         form.addRow("Base seed:", self.seed_spin)
         form.addRow("Workers:", self.workers_spin)
+        form.addRow("Alpha:", self.alpha_spin)
 
         self.sweep_kind_combo = QComboBox()
         for index, (kind, words, tip) in enumerate(SWEEP_CHOICES):
@@ -179,8 +183,8 @@ class MonteCarloView(QWidget):
         self.summary_table = CopyableTableView(self.summary_model, export_name="montecarlo-summary")
         self.summary_table.setToolTip(
             "Per model, sweep value and parameter: bias = mean - truth, emp_sd = spread of the estimates, "
-            "mean_se = average reported SE (close to emp_sd when SEs are right), coverage of the 95% CI, power "
-            "(share rejecting zero at 5%), failed and boundary fits; mcse_ columns are Monte Carlo SEs.")
+            "mean_se = average reported SE (close to emp_sd when SEs are right), coverage of the (1 - alpha) CI, "
+            "power (share rejecting zero at level alpha; 95% and 5% by default), failed and boundary fits; mcse_ columns are Monte Carlo SEs.")
         self.histogram_plot = EstimateHistogramPlot()
         self.accuracy_plot = SweepAccuracyPlot()
         self.power_plot = PowerPlot()
@@ -311,7 +315,7 @@ class MonteCarloView(QWidget):
         if not models:
             raise UserInputError("give at least one model to fit, e.g. perform tutoring || school_id:, reml")
         return Study(design=self._design.copy(), models=models, reps=self.reps_spin.value(),
-                     seed=self.seed_spin.value(), sweep=self.sweep())
+                     seed=self.seed_spin.value(), sweep=self.sweep(), alpha=round(self.alpha_spin.value(), 6))
 
     # ----- running ---------------------------------------------------------------------------------
     def run(self) -> Job | None:
@@ -401,7 +405,7 @@ class MonteCarloView(QWidget):
         treatment = study.design.treatment.name if study.design.treatment is not None else None
         self._plot_data = StudyPlotData(summary=frame, records=records, models=list(study.models),
                                         sweep_label=study.sweep.label if study.sweep is not None else None,
-                                        treatment=treatment)
+                                        treatment=treatment, alpha=study.alpha)
         self.legend_label.setText(" &nbsp;·&nbsp; ".join(f"<b>M{i}</b>: {html.escape(model)}" for i, model in enumerate(study.models, 1)))
         formats = dict(SUMMARY_FORMATS)
         if study.sweep is not None:
@@ -467,7 +471,8 @@ class MonteCarloView(QWidget):
                                    is not None else "Describe a design first (Design tab).")
         self.cancel_button.setEnabled(running)
         self.save_records_button.setEnabled(not running and self._result is not None)
-        for field in (self.models_edit, self.reps_spin, self.seed_spin, self.workers_spin, self.sweep_kind_combo,
+        for field in (self.models_edit, self.reps_spin, self.seed_spin, self.workers_spin, self.alpha_spin,
+                      self.sweep_kind_combo,
                       self.sweep_target_combo, self.sweep_values_edit):
             field.setEnabled(not running)
         if not running:

@@ -137,7 +137,7 @@ def test_a_field_of_the_wrong_shape_is_named_not_replaced_by_defaults(tmp_path, 
     data["design"]["levels"][0]["units"] = "abc"  # used to become one unit per parent, silently
     path = tmp_path / "odd.hlmproj"
     path.write_text(json.dumps(data))
-    with pytest.raises(UserInputError, match="expected an object for UnitCount, found 'abc'"):
+    with pytest.raises(UserInputError, match=r"levels\[0\] \(dist_id\): units: expected units per parent.*got 'abc'"):
         Project.load(path)
     data = fitted_project.to_dict()
     data["model"]["fixed"] = "tutoring"  # a string, not a list: never a list of letters

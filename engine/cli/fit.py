@@ -30,6 +30,7 @@ def register(subparsers) -> None:
     parser.add_argument("--report", metavar="PATH",
                         help="also write a report to hand on: PATH.html (one self-contained page) or PATH.docx "
                              "(Word): model, data, method, warnings and every table; plots only from the window")
+    add_interval_arguments(parser)
     parser.add_argument("--json", metavar="PATH", help="also write the result as JSON ('-' for standard output)")
     parser.add_argument("--quiet", action="store_true", help="print no report (with --json)")
     parser.add_argument("--predict", metavar="PATH",
@@ -42,24 +43,25 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.fit_report_output import check_report_option, write_command_line_report
-
-    check_report_option(args.report, args.data)  # before any work, like the other outputs
+    from engine import predictions
+    from engine.cli._intervals import apply_interval_arguments, check_interval_arguments
+    from engine.cli._options import check_outputs
     from engine.data_io import read_data
+    from engine.fit_report_output import check_report_option, write_command_line_report
     from engine.mixed import fit_mixed
     from engine.report import format_fit_report
 
-    from engine import predictions
-    from engine.cli._options import check_outputs
-
+    check_report_option(args.report, args.data)  # before any work, like the other outputs
     check_outputs([("--json", args.json), ("--predict", args.predict), ("--ranef", args.ranef)],
                   [("DATA", args.data)])
+    check_interval_arguments(args)
     spec = spec_from_arguments(args)
     for option, path in (("--predict", args.predict), ("--ranef", args.ranef)):
         if path:
             predictions.check_output_path(path, option)
     dataset = read_data(args.data)
     result = fit_mixed(dataset.frame, spec)
+    apply_interval_arguments(args, result, dataset.frame)
     if args.report:
         write_command_line_report(result, args.data, args.report, variances=args.variance)
     if not args.quiet:
@@ -105,6 +107,13 @@ def parse_model_with_method(text: str, method: str | None):
         flag = "--ml" if method == "ML" else "--reml"
         raise UserInputError(f"{flag} conflicts with '{written.lower()}' in the model {text!r}: give the method once")
     return ModelSpec.parse(text, method=method)
+
+
+def add_interval_arguments(parser: argparse.ArgumentParser) -> None:
+    """--ci and the bootstrap's options (see engine.cli._intervals.py)."""
+    from engine.cli._intervals import register_interval_arguments
+
+    register_interval_arguments(parser)
 
 
 def write_json(payload: dict, destination: str) -> None:

@@ -17,6 +17,7 @@ import pandas as pd
 from engine.design import Truth
 from engine.montecarlo.models import StudyModel, load_model
 from engine.montecarlo.study import Study
+from engine.montecarlo.summary import ALPHA, critical_value
 from engine.results import FitResult
 from engine.simulate import simulate
 
@@ -32,7 +33,7 @@ RECORD_COLUMNS = {
     "truth": "float64",
     "estimate": "float64",
     "se": "float64",         # NaN where none is reported (e.g. a variance on the boundary)
-    "ci_low": "float64",     # the reported 95% confidence interval
+    "ci_low": "float64",     # the fit's (1 - alpha) confidence interval, alpha the study's (see interval_at)
     "ci_high": "float64",
     "p": "float64",          # p-value of the test that a fixed effect is zero (NaN for random parameters)
     "converged": "bool",
@@ -80,39 +81,40 @@ def run_replications(study: Study, sweep_index: int, reps: Sequence[int]) -> pd.
             rows += [_failed_row(model.text, head, error, 0.0) for model in models]
             continue
         for model in models:
-            rows += _fit_rows(model, frame, head, truth)
+            rows += _fit_rows(model, frame, head, truth, study.alpha)
     records = pd.DataFrame(rows, columns=list(RECORD_COLUMNS))
     return records.astype(RECORD_COLUMNS)
 
 
-def _fit_rows(model: StudyModel, frame: pd.DataFrame, head: tuple, truth: Truth) -> list[tuple]:
+def _fit_rows(model: StudyModel, frame: pd.DataFrame, head: tuple, truth: Truth, alpha: float) -> list[tuple]:
     started = time.perf_counter()
     try:
         result = model.fit(frame)
     except Exception as error:  # noqa: BLE001 - counted as a failed fit
         return [_failed_row(model.text, head, error, time.perf_counter() - started)]
     seconds = time.perf_counter() - started
-    return fit_records(model.text, head, result, truth, seconds)
+    return fit_records(model.text, head, result, truth, seconds, alpha)
 
 
-def fit_records(model: str, head: tuple, result: FitResult, truth: Truth, seconds: float) -> list[tuple]:
+def fit_records(model: str, head: tuple, result: FitResult, truth: Truth, seconds: float,
+                alpha: float = ALPHA) -> list[tuple]:
     """Record rows of one fit: its fixed effects, then its random-effects parameters.
 
-    ``head`` is (sweep value, sweep index, replication, seed).
+    ``head`` is (sweep value, sweep index, replication, seed); intervals are at level 1 - alpha.
     """
     converged = bool(result.converged)
     boundary = any("boundary" in warning for warning in result.warnings)
     status = (converged, not converged, boundary)
     rows = []
     for row in result.fixed:
-        ci_low, ci_high = _interval(row.ci)
+        ci_low, ci_high = interval_at(row, "fixed", alpha)
         rows.append((model, *head, row.term, "fixed", true_value(truth, row.term, "fixed"), _number(row.coef),
                      _number(row.se), ci_low, ci_high, _number(row.p), *status, False, "", seconds))
     at_zero_names = set(result.boundary_params)  # judged unit-free by the fit
     for row in result.random:
         name = f"{row.level}:{row.param}"
         at_zero = name in at_zero_names
-        ci_low, ci_high = _interval(row.ci)
+        ci_low, ci_high = interval_at(row, "random", alpha)
         rows.append((model, *head, name, "random", true_value(truth, name, "random"), _number(row.estimate),
                      _number(row.se), ci_low, ci_high, math.nan, *status, bool(at_zero), "", seconds))
     return rows
@@ -138,6 +140,39 @@ def true_value(truth: Truth, param: str, kind: str) -> float:
         sds = [truth.random.get(f"{level}:sd({term.strip()})", 0.0) for term in terms]
         return 0.0 if len(sds) == 2 and min(sds) > 0 else math.nan
     return math.nan
+
+
+def interval_at(row, kind: str, alpha: float) -> tuple[float, float]:
+    """A reported parameter's Wald interval at level 1 - alpha, on the scale the fit made it:
+    coefficient +- c se for a fixed effect (c normal, or t with the row's df), and for a
+    random-effects parameter exp(log sd +- c se / sd) or tanh(atanh rho +- c se / (1 - rho^2)),
+    Stata's scales. At the default alpha this is the fit's own interval. A row without an
+    interval, or whose interval another method made (profile, bootstrap), keeps what it
+    reported at 95% and has none at other levels.
+    """
+    if row.ci is None or row.se is None or not math.isfinite(row.se):
+        return _interval(row.ci)
+    if getattr(row, "ci_method", "wald") != "wald":
+        return _interval(row.ci) if alpha == ALPHA else (math.nan, math.nan)
+    if kind == "fixed":
+        c = critical_value(alpha, _t_df(row))
+        return float(row.coef - c * row.se), float(row.coef + c * row.se)
+    c = critical_value(alpha)
+    estimate = float(row.estimate)
+    if row.param.startswith("corr("):
+        half = c * row.se / (1.0 - estimate ** 2)
+        return float(np.tanh(np.arctanh(estimate) - half)), float(np.tanh(np.arctanh(estimate) + half))
+    if row.param.startswith("sd(") and estimate > 0:
+        half = c * row.se / estimate
+        with np.errstate(over="ignore"):
+            return float(estimate * np.exp(-half)), float(estimate * np.exp(half))
+    return _interval(row.ci)
+
+
+def _t_df(row):
+    """The t test's degrees of freedom of a coefficient row, None for a z test (the field is
+    ``df`` once small-sample df methods exist, ``t_df`` before)."""
+    return getattr(row, "df", getattr(row, "t_df", None))
 
 
 def _failed_row(model: str, head: tuple, error: BaseException, seconds: float) -> tuple:

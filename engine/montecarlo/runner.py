@@ -99,6 +99,7 @@ class StudyResult:
         return {
             "rows": [row.to_dict() for row in self.summary],
             "reps": self.reps,
+            "alpha": self.study.alpha,
             "seconds": round(self.seconds, 3),
             "completed": self.completed,
             "total": self.total,
@@ -185,7 +186,7 @@ def run_study(study: Study, workers: int | None = None, scheduler: Any = None,
                 if finished and pending and progress is not None:
                     partial = None
                     if time.perf_counter() - last_summary >= summary_interval:
-                        partial, last_summary = summarise_records(sort_records(frames)), time.perf_counter()
+                        partial, last_summary = summarise_records(sort_records(frames), study.alpha), time.perf_counter()
                     progress(done, total, partial)
         except KeyboardInterrupt:  # Ctrl-C: keep what has finished, stop the rest
             stopped = interrupted = True
@@ -203,7 +204,7 @@ def run_study(study: Study, workers: int | None = None, scheduler: Any = None,
         # Wait for the workers only when nothing is left running.
         executor.shutdown(wait=finished_cleanly, cancel_futures=True)
     records = sort_records(frames)
-    summary = summarise_records(records)
+    summary = summarise_records(records, study.alpha)
     if progress is not None:
         progress(done, total, summary)
     return StudyResult(study=study, records=records, summary=summary, reps=study.reps, completed=done,

@@ -154,6 +154,8 @@ class Study:
         A design value varied over a list; None runs the design as it is.
     name : str
         Free text for reports.
+    alpha : float
+        Coverage is of (1 - alpha) intervals, power is at level alpha (default 0.05).
     """
 
     design: Design
@@ -162,6 +164,7 @@ class Study:
     seed: int = 0
     sweep: Optional[Sweep] = None
     name: str = ""
+    alpha: float = 0.05
 
     # ----- derived -------------------------------------------------------------------------------
     @property
@@ -200,6 +203,10 @@ class Study:
             raise UserInputError(f"reps must be a whole number >= 1, got {self.reps!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise UserInputError(f"seed must be a whole number >= 0, got {self.seed!r}")
+        if (not isinstance(self.alpha, (int, float)) or isinstance(self.alpha, bool)
+                or not math.isfinite(self.alpha) or not 0.0 < self.alpha < 1.0):
+            raise UserInputError(f"alpha must be a number between 0 and 1 (e.g. 0.05 for 95% intervals), "
+                                 f"got {self.alpha!r}")
         if not self.models:
             raise UserInputError("give at least one model to fit")
         repeated = sorted({m for m in self.models if self.models.count(m) > 1})
@@ -244,7 +251,7 @@ class Study:
         sweep = data.get("sweep")
         return cls(design=Design.from_dict(data["design"]), models=list(models), reps=data.get("reps", 100),
                    seed=data.get("seed", 0), sweep=Sweep.from_dict(sweep) if sweep is not None else None,
-                   name=str(data.get("name", "")))
+                   name=str(data.get("name", "")), alpha=data.get("alpha", 0.05))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1)

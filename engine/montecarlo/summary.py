@@ -8,10 +8,12 @@ Definitions (over the replications of one model at one sweep value):
   ``bias = mean - truth``, ``emp_sd`` (the empirical SD of the estimates, ddof 1),
   ``mean_se`` (mean reported SE, over fits that report one), ``rmse`` (root mean squared
   error about the truth).
-* ``coverage``: share of the reported 95% intervals containing the truth, over fits that
+* ``coverage``: share of the (1 - alpha) intervals containing the truth, over fits that
   report an interval (a variance on the boundary reports none: see ``at_zero``; an interval
-  with an infinite bound counts).
-* ``power``: share of fits rejecting "coefficient = 0" at 5% (fixed effects only; with a
+  with an infinite bound counts). alpha is the study's (``montecarlo --alpha``, default 0.05);
+  the records carry each fit's interval at that level (see ``replicate.interval_at``), whose
+  critical value comes from :func:`critical_value`.
+* ``power``: share of fits rejecting "coefficient = 0" at level alpha (fixed effects only; with a
   true value of 0 it is the type I error rate).
 * ``at_zero``: share of fits estimating this sd at zero (sds of random effects only).
 * Monte Carlo standard errors, for error bars: ``mcse_bias = emp_sd / sqrt(n)``,
@@ -31,7 +33,21 @@ import pandas as pd
 
 from engine.serialize import to_jsonable
 
-ALPHA = 0.05
+ALPHA = 0.05  # the default level: 95% intervals, tests at 5%
+
+
+def critical_value(alpha: float, df: Optional[float] = None) -> float:
+    """The two-sided critical value of a (1 - alpha) interval: the normal quantile, or Student's t
+    with ``df`` degrees of freedom when the fit's test is a t test.
+
+    The one place Monte Carlo intervals get their multiplier; a fit that reports other
+    denominator degrees of freedom passes them here.
+    """
+    from scipy import stats
+
+    if df is None or not math.isfinite(float(df)):
+        return float(stats.norm.ppf(1.0 - alpha / 2.0))
+    return float(stats.t.ppf(1.0 - alpha / 2.0, float(df)))
 
 
 @dataclass
@@ -68,7 +84,7 @@ class SummaryRow:
         return data
 
 
-def summarise_records(records: pd.DataFrame) -> list[SummaryRow]:
+def summarise_records(records: pd.DataFrame, alpha: float = ALPHA) -> list[SummaryRow]:
     """One summary row per model, sweep value and parameter.
 
     Models come in the order they first appear, sweep values in sweep order, parameters in the
@@ -78,7 +94,10 @@ def summarise_records(records: pd.DataFrame) -> list[SummaryRow]:
     Parameters
     ----------
     records : pandas.DataFrame
-        Tidy records as :func:`engine.montecarlo.replicate.run_replications` returns them.
+        Tidy records as :func:`engine.montecarlo.replicate.run_replications` returns them; their
+        intervals are taken as they are (made at the study's alpha).
+    alpha : float
+        Level of the tests whose rejection rate is the power.
 
     Returns
     -------
@@ -102,12 +121,13 @@ def summarise_records(records: pd.DataFrame) -> list[SummaryRow]:
             if not present:
                 rows.append(_empty_row(model, sweep, reps, failed, boundary))
             for param in present:
-                rows.append(_parameter_row(model, sweep, param, used[used["param"] == param], reps, failed, boundary))
+                rows.append(_parameter_row(model, sweep, param, used[used["param"] == param], reps, failed, boundary,
+                                           alpha))
     return rows
 
 
 def _parameter_row(model: str, sweep: float, param: str, rows: pd.DataFrame, reps: int, failed: float,
-                   boundary: float) -> SummaryRow:
+                   boundary: float, alpha: float) -> SummaryRow:
     kind = rows["kind"].iloc[0]
     truth = float(rows["truth"].iloc[0])
     estimates = rows["estimate"].to_numpy(dtype=float)
@@ -127,7 +147,7 @@ def _parameter_row(model: str, sweep: float, param: str, rows: pd.DataFrame, rep
     power = mcse_power = math.nan
     if kind == "fixed":
         p = rows["p"].to_numpy(dtype=float)[finite]
-        power, mcse_power = _rate(p[np.isfinite(p)] < ALPHA)
+        power, mcse_power = _rate(p[np.isfinite(p)] < alpha)
     at_zero = math.nan
     if kind == "random" and ":sd(" in param:
         at_zero = float(rows["at_zero"].to_numpy()[finite].mean()) if n else math.nan
