@@ -72,6 +72,13 @@ class ModelSpec:
     constant: bool = True
     centering: list[Centering] = field(default_factory=list)  # derived predictors, made before the fit
     dfmethod: str | None = None  # denominator df of t and F tests (DF_METHODS); None: z tests
+    # Outcome family (engine.glmm): 'gaussian' is the linear mixed model; 'binomial' (0/1) or 'poisson'.
+    family: str = "gaussian"
+    link: str = "identity"  # 'identity'; 'logit' or 'probit' (binomial); 'log' (poisson)
+    nagq: int = 1  # integration points: 1 = Laplace, more = adaptive Gauss-Hermite (Stata's intpoints())
+    eform: bool = False  # report exp(coef): odds ratios (or) or incidence-rate ratios (irr)
+    offset: str | None = None  # a column added to the linear predictor with coefficient 1
+    exposure: str | None = None  # a column whose log is the offset (Poisson)
 
     def __post_init__(self) -> None:
         self.method = self.method.upper()
@@ -84,15 +91,26 @@ class ModelSpec:
                     f"level {level.name}: covariance must be one of {', '.join(COVARIANCES)}, not {level.covariance!r}")
             if not level.terms:
                 raise UserInputError(f"level {level.name}: noconstant with no slopes leaves no random effect")
+        from engine.glmm.spec import check_glmm_fields
+
+        check_glmm_fields(self)
 
     # ----- text forms -------------------------------------------------------------------------
     @classmethod
     def parse(cls, text: str, method: str | None = None) -> "ModelSpec":
         """Parse Stata `mixed` syntax; `method` (REML/ML) overrides a `reml`/`ml` option in the text."""
-        return _parse_stata(text, method)
+        from engine.glmm.spec import split_glmm_text
+
+        text, glmm_fields = split_glmm_text(text)
+        spec = _parse_stata(text, method)
+        return spec.replace(**glmm_fields) if glmm_fields else spec
 
     def to_stata(self) -> str:
         """The equivalent Stata command."""
+        if self.family != "gaussian":
+            from engine.glmm.spec import glmm_to_stata
+
+            return glmm_to_stata(self)
         head = " ".join([self.outcome, *self.fixed])
         if not self.constant:
             head += ", noconstant"
@@ -118,7 +136,12 @@ class ModelSpec:
                 for term in level.terms:
                     inner = "1" if term == "_cons" else f"0 + {term}"
                     pieces.append(f"({inner} | {group})")
-        return f"{self.outcome} ~ " + " + ".join(pieces)
+        formula = f"{self.outcome} ~ " + " + ".join(pieces)
+        if self.family != "gaussian":
+            from engine.glmm.spec import glmm_to_lme4
+
+            return glmm_to_lme4(self, formula)
+        return formula
 
     @property
     def level_names(self) -> list[str]:
@@ -131,6 +154,7 @@ class ModelSpec:
         names = [self.outcome, *term_variables(self.fixed)]
         for level in self.levels:
             names += [level.name, *level.slopes]
+        names += [name for name in (self.offset, self.exposure) if name]
         return list(dict.fromkeys(names))
 
     # ----- JSON --------------------------------------------------------------------------------
