@@ -66,6 +66,17 @@ class Family:
         mu = np.exp(eta)
         return mu, y - mu
 
+    def newton_weights(self, y: np.ndarray, eta: np.ndarray, fisher: np.ndarray) -> np.ndarray:
+        """The observed curvature -d2 log p / d eta2, which makes PIRLS a Newton method (quadratic
+        convergence). Equal to the Fisher weights for the canonical links; for probit
+        lambda (lambda + eta) when y = 1 and lambda0 (lambda0 - eta) when y = 0 (inverse Mills ratios)."""
+        if self.link != "probit":
+            return fisher
+        log_phi = -0.5 * eta * eta - 0.5 * np.log(2.0 * np.pi)
+        upper = np.exp(log_phi - special.log_ndtr(eta))
+        lower = np.exp(log_phi - special.log_ndtr(-eta))
+        return y * upper * (upper + eta) + (1.0 - y) * lower * (lower - eta)
+
     @property
     def latent_residual_variance(self) -> float | None:
         """Variance of the latent residual (pi^2/3 logit, 1 probit); None for Poisson."""

@@ -121,7 +121,9 @@ class NestedInterceptModes:
         converged = False
         steps = 0
         for steps in range(1, PIRLS_MAX_STEPS + 1):
-            weights, scores = family.weights_and_scores(y, fixed_part + random)
+            eta = fixed_part + random
+            weights, scores = family.weights_and_scores(y, eta)
+            weights = family.newton_weights(y, eta, weights)  # Newton steps; log|H| below keeps lme4's weights
             _, _, proposal = self._step(theta, weights, weights * random + scores)
             for _ in range(30):  # step halving: the penalised deviance must not rise
                 new_random = self.random_part(theta, proposal)
