@@ -45,6 +45,8 @@ class GlmmCriterion:
         self.evaluations = 0
         self.last_state: ModeState | None = None
         self.last_deviance = float("nan")
+        self.constant_columns = [bool(x.shape[0]) and bool(np.all(x[:, j] == x[0, j]) and x[0, j] == 1.0)
+                                 for j in range(self.p)]
 
     def split(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         params = np.asarray(params, dtype=float)
@@ -108,17 +110,28 @@ def laplace_gradient(criterion: GlmmCriterion, params: np.ndarray) -> tuple[floa
     deviance = criterion.deviance(np.concatenate([theta, beta]))
     state = criterion.last_state
     modes = criterion.modes
+    leaf, n_leaf = modes.leaf_codes, modes.counts[-1]
     eta = criterion.fixed_part(beta) + state.random_part
     weights, scores = criterion.family.weights_and_scores(criterion.y, eta)
-    weight_slope = DERIVATIVE_OF_WEIGHT[criterion.family.link](eta, weights)
-    d_logdet, leverage = modes.logdet_gradient_and_leverage(theta, weights)
-    level_columns = np.column_stack([state.modes[level][modes.codes[level]] for level in range(criterion.n_theta)])
-    directions = np.column_stack([criterion.x, level_columns])
-    moved = directions - modes.solve_many(theta, weights, directions)
-    moved[:, criterion.p:] *= 2.0
-    sensitivity = weight_slope * leverage
-    explicit = -2.0 * (directions.T @ scores)
-    total = explicit + moved.T @ sensitivity
-    gradient = np.concatenate([total[criterion.p:] + d_logdet, total[: criterion.p]])
-    gradient[: criterion.n_theta] *= sign
+    sensitivity = DERIVATIVE_OF_WEIGHT[criterion.family.link](eta, weights)  # w'(eta), times h below
+    leaf_weights = np.bincount(leaf, weights=weights, minlength=n_leaf)
+    d_logdet, leverage = modes.logdet_gradient_and_leverage(theta, leaf_weights)
+    leaf_sensitivity = np.bincount(leaf, weights=sensitivity, minlength=n_leaf) * leverage
+    sensitivity = sensitivity * leverage[leaf]
+    # directions of the fixed effects: x_j, summed with weights per leaf group (a constant column needs no pass)
+    x = criterion.x
+    x_sums = np.empty((n_leaf, criterion.p))
+    for j in range(criterion.p):
+        column = x[:, j]
+        x_sums[:, j] = leaf_weights if criterion.constant_columns[j] else np.bincount(
+            leaf, weights=weights * column, minlength=n_leaf)
+    # directions of the sds: z_l = u_l of each row's group, constant within leaf groups
+    level_values = modes.level_values_at_leaves(state.modes)
+    leaf_sums = np.column_stack([x_sums, level_values * leaf_weights[:, None]])
+    responses = modes.solve_many(theta, leaf_weights, leaf_sums)
+    leaf_scores = np.bincount(leaf, weights=scores, minlength=n_leaf)
+    beta_part = -2.0 * (x.T @ scores) + x.T @ sensitivity - responses[:, : criterion.p].T @ leaf_sensitivity
+    theta_part = (-2.0 * level_values.T @ leaf_scores
+                  + 2.0 * (level_values - responses[:, criterion.p:]).T @ leaf_sensitivity + d_logdet)
+    gradient = np.concatenate([theta_part * sign, beta_part])
     return deviance, gradient

@@ -144,14 +144,11 @@ class NestedInterceptModes:
         return ModeState(modes, random, log_density, penalty, logdet, curvature, steps, converged)
 
     # ----- pieces of the exact gradient (canonical links) ---------------------------------------
-    def solve_many(self, theta: np.ndarray, weights: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Z Lambda H^-1 Lambda' Z' W v for each column v of ``rows`` (n, r): the random part of the
-        modes of the weighted problem with working response v, returned per row (n, r)."""
-        r = rows.shape[1]
-        leaf = self.leaf_codes
-        a = np.bincount(leaf, weights=weights, minlength=self.counts[-1])
-        weighted = rows * weights[:, None]
-        b = np.column_stack([np.bincount(leaf, weights=weighted[:, j], minlength=self.counts[-1]) for j in range(r)])
+    def solve_many(self, theta: np.ndarray, leaf_weights: np.ndarray, leaf_sums: np.ndarray) -> np.ndarray:
+        """Z Lambda H^-1 Lambda' Z' W v for several vectors v, given per leaf group the sums of
+        w (``leaf_weights``) and of w v (``leaf_sums``, (groups, r)); the result is constant within
+        a leaf group and returned per leaf group, (groups, r)."""
+        a, b = leaf_weights, leaf_sums
         kept = []
         for level in range(self.n_levels - 1, -1, -1):
             d = 1.0 + theta[level] ** 2 * a
@@ -163,20 +160,30 @@ class NestedInterceptModes:
             if starts is not None:
                 a, b = np.add.reduceat(a, starts), np.add.reduceat(b, starts, axis=0)
         kept.reverse()
-        ancestors = np.zeros((self.counts[0], r))
+        ancestors = np.zeros((self.counts[0], b.shape[1]))
         for level in range(self.n_levels):
             if level > 0:
                 ancestors = ancestors[self.parents[level]]
             a, b, d = kept[level]
             t = theta[level]
             ancestors = ancestors + t * t * (b - a[:, None] * ancestors) / d[:, None]
-        return ancestors[leaf]
+        return ancestors
 
-    def logdet_gradient_and_leverage(self, theta: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """d log|H| / d theta at fixed weights (forward mode through the recursion), and per row the
-        conditional variance of its random part, h_i = (Z Lambda H^-1 Lambda' Z')_ii."""
+    def level_values_at_leaves(self, values: list[np.ndarray]) -> np.ndarray:
+        """(leaf groups, levels): each level's per-group value carried down to the leaf groups."""
+        out = np.empty((self.counts[-1], self.n_levels))
+        for level in range(self.n_levels):
+            carried = values[level]
+            for below in range(level + 1, self.n_levels):
+                carried = carried[self.parents[below]]
+            out[:, level] = carried
+        return out
+
+    def logdet_gradient_and_leverage(self, theta: np.ndarray, leaf_weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """d log|H| / d theta at fixed weights (forward mode through the recursion), and per leaf
+        group the conditional variance of its rows' random part, h = (Z Lambda H^-1 Lambda' Z')_ii."""
         L = self.n_levels
-        a = np.bincount(self.leaf_codes, weights=weights, minlength=self.counts[-1])
+        a = leaf_weights
         da = np.zeros((L, a.size))  # derivatives of a in each theta (only the levels below matter)
         gradient = np.zeros(L)
         curvature = [None] * L
@@ -201,4 +208,4 @@ class NestedInterceptModes:
                 variance = variance[self.parents[level]]
             d = curvature[level]
             variance = variance / (d * d) + theta[level] ** 2 / d
-        return gradient, variance[self.leaf_codes]
+        return gradient, variance
