@@ -99,8 +99,10 @@ class ModelSpec:
     @classmethod
     def parse(cls, text: str, method: str | None = None) -> "ModelSpec":
         """Parse Stata `mixed` syntax; `method` (REML/ML) overrides a `reml`/`ml` option in the text."""
-        from engine.glmm.spec import split_glmm_text
+        from engine.glmm.spec import parse_glmer_call, split_glmm_text
 
+        if text.lstrip().startswith("glmer("):  # lme4's call for binary and count outcomes
+            return parse_glmer_call(text)
         text, glmm_fields = split_glmm_text(text)
         spec = _parse_stata(text, method)
         return spec.replace(**glmm_fields) if glmm_fields else spec

@@ -88,3 +88,23 @@ def test_outcome_checks():
     frame["s"] = [0.1, 0.2, 0.3, 0.4]
     with pytest.raises(UserInputError, match="random slopes"):
         fit_mixed(frame, ModelSpec.parse("mepoisson y x || g: s"))
+
+
+@pytest.mark.parametrize("call, stata", [
+    ("glmer(sick ~ factor(period) + (1|herd), family = binomial)", "melogit sick i.period || herd:, intpoints(1)"),
+    ("glmer(sick ~ factor(period) + (1|herd), family = binomial, nAGQ = 12)",
+     "melogit sick i.period || herd:, intpoints(12)"),
+    ("glmer(pass ~ tutoring + (1|dist_id/school_id), family = binomial(link = \"probit\"))",
+     "meprobit pass tutoring || dist_id: || school_id:, intpoints(1)"),
+    ("glmer(n ~ x + offset(log(days)) + (1|school) + (1|school:class), family = poisson)",
+     "mepoisson n x || school: || class:, exposure(days) intpoints(1)"),
+])
+def test_glmer_calls(call, stata):
+    assert ModelSpec.parse(call) == ModelSpec.parse(stata)
+
+
+def test_glmer_call_refusals():
+    with pytest.raises(UserInputError, match="nested"):
+        ModelSpec.parse("glmer(y ~ x + (1|a) + (1|b), family = binomial)")
+    with pytest.raises(UserInputError, match="family"):
+        ModelSpec.parse("glmer(y ~ x + (1|a), family = Gamma)")

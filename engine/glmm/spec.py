@@ -132,3 +132,112 @@ def glmm_to_lme4(spec, linear_formula: str) -> str:
     if spec.exposure:
         formula += f" + offset(log({spec.exposure}))"
     return f"glmer({formula}, family = {family_text}, nAGQ = {spec.nagq})"
+
+
+# ----- lme4's glmer(...) call ------------------------------------------------------------------
+
+_GLMER_FAMILY = re.compile(r"^(binomial|poisson)\s*(?:\(\s*(?:link\s*=\s*)?[\"']?(\w*)[\"']?\s*\))?$")
+
+
+def parse_glmer_call(text: str):
+    """``glmer(y ~ x + (1|school/class), family = binomial, nAGQ = 1)`` as a ModelSpec.
+
+    The formula goes to the lme4 formula parser (``ModelSpec.parse_lme4``) when the project has
+    one; otherwise a small built-in reader takes nested random intercepts only. ``offset(log(v))``
+    becomes ``exposure(v)``, ``offset(v)`` becomes ``offset(v)``.
+    """
+    from engine.model_spec import ModelSpec
+
+    inner = text.strip()
+    inner = inner[inner.index("(") + 1:]
+    if not inner.endswith(")"):
+        raise UserInputError("glmer(...) is missing its closing parenthesis")
+    arguments = _split_top_level(inner[:-1], ",")
+    formula, settings = arguments[0].strip(), {"family": "binomial", "link": "logit", "nagq": 1}
+    for argument in arguments[1:]:
+        name, equals, value = argument.partition("=")
+        name, value = name.strip(), value.strip()
+        if not equals:
+            raise UserInputError(f"glmer argument {argument.strip()!r} needs a name (family = ..., nAGQ = ...)")
+        if name == "family":
+            match = _GLMER_FAMILY.match(value)
+            if match is None:
+                raise UserInputError(f"family = {value} is not supported; use binomial, binomial(link = \"probit\") or poisson")
+            settings["family"] = match.group(1)
+            settings["link"] = match.group(2) or DEFAULT_LINK[match.group(1)]
+        elif name == "nAGQ":
+            if not value.isdigit() or not 1 <= int(value) <= 100:
+                raise UserInputError(f"nAGQ = {value}: give a whole number from 1 to 100 (nAGQ = 0 is not offered)")
+            settings["nagq"] = int(value)
+        elif name in ("data", "control", "verbose"):
+            continue  # the data come from the data file; the engine's own controls apply
+        else:
+            raise UserInputError(f"glmer argument {name!r} is not supported")
+    if "~" not in formula:
+        raise UserInputError(f"glmer's first argument must be a formula (y ~ x + (1|group)), not {formula!r}")
+    outcome, right = (part.strip() for part in formula.split("~", 1))
+    kept = []
+    for term in _split_top_level(right, "+"):
+        term = term.strip()
+        offset = re.fullmatch(r"offset\(\s*(log\(\s*(\w+)\s*\)|\w+)\s*\)", term)
+        if offset is not None:
+            if offset.group(2):
+                settings["exposure"] = offset.group(2)
+            else:
+                settings["offset"] = offset.group(1)
+            continue
+        kept.append(term)
+    linear = f"{outcome} ~ " + " + ".join(kept)
+    if hasattr(ModelSpec, "parse_lme4"):
+        spec = ModelSpec.parse_lme4(linear, method="ML")
+    else:
+        spec = _nested_intercepts_formula(outcome, kept)
+    return spec.replace(**settings)
+
+
+def _nested_intercepts_formula(outcome: str, terms: list[str]):
+    from engine.model_spec import Level, ModelSpec
+
+    fixed, chains, constant = [], [], True
+    for term in terms:
+        random = re.fullmatch(r"\(\s*(.+?)\s*\|\s*(.+?)\s*\)", term)
+        if random is not None:
+            if random.group(1) != "1":
+                raise UserInputError(f"random term {term}: only random intercepts (1 | group) are read here")
+            group = random.group(2).replace(" ", "")
+            parts = group.split("/")
+            if len(parts) > 1:
+                chains += [parts[: k + 1] for k in range(len(parts))]
+            else:
+                chains.append(group.split(":"))
+        elif term in ("0", "-1"):
+            constant = False
+        elif term == "1":
+            continue
+        elif re.fullmatch(r"(factor|as\.factor)\(\s*\w+\s*\)", term):
+            fixed.append("i." + term[term.index("(") + 1:-1].strip())
+        elif re.fullmatch(r"\w+", term):
+            fixed.append(term)
+        else:
+            raise UserInputError(f"fixed-effect term {term!r} is not read here; write the model in Stata syntax")
+    chains.sort(key=len)
+    for depth, chain in enumerate(chains):
+        if len(chain) != depth + 1 or (depth and chain[:-1] != chains[depth - 1]):
+            raise UserInputError("the random intercepts must be nested, e.g. (1|school) + (1|school:class) or "
+                                 "(1|school/class)")
+    return ModelSpec(outcome=outcome, fixed=fixed, levels=[Level(name=chain[-1]) for chain in chains],
+                     method="ML", constant=constant)
+
+
+def _split_top_level(text: str, separator: str) -> list[str]:
+    """Split at ``separator`` outside parentheses."""
+    parts, depth, current = [], 0, []
+    for char in text:
+        depth += (char == "(") - (char == ")")
+        if char == separator and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts
