@@ -83,7 +83,8 @@ def _fit_glmm(frame, spec, start_theta, predict, should_stop, on_iteration) -> F
         if theta[index] <= BOUNDARY_SD:
             warnings.append(
                 f"The variance of the random intercept at level {level.name} is estimated at zero (on the "
-                f"boundary): the data show no variation between {level.name} groups beyond the levels below it. "
+                f"boundary): the outcome varies no more between {level.name} groups than the other terms and chance "
+                f"explain. "
                 f"No standard error is reported for it; the model may be simplified by dropping it.")
     if not optimum.converged:
         warnings.append(f"The optimiser did not converge ({optimum.message}); treat the estimates with caution.")
