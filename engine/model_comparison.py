@@ -461,7 +461,15 @@ def intraclass_correlations(fit: FitResult, label: str = "") -> list[IntraclassC
     if not _random_intercepts_only(spec):
         raise UserInputError("intraclass correlations need a model with random intercepts only")
     sds = [fit.random_param(level.name, "sd(_cons)").estimate for level in spec.levels]
-    sigma = fit.random_param("Residual", "sd(Residual)").estimate
+    if fit.family is not None:  # binary outcome: the latent residual (pi^2/3 logit, 1 probit); none for counts
+        from engine.glmm.family import Family
+
+        latent = Family(fit.family, fit.link).latent_residual_variance
+        if latent is None:
+            return []
+        sigma = math.sqrt(latent)
+    else:
+        sigma = fit.random_param("Residual", "sd(Residual)").estimate
     variances = np.array([sd ** 2 for sd in sds] + [sigma ** 2])
     total = float(variances.sum())
     free, covariance = _log_sd_covariance(fit)
@@ -494,6 +502,8 @@ def variance_explained(fit: FitResult, null_fit: FitResult, label: str = "") -> 
     """
     rows = []
     levels = [lv.name for lv in (fit.spec.levels if fit.spec else [])]
+    if fit.family is not None:  # the latent scale is rescaled when predictors are added: shares would mislead
+        return rows
     if fit.spec is None or null_fit.spec is None or levels != null_fit.spec.level_names:
         return rows
     levels.append("Residual")
@@ -526,8 +536,9 @@ def _log_sd_covariance(fit: FitResult) -> tuple[list[int], Optional[np.ndarray]]
     names = fit.spec.level_names
     index = {f"{name}:sd(_cons)": depth for depth, name in enumerate(names)}
     index["Residual:sd(Residual)"] = len(names)
-    free = [index[param] for param in link.params]
-    return free, np.asarray(link.cov, dtype=float)
+    kept = [k for k, param in enumerate(link.params) if param in index]  # a GLMM's list goes on with beta
+    free = [index[link.params[k]] for k in kept]
+    return free, np.asarray(link.cov, dtype=float)[np.ix_(kept, kept)]
 
 
 def _inverse_logit(value: float) -> float:
@@ -545,7 +556,8 @@ def _null_spec(specs: Sequence[ModelSpec], null_model, method: str) -> ModelSpec
         return ModelSpec.parse(null_model, method=method)
     widest = max(specs, key=lambda s: len(s.levels))
     return ModelSpec(outcome=widest.outcome, fixed=[], levels=[Level(name) for name in widest.level_names],
-                     method=method)
+                     method=method, family=widest.family, link=widest.link, nagq=widest.nagq,
+                     offset=widest.offset, exposure=widest.exposure)
 
 
 def _compared_model(label: str, fit: FitResult) -> ComparedModel:

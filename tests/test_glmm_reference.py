@@ -112,3 +112,17 @@ def test_predictions_with_and_without_random_effects():
     scores = (frame.sick - result.fitted).groupby(frame.herd).sum()
     assert np.allclose(scores.to_numpy(), effects.estimates[:, 0] / sd ** 2, atol=1e-7)
     assert np.all(effects.std_errors > 0) and np.all(effects.std_errors < sd)
+
+
+def test_lrtest_between_binary_models_uses_the_latent_icc():
+    from engine.model_comparison import compare_models
+
+    case = load_case("glmm_cbpp_laplace")
+    comparison = compare_models(load_data(case), ["melogit sick || herd:", case["stata"]])
+    (test,) = comparison.tests
+    full = fit_mixed(load_data(case), ModelSpec.parse(case["stata"]))
+    empty = fit_mixed(load_data(case), ModelSpec.parse("melogit sick || herd:"))
+    assert test.df == 3 and test.stat == pytest.approx(2 * (full.loglik - empty.loglik), rel=1e-6)
+    variance = case["random"]["herd"]["var"]
+    icc = [row for row in comparison.intraclass if row.model == "B"][0]
+    assert icc.estimate == pytest.approx(variance / (variance + np.pi ** 2 / 3), rel=2e-3)
