@@ -2,8 +2,10 @@
 
 R: glmer(..., control = glmerControl(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-12),
 tolPwrss = 1e-13)), refitted from its optimum until stable; SEs from numDeriv's Richardson Hessian
-of lme4's deviance function in (theta, beta). Data: tests/data/cbpp_long.csv, seed_d5_binary.csv and
-absences.csv (simulated counts: 20 schools x 6 classes x 5-10 students, days at risk as exposure).
+of lme4's deviance function in (theta, beta). Data: tests/data/cbpp_long.csv, seed_d5_binary.csv,
+absences.csv (simulated counts: 20 schools x 6 classes x 5-10 students, days at risk as exposure) and
+binary_slope.csv (simulated: 40 schools x 25 students, random intercept sd 0.8 and slope sd 0.5 on x).
+tests/r/glmm_lme4_literals.R has the R code.
 """
 
 import numpy as np
@@ -42,6 +44,15 @@ GLMER = {
         loglik=None,  # lme4's logLik with nAGQ > 1 drops a constant for Poisson; see the test below
         fixed={"_cons": (-2.644058508143, 0.114199271320), "x": (0.326857885247, 0.010819279066)},
         sd={"school": 0.507785544745}),
+    "binary_slope_independent": dict(  # y ~ x + (1|school) + (0 + x|school), binomial; simulated (tests/data)
+        data="binary_slope.csv", model="melogit y x || school: x", loglik=-622.769436659965,
+        fixed={"_cons": (0.002895095812, 0.138636815564), "x": (0.797512373898, 0.112069623320)},
+        sd={"school": 0.747304071847}, slope_sd={"x": 0.441184347358}),
+    "binary_slope_unstructured": dict(  # y ~ x + (1 + x|school), binomial
+        data="binary_slope.csv", model="melogit y x || school: x, covariance(unstructured)",
+        loglik=-622.083958444265,
+        fixed={"_cons": (-0.016984243043, 0.140979971596), "x": (0.796653465226, 0.112774272970)},
+        sd={"school": 0.756338773799}, slope_sd={"x": 0.447994248295}, corr=-0.335443223029),
 }
 LME4_POISSON_AGQ10_LOGLIK = -864.409182624473  # as logLik() printed it
 
@@ -64,6 +75,10 @@ def test_matches_glmer(name):
         assert relative_error(result.coef(term).se, se) < 5e-4, term
     for level, sd in case["sd"].items():
         assert relative_error(result.random_param(level, "sd(_cons)").estimate, sd) < 1e-3, level
+    for term, sd in case.get("slope_sd", {}).items():
+        assert relative_error(result.random_param("school", f"sd({term})").estimate, sd) < 1e-3, term
+    if "corr" in case:
+        assert abs(result.random_param("school", "corr(x,_cons)").estimate - case["corr"]) < 1e-3
 
 
 def test_poisson_quadrature_loglik_is_the_full_one():

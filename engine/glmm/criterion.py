@@ -28,15 +28,24 @@ class GlmmCriterion:
     """-2 log L as a function of the parameters (theta per level, then beta)."""
 
     def __init__(self, hierarchy: Hierarchy, family: Family, y: np.ndarray, x: np.ndarray,
-                 offset: np.ndarray, nagq: int = 1):
+                 offset: np.ndarray, nagq: int = 1, effect_columns=None, covariances=None):
+        """``effect_columns`` (per level, (rows, q)) and ``covariances`` (LevelCovariance per level)
+        describe random slopes; without them every level has a random intercept."""
         self.family = family
         self.y = y
         self.x = x
         self.offset = offset
         self.nagq = int(nagq)
-        self.n_theta = hierarchy.n_levels
         self.p = x.shape[1]
-        self.modes = NestedInterceptModes(hierarchy, family, y)
+        self.general = covariances is not None
+        if self.general:
+            from engine.glmm.general import NestedGeneralModes
+
+            self.modes = NestedGeneralModes(hierarchy, family, y, effect_columns, covariances)
+            self.n_theta = self.modes.offsets[-1]
+        else:
+            self.modes = NestedInterceptModes(hierarchy, family, y)
+            self.n_theta = hierarchy.n_levels
         self.hierarchy = hierarchy
         if self.nagq > 1:
             nodes, weights = hermegauss(self.nagq)

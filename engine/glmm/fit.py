@@ -46,12 +46,9 @@ def fit_glmm(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, predict:
 def _fit_glmm(frame, spec, start_theta, predict, should_stop, on_iteration) -> FitResult:
     started = time.perf_counter()
     family = Family(spec.family, spec.link)
-    for level in spec.levels:
-        if level.slopes:
-            raise UserInputError(
-                f"random slopes ({', '.join(level.slopes)} at level {level.name}) are not supported for binary and "
-                f"count outcomes yet: this engine fits random intercepts at any number of nested levels")
     data = prepare_model_data(frame, spec)
+    if any(level.slopes or not level.intercept for level in spec.levels):
+        return _fit_general(data, spec, family, start_theta, predict, should_stop, on_iteration, started)
     y = data.y
     family.check_outcome(y, spec.outcome)
     offset = _offset(data.frame, spec)
@@ -206,3 +203,149 @@ def conditional_sds(criterion: GlmmCriterion, state, theta: np.ndarray, beta: np
     nested = NestedCriterion(columns, criterion.hierarchy, levels, [], 1, False)
     evaluation = nested.evaluate(theta, gradient=False, keep=True)
     return [sd[:, 0] for _, sd in predict_random_effects(nested, evaluation, theta, 1.0)]
+
+
+# ----- random slopes ------------------------------------------------------------------------------
+
+def _fit_general(data, spec, family, start_theta, predict, should_stop, on_iteration, started) -> FitResult:
+    """Levels with random slopes: PIRLS steps through the linear engine's recursion, numerical
+    derivatives in the outer problem (see engine.glmm.general)."""
+    from engine.glmm.optimize import covariance_in_theta
+    from engine.mixed.covariance import LevelCovariance
+
+    y = data.y
+    family.check_outcome(y, spec.outcome)
+    offset = _offset(data.frame, spec)
+    x, names = data.design.matrix, data.design.names
+    hierarchy = build_hierarchy(data.frame, spec.level_names)
+    effect_columns, covariances = [], []
+    for level in spec.levels:
+        columns = [np.ones(y.size) if term == "_cons" else data.frame[term].to_numpy(dtype=float)
+                   for term in level.estimation_terms]
+        effect_columns.append(np.column_stack(columns))
+        covariances.append(LevelCovariance(len(columns), level.covariance))
+    beta_glm, loglik_glm, glm_converged = fit_glm(family, y, x, offset)
+    criterion = GlmmCriterion(hierarchy, family, y, x, offset, spec.nagq, effect_columns, covariances)
+    theta0 = np.concatenate([cov.start() for cov in covariances]) if start_theta is None else np.asarray(start_theta, float)
+    report = None if on_iteration is None else (lambda i, deviance: on_iteration(i, -0.5 * deviance))
+    optimum = minimise_glmm(criterion, np.concatenate([theta0, beta_glm]), should_stop, report)
+    theta, beta = criterion.split(optimum.params)
+    loglik = -0.5 * optimum.deviance
+    cov_all, free = covariance_in_theta(criterion, optimum.params)
+    n_free = int(free.sum())
+    state = criterion.modes.solve(theta, criterion.fixed_part(beta), need_sds=True)
+    warnings = structure_warnings(hierarchy, data.frame)
+    data_problems, data_notes = data_warnings(family, spec, y, x, names, hierarchy, beta)
+    warnings += data_problems
+    if cov_all is None:
+        warnings.append("The observed information matrix is not positive definite: standard errors are not "
+                        "reported (a parameter may be at a boundary or not identified).")
+        cov_beta = np.full((len(names), len(names)), np.nan)
+    else:
+        cov_beta = cov_all[n_free:, n_free:]
+    sd_rows, var_rows, boundary = _slope_rows(spec, criterion, theta, free, None if cov_all is None else cov_all[:n_free, :n_free])
+    warnings += boundary
+    if not optimum.converged:
+        warnings.append(f"The optimiser did not converge ({optimum.message}); treat the estimates with caution.")
+    if not state.converged:
+        warnings.append("The conditional modes (penalised IRLS) did not converge at the estimates; the "
+                        "likelihood approximation may be inaccurate.")
+    fixed = fixed_effect_rows(names, beta, cov_beta)
+    result = FitResult(
+        estimator="mixed", method="ML", nobs=int(y.size), fixed=fixed, name=spec.to_stata(), model=spec.to_stata(),
+        depvar=spec.outcome, loglik=loglik, converged=optimum.converged and state.converged, random=sd_rows,
+        groups=hierarchy.group_table(), lr_test=lr_test_vs_linear(loglik, loglik_glm, criterion.n_theta),
+        wald=wald_test(names, beta, cov_beta) if cov_all is not None else None, warnings=warnings,
+        dropped_rows=data.dropped_rows, n_params=len(names) + criterion.n_theta,
+        iterations=[-0.5 * d for d in optimum.history], theta=[float(t) for t in theta],
+        vcov=cov_beta.tolist(), spec=spec, dfmethod="z",
+        family=family.name, link=family.link, nagq=spec.nagq, integration=integration_name(spec.nagq),
+    )
+    result.random_variances = var_rows
+    if spec.eform:
+        result.fixed_eform = [exponentiated(row) for row in fixed]
+    result.notes += nesting_notes(hierarchy) + data_notes
+    result.notes.append("ICCs are not reported: with random slopes the share of variance between groups depends "
+                        "on the slope variables.")
+    if data.dropped_rows:
+        result.notes.append(f"{data.dropped_rows} rows with missing values in the model's variables were dropped.")
+    if not glm_converged:
+        result.notes.append("The single-level model of the LR test did not converge (IRLS); its test is approximate.")
+    if predict:
+        fixed_part = criterion.fixed_part(beta)
+        result.fitted = family.mean(fixed_part + state.random_part)
+        result.fitted_fixed_only = family.mean(fixed_part)
+        result.residuals = y - result.fitted
+        result.level_effects = [
+            LevelEffects(level=level.name, terms=level.estimation_terms, group_ids=hierarchy.group_ids(data.frame, i),
+                         estimates=state.effects[i], std_errors=state.conditional_sds[i])
+            for i, level in enumerate(spec.levels)]
+    result.fit_seconds = time.perf_counter() - started
+    return result
+
+
+def _slope_rows(spec, criterion, theta, free, cov_theta):
+    """sd and corr rows (Stata's order: slopes first, _cons last) with delta-method SEs from the
+    covariance of the free theta; variances and covariances likewise."""
+    modes = criterion.modes
+    free_index = np.flatnonzero(free)
+
+    def psi(full_theta):
+        values = []
+        for i, cov in enumerate(modes.covariances):
+            sd, corr = cov.sd_corr(full_theta[modes.offsets[i]:modes.offsets[i + 1]], 1.0)
+            values += [np.log(max(s, 1e-300)) for s in sd]
+            values += [np.arctanh(np.clip(corr[a, b], -1 + 1e-15, 1 - 1e-15))
+                       for a in range(cov.q) for b in range(a + 1, cov.q) if cov.kind == "unstructured"]
+        return np.array(values)
+
+    base = psi(theta)
+    cov_psi = None
+    if cov_theta is not None:
+        jacobian = np.empty((base.size, free_index.size))
+        for k, j in enumerate(free_index):
+            h = 1e-6 * max(1.0, abs(theta[j]))
+            up, down = theta.copy(), theta.copy()
+            up[j] += h
+            down[j] -= h
+            jacobian[:, k] = (psi(up) - psi(down)) / (2 * h)
+        cov_psi = jacobian @ cov_theta @ jacobian.T
+    sd_rows, var_rows, warnings = [], [], []
+    position = 0
+    for i, (level, cov) in enumerate(zip(spec.levels, modes.covariances)):
+        level_theta = theta[modes.offsets[i]:modes.offsets[i + 1]]
+        sd, corr = cov.sd_corr(level_theta, 1.0)
+        terms = level.estimation_terms
+        sd_entries = []
+        for a in range(cov.q):
+            se_log = None
+            if cov_psi is not None and sd[a] > BOUNDARY_SD and np.isfinite(cov_psi[position + a, position + a]):
+                se_log = float(np.sqrt(max(cov_psi[position + a, position + a], 0.0)))
+            sd_entries.append((terms[a], sd[a], se_log))
+            if sd[a] <= BOUNDARY_SD:
+                warnings.append(f"The variance of {terms[a]} at level {level.name} is estimated at zero (on the "
+                                f"boundary); no standard error is reported for it.")
+        position += cov.q
+        corr_entries = []
+        if cov.kind == "unstructured":
+            for a in range(cov.q):
+                for b in range(a + 1, cov.q):
+                    se = None
+                    if cov_psi is not None and abs(corr[a, b]) < 1 - 1e-6:
+                        se = float(np.sqrt(max(cov_psi[position, position], 0.0)))
+                    corr_entries.append((terms[a], terms[b], corr[a, b], se, sd[a] * sd[b] * corr[a, b]))
+                    position += 1
+        order = level.terms  # Stata: slopes first, _cons last
+        for term, value, se_log in sorted(sd_entries, key=lambda e: order.index(e[0])):
+            sd_rows.append(_log_scale_row(level.name, f"sd({term})", float(value), se_log, 1))
+            var_rows.append(_log_scale_row(level.name, f"var({term})", float(value), se_log, 2))
+        for a_term, b_term, rho, se, covariance in corr_entries:
+            first, second = sorted((a_term, b_term), key=order.index)
+            if se is None:
+                sd_rows.append(RandomParam(level.name, f"corr({first},{second})", float(rho)))
+            else:
+                link = np.arctanh(rho)
+                sd_rows.append(RandomParam(level.name, f"corr({first},{second})", float(rho), float((1 - rho ** 2) * se),
+                                           [float(np.tanh(link - Z_975 * se)), float(np.tanh(link + Z_975 * se))]))
+            var_rows.append(RandomParam(level.name, f"cov({first},{second})", float(covariance)))
+    return sd_rows, var_rows, warnings

@@ -44,7 +44,7 @@ def central_gradient(function: Callable[[np.ndarray], float], x: np.ndarray, val
 
 def has_exact_gradient(criterion: GlmmCriterion) -> bool:
     """The exact gradient covers the Laplace deviance with a canonical link (logit, log)."""
-    return criterion.nagq <= 1 and criterion.family.link in DERIVATIVE_OF_WEIGHT
+    return criterion.nagq <= 1 and criterion.family.link in DERIVATIVE_OF_WEIGHT and not criterion.general
 
 
 def minimise_glmm(criterion: GlmmCriterion, start: np.ndarray,
@@ -73,17 +73,50 @@ def minimise_glmm(criterion: GlmmCriterion, start: np.ndarray,
         if on_iteration is not None:
             on_iteration(len(history), history[-1])
 
-    bounds = [(0.0, None)] * criterion.n_theta + [(None, None)] * criterion.p
+    bounds = theta_bounds(criterion) + [(None, None)] * criterion.p
     options = {"maxiter": 500, "ftol": 1e-14, "gtol": 1e-7, "maxcor": 20}
     result = minimize(objective, np.asarray(start, dtype=float), jac=True, method="L-BFGS-B",
                       bounds=bounds, callback=record, options=options)
     params = np.array(result.x, dtype=float)
     value, gradient = objective(params)
-    on_boundary = params[: criterion.n_theta] <= 0.0
+    lower = np.array([bound[0] if bound[0] is not None else -np.inf for bound in bounds[: criterion.n_theta]])
+    on_boundary = params[: criterion.n_theta] <= lower
     projected = gradient.copy()
     projected[: criterion.n_theta][on_boundary & (gradient[: criterion.n_theta] > 0)] = 0.0
     converged = bool(np.all(np.abs(projected) < max(1e-3, 1e-7 * abs(value))))
     return GlmmOptimum(params, value, converged, str(result.message), history)
+
+
+def theta_bounds(criterion: GlmmCriterion) -> list[tuple[float | None, None]]:
+    """theta >= 0 on the diagonal of each Lambda; off-diagonal entries are free."""
+    if not criterion.general:
+        return [(0.0, None)] * criterion.n_theta
+    return [(low, None) for cov in criterion.modes.covariances for low in cov.lower_bounds()]
+
+
+def covariance_in_theta(criterion: GlmmCriterion, params: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """Inverse observed information over (free theta, beta), random slopes' path; theta entries on
+    the diagonal of Lambda below BOUNDARY_SD are held fixed. Returns it and the free-theta mask."""
+    theta, beta = criterion.split(params)
+    diagonal = np.array([low is not None for low, _ in theta_bounds(criterion)])
+    free = ~(diagonal & (np.abs(theta) <= BOUNDARY_SD))
+    x0 = np.concatenate([theta[free], beta])
+
+    def deviance(x):
+        full = theta.copy()
+        full[free] = x[: int(free.sum())]
+        return criterion.deviance(np.concatenate([full, x[int(free.sum()):]]))
+
+    steps = HESSIAN_STEP * np.maximum(1.0, np.abs(x0))
+    hessian = _hessian_from_values(deviance, x0, steps)
+    criterion.deviance(params)
+    try:
+        cov = np.linalg.inv(0.5 * hessian)
+    except np.linalg.LinAlgError:
+        return None, free
+    if not np.all(np.isfinite(cov)) or np.any(np.diag(cov) <= 0):
+        return None, free
+    return cov, free
 
 
 def covariance_of_estimates(criterion: GlmmCriterion, params: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:

@@ -25,3 +25,6 @@ fitcase("seed_probit_2level", pass ~ tutoring + (1|school_id) + (1|school_id:tea
 ab <- read.csv("tests/data/absences.csv")
 fitcase("absences_poisson_laplace", absences ~ x + offset(log(days)) + (1|school) + (1|school:class), ab, poisson, 1)
 fitcase("absences_poisson_agq10", absences ~ x + offset(log(days)) + (1|school), ab, poisson, 10)
+bs <- read.csv("tests/data/binary_slope.csv")
+fitcase("binary_slope_independent", y ~ x + (1|school) + (0 + x|school), bs, binomial, 1)
+fitcase("binary_slope_unstructured", y ~ x + (1 + x|school), bs, binomial, 1)
