@@ -11,6 +11,7 @@ from engine.errors import UserInputError
 from gui.plots.base import PLOT_FILE_FILTER, PlotContext, PlotPanel
 from gui.plots.caterpillar_plot import CaterpillarPlot
 from gui.plots.iteration_plot import IterationPlot
+from gui.plots.probability_plot import ProbabilityPlot
 from gui.plots.residual_plot import ResidualPlot
 from gui.plots.sd_plot import SdPlot
 from gui.plots.share_plot import SharePlot
@@ -29,6 +30,7 @@ class PlotsView(QWidget):
         self.caterpillar_plot = CaterpillarPlot()
         self.residual_plot = ResidualPlot()
         self.iteration_plot = IterationPlot()
+        self.probability_plot = ProbabilityPlot()
         self.tabs = QTabWidget()
         tips = {self.sd_plot: "Estimated standard deviation of each level's effects with its 95% confidence "
                               "interval; crosses mark the true values of simulated data.",
@@ -36,7 +38,9 @@ class PlotsView(QWidget):
                 self.caterpillar_plot: "Each group's predicted effect, sorted, with its 95% interval.",
                 self.residual_plot: "Residuals should scatter evenly around zero and follow the line in the "
                                     "Q-Q plot if they are normal.",
-                self.iteration_plot: "The criterion the optimiser maximised, iteration by iteration."}
+                self.iteration_plot: "The criterion the optimiser maximised, iteration by iteration.",
+                self.probability_plot: "The observed outcome (share of 1s, mean count) against the prediction, by "
+                                       "decile; binary and count fits also with the random effects at 0."}
         for panel in self.panels():
             index = self.tabs.addTab(panel, panel.title)
             self.tabs.setTabToolTip(index, tips[panel])
@@ -56,7 +60,8 @@ class PlotsView(QWidget):
         self.last_directory = ""
 
     def panels(self) -> list[PlotPanel]:
-        return [self.sd_plot, self.share_plot, self.caterpillar_plot, self.residual_plot, self.iteration_plot]
+        return [self.sd_plot, self.share_plot, self.caterpillar_plot, self.residual_plot, self.iteration_plot,
+                self.probability_plot]
 
     def current_panel(self) -> PlotPanel:
         return self.tabs.currentWidget()
