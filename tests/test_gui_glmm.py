@@ -1,6 +1,9 @@
 """The window fits a binary outcome: family and link in the model builder, odds ratios in the
 table, the predicted-probability plot; the numbers are the engine's (which match lme4)."""
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from test_gui_support import main_window, run_job  # noqa: F401  (fixture)
@@ -34,7 +37,22 @@ def test_binary_fit_from_the_model_tab(qtbot, main_window, tmp_path):
     assert "Odds ratio" in fixed.columns
     np.testing.assert_allclose(fixed["Odds ratio"], [row.coef for row in expected.fixed_eform], rtol=1e-6)
     assert "Mixed-effects logistic regression" in window.results_view.report_text.toPlainText()
+    window.results_view.history_list.setCurrentRow(0)
+    window.tabs.setCurrentWidget(window.results_view)
+    tabs = window.results_view.tabs
+    tabs.setCurrentIndex([tabs.tabText(i) for i in range(tabs.count())].index("Fixed effects"))
+    shoot(qtbot, window, tmp_path, "binary-results")
     plots = window.plots_view
+    window.tabs.setCurrentWidget(plots)
     plots.show_panel(plots.probability_plot)
     plots.probability_plot.draw(plots._context)
     assert plots.probability_plot.has_plot()
+    shoot(qtbot, window, tmp_path, "binary-plot")
+
+
+def shoot(qtbot, window, folder, name):
+    """A screenshot in the test's folder; with HLM_UPDATE_SCREENSHOTS=1 also in docs/ (the README's)."""
+    qtbot.wait(50)
+    assert window.grab().save(str(folder / f"{name}.png"))
+    if os.environ.get("HLM_UPDATE_SCREENSHOTS") == "1":
+        window.grab().save(str(Path(__file__).resolve().parent.parent / "docs" / f"screenshot-{name}.png"))
