@@ -56,3 +56,18 @@ def shoot(qtbot, window, folder, name):
     assert window.grab().save(str(folder / f"{name}.png"))
     if os.environ.get("HLM_UPDATE_SCREENSHOTS") == "1":
         window.grab().save(str(Path(__file__).resolve().parent.parent / "docs" / f"screenshot-{name}.png"))
+
+
+def test_design_form_simulates_a_binary_outcome(qtbot, main_window):
+    window = main_window
+    design_view = window.design_view
+    design_view.load_preset("tutoring_binary")
+    assert design_view.family_combo.currentText() == "Binary (logit)"
+    assert not design_view.residual_field.isEnabled()
+    frame = run_job(qtbot, window, design_view.simulate_button.click).frame
+    assert set(frame["pass"].unique()) == {0, 1}
+    design_view.family_combo.setCurrentIndex(3)
+    design_view._set_family(3)  # what choosing it with the mouse (activated) does
+    assert (design_view.design.family, design_view.design.link) == ("poisson", "log")
+    frame = run_job(qtbot, window, design_view.simulate_button.click).frame
+    assert frame["pass"].max() > 1
