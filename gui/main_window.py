@@ -273,8 +273,19 @@ class MainWindow(QMainWindow):
         seconds = self.progress_panel.elapsed_seconds()
         self._set_data(simulated.frame, simulated.truth, roles_of_design(simulated.design),
                        DataSource.simulation(simulated.design, simulated.seed))
+        self._match_outcome_family(simulated.design)
         self.session.set_modified()
         self.statusBar().showMessage(f"Simulated {len(simulated.frame):,} rows in {seconds:.1f} s", 8000)
+
+    def _match_outcome_family(self, design) -> None:
+        """A binary or count design gets a model of its family (and a linear design a linear model)."""
+        spec = self.model_view.spec
+        if spec is None or spec.outcome != design.outcome or (spec.family, spec.link) == (design.family, design.link):
+            return
+        glmm = design.family != "gaussian"
+        self.model_view.set_spec(spec.replace(
+            family=design.family, link=design.link, method="ML" if glmm else spec.method, dfmethod=None,
+            nagq=1, eform=spec.eform and glmm, offset=None, exposure=None))
 
     def load_dataset(self, dataset: Dataset, roles: ColumnRoles, path: str | Path) -> None:
         """Use a data set read from a file, with the column roles chosen for it."""
@@ -411,6 +422,7 @@ class MainWindow(QMainWindow):
     def _on_project_data_simulated(self, simulated: SimulatedData) -> None:
         self._set_data(simulated.frame, simulated.truth, roles_of_design(simulated.design),
                        DataSource.simulation(simulated.design, simulated.seed))
+        self._match_outcome_family(simulated.design)
 
     def _on_project_data_read(self, dataset: Dataset, source: DataSource) -> None:
         roles = source.roles or ColumnRoles()

@@ -598,6 +598,10 @@ class ModelView(QWidget):
         self.eform_check.setText("Incidence-rate ratios (irr)" if family == "poisson" else "Odds ratios (or)")
         for name, check in self.estimator_checks.items():
             check.setEnabled(not glmm or name == "mixed")
+            if glmm and name != "mixed":  # OLS and xtreg are linear estimators
+                check.setChecked(False)
+        if glmm:
+            self.estimator_checks["mixed"].setChecked(True)
 
     def _update_run_state(self) -> None:
         problem = self._error or ("" if self.estimators() else "tick at least one estimator")

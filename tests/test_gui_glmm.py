@@ -66,6 +66,9 @@ def test_design_form_simulates_a_binary_outcome(qtbot, main_window):
     assert not design_view.residual_field.isEnabled()
     frame = run_job(qtbot, window, design_view.simulate_button.click).frame
     assert set(frame["pass"].unique()) == {0, 1}
+    spec = window.model_view.spec  # the model follows the design's outcome type
+    assert (spec.family, spec.link, spec.method) == ("binomial", "logit", "ML")
+    assert window.model_view.family_combo.currentText().startswith("Binary 0/1, logit")
     design_view.family_combo.setCurrentIndex(3)
     design_view._set_family(3)  # what choosing it with the mouse (activated) does
     assert (design_view.design.family, design_view.design.link) == ("poisson", "log")
