@@ -75,13 +75,13 @@ def split_glmm_text(text: str) -> tuple[str, dict]:
 
 def check_glmm_fields(spec) -> None:
     """Refuse combinations of the GLMM fields that would be silently ignored or undefined."""
-    from engine.glmm.family import Family
-
     if spec.family == "gaussian":
         if spec.link != "identity" or spec.nagq != 1 or spec.eform or spec.offset or spec.exposure:
             raise UserInputError("link, intpoints, or/irr, offset and exposure apply to binary and count outcomes: "
                                  "write melogit, meprobit or mepoisson")
         return
+    from engine.glmm.family import Family
+
     Family(spec.family, spec.link)
     if spec.method == "REML":
         raise UserInputError("REML is not defined for binary and count outcomes: they are fitted by maximum likelihood")
