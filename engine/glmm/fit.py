@@ -46,6 +46,9 @@ def fit_glmm(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, predict:
 def _fit_glmm(frame, spec, start_theta, predict, should_stop, on_iteration) -> FitResult:
     started = time.perf_counter()
     family = Family(spec.family, spec.link)
+    if getattr(spec, "has_crossed", False):  # the crossed-factor criterion is linear only
+        raise UserInputError("crossed random factors are not supported for binary and count outcomes yet: "
+                             "their levels must be nested")
     data = prepare_model_data(frame, spec)
     if any(level.slopes or not level.intercept for level in spec.levels):
         return _fit_general(data, spec, family, start_theta, predict, should_stop, on_iteration, started)
