@@ -126,3 +126,19 @@ def test_lrtest_between_binary_models_uses_the_latent_icc():
     variance = case["random"]["herd"]["var"]
     icc = [row for row in comparison.intraclass if row.model == "B"][0]
     assert icc.estimate == pytest.approx(variance / (variance + np.pi ** 2 / 3), rel=2e-3)
+
+
+def test_report_shows_odds_ratios_and_variance_components():
+    from engine.report import format_fit_report
+
+    case = load_case("glmm_cbpp_agq12")
+    result = fit_mixed(load_data(case), ModelSpec.parse(case["stata"] + " or"))
+    report = format_fit_report(result)
+    assert "Integration method: mcaghermite" in report and "Integration pts.  =         12" in report
+    assert "Odds Ratio" in report
+    ratio = np.exp(case["fixed"]["period2"]["coef"])
+    line = next(line for line in report.splitlines() if line.strip().startswith("2.period"))
+    assert abs(float(line.split("|")[1].split()[0]) - ratio) < 1e-5
+    variance_line = next(line for line in report.splitlines() if "var(_cons)" in line)
+    assert abs(float(variance_line.split("|")[1].split()[0]) - case["random"]["herd"]["var"]) < 1e-5
+    assert "LR test vs. logistic model: chibar2(01)" in report
