@@ -79,6 +79,7 @@ class ModelSpec:
     eform: bool = False  # report exp(coef): odds ratios (or) or incidence-rate ratios (irr)
     offset: str | None = None  # a column added to the linear predictor with coefficient 1
     exposure: str | None = None  # a column whose log is the offset (Poisson)
+    binomial: str | None = None  # the column of trials when the outcome counts successes (Stata's binomial())
 
     def __post_init__(self) -> None:
         self.method = self.method.upper()
@@ -156,7 +157,7 @@ class ModelSpec:
         names = [self.outcome, *term_variables(self.fixed)]
         for level in self.levels:
             names += [level.name, *level.slopes]
-        names += [name for name in (self.offset, self.exposure) if name]
+        names += [name for name in (self.offset, self.exposure, self.binomial) if name]
         return list(dict.fromkeys(names))
 
     # ----- JSON --------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from engine.mixed import fit_mixed
@@ -142,3 +143,26 @@ def test_report_shows_odds_ratios_and_variance_components():
     variance_line = next(line for line in report.splitlines() if "var(_cons)" in line)
     assert abs(float(variance_line.split("|")[1].split()[0]) - case["random"]["herd"]["var"]) < 1e-5
     assert "LR test vs. logistic model: chibar2(01)" in report
+
+
+@pytest.mark.parametrize("name", ["glmm_cbpp_laplace", "glmm_cbpp_agq12"])
+def test_successes_out_of_trials_give_the_same_fit(name):
+    """lme4's cbpp in its aggregated form (incidence of size per herd and period; Stata's
+    binomial(size), lme4's cbind(incidence, size - incidence)): the same estimates, and a
+    log-likelihood higher by sum(lchoose(size, incidence)) = 185.4757 (the reference's note)."""
+    from scipy.special import gammaln
+
+    case = load_case(name)
+    frame = pd.read_csv(DATA / "cbpp_aggregated.csv")
+    spec = ModelSpec.parse(case["stata"].replace("sick", "incidence") + " binomial(size)")
+    assert spec.binomial == "size" and "binomial(size)" in spec.to_stata()
+    result = fit_mixed(frame, spec)
+    n, k = frame["size"].to_numpy(float), frame["incidence"].to_numpy(float)
+    lchoose = float(np.sum(gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)))
+    assert lchoose == pytest.approx(185.4757, abs=1e-4)
+    shifted = dict(case, loglik=case["loglik"] + lchoose, ngroups=case["ngroups"])
+    check_against_case(result, shifted)
+    assert np.allclose(result.fitted + result.residuals, k)  # fitted are expected counts out of size
+    glmer = ModelSpec.parse(f"glmer(cbind(incidence, size - incidence) ~ factor(period) + (1|herd), family = binomial, "
+                            f"nAGQ = {case['nAGQ']})")
+    assert glmer == spec

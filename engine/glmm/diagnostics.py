@@ -14,7 +14,7 @@ def data_warnings(family: Family, spec, y: np.ndarray, x: np.ndarray, names: lis
                   beta: np.ndarray) -> tuple[list[str], list[str]]:
     """(warnings, notes): separation is a warning; groups whose outcome never varies are a note,
     and a warning when they are the majority of a level's groups."""
-    warnings = _separation_warnings(y, x, names, beta) if family.name == "binomial" else []
+    warnings = _separation_warnings(y, x, names, beta) if family.name == "binomial" and family.trials is None else []
     notes = []
     for level, share, text in _constant_groups(family, spec, y, hierarchy):
         # with a few rows per group (two semesters per student) most groups are constant by chance
@@ -55,7 +55,8 @@ def _constant_groups(family, spec, y, hierarchy) -> list[tuple[int, float, str]]
     for level in range(hierarchy.n_levels):
         codes = hierarchy.row_codes[level]
         count = hierarchy.group_counts[level]
-        size = np.bincount(codes, minlength=count)
+        size = np.bincount(codes, weights=family.trials, minlength=count) if family.trials is not None else \
+            np.bincount(codes, minlength=count)
         total = np.bincount(codes, weights=y, minlength=count)
         if family.name == "binomial":
             all_zero = int(np.sum(total == 0))

@@ -19,12 +19,14 @@ LINKS = {"binomial": ("logit", "probit"), "poisson": ("log",)}
 LATENT_RESIDUAL_VARIANCE = {"logit": np.pi ** 2 / 3.0, "probit": 1.0}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Family:
-    """A non-Gaussian outcome family with its link."""
+    """A non-Gaussian outcome family with its link; ``trials`` (per row) makes a binomial outcome a
+    count of successes out of that many trials (Stata's binomial(), lme4's cbind(y, n - y))."""
 
     name: str  # 'binomial' or 'poisson'
     link: str  # 'logit', 'probit' or 'log'
+    trials: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.name not in LINKS:
@@ -39,13 +41,22 @@ class Family:
             return special.ndtr(eta)
         return np.exp(eta)
 
+    def expected(self, eta: np.ndarray) -> np.ndarray:
+        """The outcome's expectation: the mean, times the trials of a binomial count."""
+        return self.mean(eta) if self.trials is None else self.trials * self.mean(eta)
+
     def log_density(self, y: np.ndarray, eta: np.ndarray) -> np.ndarray:
         """log p(y | eta) of each row, including constants (Stata's and lme4's full log-likelihood)."""
-        if self.link == "logit":  # y eta - log(1 + e^eta), written to stay finite and fast
-            return y * eta - np.maximum(eta, 0.0) - np.log1p(np.exp(-np.abs(eta)))
-        if self.link == "probit":
-            return y * special.log_ndtr(eta) + (1.0 - y) * special.log_ndtr(-eta)
-        return y * eta - np.exp(eta) - special.gammaln(y + 1.0)
+        n = 1.0 if self.trials is None else self.trials
+        if self.link == "logit":  # y eta - n log(1 + e^eta), written to stay finite and fast
+            out = y * eta - n * (np.maximum(eta, 0.0) + np.log1p(np.exp(-np.abs(eta))))
+        elif self.link == "probit":
+            out = y * special.log_ndtr(eta) + (n - y) * special.log_ndtr(-eta)
+        else:
+            return y * eta - np.exp(eta) - special.gammaln(y + 1.0)
+        if self.trials is not None:  # log C(n, y)
+            out = out + special.gammaln(n + 1.0) - special.gammaln(y + 1.0) - special.gammaln(n - y + 1.0)
+        return out
 
     def weights_and_scores(self, y: np.ndarray, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Fisher weights (dmu/deta)^2 / Var(mu) and scores dmu/deta (y - mu) / Var(mu) per row.
@@ -53,15 +64,16 @@ class Family:
         For the canonical links (logit, log) these are the observed curvature and gradient of the
         log-density; for probit the expected curvature, as lme4's PIRLS and Laplace use.
         """
+        n = 1.0 if self.trials is None else self.trials
         if self.link == "logit":
             mu = special.expit(eta)
-            return mu * (1.0 - mu), y - mu
+            return n * mu * (1.0 - mu), y - n * mu
         if self.link == "probit":
             log_phi = -0.5 * eta * eta - 0.5 * np.log(2.0 * np.pi)
             log_upper, log_lower = special.log_ndtr(eta), special.log_ndtr(-eta)
-            weights = np.exp(2.0 * log_phi - log_upper - log_lower)
-            # y - Phi over Phi (1 - Phi), written without cancellation for y = 0 and y = 1
-            scores = y * np.exp(log_phi - log_upper) - (1.0 - y) * np.exp(log_phi - log_lower)
+            weights = n * np.exp(2.0 * log_phi - log_upper - log_lower)
+            # (y - n Phi) phi / (Phi (1 - Phi)), written without cancellation at y = 0 and y = n
+            scores = y * np.exp(log_phi - log_upper) - (n - y) * np.exp(log_phi - log_lower)
             return weights, scores
         mu = np.exp(eta)
         return mu, y - mu
@@ -72,10 +84,11 @@ class Family:
         lambda (lambda + eta) when y = 1 and lambda0 (lambda0 - eta) when y = 0 (inverse Mills ratios)."""
         if self.link != "probit":
             return fisher
+        n = 1.0 if self.trials is None else self.trials
         log_phi = -0.5 * eta * eta - 0.5 * np.log(2.0 * np.pi)
         upper = np.exp(log_phi - special.log_ndtr(eta))
         lower = np.exp(log_phi - special.log_ndtr(-eta))
-        return y * upper * (upper + eta) + (1.0 - y) * lower * (lower - eta)
+        return y * upper * (upper + eta) + (n - y) * lower * (lower - eta)
 
     @property
     def latent_residual_variance(self) -> float | None:
@@ -83,7 +96,18 @@ class Family:
         return LATENT_RESIDUAL_VARIANCE.get(self.link)
 
     def check_outcome(self, y: np.ndarray, name: str) -> None:
-        if self.name == "binomial":
+        if self.name == "binomial" and self.trials is not None:
+            n = self.trials
+            bad = (n < 1) | (n != np.floor(n))
+            if bad.any():
+                raise UserInputError(f"binomial(): the number of trials must be a whole number >= 1; row "
+                                     f"{int(np.flatnonzero(bad)[0]) + 1} has {n[bad][0]:g}")
+            bad = (y < 0) | (y > n) | (y != np.floor(y))
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                raise UserInputError(f"the outcome {name!r} must count successes between 0 and the trials; row "
+                                     f"{row + 1} has {y[row]:g} of {n[row]:g}")
+        elif self.name == "binomial":
             bad = ~np.isin(y, (0.0, 1.0))
             if bad.any():
                 raise UserInputError(

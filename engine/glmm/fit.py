@@ -50,6 +50,8 @@ def _fit_glmm(frame, spec, start_theta, predict, should_stop, on_iteration) -> F
         raise UserInputError("crossed random factors are not supported for binary and count outcomes yet: "
                              "their levels must be nested")
     data = prepare_model_data(frame, spec)
+    if spec.binomial:  # successes out of trials
+        family = Family(family.name, family.link, data.frame[spec.binomial].to_numpy(dtype=float))
     if any(level.slopes or not level.intercept for level in spec.levels):
         return _fit_general(data, spec, family, start_theta, predict, should_stop, on_iteration, started)
     y = data.y
@@ -180,8 +182,8 @@ def _attach_predictions(result, family, criterion, state, theta, beta, hierarchy
     """Predicted random effects (conditional modes) with approximate conditional sds; predicted
     probabilities or rates with the random effects at their modes and at zero."""
     fixed = criterion.fixed_part(beta)
-    result.fitted = family.mean(fixed + state.random_part)
-    result.fitted_fixed_only = family.mean(fixed)
+    result.fitted = family.expected(fixed + state.random_part)
+    result.fitted_fixed_only = family.expected(fixed)
     result.residuals = data.y - result.fitted
     spec = result.spec
     sds = conditional_sds(criterion, state, theta, beta)
@@ -276,8 +278,8 @@ def _fit_general(data, spec, family, start_theta, predict, should_stop, on_itera
         result.notes.append("The single-level model of the LR test did not converge (IRLS); its test is approximate.")
     if predict:
         fixed_part = criterion.fixed_part(beta)
-        result.fitted = family.mean(fixed_part + state.random_part)
-        result.fitted_fixed_only = family.mean(fixed_part)
+        result.fitted = family.expected(fixed_part + state.random_part)
+        result.fitted_fixed_only = family.expected(fixed_part)
         result.residuals = y - result.fitted
         result.level_effects = [
             LevelEffects(level=level.name, terms=level.estimation_terms, group_ids=hierarchy.group_ids(data.frame, i),

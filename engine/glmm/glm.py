@@ -12,7 +12,8 @@ def fit_glm(family: Family, y: np.ndarray, x: np.ndarray, offset: np.ndarray,
     """Maximum-likelihood coefficients, log-likelihood and whether IRLS converged."""
     beta = np.zeros(x.shape[1])
     if family.name == "binomial":
-        mean = float(np.clip(y.mean(), 1e-3, 1 - 1e-3))
+        share = y.mean() if family.trials is None else y.sum() / family.trials.sum()
+        mean = float(np.clip(share, 1e-3, 1 - 1e-3))
         if x.shape[1]:
             beta = np.linalg.lstsq(x, np.full(y.size, family_start(family, mean)) - offset, rcond=None)[0]
     else:

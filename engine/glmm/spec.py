@@ -47,6 +47,10 @@ def split_glmm_text(text: str) -> tuple[str, dict]:
                     settings["nagq"] = 1
             elif name in ("or", "irr", "eform"):
                 settings["eform"] = True
+            elif name in ("binomial", "binom", "binomi", "binomia"):
+                if not argument:
+                    raise UserInputError("binomial() needs the variable holding the number of trials")
+                settings["binomial"] = argument
             elif name in ("offset", "exposure"):
                 if not argument:
                     raise UserInputError(f"{name}() needs a variable name")
@@ -76,7 +80,7 @@ def split_glmm_text(text: str) -> tuple[str, dict]:
 def check_glmm_fields(spec) -> None:
     """Refuse combinations of the GLMM fields that would be silently ignored or undefined."""
     if spec.family == "gaussian":
-        if spec.link != "identity" or spec.nagq != 1 or spec.eform or spec.offset or spec.exposure:
+        if spec.link != "identity" or spec.nagq != 1 or spec.eform or spec.offset or spec.exposure or spec.binomial:
             raise UserInputError("link, intpoints, or/irr, offset and exposure apply to binary and count outcomes: "
                                  "write melogit, meprobit or mepoisson")
         return
@@ -93,6 +97,8 @@ def check_glmm_fields(spec) -> None:
                 f"use intpoints(1), the Laplace approximation, for this model")
     if spec.offset and spec.exposure:
         raise UserInputError("give offset() or exposure(), not both")
+    if spec.binomial and spec.family != "binomial":
+        raise UserInputError("binomial(trials) applies to melogit and meprobit")
     if spec.exposure and spec.family != "poisson":
         raise UserInputError("exposure() applies to Poisson models (mepoisson)")
     if spec.dfmethod:
@@ -111,6 +117,8 @@ def glmm_to_stata(spec) -> str:
     options = []
     if command == "meglm":
         options.append(f"family({spec.family}) link({spec.link})")
+    if spec.binomial:
+        options.append(f"binomial({spec.binomial})")
     if spec.offset:
         options.append(f"offset({spec.offset})")
     if spec.exposure:
@@ -127,6 +135,8 @@ def glmm_to_lme4(spec, linear_formula: str) -> str:
     family = "binomial" if spec.family == "binomial" else "poisson"
     family_text = family if spec.link == ("logit" if family == "binomial" else "log") else f"{family}(link = \"{spec.link}\")"
     formula = linear_formula
+    if spec.binomial:  # successes and failures
+        formula = f"cbind({spec.outcome}, {spec.binomial} - {spec.outcome})" + formula[len(spec.outcome):]
     if spec.offset:
         formula += f" + offset({spec.offset})"
     if spec.exposure:
@@ -176,6 +186,11 @@ def parse_glmer_call(text: str):
     if "~" not in formula:
         raise UserInputError(f"glmer's first argument must be a formula (y ~ x + (1|group)), not {formula!r}")
     outcome, right = (part.strip() for part in formula.split("~", 1))
+    successes = re.fullmatch(r"cbind\(\s*(\w+)\s*,\s*(\w+)\s*-\s*(\w+)\s*\)", outcome)
+    if successes is not None and successes.group(1) == successes.group(3):
+        outcome, settings["binomial"] = successes.group(1), successes.group(2)
+    elif outcome.startswith("cbind("):
+        raise UserInputError("write the binomial outcome as cbind(successes, trials - successes)")
     kept = []
     for term in _split_top_level(right, "+"):
         term = term.strip()
