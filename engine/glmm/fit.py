@@ -232,8 +232,19 @@ def _fit_general(data, spec, family, start_theta, predict, should_stop, on_itera
     beta_glm, loglik_glm, glm_converged = fit_glm(family, y, x, offset)
     criterion = GlmmCriterion(hierarchy, family, y, x, offset, spec.nagq, effect_columns, covariances)
     theta0 = np.concatenate([cov.start() for cov in covariances]) if start_theta is None else np.asarray(start_theta, float)
+    beta0 = beta_glm
+    if start_theta is None and all(level.intercept for level in spec.levels):
+        # start from the random-intercept model (the fast path): its sds and coefficients are close
+        intercepts = GlmmCriterion(hierarchy, family, y, x, offset, 1)
+        quick = minimise_glmm(intercepts, np.concatenate([np.ones(hierarchy.n_levels), beta_glm]), should_stop)
+        quick_theta, beta0 = intercepts.split(quick.params)
+        offsets = criterion.modes.offsets
+        for level, cov in enumerate(covariances):
+            lam = np.diag(np.ones(cov.q))
+            lam[0, 0] = max(abs(quick_theta[level]), 0.1)  # _cons comes first (lme4's order)
+            theta0[offsets[level]:offsets[level + 1]] = cov.theta_of_lambda(lam)
     report = None if on_iteration is None else (lambda i, deviance: on_iteration(i, -0.5 * deviance))
-    optimum = minimise_glmm(criterion, np.concatenate([theta0, beta_glm]), should_stop, report)
+    optimum = minimise_glmm(criterion, np.concatenate([theta0, beta0]), should_stop, report)
     theta, beta = criterion.split(optimum.params)
     loglik = -0.5 * optimum.deviance
     cov_all, free = covariance_in_theta(criterion, optimum.params)

@@ -87,20 +87,32 @@ class NestedGeneralModes:
     def _step(self, theta, weights, working, need_sds=False):
         root = np.sqrt(weights)
         matrix = np.column_stack([self.columns * root[:, None], root * working])
-        nested = NestedCriterion(matrix, self.hierarchy, self.levels, [], matrix.shape[1] - 1, False)
-        evaluation = nested.evaluate(theta, gradient=False, keep=True)
-        predicted = predict_random_effects(nested, evaluation, theta, 1.0)
+        # Wild trial points of the line search (eta in the 50s) make weights of 1e24 and the sums lose
+        # all precision; such points get an infinite deviance instead of a warning.
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            nested = NestedCriterion(matrix, self.hierarchy, self.levels, [], matrix.shape[1] - 1, False)
+            evaluation = nested.evaluate(theta, gradient=False, keep=True)
+            predicted = predict_random_effects(nested, evaluation, theta, 1.0)
+        if not np.isfinite(evaluation.logdet_v):
+            return np.inf, [np.nan_to_num(est) for est, _ in predicted], [sd for _, sd in predicted]
         return evaluation.logdet_v, [est for est, _ in predicted], [sd for _, sd in predicted]
 
     def solve(self, theta: np.ndarray, fixed_part: np.ndarray, need_sds: bool = False) -> GeneralModeState:
         theta = np.asarray(theta, dtype=float)
         family, y = self.family, self.y
-        effects = ([e.copy() for e in self.warm] if self.warm is not None else
-                   [np.zeros((self.hierarchy.group_counts[i], len(c))) for i, c in enumerate(self.level_columns)])
-        random = self.random_part(effects)
-        log_density = float(np.sum(family.log_density(y, fixed_part + random)))
-        penalty = self.penalty(theta, effects)
-        objective = -2.0 * log_density + penalty
+        zero = [np.zeros((self.hierarchy.group_counts[i], len(c))) for i, c in enumerate(self.level_columns)]
+        effects, random = zero, np.zeros(y.size)
+        log_density = float(np.sum(family.log_density(y, fixed_part)))
+        objective = -2.0 * log_density
+        penalty = 0.0
+        if self.warm is not None:  # the previous modes, unless the new parameters make them a worse start
+            warm_random = self.random_part(self.warm)
+            warm_log_density = float(np.sum(family.log_density(y, fixed_part + warm_random)))
+            warm_penalty = self.penalty(theta, self.warm)
+            if -2.0 * warm_log_density + warm_penalty < objective:
+                effects, random = [e.copy() for e in self.warm], warm_random
+                log_density, penalty = warm_log_density, warm_penalty
+                objective = -2.0 * log_density + penalty
         converged, steps = False, 0
         for steps in range(1, PIRLS_MAX_STEPS + 1):
             eta = fixed_part + random

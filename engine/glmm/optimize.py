@@ -78,6 +78,18 @@ def minimise_glmm(criterion: GlmmCriterion, start: np.ndarray,
     result = minimize(objective, np.asarray(start, dtype=float), jac=True, method="L-BFGS-B",
                       bounds=bounds, callback=record, options=options)
     params = np.array(result.x, dtype=float)
+    # A zero sd is a stationary point by symmetry (the deviance is even in each diagonal theta), so
+    # the optimiser can stop there at a saddle: step inside and optimise again while that helps.
+    for _ in range(3):
+        escape = _lower_point_off_boundary(deviance, params, float(result.fun), bounds[: criterion.n_theta])
+        if escape is None:
+            break
+        candidate = minimize(objective, escape, jac=True, method="L-BFGS-B", bounds=bounds, callback=record,
+                             options=options)
+        if candidate.fun >= result.fun - 1e-9:
+            break
+        result = candidate
+        params = np.array(result.x, dtype=float)
     value, gradient = objective(params)
     lower = np.array([bound[0] if bound[0] is not None else -np.inf for bound in bounds[: criterion.n_theta]])
     on_boundary = params[: criterion.n_theta] <= lower
@@ -85,6 +97,21 @@ def minimise_glmm(criterion: GlmmCriterion, start: np.ndarray,
     projected[: criterion.n_theta][on_boundary & (gradient[: criterion.n_theta] > 0)] = 0.0
     converged = bool(np.all(np.abs(projected) < max(1e-3, 1e-7 * abs(value))))
     return GlmmOptimum(params, value, converged, str(result.message), history)
+
+
+def _lower_point_off_boundary(deviance, params, value, theta_bounds_list):
+    """``params`` with one zero diagonal theta moved inward where that lowers the deviance, or None."""
+    best, best_value = None, value - 1e-8
+    for j, (low, _) in enumerate(theta_bounds_list):
+        if low is None or abs(params[j]) > BOUNDARY_SD:
+            continue
+        for step in (0.02, 0.1, 0.3):
+            trial = np.array(params, dtype=float)
+            trial[j] = step
+            trial_value = deviance(trial)
+            if trial_value < best_value:
+                best, best_value = trial, trial_value
+    return best
 
 
 def theta_bounds(criterion: GlmmCriterion) -> list[tuple[float | None, None]]:

@@ -28,3 +28,4 @@ fitcase("absences_poisson_agq10", absences ~ x + offset(log(days)) + (1|school),
 bs <- read.csv("tests/data/binary_slope.csv")
 fitcase("binary_slope_independent", y ~ x + (1|school) + (0 + x|school), bs, binomial, 1)
 fitcase("binary_slope_unstructured", y ~ x + (1 + x|school), bs, binomial, 1)
+fitcase("absences_poisson_class_slope", absences ~ x + offset(log(days)) + (1|school) + (1|school:class) + (0 + x|school:class), ab, poisson, 1)
