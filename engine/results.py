@@ -155,7 +155,9 @@ class FitResult:
     nagq: Optional[int] = None  # integration points: 1 = Laplace, more = adaptive Gauss-Hermite
     integration: Optional[str] = None  # the integration method in words
     fixed_eform: list[FixedEffect] = field(default_factory=list)  # odds / incidence-rate ratios (or, irr)
-    icc: list[RandomParam] = field(default_factory=list)  # latent-scale intraclass correlations (Stata's estat icc)
+    # Latent-scale intraclass correlations of a binary fit (Stata's estat icc after melogit): level is
+    # Stata's label (school_id|dist_id), param 'icc'. Named apart from linear fits' ICCs on purpose.
+    latent_icc: list[RandomParam] = field(default_factory=list)
     # Large arrays for plots; never serialised.
     level_effects: list[LevelEffects] = field(default_factory=list, metadata={"transient": True})
     fitted: Any = field(default=None, metadata={"transient": True})

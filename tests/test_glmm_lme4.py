@@ -109,4 +109,4 @@ def test_incidence_rate_ratios_and_exposure_offset():
     frame = frame.assign(log_days=np.log(frame.days))
     offset = fit_mixed(frame, ModelSpec.parse("mepoisson absences x || school: || class:, offset(log_days)"))
     assert offset.loglik == pytest.approx(result.loglik, rel=1e-9)
-    assert result.icc == []  # no latent-scale ICC for counts
+    assert result.latent_icc == []  # no latent-scale ICC for counts

@@ -90,7 +90,7 @@ def test_latent_icc_and_lr_test_vs_glm():
     frame = load_data(case)
     result = fit_mixed(frame, ModelSpec.parse(case["stata"]))
     variance = case["random"]["herd"]["var"]
-    assert result.icc[0].estimate == pytest.approx(variance / (variance + np.pi ** 2 / 3), rel=2e-3)
+    assert result.latent_icc[0].estimate == pytest.approx(variance / (variance + np.pi ** 2 / 3), rel=2e-3)
     design = sm.add_constant(np.column_stack([(frame.period == k).astype(float) for k in (2, 3, 4)]))
     glm = sm.GLM(frame.sick, design, family=sm.families.Binomial()).fit()
     assert result.lr_test.kind == "chibar2"

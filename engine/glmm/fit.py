@@ -112,7 +112,8 @@ def _fit_glmm(frame, spec, start_theta, predict, should_stop, on_iteration) -> F
         result.link_covariance = LinkCovariance(labels + [f"beta:{name}" for name in names], cov_all.tolist())
     if spec.eform:
         result.fixed_eform = [exponentiated(row) for row in fixed]
-    result.icc = latent_iccs(family, spec, theta)
+    result.latent_icc = latent_iccs(family, spec, theta, free_levels,
+                                    None if cov_all is None else cov_all[:n_free, :n_free])
     result.notes += nesting_notes(hierarchy) + data_notes
     if data.dropped_rows:
         result.notes.append(f"{data.dropped_rows} rows with missing values in the model's variables were dropped.")
@@ -163,18 +164,33 @@ def _random_rows(spec, theta, free_levels, cov_all):
     return sd_rows, var_rows
 
 
-def latent_iccs(family: Family, spec: ModelSpec, theta: np.ndarray) -> list[RandomParam]:
+def latent_iccs(family: Family, spec: ModelSpec, theta: np.ndarray, free_levels: np.ndarray | None = None,
+                cov_log_sd: np.ndarray | None = None) -> list[RandomParam]:
     """Stata's `estat icc` on the latent scale: the correlation of two observations sharing the groups of
-    a level and all levels above it, sum of those variances / (all variances + pi^2/3 or 1)."""
+    a level and all levels above it, sum of those variances / (all variances + pi^2/3 or 1), labelled
+    as Stata (school_id|dist_id); delta-method SE from the log sds' covariance, CI on the logit scale."""
     residual = family.latent_residual_variance
     if residual is None or not spec.levels:
         return []
     variances = np.asarray(theta, dtype=float) ** 2
     total = float(variances.sum()) + residual
+    free = np.flatnonzero(free_levels) if free_levels is not None else np.zeros(0, dtype=int)
     rows = []
     for index in range(len(spec.levels)):
-        label = "|".join(level.name for level in spec.levels[: index + 1])
-        rows.append(RandomParam(label, "icc", float(variances[: index + 1].sum() / total)))
+        label = "|".join(level.name for level in reversed(spec.levels[: index + 1]))
+        share = float(variances[: index + 1].sum())
+        icc = share / total
+        se = ci = None
+        if cov_log_sd is not None and free.size == cov_log_sd.shape[0]:
+            # d icc / d log sd_j = 2 var_j (1{j <= index} / total - share / total^2)
+            gradient = np.array([2.0 * variances[j] * ((1.0 if j <= index else 0.0) / total - share / total ** 2)
+                                 for j in free])
+            se = float(np.sqrt(max(gradient @ cov_log_sd @ gradient, 0.0)))
+            if 0.0 < icc < 1.0 and se > 0:
+                logit = np.log(icc / (1.0 - icc))
+                half = Z_975 * se / (icc * (1.0 - icc))
+                ci = [float(1.0 / (1.0 + np.exp(-(logit - half)))), float(1.0 / (1.0 + np.exp(-(logit + half))))]
+        rows.append(RandomParam(label, "icc", float(icc), se, ci))
     return rows
 
 

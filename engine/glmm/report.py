@@ -36,11 +36,13 @@ def format_glmm_report(result: FitResult, variances: bool = True) -> str:
     lines += _coefficients(result)
     lines += _variance_components(result, variances)
     lines += _lr_line(result)
-    if result.icc:
+    if result.latent_icc:
         lines += ["", f"Intraclass correlations on the latent scale (residual variance "
                       f"{'pi^2/3' if result.link == 'logit' else '1'}, Stata's estat icc):"]
-        for row in result.icc:
-            lines.append(f"  {row.level:<45} {row.estimate:>10.4f}")
+        lines.append(f"  {'Level':<40} {'ICC':>10} {'Std. Err.':>10}   [95% Conf. Interval]")
+        for row in result.latent_icc:
+            ci = row.ci or [None, None]
+            lines.append(f"  {row.level[:40]:<40} {_num(row.estimate)} {_num(row.se)}   {_num(ci[0])}  {_num(ci[1])}")
     notes = [f"Integration: {result.integration}."]
     if spec is not None and spec.offset:
         notes.append(f"{spec.offset} is an offset (coefficient 1).")
