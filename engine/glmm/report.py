@@ -17,6 +17,11 @@ def format_glmm_report(result: FitResult, variances: bool = True) -> str:
     """Header, group table, coefficients (or odds ratios / IRRs), variance components, LR test, ICCs."""
     spec = result.spec
     lines: list[str] = []
+    # Warnings first, where the eye starts (as the linear report on main does).
+    for warning in result.warnings:
+        lines += textwrap.wrap(f"Warning: {warning}", 78, subsequent_indent="         ")
+    if result.warnings:
+        lines.append("")
     for centering in (spec.centering if spec else []):
         lines.append(f"Centring: {centering.describe()}")
     if result.iterations:
@@ -53,8 +58,6 @@ def format_glmm_report(result: FitResult, variances: bool = True) -> str:
                      "(Stata's intpoints(1) uses the observed one; the two differ slightly).")
     for note in notes + list(result.notes):
         lines += textwrap.wrap(f"Note: {note}", 78, subsequent_indent="      ")
-    for warning in result.warnings:
-        lines += textwrap.wrap(f"Warning: {warning}", 78, subsequent_indent="         ")
     return "\n".join(lines) + "\n"
 
 
