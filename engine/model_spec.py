@@ -86,15 +86,15 @@ class ModelSpec:
         if self.method not in METHODS:
             raise UserInputError(f"method must be REML or ML, not {self.method!r}")
         self.dfmethod = parse_dfmethod(self.dfmethod)
+        from engine.glmm.spec import check_glmm_fields  # family, link, intpoints, offsets
+
+        check_glmm_fields(self)
         for level in self.levels:
             if level.covariance not in COVARIANCES:
                 raise UserInputError(
                     f"level {level.name}: covariance must be one of {', '.join(COVARIANCES)}, not {level.covariance!r}")
             if not level.terms:
                 raise UserInputError(f"level {level.name}: noconstant with no slopes leaves no random effect")
-        from engine.glmm.spec import check_glmm_fields
-
-        check_glmm_fields(self)
 
     # ----- text forms -------------------------------------------------------------------------
     @classmethod
@@ -126,6 +126,11 @@ class ModelSpec:
 
     def to_lme4(self) -> str:
         """The equivalent lme4 formula (nested levels written out as interactions of their ids)."""
+        if self.family != "gaussian":  # glmer(...) around the linear formula
+            from engine.glmm.spec import glmm_to_lme4
+
+            return glmm_to_lme4(self, self.replace(family="gaussian", link="identity", nagq=1, eform=False,
+                                                   offset=None, exposure=None, binomial=None).to_lme4())
         from engine.design_matrix import stata_terms_to_formula
 
         rhs = stata_terms_to_formula(self.fixed, constant=self.constant)
@@ -139,12 +144,7 @@ class ModelSpec:
                 for term in level.terms:
                     inner = "1" if term == "_cons" else f"0 + {term}"
                     pieces.append(f"({inner} | {group})")
-        formula = f"{self.outcome} ~ " + " + ".join(pieces)
-        if self.family != "gaussian":
-            from engine.glmm.spec import glmm_to_lme4
-
-            return glmm_to_lme4(self, formula)
-        return formula
+        return f"{self.outcome} ~ " + " + ".join(pieces)
 
     @property
     def level_names(self) -> list[str]:
