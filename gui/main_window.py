@@ -273,7 +273,6 @@ class MainWindow(QMainWindow):
         seconds = self.progress_panel.elapsed_seconds()
         self._set_data(simulated.frame, simulated.truth, roles_of_design(simulated.design),
                        DataSource.simulation(simulated.design, simulated.seed))
-        self._match_outcome_family(simulated.design)
         self.session.set_modified()
         self.statusBar().showMessage(f"Simulated {len(simulated.frame):,} rows in {seconds:.1f} s", 8000)
 
@@ -298,6 +297,8 @@ class MainWindow(QMainWindow):
         # A reopened project's model is shown against its data once they are back.
         spec, self._pending_spec = self._pending_spec, None
         self.model_view.set_data(frame, roles, preferred_spec=spec)
+        if source.design is not None and spec is None:  # a new simulation, not a reopened project
+            self._match_outcome_family(source.design)
         self.results_view.set_truth(truth)
         self._update_plots()
         self.data_loaded.emit()
@@ -422,7 +423,6 @@ class MainWindow(QMainWindow):
     def _on_project_data_simulated(self, simulated: SimulatedData) -> None:
         self._set_data(simulated.frame, simulated.truth, roles_of_design(simulated.design),
                        DataSource.simulation(simulated.design, simulated.seed))
-        self._match_outcome_family(simulated.design)
 
     def _on_project_data_read(self, dataset: Dataset, source: DataSource) -> None:
         roles = source.roles or ColumnRoles()
