@@ -53,6 +53,11 @@ GLMER = {
         loglik=-622.083958444265,
         fixed={"_cons": (-0.016984243043, 0.140979971596), "x": (0.796653465226, 0.112774272970)},
         sd={"school": 0.756338773799}, slope_sd={"x": 0.447994248295}, corr=-0.335443223029),
+    "binary_slope_probit": dict(  # y ~ x + (1 + x|school), binomial(link = "probit")
+        data="binary_slope.csv", model="meprobit y x || school: x, covariance(unstructured)",
+        loglik=-622.563285367605,
+        fixed={"_cons": (-0.010490058176, 0.084999231588), "x": (0.482131975571, 0.066741911221)},
+        sd={"school": 0.456334860292}, slope_sd={"x": 0.267410281654}, corr=-0.353787333468),
     "absences_poisson_class_slope": dict(  # + (1|school) + (1|school:class) + (0 + x|school:class), poisson
         data="absences.csv", model="mepoisson absences x || school: || class: x, exposure(days)",
         loglik=-2374.837717415567,
