@@ -230,6 +230,10 @@ class Design:
     covariates: list[CovariateDesign] = field(default_factory=list)
     outcome: str = "y"
     name: str = ""
+    # Binary or count outcome (engine.glmm.simulate): the linear predictor without the residual is
+    # the log-odds / probit / log-rate; residual_sd is then unused.
+    family: str = "gaussian"  # 'gaussian', 'binomial' or 'poisson'
+    link: str = "identity"  # 'identity'; 'logit' or 'probit' (binomial); 'log' (poisson)
 
     # ----- look-ups ------------------------------------------------------------------------------
     @property
@@ -304,7 +308,9 @@ class Design:
                 mean, mean_square = moments[slope.variable]
                 total += slope.sd**2 * mean_square + 2 * slope.corr * level.sd * slope.sd * mean
             variances[level.name] = total
-        variances[RESIDUAL] = self.residual_sd**2
+        from engine.glmm.simulate import latent_residual_variance
+
+        variances[RESIDUAL] = latent_residual_variance(self.family, self.link, self.residual_sd)
         return variances
 
     def variance_shares(self) -> dict[str, float]:
@@ -340,7 +346,8 @@ class Design:
             for slope in level.slopes:
                 if slope.corr != 0:
                     random[f"{level.name}:corr({slope.variable},_cons)"] = float(slope.corr)
-        random[f"{RESIDUAL}:sd({RESIDUAL})"] = float(self.residual_sd)
+        if self.family == "gaussian":
+            random[f"{RESIDUAL}:sd({RESIDUAL})"] = float(self.residual_sd)
         return Truth(fixed=fixed, random=random, design=self.to_dict())
 
     # ----- edits ---------------------------------------------------------------------------------
@@ -524,6 +531,9 @@ def _validate(design: Design) -> None:
     if not design.levels:
         raise UserInputError("levels: the design needs at least one level")
     _check_name("outcome", design.outcome)
+    from engine.glmm.simulate import check_design_family
+
+    check_design_family(design.family, design.link)
     _check_number("", "residual_sd", design.residual_sd, minimum=0)
     _check_number("", "intercept", design.intercept)
 
@@ -697,7 +707,12 @@ def _describe(design: Design) -> str:
         occ = design.occasions
         missing = f", each missing with probability {occ.missing_prob:g}" if occ.missing_prob else ""
         lines.append(f"{occ.name:<16}{occ.count:>24}{'':>11}{counts.units[occ.name]:>15,.0f}  (occasions{missing})")
-    lines.append(f"{RESIDUAL:<16}{'':>24}{design.residual_sd:>11g}{'':>15}{shares[RESIDUAL]:>8.3f}")
+    if design.family == "gaussian":
+        lines.append(f"{RESIDUAL:<16}{'':>24}{design.residual_sd:>11g}{'':>15}{shares[RESIDUAL]:>8.3f}")
+    else:
+        lines.append(f"Outcome: {design.family} with {design.link} link; sds, intercept and effects on the latent "
+                     f"scale" + (" (latent residual variance " + ("pi^2/3" if design.link == "logit" else "1") + ")"
+                                 if design.family == "binomial" else " (counts: no residual; shares among levels)"))
     lines.append(f"Expected rows: {counts.rows:,.0f}")
     fixed = [f"intercept {design.intercept:g}"]
     if design.treatment is not None:

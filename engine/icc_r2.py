@@ -92,7 +92,13 @@ def level_covariance(result: FitResult, level_name: str) -> tuple[list[str], np.
     return terms, sigma
 
 
-def residual_variance(result: FitResult) -> float:
+def residual_variance(result: FitResult) -> Optional[float]:
+    """The residual variance; for a binary GLMM the latent one (pi^2/3 logit, 1 probit); None for
+    counts, which have no residual variance on the linear-predictor scale."""
+    if result.family is not None:
+        from engine.glmm.family import Family
+
+        return Family(result.family, result.link).latent_residual_variance
     return next(row.estimate for row in result.random_variances if row.param == "var(Residual)")
 
 
@@ -120,10 +126,15 @@ def intraclass_correlations(result: FitResult) -> list[LevelICC]:
         covariance (a singular information matrix) or the ICC is 0 or 1.
     """
     names = result.spec.level_names
-    variances = np.array(intercept_variances(result) + [residual_variance(result)])
+    residual = residual_variance(result)
+    if residual is None:
+        return []  # a count outcome: no latent residual, no ICC (as Stata's estat icc)
+    variances = np.array(intercept_variances(result) + [residual])
     total = float(variances.sum())
     link = result.link_covariance
-    if link is not None and not _every_variance_is_free(link.params, names, variances):
+    # A GLMM's latent residual is a constant: only the levels' variances need standard errors.
+    needed = variances[:-1] if result.family is not None else variances
+    if link is not None and not _every_variance_is_free(link.params, names, needed):
         link = None  # a variance without a standard error (not identified): the ICC's SE cannot be had
     rows = []
     for depth in range(len(names)):

@@ -479,6 +479,8 @@ def variance_explained(fit: FitResult, null_fit: FitResult, label: str = "") -> 
     """
     rows = []
     levels = [lv.name for lv in (fit.spec.levels if fit.spec else [])]
+    if fit.family is not None:  # the latent scale is rescaled when predictors are added: shares would mislead
+        return rows
     if fit.spec is None or null_fit.spec is None or levels != null_fit.spec.level_names:
         return rows
     levels.append("Residual")
@@ -513,7 +515,8 @@ def _null_spec(specs: Sequence[ModelSpec], null_model, method: str) -> ModelSpec
         return ModelSpec.parse(null_model, method=method)
     widest = max(specs, key=lambda s: len(s.levels))
     return ModelSpec(outcome=widest.outcome, fixed=[], levels=[Level(name) for name in widest.level_names],
-                     method=method)
+                     method=method, family=widest.family, link=widest.link, nagq=widest.nagq,
+                     offset=widest.offset, exposure=widest.exposure)
 
 
 def _compared_model(label: str, fit: FitResult) -> ComparedModel:

@@ -74,12 +74,23 @@ class ModelSpec:
     constant: bool = True
     centering: list[Centering] = field(default_factory=list)  # derived predictors, made before the fit
     dfmethod: str | None = None  # denominator df of t and F tests (DF_METHODS); None: z tests
+    # Outcome family (engine.glmm): 'gaussian' is the linear mixed model; 'binomial' (0/1) or 'poisson'.
+    family: str = "gaussian"
+    link: str = "identity"  # 'identity'; 'logit' or 'probit' (binomial); 'log' (poisson)
+    nagq: int = 1  # integration points: 1 = Laplace, more = adaptive Gauss-Hermite (Stata's intpoints())
+    eform: bool = False  # report exp(coef): odds ratios (or) or incidence-rate ratios (irr)
+    offset: str | None = None  # a column added to the linear predictor with coefficient 1
+    exposure: str | None = None  # a column whose log is the offset (Poisson)
+    binomial: str | None = None  # the column of trials when the outcome counts successes (Stata's binomial())
 
     def __post_init__(self) -> None:
         self.method = self.method.upper()
         if self.method not in METHODS:
             raise UserInputError(f"method must be REML or ML, not {self.method!r}")
         self.dfmethod = parse_dfmethod(self.dfmethod)
+        from engine.glmm.spec import check_glmm_fields  # family, link, intpoints, offsets
+
+        check_glmm_fields(self)
         for level in self.levels:
             if level.covariance not in COVARIANCES:
                 raise UserInputError(
@@ -93,10 +104,20 @@ class ModelSpec:
     @classmethod
     def parse(cls, text: str, method: str | None = None) -> "ModelSpec":
         """Parse Stata `mixed` syntax; `method` (REML/ML) overrides a `reml`/`ml` option in the text."""
-        return _parse_stata(text, method)
+        from engine.glmm.spec import parse_glmer_call, split_glmm_text
+
+        if text.lstrip().startswith("glmer("):  # lme4's call for binary and count outcomes
+            return parse_glmer_call(text)
+        text, glmm_fields = split_glmm_text(text)
+        spec = _parse_stata(text, method)
+        return spec.replace(**glmm_fields) if glmm_fields else spec
 
     def to_stata(self) -> str:
         """The equivalent Stata command."""
+        if self.family != "gaussian":
+            from engine.glmm.spec import glmm_to_stata
+
+            return glmm_to_stata(self)
         head = " ".join([self.outcome, *self.fixed])
         if not self.constant:
             head += ", noconstant"
@@ -109,6 +130,11 @@ class ModelSpec:
 
     def to_lme4(self) -> str:
         """The equivalent lme4 formula (nested levels written out as interactions of their ids)."""
+        if self.family != "gaussian":  # glmer(...) around the linear formula
+            from engine.glmm.spec import glmm_to_lme4
+
+            return glmm_to_lme4(self, self.replace(family="gaussian", link="identity", nagq=1, eform=False,
+                                                   offset=None, exposure=None, binomial=None).to_lme4())
         from engine.design_matrix import stata_terms_to_formula
 
         rhs = stata_terms_to_formula(self.fixed, constant=self.constant)
@@ -142,6 +168,7 @@ class ModelSpec:
         names = [self.outcome, *term_variables(self.fixed)]
         for level in self.levels:
             names += [level.name, *level.slopes]
+        names += [name for name in (self.offset, self.exposure, self.binomial) if name]
         return list(dict.fromkeys(names))
 
     # ----- JSON --------------------------------------------------------------------------------

@@ -87,11 +87,26 @@ def growth() -> Design:
     )
 
 
+def tutoring_binary() -> Design:
+    """The seed's design with a pass/fail outcome: logit link, baseline log-odds -0.5, tutoring
+    effect 0.5 (log-odds), latent sds district 0.4, school 0.6, teacher 0.8, student 1.0."""
+    design = tutoring()
+    design.name = "tutoring_binary"
+    design.outcome = "pass"
+    for level, sd in zip(design.levels, (0.4, 0.6, 0.8, 1.0)):
+        level.sd = sd
+    design.intercept = -0.5
+    design.treatment.effect = 0.5
+    design.family, design.link = "binomial", "logit"
+    return design
+
+
 PRESETS: dict[str, Callable[[], Design]] = {
     "tutoring": tutoring,
     "two_level": two_level,
     "cluster_trial": cluster_trial,
     "growth": growth,
+    "tutoring_binary": tutoring_binary,
 }
 
 

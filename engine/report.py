@@ -29,6 +29,10 @@ def _p(value: float | None) -> str:
 
 def format_fit_report(result: FitResult, variances: bool = False) -> str:
     """The whole report: warnings, header, group table, coefficients, random effects, tests, notes."""
+    if result.family is not None:  # binary and count outcomes print as Stata's melogit / mepoisson
+        from engine.glmm.report import format_glmm_report
+
+        return format_glmm_report(result)  # variances, as melogit prints them
     lines: list[str] = []
     # Warnings go first, where the eye starts: they can change how everything below is read.
     for warning in result.warnings:

@@ -198,10 +198,22 @@ class FitResult:
     # Small-sample inference of a mixed model: 'z' (large sample, Stata's default) or a dfmethod.
     dfmethod: Optional[str] = None
     tests: list[JointTest] = field(default_factory=list)  # joint Wald tests asked for
+    # Binary and count outcomes (engine.glmm); None for linear models.
+    family: Optional[str] = None  # 'binomial' or 'poisson'
+    link: Optional[str] = None  # 'logit', 'probit' or 'log'
+    nagq: Optional[int] = None  # integration points: 1 = Laplace, more = adaptive Gauss-Hermite
+    integration: Optional[str] = None  # the integration method in words
+    fixed_eform: list[FixedEffect] = field(default_factory=list)  # odds / incidence-rate ratios (or, irr)
+    # Latent-scale intraclass correlations of a binary fit (Stata's estat icc after melogit): level is
+    # Stata's label (school_id|dist_id), param 'icc'. Named apart from linear fits' ICCs on purpose.
+    latent_icc: list[RandomParam] = field(default_factory=list)
     # Large arrays for plots; never serialised.
     level_effects: list[LevelEffects] = field(default_factory=list, metadata={"transient": True})
     fitted: Any = field(default=None, metadata={"transient": True})
     residuals: Any = field(default=None, metadata={"transient": True})
+    # GLMM: predicted probabilities or rates from the fixed effects alone (random effects at 0);
+    # ``fitted`` holds them with the predicted random effects.
+    fitted_fixed_only: Any = field(default=None, metadata={"transient": True})
     # What joint tests need after the fit (engine.mixed.ddf.FixedEffectsInference); never serialised.
     inference: Any = field(default=None, metadata={"transient": True})
     # Mixed fits: estat icc, and HLM's reliability of each level's intercepts.

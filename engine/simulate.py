@@ -114,7 +114,7 @@ def simulate(design: Design, seed: int | None = None) -> SimulatedData:
             row_variables[name] = spread(unit_variables.pop(name), design.level_names.index(variable_level))
 
     outcome = rng.standard_normal(rows)
-    outcome *= design.residual_sd
+    outcome *= design.residual_sd if design.family == "gaussian" else 0.0  # GLMM: no residual on the latent scale
     outcome += design.intercept
     if design.treatment is not None:
         _add_scaled(outcome, row_variables[design.treatment.name], design.treatment.effect)
@@ -140,6 +140,10 @@ def simulate(design: Design, seed: int | None = None) -> SimulatedData:
     if design.occasions is not None:
         columns[design.occasions.name] = occasion_column
     columns.update(row_variables)
+    if design.family != "gaussian":
+        from engine.glmm.simulate import draw_outcome
+
+        outcome = draw_outcome(rng, design.family, design.link, outcome)
     columns[design.outcome] = outcome
     columns.update(true_columns)
     # copy=False: the arrays are ours; copying 8 million rows would double the peak memory.

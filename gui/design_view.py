@@ -26,6 +26,10 @@ from gui.screen_fit import rows_height
 MAX_SEED = 2**31 - 1
 
 
+# The outcome type of a design: the label shown, (family, link) of the Design.
+DESIGN_FAMILIES = [("Continuous", ("gaussian", "identity")), ("Binary (logit)", ("binomial", "logit")),
+                   ("Binary (probit)", ("binomial", "probit")), ("Count (Poisson)", ("poisson", "log"))]
+
 class DesignView(QWidget):
     """Edit a design, see what it implies, and ask for a simulation."""
 
@@ -140,10 +144,24 @@ class DesignView(QWidget):
             "residual_sd", "Standard deviation of the residual: the variation between observations of the same "
                            "bottom-level unit that no level explains.")
         self.residual_field.value_edited.connect(lambda v: self._set("residual_sd", v))
+        self.family_combo = QComboBox()
+        for label, _ in DESIGN_FAMILIES:
+            self.family_combo.addItem(label)
+        self.family_combo.setToolTip(
+            "Continuous: the outcome is the linear predictor plus a normal residual. Binary: a 0/1 outcome whose "
+            "log-odds (logit) or probit is the linear predictor (no residual; the intercept is the baseline). "
+            "Count: a Poisson count whose log-rate is the linear predictor. Level sds are on that latent scale.")
+        self.family_combo.activated.connect(self._set_family)
         layout.addRow("Column", self.outcome_edit)
+        layout.addRow("Type", self.family_combo)
         layout.addRow("Intercept", self.intercept_field)
         layout.addRow("Residual SD", self.residual_field)
         return box
+
+    def _set_family(self, index: int) -> None:
+        self._design.family, self._design.link = DESIGN_FAMILIES[index][1]
+        self.residual_field.setEnabled(self._design.family == "gaussian")
+        self._on_edited()
 
     def _build_occasions_box(self) -> QGroupBox:
         self.occasions_box = QGroupBox("Repeated occasions")
@@ -301,6 +319,10 @@ class DesignView(QWidget):
             mark_invalid(self.outcome_edit, None)
             self.intercept_field.set_value(design.intercept)
             self.residual_field.set_value(design.residual_sd)
+            values = [value for _, value in DESIGN_FAMILIES]
+            family = (design.family, design.link)
+            self.family_combo.setCurrentIndex(values.index(family) if family in values else 0)
+            self.residual_field.setEnabled(design.family == "gaussian")
             self.occasions_box.setChecked(design.occasions is not None)
             occasions = design.occasions or self._last_occasions
             self.occasion_name_edit.setText(occasions.name)

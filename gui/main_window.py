@@ -303,6 +303,16 @@ class MainWindow(QMainWindow):
         self.session.set_modified()
         self.statusBar().showMessage(f"Simulated {len(simulated.frame):,} rows in {seconds:.1f} s", 8000)
 
+    def _match_outcome_family(self, design) -> None:
+        """A binary or count design gets a model of its family (and a linear design a linear model)."""
+        spec = self.model_view.spec
+        if spec is None or spec.outcome != design.outcome or (spec.family, spec.link) == (design.family, design.link):
+            return
+        glmm = design.family != "gaussian"
+        self.model_view.set_spec(spec.replace(
+            family=design.family, link=design.link, method="ML" if glmm else spec.method, dfmethod=None,
+            nagq=1, eform=spec.eform and glmm, offset=None, exposure=None))
+
     def load_dataset(self, dataset: Dataset, roles: ColumnRoles, path: str | Path) -> None:
         """Use a data set read from a file, with the column roles chosen for it."""
         self._set_data(dataset.frame, dataset.truth, roles, DataSource.file(path, roles))
@@ -314,6 +324,8 @@ class MainWindow(QMainWindow):
         # A reopened project's model is shown against its data once they are back.
         spec, self._pending_spec = self._pending_spec, None
         self.model_view.set_data(frame, roles, preferred_spec=spec)
+        if source.design is not None and spec is None:  # a new simulation, not a reopened project
+            self._match_outcome_family(source.design)
         self.results_view.set_truth(truth)
         self._update_plots()
         self.data_loaded.emit()

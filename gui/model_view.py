@@ -55,6 +55,16 @@ GROUP_FORMATS = {"Groups": count_text, "Min obs.": count_text, "Max obs.": count
                  "Mean obs.": average_text}
 
 
+# The outcome's family and link: the label shown, (family, link) of the ModelSpec.
+FAMILY_CHOICES = [("Continuous (linear mixed model)", ("gaussian", "identity")),
+                  ("Binary 0/1, logit (melogit)", ("binomial", "logit")),
+                  ("Binary 0/1, probit (meprobit)", ("binomial", "probit")),
+                  ("Count, Poisson log (mepoisson)", ("poisson", "log"))]
+FAMILY_HELP = ("Binary and count outcomes are fitted by maximum likelihood with the Laplace approximation, "
+               "or with adaptive quadrature (more integration points) when the model has one random-intercept "
+               "level. Coefficients are log-odds (probit scale, log-rates); tick the ratio box for odds ratios "
+               "or incidence-rate ratios.")
+
 # Stata's dfmethod(): the label shown, the ModelSpec value.
 DF_METHOD_CHOICES = [("z and chi2 (large sample, Stata's default)", None), ("Satterthwaite t and F (REML)", "satterthwaite"),
                      ("Kenward-Roger t and F (REML)", "kroger"), ("Residual df", "residual"),
@@ -243,6 +253,29 @@ class ModelView(QWidget):
         df_row.addWidget(QLabel("Tests of fixed effects:"))
         df_row.addWidget(self.dfmethod_combo, 1)
         layout.addLayout(df_row)
+        family_row = QHBoxLayout()
+        self.family_combo = QComboBox()
+        for label, _ in FAMILY_CHOICES:
+            self.family_combo.addItem(label)
+        self.family_combo.setToolTip(FAMILY_HELP)
+        self.family_combo.activated.connect(lambda _: self._on_family_changed())
+        family_row.addWidget(QLabel("Outcome:"))
+        family_row.addWidget(self.family_combo, 1)
+        layout.addLayout(family_row)
+        glmm_row = QHBoxLayout()
+        self.nagq_spin = QSpinBox()
+        self.nagq_spin.setRange(1, 30)
+        self.nagq_spin.setToolTip("Integration points: 1 = Laplace approximation (lme4's default); more = adaptive "
+                                  "Gauss-Hermite quadrature (one random-intercept level only; Stata's intpoints())")
+        self.nagq_spin.valueChanged.connect(lambda _: self._rebuild_spec())
+        self.eform_check = QCheckBox("Odds ratios / IRRs")
+        self.eform_check.setToolTip("Report exp(coefficient): odds ratios (or) or incidence-rate ratios (irr)")
+        self.eform_check.toggled.connect(lambda _: self._rebuild_spec())
+        glmm_row.addWidget(QLabel("Integration points:"))
+        glmm_row.addWidget(self.nagq_spin)
+        glmm_row.addWidget(self.eform_check)
+        glmm_row.addStretch(1)
+        layout.addLayout(glmm_row)
         estimator_row = QHBoxLayout()
         self.estimator_checks: dict[str, QCheckBox] = {}
         for name in ESTIMATOR_LABELS:
@@ -256,6 +289,7 @@ class ModelView(QWidget):
         layout.addWidget(QLabel("Estimators to run:"))
         layout.addLayout(estimator_row)
         layout.addLayout(self._build_interval_row())
+        self._show_family_fields()
         return box
 
     def _build_interval_row(self) -> QHBoxLayout:
@@ -434,6 +468,11 @@ class ModelView(QWidget):
                                                    "Tick to give this level random effects; drag to reorder."))
             self.method_buttons[spec.method].setChecked(True)
             self.dfmethod_combo.setCurrentIndex(max(0, self.dfmethod_combo.findData(spec.dfmethod)))
+            self.family_combo.setCurrentIndex(self.family_index(spec.family, spec.link))
+            self.nagq_spin.setValue(spec.nagq)
+            self.eform_check.setChecked(spec.eform)
+            self._glmm_extras = {"offset": spec.offset, "exposure": spec.exposure}
+            self._show_family_fields()
         finally:
             self._updating = False
         if self.level_list.count():
@@ -537,15 +576,24 @@ class ModelView(QWidget):
                 raise UserInputError("choose the outcome")
             if self.centering_editor.problems():
                 raise UserInputError(f"centring: {self.centering_editor.problems()[0]}")
+            family, link = self.family_link()
+            glmm = {} if family == "gaussian" else dict(
+                family=family, link=link, nagq=self.nagq_spin.value(), eform=self.eform_check.isChecked(),
+                **getattr(self, "_glmm_extras", {}))
             spec = ModelSpec(outcome=outcome, fixed=fixed, levels=levels, method=self._method(),
                              constant=self.constant_check.isChecked(),
-                             centering=self.centering_editor.centerings(), dfmethod=self.dfmethod_combo.currentData())
+                             centering=self.centering_editor.centerings(), dfmethod=self.dfmethod_combo.currentData(),
+                             **glmm)
             check_dfmethod(spec)
         except UserInputError as error:
             self._spec = None
             self._error = str(error)
             invalid = (self.intercept_check if "noconstant" in self._error else
-                       self.dfmethod_combo if "dfmethod" in self._error else self.outcome_combo)
+                       self.dfmethod_combo if "dfmethod" in self._error else
+                       self.nagq_spin if "intpoints" in self._error else
+                       self.family_combo if ("REML" in self._error or "outcome" in self._error
+                                             and self.family_link()[0] != "gaussian")
+                       else self.outcome_combo)
             mark_invalid(invalid, self._error)
             self.stata_text.setPlainText("")
             self.lme4_text.setPlainText("")
@@ -568,6 +616,38 @@ class ModelView(QWidget):
             self._rebuild_spec()  # shows the problem where the model's errors are shown
             return
         self.set_spec(self._spec.replace(centering=self.centering_editor.centerings()))
+
+    @staticmethod
+    def family_index(family: str, link: str) -> int:
+        """Position of (family, link) in the outcome combo (0, linear, when unknown)."""
+        values = [value for _, value in FAMILY_CHOICES]
+        return values.index((family, link)) if (family, link) in values else 0
+
+    def family_link(self) -> tuple[str, str]:
+        return FAMILY_CHOICES[max(0, self.family_combo.currentIndex())][1]
+
+    def _on_family_changed(self) -> None:
+        family, _ = self.family_link()
+        if family != "gaussian":  # binary and count outcomes: maximum likelihood only, mixed model only
+            self.method_buttons["ML"].setChecked(True)
+            self.dfmethod_combo.setCurrentIndex(0)
+            for name, check in self.estimator_checks.items():
+                check.setChecked(name == "mixed")
+        self._show_family_fields()
+        self._rebuild_spec()
+
+    def _show_family_fields(self) -> None:
+        family, _ = self.family_link()
+        glmm = family != "gaussian"
+        self.nagq_spin.setEnabled(glmm)
+        self.eform_check.setEnabled(glmm)
+        self.eform_check.setText("Incidence-rate ratios (irr)" if family == "poisson" else "Odds ratios (or)")
+        for name, check in self.estimator_checks.items():
+            check.setEnabled(not glmm or name == "mixed")
+            if glmm and name != "mixed":  # OLS and xtreg are linear estimators
+                check.setChecked(False)
+        if glmm:
+            self.estimator_checks["mixed"].setChecked(True)
 
     def _update_run_state(self) -> None:
         problem = self._error or ("" if self.estimators() else "tick at least one estimator")

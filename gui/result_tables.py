@@ -19,9 +19,12 @@ def fixed_effects_table(result: FitResult) -> pd.DataFrame:
         return pd.DataFrame(
             [(row.term, row.coef, row.se, row.z, row.df, row.p, row.ci[0], row.ci[1]) for row in result.fixed],
             columns=["Term", "Coef.", "Std. Err.", "t", "df", "P>|t|", "95% CI low", "95% CI high"])
+    rows, label = result.fixed, "Coef."
+    if result.fixed_eform:  # melogit ..., or / mepoisson ..., irr: exp(b) with delta-method SEs
+        rows, label = result.fixed_eform, "Odds ratio" if result.family == "binomial" else "IRR"
     return pd.DataFrame(
-        [(row.term, row.coef, row.se, row.z, row.p, row.ci[0], row.ci[1]) for row in result.fixed],
-        columns=["Term", "Coef.", "Std. Err.", statistic, f"P>|{statistic}|", "95% CI low", "95% CI high"])
+        [(row.term, row.coef, row.se, row.z, row.p, row.ci[0], row.ci[1]) for row in rows],
+        columns=["Term", label, "Std. Err.", statistic, f"P>|{statistic}|", "95% CI low", "95% CI high"])
 
 
 def random_effects_table(result: FitResult, variances: bool = False) -> pd.DataFrame:

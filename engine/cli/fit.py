@@ -15,7 +15,10 @@ def register(subparsers) -> None:
         "fit", help="fit a (mixed) linear model to a data file",
         description="Fit a linear mixed model written in Stata `mixed` syntax, levels outermost first, "
                     "e.g. --model \"perform tutoring || dist_id: || school_id: || teach_id: || student_id:\". "
-                    "Reads CSV, Stata .dta, SPSS .sav, Excel and Parquet (by extension).")
+                    "Reads CSV, Stata .dta, SPSS .sav, Excel and Parquet (by extension). Binary and count "
+                    "outcomes: melogit, meprobit or mepoisson (options intpoints(n), or, irr, exposure(), offset(), "
+                    "binomial()), or lme4's call, e.g. --model \"glmer(pass ~ tutoring + (1|school_id), "
+                    "family = binomial)\".")
     parser.add_argument("data", help="data file (.csv, .dta, .sav, .xlsx, .parquet)")
     # append, so that a second --model is refused rather than silently replacing the first
     parser.add_argument("--model", required=True, action="append", help="model in Stata mixed syntax (once)")

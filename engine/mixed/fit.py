@@ -35,6 +35,11 @@ def fit_mixed(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, predict
     should_stop : polled at each criterion evaluation; returning True raises ``Cancelled``.
     on_iteration : called with (iteration, log-likelihood) as the optimiser proceeds.
     """
+    if spec.family != "gaussian":  # binary and count outcomes have their own criterion
+        from engine.glmm import fit_glmm
+
+        return fit_glmm(frame, spec, start_theta=start_theta, predict=predict, should_stop=should_stop,
+                        on_iteration=on_iteration)
     # The engine makes many tiny BLAS calls (q x q solves, L-BFGS-B's vector updates); with a
     # multi-threaded BLAS each one wakes a thread pool, which costs 10x when cores are busy.
     with single_threaded_blas():

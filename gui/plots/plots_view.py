@@ -12,6 +12,7 @@ from gui.plots.base import PLOT_FILE_FILTER, PlotContext, PlotPanel
 from gui.plots.caterpillar_plot import CaterpillarPlot
 from gui.plots.iteration_plot import IterationPlot
 from gui.plots.margins_plot import MarginsPlot
+from gui.plots.probability_plot import ProbabilityPlot
 from gui.plots.residual_plot import ResidualPlot
 from gui.plots.sd_plot import SdPlot
 from gui.plots.share_plot import SharePlot
@@ -31,6 +32,7 @@ class PlotsView(QWidget):
         self.residual_plot = ResidualPlot()
         self.iteration_plot = IterationPlot()
         self.margins_plot = MarginsPlot(margins_runner)
+        self.probability_plot = ProbabilityPlot()
         self.tabs = QTabWidget()
         tips = {self.sd_plot: "Estimated standard deviation of each level's effects with its 95% confidence "
                               "interval; crosses mark the true values of simulated data.",
@@ -41,7 +43,9 @@ class PlotsView(QWidget):
                 self.iteration_plot: "The criterion the optimiser maximised, iteration by iteration.",
                 self.margins_plot: "Predicted means (fixed part, other predictors as observed) with 95% "
                                    "intervals over a continuous predictor, one line per level of a factor "
-                                   "(Stata's margins and marginsplot)."}
+                                   "(Stata's margins and marginsplot).",
+                self.probability_plot: "The observed outcome (share of 1s, mean count) against the prediction, by "
+                                       "decile; binary and count fits also with the random effects at 0."}
         for panel in self.panels():
             index = self.tabs.addTab(panel, panel.title)
             self.tabs.setTabToolTip(index, tips[panel])
@@ -62,7 +66,8 @@ class PlotsView(QWidget):
 
     def panels(self) -> list[PlotPanel]:
         return [self.sd_plot, self.share_plot, self.caterpillar_plot, self.residual_plot, self.iteration_plot,
-                self.margins_plot]
+                self.margins_plot,
+                self.probability_plot]
 
     def current_panel(self) -> PlotPanel:
         return self.tabs.currentWidget()

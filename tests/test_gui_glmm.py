@@ -1,0 +1,76 @@
+"""The window fits a binary outcome: family and link in the model builder, odds ratios in the
+table, the predicted-probability plot; the numbers are the engine's (which match lme4)."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from test_gui_support import main_window, run_job  # noqa: F401  (fixture)
+
+from engine.mixed import fit_mixed
+from engine.model_spec import ModelSpec
+
+MODEL = "melogit pass tutoring || dist_id: || school_id: || teach_id: || student_id:"
+
+
+def test_binary_fit_from_the_model_tab(qtbot, main_window, tmp_path):
+    window = main_window
+    source = tmp_path / "seed_d5_binary.csv"
+    source.write_text(open("tests/data/seed_d5_binary.csv").read())
+    run_job(qtbot, window, lambda: window.open_data(source))
+    view = window.model_view
+    view.set_spec(ModelSpec.parse("mixed pass tutoring || dist_id: || school_id: || teach_id: || student_id:, reml"))
+    view.family_combo.setCurrentIndex(view.family_index("binomial", "logit"))
+    view._on_family_changed()  # what choosing it with the mouse (activated) does
+    assert view.method_buttons["ML"].isChecked()  # binary outcomes: maximum likelihood only
+    assert not view.estimator_checks["ols"].isEnabled()
+    view.eform_check.setChecked(True)
+    assert view.spec.to_stata() == MODEL + ", intpoints(1) or"
+    assert view.stata_text.toPlainText() == MODEL + ", intpoints(1) or"
+    view.nagq_spin.setValue(7)  # quadrature needs one level: refused at the field
+    assert view.spec is None and "intpoints" in view.nagq_spin.toolTip()
+    view.nagq_spin.setValue(1)
+    run_job(qtbot, window, view.fit_button.click)
+    expected = fit_mixed(pd.read_csv(source), ModelSpec.parse(MODEL + ", or"))
+    fixed = window.results_view.fixed_table.table_model().frame
+    assert "Odds ratio" in fixed.columns
+    np.testing.assert_allclose(fixed["Odds ratio"], [row.coef for row in expected.fixed_eform], rtol=1e-6)
+    assert "Mixed-effects logistic regression" in window.results_view.report_text.toPlainText()
+    window.results_view.history_list.setCurrentRow(0)
+    window.tabs.setCurrentWidget(window.results_view)
+    tabs = window.results_view.tabs
+    tabs.setCurrentIndex([tabs.tabText(i) for i in range(tabs.count())].index("Fixed effects"))
+    shoot(qtbot, window, tmp_path, "binary-results")
+    plots = window.plots_view
+    window.tabs.setCurrentWidget(plots)
+    plots.show_panel(plots.probability_plot)
+    plots.probability_plot.draw(plots._context)
+    assert plots.probability_plot.has_plot()
+    shoot(qtbot, window, tmp_path, "binary-plot")
+
+
+def shoot(qtbot, window, folder, name):
+    """A screenshot in the test's folder; with HLM_UPDATE_SCREENSHOTS=1 also in docs/ (the README's)."""
+    qtbot.wait(50)
+    assert window.grab().save(str(folder / f"{name}.png"))
+    if os.environ.get("HLM_UPDATE_SCREENSHOTS") == "1":
+        window.grab().save(str(Path(__file__).resolve().parent.parent / "docs" / f"screenshot-{name}.png"))
+
+
+def test_design_form_simulates_a_binary_outcome(qtbot, main_window):
+    window = main_window
+    design_view = window.design_view
+    design_view.load_preset("tutoring_binary")
+    assert design_view.family_combo.currentText() == "Binary (logit)"
+    assert not design_view.residual_field.isEnabled()
+    frame = run_job(qtbot, window, design_view.simulate_button.click).frame
+    assert set(frame["pass"].unique()) == {0, 1}
+    spec = window.model_view.spec  # the model follows the design's outcome type
+    assert (spec.family, spec.link, spec.method) == ("binomial", "logit", "ML")
+    assert window.model_view.family_combo.currentText().startswith("Binary 0/1, logit")
+    design_view.family_combo.setCurrentIndex(3)
+    design_view._set_family(3)  # what choosing it with the mouse (activated) does
+    assert (design_view.design.family, design_view.design.link) == ("poisson", "log")
+    frame = run_job(qtbot, window, design_view.simulate_button.click).frame
+    assert frame["pass"].max() > 1
