@@ -1,0 +1,241 @@
+"""The profiled deviance of a linear mixed model with crossed random factors (blocked Cholesky).
+
+With Z the random-effects design, Lambda the relative covariance factor and W = [X y], the
+deviance needs log|M| and the Schur complement W'W - W'Z Lambda M^-1 Lambda' Z'W of
+M = Lambda' Z'Z Lambda + I (see ENGINE-NOTES; the profiling of beta and sigma is the nested
+criterion's). As in MixedModels.jl the factors are ordered by size and the largest one's block
+of M, which is block diagonal (its groups share no rows), is factored group by group; only the
+Schur complement of the other factors is factored as a whole: densely when small or filled,
+otherwise with a sparse LU (SuperLU, symmetric mode, no pivoting: M is positive definite).
+The gradient in theta is taken by central differences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import cho_factor, cho_solve
+from scipy.sparse.linalg import splu
+
+from engine.errors import UserInputError
+from engine.mixed.criterion import LOG_2PI, Evaluation, LevelTerms
+from engine.mixed.crossed.factors import GroupingFactor
+
+DENSE_LIMIT = 3000  # Schur complements up to this size are factored densely
+DENSE_FILL = 0.15  # ... and larger ones when at least this share of entries is non-zero
+GRADIENT_STEP = 1e-6
+
+
+@dataclass
+class _Blocks:
+    """One evaluation's factorisation, kept for the random-effects predictions."""
+
+    lam1: np.ndarray  # Lambda of the first factor (q1 x q1)
+    inv1: np.ndarray  # (groups, q1, q1) inverses of the Cholesky factors L1 of its blocks of M
+    c1: np.ndarray  # L1^-1 Lambda1' Z1' W, (groups, q1, p+1)
+    b_rest: sp.csr_matrix  # T21 L1^-T (T21 = Lambda2' Z2' Z1 Lambda1)
+    solve_rest: object  # solves with S, the Schur complement of the other factors' block of M
+    s_rw: np.ndarray | None  # the W columns of that Schur complement, (others, p+1)
+    rest_lambda: object  # Lambda of the other factors: a vector when diagonal, else sparse
+
+
+class CrossedCriterion:
+    """Profiled deviance -2 log L (ML) or -2 log L_R (REML) of theta, for any random factors.
+
+    ``levels`` and ``factors`` follow the model's levels (theta's order); internally the factors
+    are arranged largest first.
+    """
+
+    def __init__(self, columns: np.ndarray, factors: list[GroupingFactor], levels: list[LevelTerms],
+                 x_columns: list[int], y_column: int, reml: bool):
+        self.levels = levels
+        self.factors = factors
+        self.x_columns = list(x_columns)
+        self.y_column = y_column
+        self.reml = reml
+        self.n = columns.shape[0]
+        self.p = len(x_columns)
+        self.param_offsets = np.cumsum([0] + [lv.covariance.n_params for lv in levels]).tolist()
+        self.n_params = self.param_offsets[-1]
+        self.order = sorted(range(len(levels)), key=lambda i: -factors[i].n_groups * len(levels[i].columns))
+        self.diagonal = all(lv.covariance.kind != "unstructured" or len(lv.columns) == 1 for lv in levels)
+        self._prepare(columns)
+
+    # ----- set-up (theta-independent) ---------------------------------------------------------
+    def _prepare(self, columns: np.ndarray) -> None:
+        n = self.n
+        blocks, offsets = [], [0]
+        for index in self.order:
+            factor, terms = self.factors[index], self.levels[index]
+            q = len(terms.columns)
+            rows = np.repeat(np.arange(n), q)
+            cols = (factor.codes[:, None] * q + np.arange(q)[None, :]).ravel()
+            values = columns[:, terms.columns].ravel()
+            blocks.append(sp.csc_matrix((values, (rows, cols)), shape=(n, factor.n_groups * q)))
+            offsets.append(offsets[-1] + factor.n_groups * q)
+        self.offsets = offsets
+        z = sp.hstack(blocks, format="csc")
+        w = columns[:, self.x_columns + [self.y_column]]
+        first = self.order[0]
+        self.q1 = len(self.levels[first].columns)
+        self.n1 = self.factors[first].n_groups
+        split = offsets[1]
+        self.split = split
+        ztz = (z.T @ z).tocsr()
+        a11 = ztz[:split, :split].tocoo()
+        self.a11_blocks = np.zeros((self.n1, self.q1, self.q1))
+        self.a11_blocks[a11.row // self.q1, a11.row % self.q1, a11.col % self.q1] = a11.data
+        self.a21 = ztz[split:, :split].tocsr()
+        self.a22 = ztz[split:, split:].tocsr()
+        self.a21.sort_indices()
+        self.a22.sort_indices()
+        self.a21_rows = np.repeat(np.arange(self.a21.shape[0]), np.diff(self.a21.indptr))
+        self.a22_rows = np.repeat(np.arange(self.a22.shape[0]), np.diff(self.a22.indptr))
+        self.ztw = np.asarray(z.T @ w)
+        self.wtw = w.T @ w
+        self.n_rest = z.shape[1] - split
+        self.identity_rest = sp.identity(self.n_rest, format="csr")
+
+    def start(self) -> np.ndarray:
+        return np.concatenate([lv.covariance.start() for lv in self.levels]) if self.levels else np.zeros(0)
+
+    def bounds(self) -> list[tuple[float | None, None]]:
+        return [(lo, None) for lv in self.levels for lo in lv.covariance.lower_bounds()]
+
+    # ----- Lambda -----------------------------------------------------------------------------
+    def _level_lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
+        return [lv.covariance.lambda_of(theta[self.param_offsets[i]: self.param_offsets[i + 1]])
+                for i, lv in enumerate(self.levels)]
+
+    def _lambda_parts(self, theta):
+        """Lambda of the first factor as (groups, q1, q1) and of the others as a sparse matrix
+        (or, when every Lambda is diagonal, as vectors)."""
+        lams = self._level_lambdas(theta)
+        first = lams[self.order[0]]
+        lam1 = np.broadcast_to(first, (self.n1, self.q1, self.q1))
+        if self.diagonal:
+            rest = np.concatenate([np.tile(np.diag(lams[i]), self.factors[i].n_groups) for i in self.order[1:]]) \
+                if len(self.order) > 1 else np.zeros(0)
+            return lam1, np.diag(first), rest
+        rest = sp.block_diag([sp.kron(sp.identity(self.factors[i].n_groups), lams[i]) for i in self.order[1:]],
+                             format="csr") if len(self.order) > 1 else sp.csr_matrix((0, 0))
+        return lam1, None, rest
+
+    # ----- evaluation ---------------------------------------------------------------------------
+    def evaluate(self, theta: np.ndarray, gradient: bool = True, keep: bool = False) -> Evaluation:
+        theta = np.asarray(theta, dtype=float)
+        evaluation, blocks = self._evaluate(theta)
+        if gradient:
+            evaluation.gradient = self._numeric_gradient(theta)
+        if keep:
+            evaluation.childsums = [blocks]  # the predictions reuse the factorisation
+        return evaluation
+
+    def _numeric_gradient(self, theta: np.ndarray) -> np.ndarray:
+        out = np.empty(theta.size)
+        for i in range(theta.size):
+            step = GRADIENT_STEP * max(1.0, abs(theta[i]))
+            up, down = theta.copy(), theta.copy()
+            up[i] += step
+            down[i] -= step
+            out[i] = (self._evaluate(up)[0].deviance - self._evaluate(down)[0].deviance) / (2 * step)
+        return out
+
+    def _evaluate(self, theta):
+        lam1, d1, rest = self._lambda_parts(theta)
+        q1 = self.q1
+        # First factor: M11 = Lambda1' A11 Lambda1 + I, one q1 x q1 block per group.
+        if d1 is not None:
+            m11 = self.a11_blocks * (d1[:, None] * d1[None, :])[None] + np.eye(q1)[None]
+        else:
+            m11 = np.einsum("ji,gjk,kl->gil", lam1[0], self.a11_blocks, lam1[0]) + np.eye(q1)[None]
+        try:
+            chol1 = np.linalg.cholesky(m11)
+        except np.linalg.LinAlgError:
+            raise UserInputError("the random-effects cross-products are not positive definite") from None
+        logdet = 2.0 * float(np.sum(np.log(np.einsum("gii->gi", chol1))))
+        inv1 = np.linalg.inv(chol1) if q1 > 1 else 1.0 / chol1
+        # U = Lambda' Z' W, T21 = Lambda2' A21 Lambda1, T22 = Lambda2' A22 Lambda2.
+        ztw1 = self.ztw[: self.split].reshape(self.n1, q1, -1)
+        if d1 is not None:
+            u1 = ztw1 * d1[None, :, None]
+        else:
+            u1 = np.einsum("ji,gjk->gik", lam1[0], ztw1)
+        c1 = np.einsum("gij,gjk->gik", inv1, u1)  # L1^-1 U1, (groups, q1, p+1)
+        w_part = self.wtw - np.einsum("gik,gil->kl", c1, c1)
+        if self.n_rest == 0:
+            schur = w_part
+            solve_rest = None
+            b_rest = sp.csr_matrix((0, self.split))
+        else:
+            l1inv_t = self._first_transform(d1, lam1, inv1)  # Lambda1 L1^-T as a sparse matrix
+            if self.diagonal:
+                t21 = self.a21.copy()
+                t21.data = t21.data * rest[self.a21_rows]
+                t22 = self.a22.copy()
+                t22.data = t22.data * rest[self.a22_rows] * rest[self.a22.indices]
+                u2 = self.ztw[self.split:] * rest[:, None]
+            else:
+                t21 = (rest.T @ self.a21).tocsr()
+                t22 = (rest.T @ self.a22 @ rest).tocsr()
+                u2 = rest.T @ self.ztw[self.split:]
+            b_rest = (t21 @ l1inv_t).tocsr()  # T21 L1^-T with T21 = Lambda2' A21 Lambda1
+            s_rr = (t22 + self.identity_rest - b_rest @ b_rest.T).tocsc()
+            s_rw = u2 - b_rest @ c1.reshape(self.split, -1)
+            solve_rest, logdet_rest = _factor(s_rr)
+            logdet += logdet_rest
+            schur = w_part - s_rw.T @ solve_rest(s_rw)
+        evaluation = self._profile(schur, logdet)
+        return evaluation, _Blocks(lam1[0], inv1, c1, b_rest, solve_rest, s_rw if self.n_rest else None, rest)
+
+    def _first_transform(self, d1, lam1, inv1) -> sp.csr_matrix:
+        """Lambda1 L1^-T, block diagonal, so that T21 L1^-T = (Lambda2' A21) (Lambda1 L1^-T)."""
+        q1 = self.q1
+        if q1 == 1:
+            return sp.diags(lam1[0][0, 0] * inv1[:, 0, 0])
+        blocks = np.einsum("ij,gkj->gik", lam1[0], inv1)  # Lambda1 (L1^-1)'
+        rows = (np.arange(self.n1)[:, None, None] * q1 + np.arange(q1)[None, :, None]).repeat(q1, axis=2)
+        cols = (np.arange(self.n1)[:, None, None] * q1 + np.arange(q1)[None, None, :]).repeat(q1, axis=1)
+        return sp.csr_matrix((blocks.ravel(), (rows.ravel(), cols.ravel())), shape=(self.split, self.split))
+
+    def _profile(self, schur: np.ndarray, logdet: float) -> Evaluation:
+        p = self.p
+        xtvx, xtvy, ytvy = schur[:p, :p], schur[:p, p], float(schur[p, p])
+        if p:
+            chol = np.linalg.cholesky(xtvx)
+            beta = cho_solve((chol, True), xtvy)
+            logdet_x = 2.0 * float(np.sum(np.log(np.diag(chol))))
+        else:
+            beta, logdet_x = np.zeros(0), 0.0
+        r2 = ytvy - float(xtvy @ beta)
+        if not r2 > 1e-12 * max(ytvy, 1e-300):
+            raise UserInputError("the fixed effects reproduce the outcome exactly: no residual variation is "
+                                 "left to split between the random factors")
+        dof = self.n - p if self.reml else self.n
+        deviance = logdet + dof * (1.0 + LOG_2PI + np.log(r2 / dof))
+        if self.reml:
+            deviance += logdet_x
+        return Evaluation(float(deviance), None, float(logdet), xtvx, xtvy, ytvy, beta, float(r2), logdet_x)
+
+    def deviance_at_sigma(self, theta: np.ndarray, sigma: float) -> float:
+        """-2 log L (or -2 log L_R) with sigma given rather than profiled out."""
+        evaluation = self._evaluate(np.asarray(theta, dtype=float))[0]
+        dof = self.n - self.p if self.reml else self.n
+        value = evaluation.logdet_v + dof * (LOG_2PI + 2.0 * np.log(sigma)) + evaluation.r2 / sigma ** 2
+        return value + (evaluation.logdet_x if self.reml else 0.0)
+
+
+def _factor(matrix: sp.csc_matrix):
+    """A solver and log-determinant of a symmetric positive definite sparse matrix."""
+    size = matrix.shape[0]
+    if size <= DENSE_LIMIT or matrix.nnz >= DENSE_FILL * size * size:
+        factor = cho_factor(matrix.toarray(), lower=True, check_finite=False)
+        logdet = 2.0 * float(np.sum(np.log(np.diag(factor[0]))))
+        return (lambda rhs: cho_solve(factor, rhs, check_finite=False)), logdet
+    lu = splu(matrix, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+    diagonal = lu.U.diagonal()
+    if np.any(diagonal <= 0):
+        raise UserInputError("the random-effects cross-products are not positive definite")
+    return lu.solve, float(np.sum(np.log(diagonal)))
