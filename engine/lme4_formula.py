@@ -157,7 +157,7 @@ def _random_terms(inside: str) -> list[_RandomTerm]:
 
 
 def _levels(terms: list[_RandomTerm]):
-    from engine.model_spec import Level
+    from engine.model_spec import stata_level_order
 
     merged: dict[tuple[str, ...], list[_RandomTerm]] = {}
     for term in terms:
@@ -178,21 +178,7 @@ def _levels(terms: list[_RandomTerm]):
             level.nested_in = above
         levels.append(level)
     # Stata's order: each crossed factor right after the nested levels it lies within.
-    ordered = [lv for lv in levels if not lv.crossed]
-    for level in (lv for lv in levels if lv.crossed):
-        ordered.insert(_after_nested(ordered, len(level.nested_in)) if level.nested_in else len(ordered), level)
-    return ordered
-
-
-def _after_nested(ordered, depth: int) -> int:
-    """Position after the first ``depth`` nested levels and any crossed factors already there."""
-    seen = 0
-    for index, level in enumerate(ordered):
-        if not level.crossed:
-            if seen == depth:
-                return index
-            seen += 1
-    return len(ordered)
+    return stata_level_order(levels)
 
 
 def _longest_chain(groupings: list[tuple[str, ...]]) -> list[tuple[str, ...]]:

@@ -109,7 +109,7 @@ class ModelSpec:
         head = " ".join([self.outcome, *self.fixed])
         if not self.constant:
             head += ", noconstant"
-        parts = [head] + [level.to_stata() for level in self.levels]
+        parts = [head] + [level.to_stata() for level in self.stata_order()]
         text = "mixed " + " || ".join(parts)
         options = (["reml"] if self.method == "REML" else []) + ([f"dfmethod({self.dfmethod})"] if self.dfmethod else [])
         if options:
@@ -140,6 +140,10 @@ class ModelSpec:
     @property
     def level_names(self) -> list[str]:
         return [level.name for level in self.levels]
+
+    def stata_order(self) -> list[Level]:
+        """Levels in the order Stata needs (see ``stata_level_order``)."""
+        return stata_level_order(self.levels)
 
     @property
     def has_crossed(self) -> bool:
@@ -172,6 +176,22 @@ class ModelSpec:
 
     def replace(self, **changes) -> "ModelSpec":
         return dataclasses.replace(self, **changes)
+
+
+def stata_level_order(levels: list[Level]) -> list[Level]:
+    """Each crossed factor right after the nested levels it lies within (first of all when it
+    crosses the whole sample), nested levels in their own order: Stata's reading of `_all: R.x`."""
+    ordered = [level for level in levels if not level.crossed]
+    for level in (lv for lv in levels if lv.crossed):
+        depth, seen, position = len(level.nested_in), 0, len(ordered)
+        for index, other in enumerate(ordered):
+            if not other.crossed:
+                if seen == depth:
+                    position = index
+                    break
+                seen += 1
+        ordered.insert(position, level)
+    return ordered
 
 
 def parse_dfmethod(name: str | None) -> str | None:

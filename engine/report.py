@@ -202,10 +202,28 @@ def _random_table(result: FitResult, variances: bool) -> list[str]:
             if row.level != "Residual":
                 level = kinds.get(row.level)
                 structure = "Identity" if level is None or len(level.terms) == 1 else level.covariance.capitalize()
-                lines.append(f"{row.level + ': ' + structure:<28} |")
-        lines.append(_random_row(row))
+                lines.append(f"{_crossed_header(level) or row.level + ': ' + structure:<28} |")
+        lines.append(_random_row(_crossed_label(row, kinds.get(row.level))))
     lines.append(RULE)
     return lines
+
+
+def _is_stata_crossed(level) -> bool:
+    """A crossed factor with a random intercept only: Stata's `_all: R.x`."""
+    return bool(getattr(level, "crossed", False)) and level.terms == ["_cons"]
+
+
+def _crossed_header(level) -> str | None:
+    return "_all: Identity" if _is_stata_crossed(level) else None
+
+
+def _crossed_label(row: RandomParam, level) -> RandomParam:
+    """Stata names a crossed factor's variance var(R.x); JSON keeps level x, param var(_cons)."""
+    if not _is_stata_crossed(level):
+        return row
+    import dataclasses
+
+    return dataclasses.replace(row, param=row.param.replace("(_cons)", f"(R.{level.name})"))
 
 
 def _random_row(row: RandomParam) -> str:

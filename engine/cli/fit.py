@@ -17,7 +17,10 @@ def register(subparsers) -> None:
                     "e.g. --model \"perform tutoring || dist_id: || school_id: || teach_id: || student_id:\". "
                     "Reads CSV, Stata .dta, SPSS .sav, Excel and Parquet (by extension).")
     parser.add_argument("data", help="data file (.csv, .dta, .sav, .xlsx, .parquet)")
-    parser.add_argument("--model", required=True, help="model in Stata mixed syntax")
+    written = parser.add_mutually_exclusive_group(required=True)
+    written.add_argument("--model", help="model in Stata mixed syntax; crossed factors as || _all: R.x")
+    written.add_argument("--formula", help="the model as an lme4 formula, e.g. \"perform ~ tutoring + "
+                         "(1|dist_id/school_id) + (1|teach_id)\"; REML unless --ml, as in lme4")
     method = parser.add_mutually_exclusive_group()
     method.add_argument("--reml", dest="method", action="store_const", const="REML",
                         help="restricted maximum likelihood (unbiased variances; do not compare fixed effects)")
@@ -51,7 +54,10 @@ def spec_from_arguments(args: argparse.Namespace):
     """The ModelSpec of --model with --reml/--ml, --dfmethod and the centring options applied."""
     from engine.model_spec import ModelSpec, parse_dfmethod
 
-    spec = ModelSpec.parse(args.model, method=args.method)
+    if getattr(args, "formula", None):
+        spec = ModelSpec.parse_lme4(args.formula, method=args.method)
+    else:
+        spec = ModelSpec.parse(args.model, method=args.method)
     if args.dfmethod is not None:
         spec = spec.replace(dfmethod=parse_dfmethod(args.dfmethod))
     spec.centering = centerings_from_arguments(args)
