@@ -17,13 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg.lapack import dpotri
 from scipy.sparse.linalg import splu
 
 from engine.errors import UserInputError
 from engine.mixed.criterion import LOG_2PI, Evaluation, LevelTerms
 from engine.mixed.crossed.factors import GroupingFactor
 
-DENSE_LIMIT = 3000  # Schur complements up to this size are factored densely
+DENSE_LIMIT = 400  # Schur complements up to this size are factored densely
 DENSE_FILL = 0.15  # ... and larger ones when at least this share of entries is non-zero
 GRADIENT_STEP = 1e-6
 
@@ -128,7 +129,10 @@ class CrossedCriterion:
         theta = np.asarray(theta, dtype=float)
         evaluation, blocks = self._evaluate(theta)
         if gradient:
-            evaluation.gradient = self._numeric_gradient(theta)
+            from engine.mixed.crossed.gradient import analytic_gradient
+
+            exact = analytic_gradient(self, theta, evaluation, blocks) if self.diagonal else None
+            evaluation.gradient = self._numeric_gradient(theta) if exact is None else exact
         if keep:
             evaluation.childsums = [blocks]  # the predictions reuse the factorisation
         return evaluation
@@ -151,10 +155,13 @@ class CrossedCriterion:
             m11 = self.a11_blocks * (d1[:, None] * d1[None, :])[None] + np.eye(q1)[None]
         else:
             m11 = np.einsum("ji,gjk,kl->gil", lam1[0], self.a11_blocks, lam1[0]) + np.eye(q1)[None]
-        try:
-            chol1 = np.linalg.cholesky(m11)
-        except np.linalg.LinAlgError:
-            raise UserInputError("the random-effects cross-products are not positive definite") from None
+        if q1 == 1:  # scalar blocks: no batched factorisation needed
+            chol1 = np.sqrt(m11)
+        else:
+            try:
+                chol1 = np.linalg.cholesky(m11)
+            except np.linalg.LinAlgError:
+                raise UserInputError("the random-effects cross-products are not positive definite") from None
         logdet = 2.0 * float(np.sum(np.log(np.einsum("gii->gi", chol1))))
         inv1 = np.linalg.inv(chol1) if q1 > 1 else 1.0 / chol1
         # U = Lambda' Z' W, T21 = Lambda2' A21 Lambda1, T22 = Lambda2' A22 Lambda2.
@@ -163,32 +170,49 @@ class CrossedCriterion:
             u1 = ztw1 * d1[None, :, None]
         else:
             u1 = np.einsum("ji,gjk->gik", lam1[0], ztw1)
-        c1 = np.einsum("gij,gjk->gik", inv1, u1)  # L1^-1 U1, (groups, q1, p+1)
-        w_part = self.wtw - np.einsum("gik,gil->kl", c1, c1)
+        c1 = inv1 * u1 if q1 == 1 else np.einsum("gij,gjk->gik", inv1, u1)  # L1^-1 U1, (groups, q1, p+1)
+        flat = c1.reshape(self.split, -1)
+        w_part = self.wtw - flat.T @ flat
         if self.n_rest == 0:
             schur = w_part
             solve_rest = None
             b_rest = sp.csr_matrix((0, self.split))
         else:
-            l1inv_t = self._first_transform(d1, lam1, inv1)  # Lambda1 L1^-T as a sparse matrix
             if self.diagonal:
-                t21 = self.a21.copy()
-                t21.data = t21.data * rest[self.a21_rows]
                 t22 = self.a22.copy()
                 t22.data = t22.data * rest[self.a22_rows] * rest[self.a22.indices]
                 u2 = self.ztw[self.split:] * rest[:, None]
+                if q1 == 1:  # B = T21 L1^-T: every entry scaled by its row's and its column's factor
+                    b_rest = self.a21.copy()
+                    b_rest.data = b_rest.data * rest[self.a21_rows] * (d1[0] * inv1[:, 0, 0])[self.a21.indices]
+                else:
+                    t21 = self.a21.copy()
+                    t21.data = t21.data * rest[self.a21_rows]
+                    b_rest = (t21 @ self._first_transform(d1, lam1, inv1)).tocsr()
             else:
                 t21 = (rest.T @ self.a21).tocsr()
                 t22 = (rest.T @ self.a22 @ rest).tocsr()
                 u2 = rest.T @ self.ztw[self.split:]
-            b_rest = (t21 @ l1inv_t).tocsr()  # T21 L1^-T with T21 = Lambda2' A21 Lambda1
+                b_rest = (t21 @ self._first_transform(d1, lam1, inv1)).tocsr()  # T21 L1^-T
             s_rr = (t22 + self.identity_rest - b_rest @ b_rest.T).tocsc()
-            s_rw = u2 - b_rest @ c1.reshape(self.split, -1)
+            s_rw = u2 - b_rest @ flat
             solve_rest, logdet_rest = _factor(s_rr)
             logdet += logdet_rest
             schur = w_part - s_rw.T @ solve_rest(s_rw)
         evaluation = self._profile(schur, logdet)
         return evaluation, _Blocks(lam1[0], inv1, c1, b_rest, solve_rest, s_rw if self.n_rest else None, rest)
+
+    def columns_of_parameters(self) -> list[np.ndarray]:
+        """For each theta parameter of a diagonal Lambda, the positions of the effects it scales."""
+        out = []
+        for index, terms in enumerate(self.levels):
+            position = self.order.index(index)
+            q = len(terms.columns)
+            groups = np.arange(self.factors[index].n_groups) * q + self.offsets[position]
+            for basis in terms.covariance.basis:
+                own = np.flatnonzero(np.diag(basis))
+                out.append((groups[:, None] + own[None, :]).ravel())
+        return out
 
     def _first_transform(self, d1, lam1, inv1) -> sp.csr_matrix:
         """Lambda1 L1^-T, block diagonal, so that T21 L1^-T = (Lambda2' A21) (Lambda1 L1^-T)."""
@@ -227,15 +251,91 @@ class CrossedCriterion:
         return value + (evaluation.logdet_x if self.reml else 0.0)
 
 
+class _DenseFactor:
+    """Cholesky factor of a dense positive definite matrix: solves and the explicit inverse."""
+
+    def __init__(self, matrix: np.ndarray):
+        try:
+            self.factor = cho_factor(matrix, lower=True, check_finite=False)
+        except np.linalg.LinAlgError:
+            raise UserInputError("the random-effects cross-products are not positive definite") from None
+        self.logdet = 2.0 * float(np.sum(np.log(np.diag(self.factor[0]))))
+
+    def __call__(self, rhs: np.ndarray) -> np.ndarray:
+        return cho_solve(self.factor, rhs, check_finite=False)
+
+    def inverse(self) -> np.ndarray:
+        lower, info = dpotri(self.factor[0], lower=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("inverse of the Schur complement failed")
+        return SelectedInverse(np.tril(lower) + np.tril(lower, -1).T)
+
+
+class _SparseFactor:
+    """Sparse LU (SuperLU, symmetric mode, diagonal pivots) of a positive definite matrix."""
+
+    def __init__(self, matrix: sp.csc_matrix):
+        self.lu = splu(matrix, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+        diagonal = self.lu.U.diagonal()
+        if np.any(diagonal <= 0):
+            raise UserInputError("the random-effects cross-products are not positive definite")
+        self.logdet = float(np.sum(np.log(diagonal)))
+        self.size = matrix.shape[0]
+
+    def __call__(self, rhs: np.ndarray) -> np.ndarray:
+        return self.lu.solve(rhs)
+
+    def inverse(self) -> np.ndarray:
+        """S^-1 where the factor has entries (which covers the pattern of S), zeros elsewhere.
+
+        Takahashi's recurrence on P S P' = L D L' (SuperLU's U = D L' when it pivots on the
+        diagonal with one symmetric permutation): Z = D^-1 L^-1 + (I - L') Z, column by column
+        from the last, reading only entries inside the factor's pattern.
+        """
+        lu = self.lu
+        if not np.array_equal(lu.perm_r, lu.perm_c):  # not a symmetric elimination: solve fully
+            return SelectedInverse(lu.solve(np.eye(self.size)))
+        lower = lu.L.tocsc()
+        diagonal = lu.U.diagonal()
+        indptr, indices, data = lower.indptr, lower.indices, lower.data
+        z = np.zeros((self.size, self.size))
+        for j in range(self.size - 1, -1, -1):
+            rows = indices[indptr[j]:indptr[j + 1]]
+            below = rows > j
+            rows, values = rows[below], data[indptr[j]:indptr[j + 1]][below]
+            if rows.size:
+                column = -(z[rows[:, None], rows[None, :]] @ values)
+                z[rows, j] = column
+                z[j, rows] = column
+                z[j, j] = 1.0 / diagonal[j] - values @ column
+            else:
+                z[j, j] = 1.0 / diagonal[j]
+        return SelectedInverse(z, lu.perm_c)
+
+
+class SelectedInverse:
+    """Entries of S^-1 stored in elimination order: S^-1[i, j] = z[rank[i], rank[j]] (rank: SuperLU's perm_c)."""
+
+    def __init__(self, z: np.ndarray, rank: np.ndarray | None = None):
+        self.z = z
+        self.rank = rank
+
+    def _ranks(self, index):
+        index = np.asarray(index)
+        return index if self.rank is None else self.rank[index]
+
+    def diagonal(self) -> np.ndarray:
+        return np.diag(self.z) if self.rank is None else np.diag(self.z)[self.rank]
+
+    def entries(self, rows, cols) -> np.ndarray:
+        return self.z[self._ranks(rows), self._ranks(cols)]
+
+
 def _factor(matrix: sp.csc_matrix):
-    """A solver and log-determinant of a symmetric positive definite sparse matrix."""
+    """A solver (with ``inverse()``) and log-determinant of a symmetric positive definite matrix."""
     size = matrix.shape[0]
     if size <= DENSE_LIMIT or matrix.nnz >= DENSE_FILL * size * size:
-        factor = cho_factor(matrix.toarray(), lower=True, check_finite=False)
-        logdet = 2.0 * float(np.sum(np.log(np.diag(factor[0]))))
-        return (lambda rhs: cho_solve(factor, rhs, check_finite=False)), logdet
-    lu = splu(matrix, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
-    diagonal = lu.U.diagonal()
-    if np.any(diagonal <= 0):
-        raise UserInputError("the random-effects cross-products are not positive definite")
-    return lu.solve, float(np.sum(np.log(diagonal)))
+        factor = _DenseFactor(matrix.toarray())
+    else:
+        factor = _SparseFactor(matrix)
+    return factor, factor.logdet

@@ -26,7 +26,7 @@ def random_effects(criterion: CrossedCriterion, blocks, theta: np.ndarray, beta:
         b2 = blocks.solve_rest(blocks.s_rw @ w)
         c = c - (blocks.b_rest.T @ b2).reshape(n1, q1)
         if criterion.n_rest <= DENSE_INVERSE_LIMIT:
-            inverse_rest = blocks.solve_rest(np.eye(criterion.n_rest))
+            inverse_rest = blocks.solve_rest.inverse()
     b1 = np.einsum("gji,gj->gi", blocks.inv1, c)  # L1^-T c
     out: list = [None] * len(criterion.levels)
     first = criterion.order[0]
@@ -45,7 +45,7 @@ def random_effects(criterion: CrossedCriterion, blocks, theta: np.ndarray, beta:
             sds = np.full((groups, q), np.nan)
         else:
             positions = start + np.arange(groups)[:, None] * q + np.arange(q)[None, :]
-            var_b = inverse_rest[positions[:, :, None], positions[:, None, :]]
+            var_b = inverse_rest.entries(positions[:, :, None], positions[:, None, :])
             sds = _sds(lam, var_b, sigma)
         out[index] = (estimates, sds)
     return out
@@ -62,7 +62,7 @@ def _first_factor_variance(criterion, blocks, inverse_rest):
     return np.einsum("gji,gjk,gkl->gil", blocks.inv1, inner, blocks.inv1)
 
 
-def _group_quadratic_forms(b: sp.csc_matrix, inverse: np.ndarray, n1: int, q1: int) -> np.ndarray:
+def _group_quadratic_forms(b: sp.csc_matrix, inverse, n1: int, q1: int) -> np.ndarray:
     """(B' S^-1 B) restricted to each group's q1 x q1 block, from pairs of entries in one group."""
     b.sort_indices()
     nnz = b.nnz
@@ -74,7 +74,7 @@ def _group_quadratic_forms(b: sp.csc_matrix, inverse: np.ndarray, n1: int, q1: i
     first = np.repeat(np.arange(nnz), reps)
     within = np.arange(first.size) - np.repeat(np.cumsum(reps) - reps, reps)
     second = start[group[first]] + within
-    weights = b.data[first] * b.data[second] * inverse[b.indices[first], b.indices[second]]
+    weights = b.data[first] * b.data[second] * inverse.entries(b.indices[first], b.indices[second])
     target = group[first] * q1 * q1 + (column[first] % q1) * q1 + column[second] % q1
     return np.bincount(target, weights=weights, minlength=n1 * q1 * q1).reshape(n1, q1, q1)
 
