@@ -296,21 +296,52 @@ class _SparseFactor:
         if not np.array_equal(lu.perm_r, lu.perm_c):  # not a symmetric elimination: solve fully
             return SelectedInverse(lu.solve(np.eye(self.size)))
         lower = lu.L.tocsc()
-        diagonal = lu.U.diagonal()
-        indptr, indices, data = lower.indptr, lower.indices, lower.data
-        z = np.zeros((self.size, self.size))
-        for j in range(self.size - 1, -1, -1):
-            rows = indices[indptr[j]:indptr[j + 1]]
-            below = rows > j
-            rows, values = rows[below], data[indptr[j]:indptr[j + 1]][below]
-            if rows.size:
-                column = -(z[rows[:, None], rows[None, :]] @ values)
-                z[rows, j] = column
-                z[j, rows] = column
-                z[j, j] = 1.0 / diagonal[j] - values @ column
-            else:
-                z[j, j] = 1.0 / diagonal[j]
+        lower.sort_indices()
+        strict = sp.tril(lower, k=-1, format="csc")
+        return SelectedInverse(_takahashi(strict, lu.U.diagonal(), self.size), lu.perm_c)
         return SelectedInverse(z, lu.perm_c)
+
+
+def _takahashi(strict: sp.csc_matrix, diagonal: np.ndarray, size: int) -> np.ndarray:
+    """Z = (L D L')^-1 on the pattern of L (zeros elsewhere), L = I + ``strict``.
+
+    Column j needs Z on the rows of L[:, j] below j, all ancestors of j in the elimination tree, so
+    the columns at one depth of the tree are independent and are done together: their row sets
+    are padded to one width with a spare index whose row and column of Z stay zero.
+    """
+    indptr, indices, data = strict.indptr, strict.indices, strict.data
+    counts = np.diff(indptr)
+    parent = np.full(size, -1)
+    has_rows = counts > 0
+    parent[has_rows] = indices[indptr[:-1][has_rows]]  # the first row below the diagonal
+    depth = np.zeros(size, dtype=np.int64)
+    for j in range(size - 1, -1, -1):  # parents come after their children
+        if parent[j] >= 0:
+            depth[j] = depth[parent[j]] + 1
+    z = np.zeros((size + 1, size + 1))
+    spare = size
+    order = np.argsort(depth, kind="stable")
+    boundaries = np.flatnonzero(np.diff(depth[order])) + 1
+    for batch in np.split(order, boundaries):
+        width = int(counts[batch].max())
+        if width == 0:
+            z[batch, batch] = 1.0 / diagonal[batch]
+            continue
+        rows = np.full((batch.size, width), spare)
+        values = np.zeros((batch.size, width))
+        offsets = np.arange(width)[None, :]
+        valid = offsets < counts[batch][:, None]
+        positions = (indptr[batch][:, None] + offsets)[valid]
+        rows[valid] = indices[positions]
+        values[valid] = data[positions]
+        block = z[rows[:, :, None], rows[:, None, :]]  # (batch, width, width)
+        column = -np.einsum("bij,bj->bi", block, values)
+        z[rows, batch[:, None]] = column
+        z[batch[:, None], rows] = column
+        z[batch, batch] = 1.0 / diagonal[batch] - np.einsum("bi,bi->b", values, column)
+        z[spare, :] = 0.0
+        z[:, spare] = 0.0
+    return z[:size, :size]
 
 
 class SelectedInverse:
