@@ -98,6 +98,7 @@ class CrossedCriterion:
         self.wtw = w.T @ w
         self.n_rest = z.shape[1] - split
         self.identity_rest = sp.identity(self.n_rest, format="csr")
+        self.pattern = _SchurPattern(self.a22, self.a21) if self.diagonal and self.q1 == 1 and self.n_rest else None
 
     def start(self) -> np.ndarray:
         return np.concatenate([lv.covariance.start() for lv in self.levels]) if self.levels else np.zeros(0)
@@ -194,7 +195,10 @@ class CrossedCriterion:
                 t22 = (rest.T @ self.a22 @ rest).tocsr()
                 u2 = rest.T @ self.ztw[self.split:]
                 b_rest = (t21 @ self._first_transform(d1, lam1, inv1)).tocsr()  # T21 L1^-T
-            s_rr = (t22 + self.identity_rest - b_rest @ b_rest.T).tocsc()
+            if self.pattern is not None:  # S = Lambda2 (A22 - A21 diag(w) A12) Lambda2 + I on a fixed pattern
+                s_rr = self.pattern.assemble(rest, (d1[0] * inv1[:, 0, 0]) ** 2)
+            else:
+                s_rr = (t22 + self.identity_rest - b_rest @ b_rest.T).tocsc()
             s_rw = u2 - b_rest @ flat
             solve_rest, logdet_rest = _factor(s_rr)
             logdet += logdet_rest
@@ -300,6 +304,57 @@ class _SparseFactor:
         strict = sp.tril(lower, k=-1, format="csc")
         return SelectedInverse(_takahashi(strict, lu.U.diagonal(), self.size), lu.perm_c)
         return SelectedInverse(z, lu.perm_c)
+
+
+class _SchurPattern:
+    """Sums sum_g w_g a_g a_g' over the columns a_g of A21, on the fixed pattern of A22 + A21 A12 + I.
+
+    Every pair of entries in one column of A21 adds to one entry of the pattern; the pairs and
+    their products are found once, so each evaluation is one weighted bincount.
+    """
+
+    def __init__(self, a22: sp.csr_matrix, a21: sp.csr_matrix):
+        size = a22.shape[0]
+        columns = a21.tocsc()
+        columns.sort_indices()
+        pattern = (abs(a22) + abs(columns) @ abs(columns).T + sp.identity(size)).tocsc()
+        pattern.sort_indices()
+        self.indptr, self.indices = pattern.indptr, pattern.indices
+        self.rows = self.indices
+        self.cols = np.repeat(np.arange(size), np.diff(self.indptr))
+        self.size, self.nnz = size, self.indices.size
+        counts = np.diff(columns.indptr)
+        group = np.repeat(np.arange(columns.shape[1]), counts)
+        start = columns.indptr[:-1]
+        reps = counts[group]
+        first = np.repeat(np.arange(columns.nnz), reps)
+        within = np.arange(first.size) - np.repeat(np.cumsum(reps) - reps, reps)
+        second = start[group[first]] + within
+        self.pair_group = group[first]
+        self.pair_product = columns.data[first] * columns.data[second]
+        self.pair_position = self._positions(columns.indices[first], columns.indices[second])
+        a22 = a22.tocoo()
+        self.a22_position = self._positions(a22.row, a22.col)
+        self.a22_data = a22.data
+        self.diagonal_position = self._positions(np.arange(size), np.arange(size))
+
+    def _positions(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Index into the pattern's data of entries (row, col), all inside the pattern."""
+        keys = cols.astype(np.int64) * self.size + rows
+        all_keys = self.cols.astype(np.int64) * self.size + self.rows
+        return np.searchsorted(all_keys, keys)
+
+    def weighted_sum(self, weights: np.ndarray) -> np.ndarray:
+        return np.bincount(self.pair_position, weights=self.pair_product * weights[self.pair_group],
+                           minlength=self.nnz)
+
+    def assemble(self, scale: np.ndarray, weights: np.ndarray) -> sp.csc_matrix:
+        """diag(scale) (A22 - sum_g w_g a_g a_g') diag(scale) + I as a CSC matrix."""
+        values = -self.weighted_sum(weights)
+        values[self.a22_position] += self.a22_data  # positions are distinct
+        values *= scale[self.rows] * scale[self.cols]
+        values[self.diagonal_position] += 1.0
+        return sp.csc_matrix((values, self.indices, self.indptr), shape=(self.size, self.size))
 
 
 def _takahashi(strict: sp.csc_matrix, diagonal: np.ndarray, size: int) -> np.ndarray:

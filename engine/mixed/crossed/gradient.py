@@ -50,7 +50,7 @@ def analytic_gradient(criterion, theta: np.ndarray, evaluation, blocks) -> np.nd
             columns, t = columns_of[k], theta[k]
             if t != 0.0:
                 if index == first:
-                    trace = _first_factor_trace(blocks, inverse, np.flatnonzero(np.diag(basis)), n1, q1)
+                    trace = _first_factor_trace(criterion, blocks, inverse, np.flatnonzero(np.diag(basis)))
                 else:
                     trace = float(inverse.diagonal()[columns - split].sum())
                 d_logdet[k] = 2.0 * (columns.size - trace) / t
@@ -70,7 +70,7 @@ def analytic_gradient(criterion, theta: np.ndarray, evaluation, blocks) -> np.nd
     return gradient
 
 
-def _first_factor_trace(blocks, inverse, own: np.ndarray, n1: int, q1: int) -> float:
+def _first_factor_trace(criterion, blocks, inverse, own: np.ndarray) -> float:
     """sum over groups and the effects in ``own`` of diag(M^-1) for the first factor:
     sum_g tr(W_g) + tr(S^-1 B W B') with W_g = L1g^-T[:, own] (L1g^-T[:, own])'."""
     selected = blocks.inv1[:, :, own]  # (groups, q1, own): rows of L1^-1 = columns of L1^-T
@@ -78,6 +78,13 @@ def _first_factor_trace(blocks, inverse, own: np.ndarray, n1: int, q1: int) -> f
     trace = float(np.einsum("gaa->", weights))
     if inverse is None:
         return trace
+    n1, q1 = criterion.n1, criterion.q1
+    pattern = criterion.pattern
+    if pattern is not None:  # B diag(w) B' on the Schur complement's pattern, B = Lambda2 A21 Lambda1 L1^-T
+        d1 = blocks.lam1[0, 0]
+        values = pattern.weighted_sum(d1 ** 2 * blocks.inv1[:, 0, 0] ** 2 * weights[:, 0, 0])
+        values *= blocks.rest_lambda[pattern.rows] * blocks.rest_lambda[pattern.cols]
+        return trace + float(values @ inverse.entries(pattern.rows, pattern.cols))
     b = blocks.b_rest
     if q1 == 1:
         product = (b.multiply(weights[:, 0, 0][None, :]) @ b.T).tocoo()
