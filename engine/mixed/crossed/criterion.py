@@ -247,6 +247,20 @@ class CrossedCriterion:
             deviance += logdet_x
         return Evaluation(float(deviance), None, float(logdet), xtvx, xtvy, ytvy, beta, float(r2), logdet_x)
 
+    def gradient_at_sigma(self, evaluation: Evaluation, sigma: float) -> tuple[np.ndarray, float]:
+        """As NestedCriterion.gradient_at_sigma: needs an evaluation with the exact gradient's pieces."""
+        d_theta = evaluation.d_logdet_v + evaluation.d_r2 / sigma ** 2
+        if self.reml:
+            d_theta = d_theta + evaluation.d_logdet_x
+        dof = self.n - self.p if self.reml else self.n
+        return d_theta, 2.0 * dof - 2.0 * evaluation.r2 / sigma ** 2
+
+    @property
+    def has_exact_gradient(self) -> bool:
+        from engine.mixed.crossed.predict import DENSE_INVERSE_LIMIT
+
+        return self.diagonal and self.n_rest <= DENSE_INVERSE_LIMIT
+
     def deviance_at_sigma(self, theta: np.ndarray, sigma: float) -> float:
         """-2 log L (or -2 log L_R) with sigma given rather than profiled out."""
         evaluation = self._evaluate(np.asarray(theta, dtype=float))[0]

@@ -22,7 +22,8 @@ from engine.mixed.prepare import build_work_columns, prepare_model_data
 from engine.model_spec import ModelSpec
 from engine.results import FitResult, GroupCount, LevelEffects, LinkCovariance
 
-HESSIAN_STEP = 1e-3  # on the log-sd / atanh-corr / log-sigma scale
+HESSIAN_STEP = 1e-3  # second differences of -2 log L, on the log-sd / atanh-corr / log-sigma scale
+GRADIENT_HESSIAN_STEP = 1e-4  # first differences of its exact gradient (the nested path's step)
 
 
 def fit_crossed(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, predict: bool = True,
@@ -114,10 +115,13 @@ def _params(level) -> list[bool]:
 
 
 class CrossedVarianceParameters(VarianceParameters):
-    """Standard errors on Stata's scale from the Hessian of -2 log L by central differences."""
+    """Standard errors on Stata's scale: the Hessian of -2 log L by central differences of its exact
+    gradient when there is one, else by central second differences of the function."""
 
     def _covariance(self, step: float | None = None) -> np.ndarray | None:
-        step = HESSIAN_STEP  # the nested path's step suits its exact gradient, not second differences
+        if self.criterion.has_exact_gradient:  # central differences of the exact gradient, as nested
+            return super()._covariance(GRADIENT_HESSIAN_STEP)
+        step = HESSIAN_STEP
         psi = self.psi()
         size = psi.size
 
