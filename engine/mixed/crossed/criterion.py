@@ -286,7 +286,7 @@ class _DenseFactor:
         lower, info = dpotri(self.factor[0], lower=1)
         if info != 0:
             raise np.linalg.LinAlgError("inverse of the Schur complement failed")
-        return SelectedInverse(np.tril(lower) + np.tril(lower, -1).T)
+        return SelectedInverse(lower, lower_only=True)
 
 
 class _SparseFactor:
@@ -344,6 +344,8 @@ class _SchurPattern:
         first = np.repeat(np.arange(columns.nnz), reps)
         within = np.arange(first.size) - np.repeat(np.cumsum(reps) - reps, reps)
         second = start[group[first]] + within
+        upper = columns.indices[first] <= columns.indices[second]  # each pair once; mirrored below
+        first, second = first[upper], second[upper]
         self.pair_group = group[first]
         self.pair_product = columns.data[first] * columns.data[second]
         self.pair_position = self._positions(columns.indices[first], columns.indices[second])
@@ -351,6 +353,8 @@ class _SchurPattern:
         self.a22_position = self._positions(a22.row, a22.col)
         self.a22_data = a22.data
         self.diagonal_position = self._positions(np.arange(size), np.arange(size))
+        self.mirror = self._positions(self.cols, self.rows)  # position of (j, i) for each (i, j)
+        self.strictly_lower = self.rows > self.cols
 
     def _positions(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Index into the pattern's data of entries (row, col), all inside the pattern."""
@@ -359,8 +363,10 @@ class _SchurPattern:
         return np.searchsorted(all_keys, keys)
 
     def weighted_sum(self, weights: np.ndarray) -> np.ndarray:
-        return np.bincount(self.pair_position, weights=self.pair_product * weights[self.pair_group],
-                           minlength=self.nnz)
+        half = np.bincount(self.pair_position, weights=self.pair_product * weights[self.pair_group],
+                           minlength=self.nnz)  # filled where row <= column
+        half[self.strictly_lower] = half[self.mirror[self.strictly_lower]]
+        return half
 
     def assemble(self, scale: np.ndarray, weights: np.ndarray) -> sp.csc_matrix:
         """diag(scale) (A22 - sum_g w_g a_g a_g') diag(scale) + I as a CSC matrix."""
@@ -416,9 +422,10 @@ def _takahashi(strict: sp.csc_matrix, diagonal: np.ndarray, size: int) -> np.nda
 class SelectedInverse:
     """Entries of S^-1 stored in elimination order: S^-1[i, j] = z[rank[i], rank[j]] (rank: SuperLU's perm_c)."""
 
-    def __init__(self, z: np.ndarray, rank: np.ndarray | None = None):
+    def __init__(self, z: np.ndarray, rank: np.ndarray | None = None, lower_only: bool = False):
         self.z = z
         self.rank = rank
+        self.lower_only = lower_only  # only the lower triangle of z is filled (LAPACK's potri)
 
     def _ranks(self, index):
         index = np.asarray(index)
@@ -428,7 +435,10 @@ class SelectedInverse:
         return np.diag(self.z) if self.rank is None else np.diag(self.z)[self.rank]
 
     def entries(self, rows, cols) -> np.ndarray:
-        return self.z[self._ranks(rows), self._ranks(cols)]
+        rows, cols = self._ranks(rows), self._ranks(cols)
+        if self.lower_only:
+            rows, cols = np.maximum(rows, cols), np.minimum(rows, cols)
+        return self.z[rows, cols]
 
 
 def _factor(matrix: sp.csc_matrix):
