@@ -8,8 +8,9 @@ Cases:
   another teacher of the same school in semester 2, so teachers and students are crossed:
   ``perform ~ tutoring + (1|dist_id/school_id) + (1|teach_id) + (1|student_id)``, REML.
 
-Each fit runs in a fresh process; `fit seconds` is the engine's own time (optimisation, standard
-errors, predicted effects); lme4's time is its `lmer` call alone (data already read).
+Each case runs in a fresh process; `fit seconds` is the engine's own time (optimisation, standard
+errors, predicted effects), the best of two fits; lme4's time is its `lmer` call alone (data already
+read), the best of two for the moving design and one run for InstEval.
 
     python bench/bench_crossed.py [--cases insteval moving]
 
@@ -33,6 +34,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.bench_fit import machine  # noqa: E402
 
+# The machine is shared, so times wander: ours is the best of REPEATS fits, lme4's the best of
+# LME4_REPEATS (one for InstEval, whose fit takes minutes).
+REPEATS = 2
+LME4_REPEATS = {"insteval": 1, "moving": 2}
 CASES = {
     "insteval": ("y ~ service + (1|s) + (1|d) + (1|dept)", 5.0),
     "moving": ("perform ~ tutoring + (1|dist_id/school_id) + (1|teach_id) + (1|student_id)", 10.0),
@@ -82,9 +87,10 @@ def child_ours(case: str, path: str) -> dict:
     frame = pd.read_csv(path)
     small = pd.read_csv(ROOT / "tests" / "data" / "penicillin.csv")
     fit_mixed(small, ModelSpec.parse_lme4("diameter ~ 1 + (1|plate) + (1|sample)"))  # warm imports
-    result = fit_mixed(frame, spec)
+    results = [fit_mixed(frame, spec) for _ in range(REPEATS)]
+    result = min(results, key=lambda r: r.fit_seconds)
     return {"rows": len(frame), "seconds": result.fit_seconds, "loglik": result.loglik,
-            "converged": result.converged, "evaluations": len(result.iterations)}
+            "converged": result.converged, "iterations": len(result.iterations)}
 
 
 def run_lme4(case: str, path: Path) -> dict | None:
@@ -95,7 +101,7 @@ def run_lme4(case: str, path: Path) -> dict | None:
         "suppressMessages(library(lme4)); d <- read.csv(commandArgs(TRUE)[1]);"
         "for (v in intersect(c('s','d','dept','dist_id','school_id','teach_id','student_id'), names(d))) "
         "d[[v]] <- factor(d[[v]]);"
-        f"t <- system.time(m <- lmer({formula}, data=d, REML=TRUE))[['elapsed']];"
+        f"t <- Inf; for (i in 1:{LME4_REPEATS[case]}) t <- min(t, system.time(m <- lmer({formula}, data=d, REML=TRUE))[['elapsed']]);"
         "cat(sprintf('{\"seconds\": %.4f, \"loglik\": %.6f}', t, as.numeric(logLik(m))))")
     done = subprocess.run(["Rscript", "-e", script, str(path)], capture_output=True, text=True)
     if done.returncode != 0:
