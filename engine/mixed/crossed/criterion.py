@@ -7,7 +7,8 @@ criterion's). As in MixedModels.jl the factors are ordered by size and the large
 of M, which is block diagonal (its groups share no rows), is factored group by group; only the
 Schur complement of the other factors is factored as a whole: densely when small or filled,
 otherwise with a sparse LU (SuperLU, symmetric mode, no pivoting: M is positive definite).
-The gradient in theta is taken by central differences.
+The gradient in theta is exact when every Lambda is diagonal (gradient.py), otherwise taken by
+central differences. See docs/engine-derivation.md, "Crossed factors".
 """
 
 from __future__ import annotations
