@@ -394,7 +394,9 @@ def _drop_crossed(order, codes, findings) -> list[str]:
             if not (nests or restarts):
                 findings.append(
                     f"{name} is crossed with {', '.join(kept)}: its values recur across their groups "
-                    f"without restarting in each; it is not used as a nested level.")
+                    f"without restarting in each; it is not used as a nested level. It can enter the "
+                    f"model as a crossed factor: || _all: R.{name} before the nested levels "
+                    f"(lme4: (1|{name})).")
                 continue
         kept.append(name)
         parent = values if parent is None else _combine(parent, values)

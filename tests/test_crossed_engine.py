@@ -166,3 +166,11 @@ def test_general_criterion_with_correlated_slopes_in_the_largest_block(monkeypat
     assert (order >= 0).all()
     np.testing.assert_allclose(ours.estimates, theirs.estimates[order], rtol=1e-3, atol=1e-4)
     np.testing.assert_allclose(ours.std_errors, theirs.std_errors[order], rtol=1e-3)
+
+
+def test_nesting_check_proposes_the_crossed_factor():
+    from engine.hierarchy_check import check_hierarchy
+
+    report = check_hierarchy(pd.read_csv(DATA / "seed_d5_crossed.csv"))
+    assert report.order == ["dist_id", "school_id", "teach_id"]
+    assert any("|| _all: R.student_id" in finding and "(1|student_id)" in finding for finding in report.findings)
