@@ -174,3 +174,15 @@ def test_nesting_check_proposes_the_crossed_factor():
     report = check_hierarchy(pd.read_csv(DATA / "seed_d5_crossed.csv"))
     assert report.order == ["dist_id", "school_id", "teach_id"]
     assert any("|| _all: R.student_id" in finding and "(1|student_id)" in finding for finding in report.findings)
+
+
+def test_schur_pattern_and_plain_sparse_products_agree(monkeypatch):
+    from engine.mixed.crossed import criterion as crossed_criterion
+
+    frame = pd.read_csv(DATA / "seed_d5_crossed.csv")
+    spec = ModelSpec.parse_lme4("perform ~ tutoring + (1|dist_id/school_id) + (1|teach_id) + (1|student_id)")
+    with_pattern = fit_mixed(frame, spec, predict=False)
+    monkeypatch.setattr(crossed_criterion, "MAX_SCHUR_PAIRS", 0)
+    without = fit_mixed(frame, spec, predict=False)
+    assert without.loglik == pytest.approx(with_pattern.loglik, rel=1e-12)
+    assert [r.estimate for r in without.random] == pytest.approx([r.estimate for r in with_pattern.random], rel=1e-6)

@@ -28,6 +28,7 @@ from engine.mixed.crossed.factors import GroupingFactor
 DENSE_LIMIT = 400  # Schur complements up to this size are factored densely
 DENSE_FILL = 0.15  # ... and larger ones when at least this share of entries is non-zero
 GRADIENT_STEP = 1e-6
+MAX_SCHUR_PAIRS = 40_000_000  # pairs of entries within the first factor's columns, for _SchurPattern
 
 
 @dataclass
@@ -99,7 +100,11 @@ class CrossedCriterion:
         self.wtw = w.T @ w
         self.n_rest = z.shape[1] - split
         self.identity_rest = sp.identity(self.n_rest, format="csr")
-        self.pattern = _SchurPattern(self.a22, self.a21) if self.diagonal and self.q1 == 1 and self.n_rest else None
+        self.pattern = None
+        if self.diagonal and self.q1 == 1 and self.n_rest:
+            per_group = np.diff(self.a21.tocsc().indptr).astype(np.int64)
+            if int(per_group @ per_group) <= MAX_SCHUR_PAIRS:  # else the pair list would not fit in memory
+                self.pattern = _SchurPattern(self.a22, self.a21)
 
     def start(self) -> np.ndarray:
         return np.concatenate([lv.covariance.start() for lv in self.levels]) if self.levels else np.zeros(0)

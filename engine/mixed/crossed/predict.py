@@ -58,8 +58,25 @@ def _first_factor_variance(criterion, blocks, inverse_rest):
     if criterion.n_rest:
         if inverse_rest is None:
             return np.full((n1, q1, q1), np.nan)
-        inner += _group_quadratic_forms(blocks.b_rest.tocsc(), inverse_rest, n1, q1)
+        inner += _chunked_quadratic_forms(blocks.b_rest.tocsc(), inverse_rest, n1, q1)
     return np.einsum("gji,gjk,gkl->gil", blocks.inv1, inner, blocks.inv1)
+
+
+MAX_PAIRS_PER_CHUNK = 20_000_000
+
+
+def _chunked_quadratic_forms(b: sp.csc_matrix, inverse, n1: int, q1: int) -> np.ndarray:
+    """_group_quadratic_forms over chunks of groups, so that the pair lists stay bounded in memory."""
+    per_group = np.add.reduceat(np.diff(b.indptr).astype(np.int64), np.arange(0, n1 * q1, q1)) if n1 else np.zeros(0)
+    pairs = np.cumsum(per_group ** 2)
+    out = np.empty((n1, q1, q1))
+    start = 0
+    while start < n1:
+        limit = (pairs[start - 1] if start else 0) + MAX_PAIRS_PER_CHUNK
+        stop = max(start + 1, int(np.searchsorted(pairs, limit, side="right")))
+        out[start:stop] = _group_quadratic_forms(b[:, start * q1: stop * q1], inverse, stop - start, q1)
+        start = stop
+    return out
 
 
 def _group_quadratic_forms(b: sp.csc_matrix, inverse, n1: int, q1: int) -> np.ndarray:
