@@ -24,6 +24,7 @@ from scipy.sparse.linalg import splu
 from engine.errors import UserInputError
 from engine.mixed.criterion import LOG_2PI, Evaluation, LevelTerms
 from engine.mixed.crossed.factors import GroupingFactor
+from engine.mixed.crossed.selected_inverse import selected_inverse
 
 DENSE_LIMIT = 400  # Schur complements up to this size are factored densely
 DENSE_FILL = 0.15  # ... and larger ones when at least this share of entries is non-zero
@@ -310,7 +311,7 @@ class _SparseFactor:
         return self.lu.solve(rhs)
 
     def inverse(self) -> np.ndarray:
-        """S^-1 where the factor has entries (which covers the pattern of S), zeros elsewhere.
+        """S^-1 on the pattern of the factor (which covers the pattern of S); see selected_inverse.py.
 
         Takahashi's recurrence on P S P' = L D L' (SuperLU's U = D L' when it pivots on the
         diagonal with one symmetric permutation): Z = D^-1 L^-1 + (I - L') Z, column by column
@@ -322,7 +323,8 @@ class _SparseFactor:
         lower = lu.L.tocsc()
         lower.sort_indices()
         strict = sp.tril(lower, k=-1, format="csc")
-        return SelectedInverse(_takahashi(strict, lu.U.diagonal(), self.size), lu.perm_c)
+        strict.sort_indices()
+        return selected_inverse(strict, lu.U.diagonal(), lu.perm_c)
         return SelectedInverse(z, lu.perm_c)
 
 
@@ -383,50 +385,8 @@ class _SchurPattern:
         return sp.csc_matrix((values, self.indices, self.indptr), shape=(self.size, self.size))
 
 
-def _takahashi(strict: sp.csc_matrix, diagonal: np.ndarray, size: int) -> np.ndarray:
-    """Z = (L D L')^-1 on the pattern of L (zeros elsewhere), L = I + ``strict``.
-
-    Column j needs Z on the rows of L[:, j] below j, all ancestors of j in the elimination tree, so
-    the columns at one depth of the tree are independent and are done together: their row sets
-    are padded to one width with a spare index whose row and column of Z stay zero.
-    """
-    indptr, indices, data = strict.indptr, strict.indices, strict.data
-    counts = np.diff(indptr)
-    parent = np.full(size, -1)
-    has_rows = counts > 0
-    parent[has_rows] = indices[indptr[:-1][has_rows]]  # the first row below the diagonal
-    depth = np.zeros(size, dtype=np.int64)
-    for j in range(size - 1, -1, -1):  # parents come after their children
-        if parent[j] >= 0:
-            depth[j] = depth[parent[j]] + 1
-    z = np.zeros((size + 1, size + 1))
-    spare = size
-    order = np.argsort(depth, kind="stable")
-    boundaries = np.flatnonzero(np.diff(depth[order])) + 1
-    for batch in np.split(order, boundaries):
-        width = int(counts[batch].max())
-        if width == 0:
-            z[batch, batch] = 1.0 / diagonal[batch]
-            continue
-        rows = np.full((batch.size, width), spare)
-        values = np.zeros((batch.size, width))
-        offsets = np.arange(width)[None, :]
-        valid = offsets < counts[batch][:, None]
-        positions = (indptr[batch][:, None] + offsets)[valid]
-        rows[valid] = indices[positions]
-        values[valid] = data[positions]
-        block = z[rows[:, :, None], rows[:, None, :]]  # (batch, width, width)
-        column = -np.einsum("bij,bj->bi", block, values)
-        z[rows, batch[:, None]] = column
-        z[batch[:, None], rows] = column
-        z[batch, batch] = 1.0 / diagonal[batch] - np.einsum("bi,bi->b", values, column)
-        z[spare, :] = 0.0
-        z[:, spare] = 0.0
-    return z[:size, :size]
-
-
 class SelectedInverse:
-    """Entries of S^-1 stored in elimination order: S^-1[i, j] = z[rank[i], rank[j]] (rank: SuperLU's perm_c)."""
+    """Entries of a dense S^-1 (z[rank[i], rank[j]] when ``rank`` is given), as SparseSelectedInverse."""
 
     def __init__(self, z: np.ndarray, rank: np.ndarray | None = None, lower_only: bool = False):
         self.z = z
