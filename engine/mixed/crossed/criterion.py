@@ -262,11 +262,12 @@ class CrossedCriterion:
         dof = self.n - self.p if self.reml else self.n
         return d_theta, 2.0 * dof - 2.0 * evaluation.r2 / sigma ** 2
 
-    @property
-    def has_exact_gradient(self) -> bool:
+    def can_select_inverse(self, blocks) -> bool:
+        """Whether S^-1 on S's pattern is affordable: always from a sparse factor, up to a size dense."""
         from engine.mixed.crossed.predict import DENSE_INVERSE_LIMIT
 
-        return self.diagonal and self.n_rest <= DENSE_INVERSE_LIMIT
+        factor = blocks.solve_rest
+        return self.n_rest <= DENSE_INVERSE_LIMIT or (isinstance(factor, _SparseFactor) and factor.symmetric)
 
     def deviance_at_sigma(self, theta: np.ndarray, sigma: float) -> float:
         """-2 log L (or -2 log L_R) with sigma given rather than profiled out."""
@@ -306,6 +307,7 @@ class _SparseFactor:
             raise UserInputError("the random-effects cross-products are not positive definite")
         self.logdet = float(np.sum(np.log(diagonal)))
         self.size = matrix.shape[0]
+        self.symmetric = np.array_equal(self.lu.perm_r, self.lu.perm_c)  # one symmetric permutation
 
     def __call__(self, rhs: np.ndarray) -> np.ndarray:
         return self.lu.solve(rhs)
@@ -318,7 +320,7 @@ class _SparseFactor:
         from the last, reading only entries inside the factor's pattern.
         """
         lu = self.lu
-        if not np.array_equal(lu.perm_r, lu.perm_c):  # not a symmetric elimination: solve fully
+        if not self.symmetric:  # not a symmetric elimination: solve fully (small S only, see can_select_inverse)
             return SelectedInverse(lu.solve(np.eye(self.size)))
         lower = lu.L.tocsc()
         lower.sort_indices()

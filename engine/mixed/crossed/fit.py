@@ -119,7 +119,8 @@ class CrossedVarianceParameters(VarianceParameters):
     gradient when there is one, else by central second differences of the function."""
 
     def _covariance(self, step: float | None = None) -> np.ndarray | None:
-        if self.criterion.has_exact_gradient:  # central differences of the exact gradient, as nested
+        exact = self.criterion.diagonal and self.criterion.evaluate(self.theta).d_logdet_v is not None
+        if exact:  # central differences of the exact gradient, as on the nested path
             return super()._covariance(GRADIENT_HESSIAN_STEP)
         step = HESSIAN_STEP
         psi = self.psi()

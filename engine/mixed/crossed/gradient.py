@@ -16,12 +16,11 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from engine.mixed.crossed.predict import DENSE_INVERSE_LIMIT
 
 
 def analytic_gradient(criterion, theta: np.ndarray, evaluation, blocks) -> np.ndarray | None:
     """d deviance / d theta, or None when the inverse it needs would be too large to form."""
-    if criterion.n_rest > DENSE_INVERSE_LIMIT:
+    if not criterion.can_select_inverse(blocks):
         return None
     n1, q1, split = criterion.n1, criterion.q1, criterion.split
     width = criterion.p + 1

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from engine.mixed.crossed.criterion import CrossedCriterion
 
-DENSE_INVERSE_LIMIT = 8000  # beyond this many effects of the other factors, sds are not computed
+DENSE_INVERSE_LIMIT = 6000  # a dense Schur complement beyond this size is not inverted (gradient, sds)
 
 
 def random_effects(criterion: CrossedCriterion, blocks, theta: np.ndarray, beta: np.ndarray, sigma: float):
@@ -25,7 +25,7 @@ def random_effects(criterion: CrossedCriterion, blocks, theta: np.ndarray, beta:
     if criterion.n_rest:
         b2 = blocks.solve_rest(blocks.s_rw @ w)
         c = c - (blocks.b_rest.T @ b2).reshape(n1, q1)
-        if criterion.n_rest <= DENSE_INVERSE_LIMIT:
+        if criterion.can_select_inverse(blocks):
             inverse_rest = blocks.solve_rest.inverse()
     b1 = np.einsum("gji,gj->gi", blocks.inv1, c)  # L1^-T c
     out: list = [None] * len(criterion.levels)
