@@ -132,18 +132,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for case in args.cases:
             formula, target = CASES[case]
+            shown = formula.replace("|", "\\|")  # a bar inside a table cell must be escaped
             path = write_data(case, Path(folder))
             if path is None:
-                row = f"| {case} | `{formula}` | | skipped: needs R with lme4 to write the data | | | | | |"
+                row = f"| {case} | `{shown}` | | skipped: needs R with lme4 to write the data | | | | | |"
             else:
                 ours = in_fresh_process(case, path)
                 peer = run_lme4(case, path) or {}
                 if "error" in ours:
-                    row = f"| {case} | `{formula}` | | error: {ours['error']} | | | | | |"
+                    row = f"| {case} | `{shown}` | | error: {ours['error']} | | | | | |"
                 else:
                     ratio = peer["seconds"] / ours["seconds"] if "seconds" in peer else None
                     verdict = "" if ratio is None else ("met" if ratio >= target else "NOT met")
-                    row = (f"| {case} | `{formula}` | {ours['rows']:,} | {ours['seconds']:.2f} | {ours['loglik']:.3f} | "
+                    row = (f"| {case} | `{shown}` | {ours['rows']:,} | {ours['seconds']:.2f} | {ours['loglik']:.3f} | "
                            + (f"{peer['seconds']:.2f} | {peer['loglik']:.3f} | {ratio:.1f}x | "
                               if ratio is not None else f"{peer.get('error', 'no R')} | | | ")
                            + f">= {target:g}x {verdict} |")
