@@ -58,11 +58,26 @@ def _first_factor_variance(criterion, blocks, inverse_rest):
     if criterion.n_rest:
         if inverse_rest is None:
             return np.full((n1, q1, q1), np.nan)
-        inner += _chunked_quadratic_forms(blocks.b_rest.tocsc(), inverse_rest, n1, q1)
+        if criterion.pattern is not None:
+            inner[:, 0, 0] += _pattern_quadratic_forms(criterion.pattern, blocks, inverse_rest, n1)
+        else:
+            inner += _chunked_quadratic_forms(blocks.b_rest.tocsc(), inverse_rest, n1, q1)
     return np.einsum("gji,gjk,gkl->gil", blocks.inv1, inner, blocks.inv1)
 
 
 MAX_PAIRS_PER_CHUNK = 20_000_000
+
+
+def _pattern_quadratic_forms(pattern, blocks, inverse, n1: int) -> np.ndarray:
+    """b_g' S^-1 b_g for scalar groups from the Schur pattern's pairs (each pair once, mirrored)."""
+    values_on_pattern = inverse.entries(pattern.rows, pattern.cols)
+    position = pattern.pair_position
+    rows, cols = pattern.rows[position], pattern.cols[position]
+    scale = blocks.rest_lambda
+    weights = pattern.pair_product * values_on_pattern[position] * scale[rows] * scale[cols]
+    weights *= np.where(rows == cols, 1.0, 2.0)
+    group_scale = (blocks.lam1[0, 0] * blocks.inv1[:, 0, 0]) ** 2
+    return np.bincount(pattern.pair_group, weights=weights, minlength=n1) * group_scale
 
 
 def _chunked_quadratic_forms(b: sp.csc_matrix, inverse, n1: int, q1: int) -> np.ndarray:
