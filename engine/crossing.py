@@ -97,9 +97,8 @@ class CrossingEvidence:
                 f"its own, so the same {self.inner} under different {self.parent} groups counts as unrelated "
                 f"units; if equal values are one unit (one rater, one sample, one student), its shared effect "
                 f"is split between the levels and the residual, and variances and standard errors can be "
-                f"wrong. A crossed model ({self.inner} and {self.parent} as separate random effects, lme4's "
-                f"(1|{self.parent}) + (1|{self.inner}), Stata's || _all: R.{self.inner}) cannot be fitted "
-                f"in HLM Explorer yet.")
+                f"wrong. Fit a crossed model instead: {self.inner} as a random effect of its own, "
+                f"|| _all: R.{self.inner} before the nested levels (lme4: (1|{self.parent}) + (1|{self.inner})).")
 
 
 def _p_text(p: Optional[float]) -> str:

@@ -448,8 +448,8 @@ def _drop_crossed(frame, order, codes, findings) -> list[str]:
                         f"{name} is crossed with {', '.join(kept)}: its values recur across their groups "
                         f"without restarting in each; it is not used as a nested level (nested below them, "
                         f"each ({', '.join([*kept, name])}) combination would be a unit of its own; if equal "
-                        f"{name} values are one unit, the model needs crossed random effects, which cannot be "
-                        f"fitted in HLM Explorer yet).")
+                        f"{name} values are one unit, the model needs crossed random effects: "
+                        f"|| _all: R.{name} before the nested levels (lme4: (1|{name})).")
                 continue
         kept.append(name)
         parent = values if parent is None else _combine(parent, values)

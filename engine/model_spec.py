@@ -37,6 +37,10 @@ class Level:
     slopes: list[str] = field(default_factory=list)
     intercept: bool = True
     covariance: str = "independent"
+    # A crossed factor (Stata `_all: R.name`, lme4 `(1|name)`): its groups are the distinct values of
+    # ``nested_in`` + [name], not combined with the other levels, so it may cut across them.
+    crossed: bool = False
+    nested_in: list[str] = field(default_factory=list)
 
     @property
     def terms(self) -> list[str]:
@@ -49,7 +53,16 @@ class Level:
         factor: the order shapes the optimiser's path, and lme4's is the yardstick."""
         return (["_cons"] if self.intercept else []) + list(self.slopes)
 
+    @property
+    def grouping(self) -> list[str]:
+        """The id columns whose combinations are this factor's groups (crossed factors only)."""
+        return list(self.nested_in) + [self.name]
+
     def to_stata(self) -> str:
+        if self.crossed:
+            from engine.mixed.crossed.spec_text import crossed_level_to_stata
+
+            return crossed_level_to_stata(self)
         text = f"{self.name}:"
         if self.slopes:
             text += " " + " ".join(self.slopes)
@@ -121,7 +134,7 @@ class ModelSpec:
         head = " ".join([self.outcome, *self.fixed])
         if not self.constant:
             head += ", noconstant"
-        parts = [head] + [level.to_stata() for level in self.levels]
+        parts = [head] + [level.to_stata() for level in self.stata_order()]
         text = "mixed " + " || ".join(parts)
         options = (["reml"] if self.method == "REML" else []) + ([f"dfmethod({self.dfmethod})"] if self.dfmethod else [])
         if options:
@@ -139,8 +152,12 @@ class ModelSpec:
 
         rhs = stata_terms_to_formula(self.fixed, constant=self.constant)
         pieces = [rhs]
-        for depth, level in enumerate(self.levels):
-            group = ":".join(lv.name for lv in self.levels[: depth + 1])
+        nested = [level for level in self.levels if not level.crossed]
+        for level in self.levels:
+            if level.crossed:
+                group = ":".join(level.grouping)
+            else:
+                group = ":".join(lv.name for lv in nested[: nested.index(level) + 1])
             terms = (["1"] if level.intercept else ["0"]) + list(level.slopes)
             if level.covariance == "unstructured" or len(terms) == 1:
                 pieces.append(f"({' + '.join(terms)} | {group})")
@@ -160,6 +177,22 @@ class ModelSpec:
     @property
     def level_names(self) -> list[str]:
         return [level.name for level in self.levels]
+
+    def stata_order(self) -> list[Level]:
+        """Levels in the order Stata needs (see ``stata_level_order``)."""
+        return stata_level_order(self.levels)
+
+    @property
+    def has_crossed(self) -> bool:
+        """True when some random factor is written as crossed (it may still nest in the data)."""
+        return any(level.crossed for level in self.levels)
+
+    @classmethod
+    def parse_lme4(cls, formula: str, method: str | None = None) -> "ModelSpec":
+        """Parse an lme4 formula, e.g. ``y ~ x + (1|school/class) + (1|rater)``; REML unless ``method``."""
+        from engine.lme4_formula import parse_lme4_formula
+
+        return parse_lme4_formula(formula, method)
 
     def variables(self) -> list[str]:
         """Every data column the model reads (outcome, fixed-effect variables, slopes, level ids)."""
@@ -181,6 +214,22 @@ class ModelSpec:
 
     def replace(self, **changes) -> "ModelSpec":
         return dataclasses.replace(self, **changes)
+
+
+def stata_level_order(levels: list[Level]) -> list[Level]:
+    """Each crossed factor right after the nested levels it lies within (first of all when it
+    crosses the whole sample), nested levels in their own order: Stata's reading of `_all: R.x`."""
+    ordered = [level for level in levels if not level.crossed]
+    for level in (lv for lv in levels if lv.crossed):
+        depth, seen, position = len(level.nested_in), 0, len(ordered)
+        for index, other in enumerate(ordered):
+            if not other.crossed:
+                if seen == depth:
+                    position = index
+                    break
+                seen += 1
+        ordered.insert(position, level)
+    return ordered
 
 
 def parse_dfmethod(name: str | None) -> str | None:
@@ -274,7 +323,16 @@ def _parse_stata(text: str, method: str | None) -> ModelSpec:
         if not name or " " in name:
             raise UserInputError(f"bad level name {name!r} in {equation!r}")
         if name == "_all":
-            raise UserInputError("crossed random effects (_all: R.x) are not supported; levels must be nested")
+            from engine.mixed.crossed.spec_text import parse_stata_crossed
+
+            levels.append(parse_stata_crossed(equation, slope_text, options,
+                                              [lv.name for lv in levels if not lv.crossed]))
+            for option, argument in options:
+                if option in ("reml", "ml", "mle"):
+                    found_method = "REML" if option == "reml" else "ML"
+                elif option in _DFMETHOD_OPTION:
+                    dfmethod = parse_dfmethod(argument)
+            continue
         level = Level(name=name, slopes=slope_text.split())
         covariances = {_COVARIANCE_ABBREVIATIONS.get(a.lower(), a) for o, a in options
                        if o in ("cov", "cova", "covar", "covariance")}
@@ -341,6 +399,8 @@ def _check_slopes(level: Level) -> None:
 
 def stated_method(text: str) -> str | None:
     """The method (REML or ML) written as an option in model text, or None when none is written."""
+    if text.strip().startswith(("glmer(", "glmer ")):  # an lme4 call: GLMMs are fitted by ML, no option
+        return None
     return _parse_stata(text, None).method if _has_method_option(text) else None
 
 

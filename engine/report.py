@@ -230,6 +230,8 @@ def _coefficient_table_with_df(result: FitResult) -> list[str]:
 
 def _random_table(result: FitResult, variances: bool) -> list[str]:
     rows = result.random_variances if variances and result.random_variances else result.random
+    kinds = {level.name: level for level in (result.spec.levels if result.spec else [])}
+    rows = [_crossed_label(row, kinds.get(row.level)) for row in rows]  # Stata's var(R.x) for crossed factors
     width, labels = name_column([row.param for row in rows], 27, limit=40)
     rule = "-" * (width + 51)
     lines = ["", rule, f"{'  Random-effects Parameters':<{width + 2}}|   Estimate   Std. Err.     [95% Conf. Interval]",
@@ -244,7 +246,7 @@ def _random_table(result: FitResult, variances: bool) -> list[str]:
             if row.level != "Residual":
                 level = kinds.get(row.level)
                 structure = "Identity" if level is None or len(level.terms) == 1 else level.covariance.capitalize()
-                lines.append(f"{row.level + ': ' + structure:<{width + 1}} |")
+                lines.append(f"{_crossed_header(level) or row.level + ': ' + structure:<{width + 1}} |")
         lines.append(_random_row(row, labels[row.param], width))
     lines.append(rule)
     lines += _interval_footnote(result, rows)
@@ -276,6 +278,24 @@ def _interval_footnote(result: FitResult, rows: list[RandomParam]) -> list[str]:
         text += f"; {', '.join(others)}: Wald"
     text += "."
     return textwrap.wrap(text, 78)
+
+
+def _is_stata_crossed(level) -> bool:
+    """A crossed factor with a random intercept only: Stata's `_all: R.x`."""
+    return bool(getattr(level, "crossed", False)) and level.terms == ["_cons"]
+
+
+def _crossed_header(level) -> str | None:
+    return "_all: Identity" if _is_stata_crossed(level) else None
+
+
+def _crossed_label(row: RandomParam, level) -> RandomParam:
+    """Stata names a crossed factor's variance var(R.x); JSON keeps level x, param var(_cons)."""
+    if not _is_stata_crossed(level):
+        return row
+    import dataclasses
+
+    return dataclasses.replace(row, param=row.param.replace("(_cons)", f"(R.{level.name})"))
 
 
 def _random_row(row: RandomParam, label: str | None = None, width: int = 27) -> str:

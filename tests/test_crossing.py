@@ -110,7 +110,7 @@ def test_penicillin_plates_and_samples_look_crossed_and_the_fit_still_runs(penic
     message = found[0]
     assert message.startswith(f"{inner} looks crossed with {parent}, not nested in it")
     assert f"A nested fit treats every ({parent}, {inner}) combination as a separate unit" in message
-    assert "cannot be fitted in HLM Explorer yet" in message
+    assert f"Fit a crossed model instead: {inner} as a random effect of its own, || _all: R.{inner}" in message
     assert f"(1|{parent}) + (1|{inner})" in message
     assert result.loglik < 0 and result.converged  # the fit still runs
     # ... and the report shows the warning before the tables.
@@ -148,7 +148,7 @@ def test_the_automatic_check_leaves_crossed_ids_out_and_says_why(seed_crossed):
     found = [f for f in report.findings if f.startswith("student_id is crossed with dist_id, school_id, teach_id")]
     assert len(found) == 1
     assert "each (dist_id, school_id, teach_id, student_id) combination would be a unit of its own" in found[0]
-    assert "cannot be fitted in HLM Explorer yet" in found[0]
+    assert "|| _all: R.student_id before the nested levels (lme4: (1|student_id))" in found[0]
 
 
 def test_the_check_command_takes_an_outcome(capsys):

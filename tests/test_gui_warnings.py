@@ -57,4 +57,4 @@ def test_the_model_tab_says_when_ids_look_crossed(qtbot, main_window):
     run_job(qtbot, window, window.model_view.fit_button.click)
     report = window.results_view.report_text.toPlainText()
     assert report.startswith("Warning: sample looks crossed with plate")
-    assert report.index("cannot be fitted in HLM Explorer yet") < report.index("Number of obs")
+    assert report.index("Fit a crossed model instead") < report.index("Number of obs")

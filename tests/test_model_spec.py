@@ -43,7 +43,7 @@ def test_lme4_formula_writes_nesting_as_interactions():
     ("y x || school", "needs a level id"),
     ("y x || g: || g:", "more than once"),
     ("y x || g:, covariance(banded)", "not supported"),
-    ("y x || _all: R.g", "crossed"),
+    ("y x || _all: g", "R.name"),  # crossed factors are written R.g
     ("y x || g:, frobnicate", "unknown option"),
 ])
 def test_bad_models_get_a_message_naming_the_problem(text, message):

@@ -20,8 +20,12 @@ def register(subparsers) -> None:
                     "binomial()), or lme4's call, e.g. --model \"glmer(pass ~ tutoring + (1|school_id), "
                     "family = binomial)\".")
     parser.add_argument("data", help="data file (.csv, .dta, .sav, .xlsx, .parquet)")
+    written = parser.add_mutually_exclusive_group(required=True)
     # append, so that a second --model is refused rather than silently replacing the first
-    parser.add_argument("--model", required=True, action="append", help="model in Stata mixed syntax (once)")
+    written.add_argument("--model", action="append",
+                         help="model in Stata mixed syntax (once); crossed factors as || _all: R.x")
+    written.add_argument("--formula", help="the model as an lme4 formula, e.g. \"perform ~ tutoring + "
+                         "(1|dist_id/school_id) + (1|teach_id)\"; REML unless --ml, as in lme4")
     method = parser.add_mutually_exclusive_group()
     method.add_argument("--reml", dest="method", action="store_const", const="REML",
                         help="restricted maximum likelihood (unbiased variances; do not compare fixed effects)")
@@ -82,11 +86,16 @@ def spec_from_arguments(args: argparse.Namespace):
     """The ModelSpec of --model with --reml/--ml, --dfmethod and the centring options applied."""
     from engine.model_spec import parse_dfmethod
 
-    models = args.model if isinstance(args.model, list) else [args.model]
-    if len(models) > 1:
-        raise UserInputError(f"{getattr(args, 'command', None) or 'fit'} takes one --model, not {len(models)}; to compare models use "
-                             f"'main.py lrtest DATA --model A --model B'")
-    spec = parse_model_with_method(models[0], args.method)
+    if getattr(args, "formula", None):
+        from engine.model_spec import ModelSpec
+
+        spec = ModelSpec.parse_lme4(args.formula, method=args.method)
+    else:
+        models = args.model if isinstance(args.model, list) else [args.model]
+        if len(models) > 1:
+            raise UserInputError(f"{getattr(args, 'command', None) or 'fit'} takes one --model, not {len(models)}; "
+                                 f"to compare models use 'main.py lrtest DATA --model A --model B'")
+        spec = parse_model_with_method(models[0], args.method)
     if args.dfmethod is not None:
         spec = spec.replace(dfmethod=parse_dfmethod(args.dfmethod))
     spec.centering = centerings_from_arguments(args)

@@ -48,6 +48,11 @@ def fit_mixed(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, predict
 
 
 def _fit_mixed(frame, spec, *, start_theta, predict, should_stop, on_iteration) -> FitResult:
+    if spec.has_crossed:  # crossed factors: their own criterion (or this path, when they nest after all)
+        from engine.mixed.crossed.fit import fit_crossed
+
+        return fit_crossed(frame, spec, start_theta=start_theta, predict=predict, should_stop=should_stop,
+                           on_iteration=on_iteration)
     started = time.perf_counter()
     check_dfmethod(spec)
     data = prepare_model_data(frame, spec)

@@ -114,10 +114,13 @@ class SearchSpace:
 
     def __init__(self, criterion: NestedCriterion):
         self.criterion = criterion
-        self.scale = np.array(criterion.theta_scale, dtype=float)
+        # Criteria without unit-free coordinates of their own (the crossed one) are searched in theta.
+        scale = getattr(criterion, "theta_scale", None)
+        self.scale = np.ones(criterion.n_params) if scale is None else np.array(scale, dtype=float)
+        self.transforms = list(getattr(criterion, "search_transforms", None) or [None] * len(criterion.levels))
         self.view = copy.copy(criterion)
         levels = []
-        for index, (terms, transform) in enumerate(zip(criterion.levels, criterion.search_transforms)):
+        for index, (terms, transform) in enumerate(zip(criterion.levels, self.transforms)):
             if transform is None:
                 levels.append(terms)
                 continue
@@ -137,7 +140,7 @@ class SearchSpace:
 
     def to_theta(self, coordinates: np.ndarray) -> np.ndarray:
         theta = np.asarray(coordinates, dtype=float) / self.scale
-        for index, transform in enumerate(self.criterion.search_transforms):
+        for index, transform in enumerate(self.transforms):
             if transform is not None:
                 cov = self.criterion.levels[index].covariance
                 window = self._window(index)
@@ -146,7 +149,7 @@ class SearchSpace:
 
     def from_theta(self, theta: np.ndarray) -> np.ndarray:
         coordinates = np.array(theta, dtype=float)
-        for index, transform in enumerate(self.criterion.search_transforms):
+        for index, transform in enumerate(self.transforms):
             if transform is not None:
                 cov = self.criterion.levels[index].covariance
                 window = self._window(index)

@@ -1,0 +1,434 @@
+"""The profiled deviance of a linear mixed model with crossed random factors (blocked Cholesky).
+
+With Z the random-effects design, Lambda the relative covariance factor and W = [X y], the
+deviance needs log|M| and the Schur complement W'W - W'Z Lambda M^-1 Lambda' Z'W of
+M = Lambda' Z'Z Lambda + I (see ENGINE-NOTES; the profiling of beta and sigma is the nested
+criterion's). As in MixedModels.jl the factors are ordered by size and the largest one's block
+of M, which is block diagonal (its groups share no rows), is factored group by group; only the
+Schur complement of the other factors is factored as a whole: densely when small or filled,
+otherwise with a sparse LU (SuperLU, symmetric mode, no pivoting: M is positive definite).
+The gradient in theta is exact when every Lambda is diagonal (gradient.py), otherwise taken by
+central differences. See docs/engine-derivation.md, "Crossed factors".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from engine.mixed.criterion import _root_mean_squares
+from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg.lapack import dpotri
+from scipy.sparse.linalg import splu
+
+from engine.errors import UserInputError
+from engine.mixed.criterion import LOG_2PI, Evaluation, LevelTerms
+from engine.mixed.crossed.factors import GroupingFactor
+from engine.mixed.crossed.selected_inverse import selected_inverse
+
+DENSE_LIMIT = 400  # Schur complements up to this size are factored densely
+DENSE_FILL = 0.15  # ... and larger ones when at least this share of entries is non-zero
+GRADIENT_STEP = 1e-6
+MAX_SCHUR_PAIRS = 40_000_000  # pairs of entries within the first factor's columns, for _SchurPattern
+
+
+@dataclass
+class _Blocks:
+    """One evaluation's factorisation, kept for the random-effects predictions."""
+
+    lam1: np.ndarray  # Lambda of the first factor (q1 x q1)
+    inv1: np.ndarray  # (groups, q1, q1) inverses of the Cholesky factors L1 of its blocks of M
+    c1: np.ndarray  # L1^-1 Lambda1' Z1' W, (groups, q1, p+1)
+    b_rest: sp.csr_matrix  # T21 L1^-T (T21 = Lambda2' Z2' Z1 Lambda1)
+    solve_rest: object  # solves with S, the Schur complement of the other factors' block of M
+    s_rw: np.ndarray | None  # the W columns of that Schur complement, (others, p+1)
+    rest_lambda: object  # Lambda of the other factors: a vector when diagonal, else sparse
+
+
+class CrossedCriterion:
+    """Profiled deviance -2 log L (ML) or -2 log L_R (REML) of theta, for any random factors.
+
+    ``levels`` and ``factors`` follow the model's levels (theta's order); internally the factors
+    are arranged largest first.
+    """
+
+    def __init__(self, columns: np.ndarray, factors: list[GroupingFactor], levels: list[LevelTerms],
+                 x_columns: list[int], y_column: int, reml: bool):
+        self.levels = levels
+        self.factors = factors
+        self.x_columns = list(x_columns)
+        self.y_column = y_column
+        self.reml = reml
+        self.n = columns.shape[0]
+        self.p = len(x_columns)
+        self.param_offsets = np.cumsum([0] + [lv.covariance.n_params for lv in levels]).tolist()
+        self.n_params = self.param_offsets[-1]
+        self.order = sorted(range(len(levels)), key=lambda i: -factors[i].n_groups * len(levels[i].columns))
+        self.diagonal = all(lv.covariance.kind != "unstructured" or len(lv.columns) == 1 for lv in levels)
+        # Each random-effect column's size, so that boundary and singularity checks are unit-free
+        # (the same measures as the nested criterion's).
+        self.column_scale = _root_mean_squares(columns)
+        self._prepare(columns)
+
+    def effect_scales(self, level: int) -> np.ndarray:
+        """Root mean square of each random-effect column of ``level`` (1 for an intercept)."""
+        return self.column_scale[self.levels[level].columns]
+
+    def search_lambda(self, level: int, theta: np.ndarray) -> np.ndarray:
+        """The level's Lambda for its columns rescaled to unit size (this criterion searches theta
+        itself, so no further transform)."""
+        own = np.asarray(theta, dtype=float)[self.param_offsets[level]:self.param_offsets[level + 1]]
+        return self.effect_scales(level)[:, None] * self.levels[level].covariance.lambda_of(own)
+
+    # ----- set-up (theta-independent) ---------------------------------------------------------
+    def _prepare(self, columns: np.ndarray) -> None:
+        n = self.n
+        blocks, offsets = [], [0]
+        for index in self.order:
+            factor, terms = self.factors[index], self.levels[index]
+            q = len(terms.columns)
+            rows = np.repeat(np.arange(n), q)
+            cols = (factor.codes[:, None] * q + np.arange(q)[None, :]).ravel()
+            values = columns[:, terms.columns].ravel()
+            blocks.append(sp.csc_matrix((values, (rows, cols)), shape=(n, factor.n_groups * q)))
+            offsets.append(offsets[-1] + factor.n_groups * q)
+        self.offsets = offsets
+        z = sp.hstack(blocks, format="csc")
+        w = columns[:, self.x_columns + [self.y_column]]
+        first = self.order[0]
+        self.q1 = len(self.levels[first].columns)
+        self.n1 = self.factors[first].n_groups
+        split = offsets[1]
+        self.split = split
+        ztz = (z.T @ z).tocsr()
+        a11 = ztz[:split, :split].tocoo()
+        self.a11_blocks = np.zeros((self.n1, self.q1, self.q1))
+        self.a11_blocks[a11.row // self.q1, a11.row % self.q1, a11.col % self.q1] = a11.data
+        self.a21 = ztz[split:, :split].tocsr()
+        self.a22 = ztz[split:, split:].tocsr()
+        self.a21.sort_indices()
+        self.a22.sort_indices()
+        self.a21_rows = np.repeat(np.arange(self.a21.shape[0]), np.diff(self.a21.indptr))
+        self.a22_rows = np.repeat(np.arange(self.a22.shape[0]), np.diff(self.a22.indptr))
+        self.ztw = np.asarray(z.T @ w)
+        self.wtw = w.T @ w
+        self.n_rest = z.shape[1] - split
+        self.identity_rest = sp.identity(self.n_rest, format="csr")
+        self.pattern = None
+        if self.diagonal and self.q1 == 1 and self.n_rest:
+            per_group = np.diff(self.a21.tocsc().indptr).astype(np.int64)
+            if int(per_group @ per_group) <= MAX_SCHUR_PAIRS:  # else the pair list would not fit in memory
+                self.pattern = _SchurPattern(self.a22, self.a21)
+
+    def start(self) -> np.ndarray:
+        return np.concatenate([lv.covariance.start() for lv in self.levels]) if self.levels else np.zeros(0)
+
+    def bounds(self) -> list[tuple[float | None, None]]:
+        return [(lo, None) for lv in self.levels for lo in lv.covariance.lower_bounds()]
+
+    # ----- Lambda -----------------------------------------------------------------------------
+    def _level_lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
+        return [lv.covariance.lambda_of(theta[self.param_offsets[i]: self.param_offsets[i + 1]])
+                for i, lv in enumerate(self.levels)]
+
+    def _lambda_parts(self, theta):
+        """Lambda of the first factor as (groups, q1, q1) and of the others as a sparse matrix
+        (or, when every Lambda is diagonal, as vectors)."""
+        lams = self._level_lambdas(theta)
+        first = lams[self.order[0]]
+        lam1 = np.broadcast_to(first, (self.n1, self.q1, self.q1))
+        if self.diagonal:
+            rest = np.concatenate([np.tile(np.diag(lams[i]), self.factors[i].n_groups) for i in self.order[1:]]) \
+                if len(self.order) > 1 else np.zeros(0)
+            return lam1, np.diag(first), rest
+        rest = sp.block_diag([sp.kron(sp.identity(self.factors[i].n_groups), lams[i]) for i in self.order[1:]],
+                             format="csr") if len(self.order) > 1 else sp.csr_matrix((0, 0))
+        return lam1, None, rest
+
+    # ----- evaluation ---------------------------------------------------------------------------
+    def evaluate(self, theta: np.ndarray, gradient: bool = True, keep: bool = False) -> Evaluation:
+        theta = np.asarray(theta, dtype=float)
+        evaluation, blocks = self._evaluate(theta)
+        if gradient:
+            from engine.mixed.crossed.gradient import analytic_gradient
+
+            exact = analytic_gradient(self, theta, evaluation, blocks) if self.diagonal else None
+            evaluation.gradient = self._numeric_gradient(theta) if exact is None else exact
+        if keep:
+            evaluation.childsums = [blocks]  # the predictions reuse the factorisation
+        return evaluation
+
+    def _numeric_gradient(self, theta: np.ndarray) -> np.ndarray:
+        out = np.empty(theta.size)
+        for i in range(theta.size):
+            step = GRADIENT_STEP * max(1.0, abs(theta[i]))
+            up, down = theta.copy(), theta.copy()
+            up[i] += step
+            down[i] -= step
+            out[i] = (self._evaluate(up)[0].deviance - self._evaluate(down)[0].deviance) / (2 * step)
+        return out
+
+    def _evaluate(self, theta):
+        lam1, d1, rest = self._lambda_parts(theta)
+        q1 = self.q1
+        # First factor: M11 = Lambda1' A11 Lambda1 + I, one q1 x q1 block per group.
+        if d1 is not None:
+            m11 = self.a11_blocks * (d1[:, None] * d1[None, :])[None] + np.eye(q1)[None]
+        else:
+            m11 = np.einsum("ji,gjk,kl->gil", lam1[0], self.a11_blocks, lam1[0]) + np.eye(q1)[None]
+        if q1 == 1:  # scalar blocks: no batched factorisation needed
+            chol1 = np.sqrt(m11)
+        else:
+            try:
+                chol1 = np.linalg.cholesky(m11)
+            except np.linalg.LinAlgError:
+                raise UserInputError("the random-effects cross-products are not positive definite") from None
+        logdet = 2.0 * float(np.sum(np.log(np.einsum("gii->gi", chol1))))
+        inv1 = np.linalg.inv(chol1) if q1 > 1 else 1.0 / chol1
+        # U = Lambda' Z' W, T21 = Lambda2' A21 Lambda1, T22 = Lambda2' A22 Lambda2.
+        ztw1 = self.ztw[: self.split].reshape(self.n1, q1, -1)
+        if d1 is not None:
+            u1 = ztw1 * d1[None, :, None]
+        else:
+            u1 = np.einsum("ji,gjk->gik", lam1[0], ztw1)
+        c1 = inv1 * u1 if q1 == 1 else np.einsum("gij,gjk->gik", inv1, u1)  # L1^-1 U1, (groups, q1, p+1)
+        flat = c1.reshape(self.split, -1)
+        w_part = self.wtw - flat.T @ flat
+        if self.n_rest == 0:
+            schur = w_part
+            solve_rest = None
+            b_rest = sp.csr_matrix((0, self.split))
+        else:
+            if self.diagonal:
+                t22 = self.a22.copy()
+                t22.data = t22.data * rest[self.a22_rows] * rest[self.a22.indices]
+                u2 = self.ztw[self.split:] * rest[:, None]
+                if q1 == 1:  # B = T21 L1^-T: every entry scaled by its row's and its column's factor
+                    b_rest = self.a21.copy()
+                    b_rest.data = b_rest.data * rest[self.a21_rows] * (d1[0] * inv1[:, 0, 0])[self.a21.indices]
+                else:
+                    t21 = self.a21.copy()
+                    t21.data = t21.data * rest[self.a21_rows]
+                    b_rest = (t21 @ self._first_transform(d1, lam1, inv1)).tocsr()
+            else:
+                t21 = (rest.T @ self.a21).tocsr()
+                t22 = (rest.T @ self.a22 @ rest).tocsr()
+                u2 = rest.T @ self.ztw[self.split:]
+                b_rest = (t21 @ self._first_transform(d1, lam1, inv1)).tocsr()  # T21 L1^-T
+            if self.pattern is not None:  # S = Lambda2 (A22 - A21 diag(w) A12) Lambda2 + I on a fixed pattern
+                s_rr = self.pattern.assemble(rest, (d1[0] * inv1[:, 0, 0]) ** 2)
+            else:
+                s_rr = (t22 + self.identity_rest - b_rest @ b_rest.T).tocsc()
+            s_rw = u2 - b_rest @ flat
+            solve_rest, logdet_rest = _factor(s_rr)
+            logdet += logdet_rest
+            schur = w_part - s_rw.T @ solve_rest(s_rw)
+        evaluation = self._profile(schur, logdet)
+        return evaluation, _Blocks(lam1[0], inv1, c1, b_rest, solve_rest, s_rw if self.n_rest else None, rest)
+
+    def columns_of_parameters(self) -> list[np.ndarray]:
+        """For each theta parameter of a diagonal Lambda, the positions of the effects it scales."""
+        out = []
+        for index, terms in enumerate(self.levels):
+            position = self.order.index(index)
+            q = len(terms.columns)
+            groups = np.arange(self.factors[index].n_groups) * q + self.offsets[position]
+            for basis in terms.covariance.basis:
+                own = np.flatnonzero(np.diag(basis))
+                out.append((groups[:, None] + own[None, :]).ravel())
+        return out
+
+    def _first_transform(self, d1, lam1, inv1) -> sp.csr_matrix:
+        """Lambda1 L1^-T, block diagonal, so that T21 L1^-T = (Lambda2' A21) (Lambda1 L1^-T)."""
+        q1 = self.q1
+        if q1 == 1:
+            return sp.diags(lam1[0][0, 0] * inv1[:, 0, 0])
+        blocks = np.einsum("ij,gkj->gik", lam1[0], inv1)  # Lambda1 (L1^-1)'
+        rows = (np.arange(self.n1)[:, None, None] * q1 + np.arange(q1)[None, :, None]).repeat(q1, axis=2)
+        cols = (np.arange(self.n1)[:, None, None] * q1 + np.arange(q1)[None, None, :]).repeat(q1, axis=1)
+        return sp.csr_matrix((blocks.ravel(), (rows.ravel(), cols.ravel())), shape=(self.split, self.split))
+
+    def _profile(self, schur: np.ndarray, logdet: float) -> Evaluation:
+        p = self.p
+        xtvx, xtvy, ytvy = schur[:p, :p], schur[:p, p], float(schur[p, p])
+        if p:
+            chol = np.linalg.cholesky(xtvx)
+            beta = cho_solve((chol, True), xtvy)
+            logdet_x = 2.0 * float(np.sum(np.log(np.diag(chol))))
+        else:
+            beta, logdet_x = np.zeros(0), 0.0
+        r2 = ytvy - float(xtvy @ beta)
+        if not r2 > 1e-12 * max(ytvy, 1e-300):
+            raise UserInputError("the fixed effects reproduce the outcome exactly: no residual variation is "
+                                 "left to split between the random factors")
+        dof = self.n - p if self.reml else self.n
+        deviance = logdet + dof * (1.0 + LOG_2PI + np.log(r2 / dof))
+        if self.reml:
+            deviance += logdet_x
+        return Evaluation(float(deviance), None, float(logdet), xtvx, xtvy, ytvy, beta, float(r2), logdet_x)
+
+    def gradient_at_sigma(self, evaluation: Evaluation, sigma: float) -> tuple[np.ndarray, float]:
+        """As NestedCriterion.gradient_at_sigma: needs an evaluation with the exact gradient's pieces."""
+        d_theta = evaluation.d_logdet_v + evaluation.d_r2 / sigma ** 2
+        if self.reml:
+            d_theta = d_theta + evaluation.d_logdet_x
+        dof = self.n - self.p if self.reml else self.n
+        return d_theta, 2.0 * dof - 2.0 * evaluation.r2 / sigma ** 2
+
+    def can_select_inverse(self, blocks) -> bool:
+        """Whether S^-1 on S's pattern is affordable: always from a sparse factor, up to a size dense."""
+        from engine.mixed.crossed.predict import DENSE_INVERSE_LIMIT
+
+        factor = blocks.solve_rest
+        return self.n_rest <= DENSE_INVERSE_LIMIT or (isinstance(factor, _SparseFactor) and factor.symmetric)
+
+    def deviance_at_sigma(self, theta: np.ndarray, sigma: float) -> float:
+        """-2 log L (or -2 log L_R) with sigma given rather than profiled out."""
+        evaluation = self._evaluate(np.asarray(theta, dtype=float))[0]
+        dof = self.n - self.p if self.reml else self.n
+        value = evaluation.logdet_v + dof * (LOG_2PI + 2.0 * np.log(sigma)) + evaluation.r2 / sigma ** 2
+        return value + (evaluation.logdet_x if self.reml else 0.0)
+
+
+class _DenseFactor:
+    """Cholesky factor of a dense positive definite matrix: solves and the explicit inverse."""
+
+    def __init__(self, matrix: np.ndarray):
+        try:
+            self.factor = cho_factor(matrix, lower=True, check_finite=False)
+        except np.linalg.LinAlgError:
+            raise UserInputError("the random-effects cross-products are not positive definite") from None
+        self.logdet = 2.0 * float(np.sum(np.log(np.diag(self.factor[0]))))
+
+    def __call__(self, rhs: np.ndarray) -> np.ndarray:
+        return cho_solve(self.factor, rhs, check_finite=False)
+
+    def inverse(self) -> np.ndarray:
+        lower, info = dpotri(self.factor[0], lower=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("inverse of the Schur complement failed")
+        return SelectedInverse(lower, lower_only=True)
+
+
+class _SparseFactor:
+    """Sparse LU (SuperLU, symmetric mode, diagonal pivots) of a positive definite matrix."""
+
+    def __init__(self, matrix: sp.csc_matrix):
+        self.lu = splu(matrix, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+        diagonal = self.lu.U.diagonal()
+        if np.any(diagonal <= 0):
+            raise UserInputError("the random-effects cross-products are not positive definite")
+        self.logdet = float(np.sum(np.log(diagonal)))
+        self.size = matrix.shape[0]
+        self.symmetric = np.array_equal(self.lu.perm_r, self.lu.perm_c)  # one symmetric permutation
+
+    def __call__(self, rhs: np.ndarray) -> np.ndarray:
+        return self.lu.solve(rhs)
+
+    def inverse(self) -> np.ndarray:
+        """S^-1 on the pattern of the factor (which covers the pattern of S); see selected_inverse.py.
+
+        Takahashi's recurrence on P S P' = L D L' (SuperLU's U = D L' when it pivots on the
+        diagonal with one symmetric permutation): Z = D^-1 L^-1 + (I - L') Z, column by column
+        from the last, reading only entries inside the factor's pattern.
+        """
+        lu = self.lu
+        if not self.symmetric:  # not a symmetric elimination: solve fully (small S only, see can_select_inverse)
+            return SelectedInverse(lu.solve(np.eye(self.size)))
+        lower = lu.L.tocsc()
+        lower.sort_indices()
+        strict = sp.tril(lower, k=-1, format="csc")
+        strict.sort_indices()
+        return selected_inverse(strict, lu.U.diagonal(), lu.perm_c)
+        return SelectedInverse(z, lu.perm_c)
+
+
+class _SchurPattern:
+    """Sums sum_g w_g a_g a_g' over the columns a_g of A21, on the fixed pattern of A22 + A21 A12 + I.
+
+    Every pair of entries in one column of A21 adds to one entry of the pattern; the pairs and
+    their products are found once, so each evaluation is one weighted bincount.
+    """
+
+    def __init__(self, a22: sp.csr_matrix, a21: sp.csr_matrix):
+        size = a22.shape[0]
+        columns = a21.tocsc()
+        columns.sort_indices()
+        pattern = (abs(a22) + abs(columns) @ abs(columns).T + sp.identity(size)).tocsc()
+        pattern.sort_indices()
+        self.indptr, self.indices = pattern.indptr, pattern.indices
+        self.rows = self.indices
+        self.cols = np.repeat(np.arange(size), np.diff(self.indptr))
+        self.size, self.nnz = size, self.indices.size
+        counts = np.diff(columns.indptr)
+        group = np.repeat(np.arange(columns.shape[1]), counts)
+        start = columns.indptr[:-1]
+        reps = counts[group]
+        first = np.repeat(np.arange(columns.nnz), reps)
+        within = np.arange(first.size) - np.repeat(np.cumsum(reps) - reps, reps)
+        second = start[group[first]] + within
+        upper = columns.indices[first] <= columns.indices[second]  # each pair once; mirrored below
+        first, second = first[upper], second[upper]
+        self.pair_group = group[first]
+        self.pair_product = columns.data[first] * columns.data[second]
+        self.pair_position = self._positions(columns.indices[first], columns.indices[second])
+        a22 = a22.tocoo()
+        self.a22_position = self._positions(a22.row, a22.col)
+        self.a22_data = a22.data
+        self.diagonal_position = self._positions(np.arange(size), np.arange(size))
+        self.mirror = self._positions(self.cols, self.rows)  # position of (j, i) for each (i, j)
+        self.strictly_lower = self.rows > self.cols
+
+    def _positions(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Index into the pattern's data of entries (row, col), all inside the pattern."""
+        keys = cols.astype(np.int64) * self.size + rows
+        all_keys = self.cols.astype(np.int64) * self.size + self.rows
+        return np.searchsorted(all_keys, keys)
+
+    def weighted_sum(self, weights: np.ndarray) -> np.ndarray:
+        half = np.bincount(self.pair_position, weights=self.pair_product * weights[self.pair_group],
+                           minlength=self.nnz)  # filled where row <= column
+        half[self.strictly_lower] = half[self.mirror[self.strictly_lower]]
+        return half
+
+    def assemble(self, scale: np.ndarray, weights: np.ndarray) -> sp.csc_matrix:
+        """diag(scale) (A22 - sum_g w_g a_g a_g') diag(scale) + I as a CSC matrix."""
+        values = -self.weighted_sum(weights)
+        values[self.a22_position] += self.a22_data  # positions are distinct
+        values *= scale[self.rows] * scale[self.cols]
+        values[self.diagonal_position] += 1.0
+        return sp.csc_matrix((values, self.indices, self.indptr), shape=(self.size, self.size))
+
+
+class SelectedInverse:
+    """Entries of a dense S^-1 (z[rank[i], rank[j]] when ``rank`` is given), as SparseSelectedInverse."""
+
+    def __init__(self, z: np.ndarray, rank: np.ndarray | None = None, lower_only: bool = False):
+        self.z = z
+        self.rank = rank
+        self.lower_only = lower_only  # only the lower triangle of z is filled (LAPACK's potri)
+
+    def _ranks(self, index):
+        index = np.asarray(index)
+        return index if self.rank is None else self.rank[index]
+
+    def diagonal(self) -> np.ndarray:
+        return np.diag(self.z) if self.rank is None else np.diag(self.z)[self.rank]
+
+    def entries(self, rows, cols) -> np.ndarray:
+        rows, cols = self._ranks(rows), self._ranks(cols)
+        if self.lower_only:
+            rows, cols = np.maximum(rows, cols), np.minimum(rows, cols)
+        return self.z[rows, cols]
+
+
+def _factor(matrix: sp.csc_matrix):
+    """A solver (with ``inverse()``) and log-determinant of a symmetric positive definite matrix."""
+    size = matrix.shape[0]
+    if size <= DENSE_LIMIT or matrix.nnz >= DENSE_FILL * size * size:
+        factor = _DenseFactor(matrix.toarray())
+    else:
+        factor = _SparseFactor(matrix)
+    return factor, factor.logdet

@@ -1,0 +1,74 @@
+"""Grouping factors of a model with crossed random factors, and whether they nest after all."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from engine.model_spec import ModelSpec
+
+
+@dataclass
+class GroupingFactor:
+    """The groups of one random-effects level: a code per row and the id columns that form them."""
+
+    name: str
+    columns: list[str]
+    codes: np.ndarray  # (rows,) group index 0..n_groups-1
+    n_groups: int
+
+
+def level_groupings(spec: ModelSpec) -> list[list[str]]:
+    """Per level, the id columns whose combinations are its groups.
+
+    A nested level's groups combine its id with every nested level above it; a crossed factor's
+    groups are its own ids (within the nested levels written before it, as in Stata).
+    """
+    nested: list[str] = []
+    out = []
+    for level in spec.levels:
+        if level.crossed:
+            out.append(level.grouping)
+        else:
+            nested.append(level.name)
+            out.append(list(nested))
+    return out
+
+
+def grouping_factors(frame: pd.DataFrame, spec: ModelSpec) -> list[GroupingFactor]:
+    factors = []
+    for level, columns in zip(spec.levels, level_groupings(spec)):
+        codes = np.zeros(len(frame), dtype=np.int64)
+        for column in columns:
+            own, _ = pd.factorize(frame[column], sort=True)
+            combined = codes * np.int64(own.max() + 1) + own
+            codes, uniques = pd.factorize(combined, sort=True)
+            codes = codes.astype(np.int64, copy=False)
+        factors.append(GroupingFactor(level.name, columns, codes, int(codes.max()) + 1 if codes.size else 0))
+    return factors
+
+
+def nesting_order(factors: list[GroupingFactor]) -> list[int] | None:
+    """Indices of the factors outermost first when every factor nests in the next coarser one, else None."""
+    order = sorted(range(len(factors)), key=lambda i: (factors[i].n_groups, i))
+    for coarse, fine in zip(order[:-1], order[1:]):
+        a, b = factors[coarse], factors[fine]
+        pairs = np.unique(b.codes * np.int64(a.n_groups) + a.codes)
+        if pairs.size != b.n_groups:
+            return None
+    return order
+
+
+def nested_equivalent(spec: ModelSpec, order: list[int]) -> ModelSpec:
+    """The same model with its factors as nested levels, outermost first."""
+    from engine.model_spec import Level
+
+    levels = []
+    for index in order:
+        level = spec.levels[index]
+        covariance = level.covariance if len(level.terms) > 1 else "independent"
+        levels.append(Level(name=level.name, slopes=list(level.slopes), intercept=level.intercept,
+                            covariance=covariance))
+    return spec.replace(levels=levels)

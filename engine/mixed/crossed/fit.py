@@ -1,0 +1,183 @@
+"""Fit a linear mixed model whose random factors are crossed (or any mix of nested and crossed).
+
+When the factors turn out to nest in the data, the nested O(groups) path fits the model instead.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from engine.errors import UserInputError
+from engine.mixed.covariance import LevelCovariance
+from engine.mixed.criterion import LevelTerms
+from engine.mixed.crossed.criterion import CrossedCriterion
+from engine.mixed.crossed.factors import GroupingFactor, grouping_factors, nested_equivalent, nesting_order
+from engine.mixed.ddf import FixedEffectsInference
+from engine.mixed.inference import BOUNDARY_RATIO, VarianceParameters, lr_test_vs_linear
+from engine.mixed.optimize import minimise_deviance
+from engine.mixed.prepare import build_work_columns, prepare_model_data
+from engine.model_spec import ModelSpec
+from engine.results import FitResult, GroupCount, LevelEffects, LinkCovariance
+
+HESSIAN_STEP = 1e-3  # second differences of -2 log L, on the log-sd / atanh-corr / log-sigma scale
+GRADIENT_HESSIAN_STEP = 1e-4  # first differences of its exact gradient (the nested path's step)
+
+
+def fit_crossed(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, predict: bool = True,
+                should_stop=None, on_iteration=None) -> FitResult:
+    """Fit ``spec``, whose levels include crossed factors; see ``engine.mixed.fit_mixed``."""
+    started = time.perf_counter()
+    data = prepare_model_data(frame, spec)
+    factors = grouping_factors(data.frame, spec)
+    order = nesting_order(factors)
+    if order is not None:
+        return _fit_nested_instead(frame, spec, order, factors, start_theta, predict, should_stop, on_iteration)
+    if spec.dfmethod is not None:
+        raise UserInputError(f"dfmethod({spec.dfmethod}) is not available for crossed random factors yet; "
+                             f"leave it out for large-sample z tests")
+    work = build_work_columns(data, spec)
+    levels = [LevelTerms(columns, LevelCovariance(len(columns), level.covariance))
+              for columns, level in zip(work.level_columns, spec.levels)]
+    reml = spec.method == "REML"
+    criterion = CrossedCriterion(work.matrix, factors, levels, work.x_columns, work.y_column, reml)
+    report = None
+    if on_iteration is not None:
+        def report(iteration, deviance):
+            on_iteration(iteration, -0.5 * deviance)
+    optimum = minimise_deviance(criterion, start_theta, should_stop, report)
+    evaluation, blocks = criterion._evaluate(optimum.theta)
+
+    from engine.mixed.fit import _fixed_effects_on_data_scale
+
+    n, p = criterion.n, criterion.p
+    sigma = float(np.sqrt(evaluation.r2 / (n - p if reml else n)))
+    names = data.design.names
+    beta, cov_beta = _fixed_effects_on_data_scale(evaluation, sigma, work, names)
+    loglik = -0.5 * evaluation.deviance
+    variance = CrossedVarianceParameters(criterion, spec, optimum.theta, sigma)
+    warnings = _boundary_warnings(variance, spec)
+    cov_psi = variance.covariance()
+    if cov_psi is None:
+        warnings.append("The information matrix of the variance parameters is singular: "
+                        "their standard errors are not reported.")
+    if not optimum.converged:
+        warnings.append(f"The optimiser did not converge ({optimum.message}); treat the estimates with caution.")
+    sd_rows, var_rows = variance.rows(cov_psi)
+    loglik_linear = -0.5 * criterion.evaluate(np.zeros(criterion.n_params), gradient=False).deviance
+    inference = FixedEffectsInference(names, beta, cov_beta, None)
+    result = FitResult(
+        estimator="mixed", method=spec.method, nobs=n, fixed=inference.coefficient_rows(),
+        name=spec.to_stata(), model=spec.to_stata(), depvar=spec.outcome, loglik=loglik,
+        converged=optimum.converged, random=sd_rows, groups=_group_table(factors),
+        lr_test=lr_test_vs_linear(loglik, loglik_linear, criterion.n_params),
+        wald=inference.overall_test(), warnings=warnings, dropped_rows=data.dropped_rows,
+        n_params=p + criterion.n_params + 1, iterations=[-0.5 * d for d in optimum.history],
+        theta=[float(t) for t in optimum.theta], vcov=cov_beta.tolist(), spec=spec, dfmethod="z",
+    )
+    result.inference = inference
+    result.random_variances = var_rows
+    if cov_psi is not None:
+        result.link_covariance = LinkCovariance(variance.free_names(), cov_psi.tolist())
+    crossed = [level.name for level in spec.levels if level.crossed]
+    result.notes.append(f"Crossed random factors ({', '.join(crossed)}): fitted with the general "
+                        f"(blocked sparse Cholesky) criterion; groups count the distinct ids of each factor.")
+    if data.dropped_rows:
+        result.notes.append(f"{data.dropped_rows} rows with missing values in the model's variables were dropped.")
+    if predict:
+        _attach_predictions(result, criterion, blocks, optimum.theta, evaluation, sigma, factors, data, work, beta)
+    result.fit_seconds = time.perf_counter() - started
+    return result
+
+
+def _fit_nested_instead(frame, spec, order, factors, start_theta, predict, should_stop, on_iteration):
+    """The factors nest: fit the equivalent nested model on the fast path, reported as written."""
+    from engine.mixed.fit import _fit_mixed
+
+    nested = nested_equivalent(spec, order)
+    if start_theta is not None:
+        offsets = np.cumsum([0] + [len(_params(level)) for level in spec.levels])
+        start_theta = np.concatenate([np.asarray(start_theta)[offsets[i]:offsets[i + 1]] for i in order])
+    result = _fit_mixed(frame, nested, start_theta=start_theta, predict=predict, should_stop=should_stop,
+                        on_iteration=on_iteration)
+    result.spec = spec
+    result.model = result.name = spec.to_stata()
+    names = ", ".join(factors[i].name for i in order)
+    result.notes.append(f"The random factors nest in these data ({names}, outermost first): the model was fitted "
+                        f"as nested levels (the same model, on the fast nested path).")
+    return result
+
+
+def _params(level) -> list[bool]:
+    return LevelCovariance(len(level.terms), level.covariance).is_diagonal_param()
+
+
+class CrossedVarianceParameters(VarianceParameters):
+    """Standard errors on Stata's scale: the Hessian of -2 log L by central differences of its exact
+    gradient when there is one, else by central second differences of the function."""
+
+    def _covariance(self, step: float | None = None) -> np.ndarray | None:
+        exact = self.criterion.diagonal and self.criterion.evaluate(self.theta).d_logdet_v is not None
+        if exact:  # central differences of the exact gradient, as on the nested path
+            return super()._covariance(GRADIENT_HESSIAN_STEP)
+        step = HESSIAN_STEP
+        psi = self.psi()
+        size = psi.size
+
+        def value(shift):
+            theta, sigma = self.theta_sigma(psi + shift)
+            return self.criterion.deviance_at_sigma(theta, sigma)
+
+        centre = value(np.zeros(size))
+        hessian = np.empty((size, size))
+        unit = np.eye(size) * step
+        for i in range(size):
+            hessian[i, i] = (value(unit[i]) - 2.0 * centre + value(-unit[i])) / step ** 2
+            for j in range(i):
+                hessian[i, j] = hessian[j, i] = (
+                    value(unit[i] + unit[j]) - value(unit[i] - unit[j])
+                    - value(-unit[i] + unit[j]) + value(-unit[i] - unit[j])) / (4 * step ** 2)
+        from engine.mixed.inference import _inverse_or_none
+
+        return _inverse_or_none(0.5 * hessian)
+
+
+def _boundary_warnings(variance: VarianceParameters, spec: ModelSpec) -> list[str]:
+    out = []
+    for entry in variance.entries:
+        if entry.kind == "sd" and entry.value < BOUNDARY_RATIO * variance.sigma:
+            level = spec.levels[entry.level]
+            term = level.estimation_terms[entry.i]
+            out.append(f"The variance of {term} across {level.name} groups is estimated at zero (on the boundary); "
+                       f"no standard error is reported for it; the model may be simplified by dropping it.")
+    return out
+
+
+def _group_table(factors: list[GroupingFactor]) -> list[GroupCount]:
+    table = []
+    for factor in factors:
+        sizes = np.bincount(factor.codes, minlength=factor.n_groups)
+        table.append(GroupCount(level=factor.name, groups=factor.n_groups, min=int(sizes.min()),
+                                mean=float(sizes.mean()), max=int(sizes.max())))
+    return table
+
+
+def _attach_predictions(result, criterion, blocks, theta, evaluation, sigma, factors, data, work, beta):
+    from engine.mixed.crossed.predict import random_effects
+
+    effects = random_effects(criterion, blocks, theta, evaluation.beta, sigma)
+    fitted = data.design.matrix @ beta
+    level_effects = []
+    for index, (level, factor, (estimates, sds)) in enumerate(zip(result.spec.levels, factors, effects)):
+        for term, column in enumerate(criterion.levels[index].columns):
+            fitted += work.matrix[:, column] * estimates[factor.codes, term]
+        first_row = np.full(factor.n_groups, -1, dtype=np.int64)
+        first_row[factor.codes[::-1]] = np.arange(factor.codes.size - 1, -1, -1)
+        ids = data.frame[factor.columns].iloc[first_row].reset_index(drop=True)
+        level_effects.append(LevelEffects(level=level.name, terms=level.estimation_terms, group_ids=ids,
+                                          estimates=estimates, std_errors=sds))
+    result.level_effects = level_effects
+    result.fitted = fitted
+    result.residuals = data.y - fitted
