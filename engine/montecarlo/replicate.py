@@ -69,7 +69,7 @@ def run_replications(study: Study, sweep_index: int, reps: Sequence[int]) -> pd.
     truth = design.truth()
     sweep_value = study.sweep_values[sweep_index]
     sweep = NO_SWEEP if sweep_value is None else float(sweep_value)
-    models = [load_model(text, study.design) for text in study.models]
+    models = [load_model(text, study.design, study.dfmethod) for text in study.models]
     rows: list[tuple] = []
     for rep in reps:
         seed = study.replication_seed(sweep_index, rep)

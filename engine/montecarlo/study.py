@@ -154,6 +154,9 @@ class Study:
         A design value varied over a list; None runs the design as it is.
     name : str
         Free text for reports.
+    dfmethod : str, optional
+        Denominator df of the mixed models' t tests and intervals (Stata's ``dfmethod()`` name:
+        residual, repeated, anova, satterthwaite, kroger); None keeps each model's own (z by default).
     """
 
     design: Design
@@ -162,6 +165,7 @@ class Study:
     seed: int = 0
     sweep: Optional[Sweep] = None
     name: str = ""
+    dfmethod: Optional[str] = None
 
     # ----- derived -------------------------------------------------------------------------------
     @property
@@ -202,6 +206,8 @@ class Study:
             raise UserInputError(f"seed must be a whole number >= 0, got {self.seed!r}")
         if not self.models:
             raise UserInputError("give at least one model to fit")
+        from engine.model_spec import parse_dfmethod
+        self.dfmethod = parse_dfmethod(self.dfmethod)
         repeated = sorted({m for m in self.models if self.models.count(m) > 1})
         if repeated:
             raise UserInputError(f"model {repeated[0]!r} is listed twice")
@@ -217,7 +223,7 @@ class Study:
                     raise UserInputError(f"sweep {self.sweep.label}={value:g}: {error}") from None
         columns = set(design_columns(self.design))
         for text in self.models:
-            model = load_model(text, self.design)
+            model = load_model(text, self.design, self.dfmethod)
             missing = [name for name in model.variables if name not in columns]
             if missing:
                 raise UserInputError(
@@ -242,9 +248,14 @@ class Study:
         if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
             raise UserInputError("study: models must be a list of model strings")
         sweep = data.get("sweep")
-        return cls(design=Design.from_dict(data["design"]), models=list(models), reps=data.get("reps", 100),
+        dfmethod = data.get("dfmethod")
+        if dfmethod is not None and not isinstance(dfmethod, str):
+            raise UserInputError("study: dfmethod must be a df method's name, e.g. \"kroger\"")
+        study = cls(design=Design.from_dict(data["design"]), models=list(models), reps=data.get("reps", 100),
                    seed=data.get("seed", 0), sweep=Sweep.from_dict(sweep) if sweep is not None else None,
                    name=str(data.get("name", "")))
+        study.dfmethod = dfmethod
+        return study
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1)
@@ -326,7 +337,7 @@ def single_group_notes(study: Study) -> list[str]:
             continue
         where = "" if value is None else f"at {study.sweep.label} = {value:g}: "
         for text in study.models:
-            if top.name in load_model(text, study.design).variables:
+            if top.name in load_model(text, study.design, study.dfmethod).variables:
                 notes.append(f"{where}level {top.name} has a single unit, so {text!r} cannot identify its variance "
                              f"(not identified with one group); its fits hold it at zero with a warning")
     return notes
