@@ -45,6 +45,10 @@ def comparison_table(comparison) -> pd.DataFrame:
                      true_effect))
         rows.append((f"SE of {treatment}", [row.treatment.se if row.treatment else None for row in comparison.table],
                      None))
+        if getattr(comparison, "dfmethod", None) is not None:  # t tests asked for: show them
+            for label, field in (("t (z if no df)", "stat"), ("df", "df"), ("P>|t|", "p")):
+                rows.append((f"{label} of {treatment}", [getattr(row.treatment, field) if row.treatment else None
+                                                         for row in comparison.table], None))
         if true_effect is not None:
             rows.append(("95% CI covers truth",
                          [None if not row.treatment or row.treatment.covers is None
