@@ -110,6 +110,8 @@ class MonteCarloView(QWidget):
         form.addRow("Replications:", self.reps_spin)
         form.addRow("Base seed:", self.seed_spin)
         form.addRow("Workers:", self.workers_spin)
+        self.dfmethod_combo = dfmethod_combo()
+        form.addRow("df method:", self.dfmethod_combo)
 
         self.sweep_kind_combo = QComboBox()
         for index, (kind, words, tip) in enumerate(SWEEP_CHOICES):
@@ -311,7 +313,7 @@ class MonteCarloView(QWidget):
         if not models:
             raise UserInputError("give at least one model to fit, e.g. perform tutoring || school_id:, reml")
         return Study(design=self._design.copy(), models=models, reps=self.reps_spin.value(),
-                     seed=self.seed_spin.value(), sweep=self.sweep())
+                     seed=self.seed_spin.value(), sweep=self.sweep(), dfmethod=self.dfmethod_combo.currentData())
 
     # ----- running ---------------------------------------------------------------------------------
     def run(self) -> Job | None:
@@ -467,7 +469,8 @@ class MonteCarloView(QWidget):
                                    is not None else "Describe a design first (Design tab).")
         self.cancel_button.setEnabled(running)
         self.save_records_button.setEnabled(not running and self._result is not None)
-        for field in (self.models_edit, self.reps_spin, self.seed_spin, self.workers_spin, self.sweep_kind_combo,
+        for field in (self.models_edit, self.reps_spin, self.seed_spin, self.workers_spin, self.dfmethod_combo,
+                      self.sweep_kind_combo,
                       self.sweep_target_combo, self.sweep_values_edit):
             field.setEnabled(not running)
         if not running:
@@ -521,3 +524,17 @@ def _duration(seconds: float) -> str:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
 
+
+
+def dfmethod_combo() -> QComboBox:
+    """The study's df method: each model's own (z unless its text says dfmethod()), or one for every mixed model."""
+    from gui.model_view import DF_METHOD_CHOICES, DF_METHOD_HELP
+
+    combo = QComboBox()
+    combo.addItem("Each model's own (z unless it says dfmethod)", None)
+    for label, name in DF_METHOD_CHOICES:
+        if name is not None:
+            combo.addItem(label, name)
+    combo.setToolTip(DF_METHOD_HELP + " Applied to every mixed model of the study: coverage and power then use "
+                     "t intervals and tests with these df.")
+    return combo
