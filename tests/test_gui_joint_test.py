@@ -60,3 +60,28 @@ def test_montecarlo_form_passes_its_df_method(qtbot):
         view.run()
     assert failures and "requires REML" in failures[0] and "score treated || school_id:" in failures[0]
     assert runner.shutdown(30_000)
+
+
+def test_compare_models_tab_shows_the_f_test_of_the_chosen_df_method(qtbot):
+    from pathlib import Path
+
+    import pandas as pd
+
+    from engine.model_spec import ModelSpec
+    from gui.model_comparison_view import ModelComparisonView
+
+    runner = JobRunner("comparison-ddf-test")
+    view = ModelComparisonView(runner)
+    qtbot.addWidget(view)
+    view.set_data(pd.read_csv(Path(__file__).resolve().parent / "data" / "crt10.csv"))
+    view.set_models([ModelSpec.parse("y x || school:, reml"), ModelSpec.parse("y treat x || school:, reml")])
+    view.dfmethod_combo.setCurrentIndex(view.dfmethod_combo.findData("kroger"))
+    with qtbot.waitSignal(view.comparison_finished, timeout=60_000) as blocker:
+        assert view.compare() is not None, view.status_label.text()
+    assert blocker.args[0].fixed_tests
+    table = view.fixed_tests_model.frame
+    # pbkrtest's Kenward-Roger t of treat in the larger model (tests/reference/ddf_crt10_reml.json), squared.
+    assert list(table["Added"]) == ["treat"]
+    assert table["F"].iloc[0] == pytest.approx(0.109978304429505 ** 2, rel=1e-4)
+    assert table["df2"].iloc[0] == pytest.approx(8.02232952201739, rel=1e-3)
+    assert runner.shutdown(30_000)
