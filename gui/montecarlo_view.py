@@ -531,7 +531,7 @@ def dfmethod_combo() -> QComboBox:
     from gui.model_view import DF_METHOD_CHOICES, DF_METHOD_HELP
 
     combo = QComboBox()
-    combo.addItem("Each model's own (z unless it says dfmethod)", None)
+    combo.addItem("Each model's own (z by default)", None)
     for label, name in DF_METHOD_CHOICES:
         if name is not None:
             combo.addItem(label, name)
