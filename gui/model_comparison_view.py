@@ -177,6 +177,8 @@ class ModelComparisonView(QWidget):
         self.fixed_tests_label = QLabel("<b>F tests of added fixed effects</b> (chosen df method)")
         tests_layout.addWidget(self.fixed_tests_label)
         tests_layout.addWidget(self.fixed_tests_table, 1)
+        self.fixed_tests_label.hide()  # shown when a df method gives F tests
+        self.fixed_tests_table.hide()
         variance_page = QWidget()
         variance_layout = QVBoxLayout(variance_page)
         variance_layout.addWidget(QLabel("<b>Intraclass correlations</b>"))
@@ -341,6 +343,9 @@ class ModelComparisonView(QWidget):
         self.icc_model.set_frame(intraclass_table(comparison))
         self.variance_model.set_frame(variance_table(comparison))
         self.fixed_tests_model.set_frame(fixed_tests_table(comparison))
+        has_f_tests = bool(getattr(comparison, "fixed_tests", []))
+        self.fixed_tests_label.setVisible(has_f_tests)
+        self.fixed_tests_table.setVisible(has_f_tests)
         for table in self.table_views():
             table.resizeColumnsToContents()
         self.report_text.setPlainText(comparison.format())

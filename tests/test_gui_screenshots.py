@@ -90,9 +90,11 @@ def test_screenshots_of_each_view(qtbot, main_window, tmp_path):
     comparison.model_edit.setText("perform || dist_id: || school_id: || teach_id: || student_id:, reml")
     comparison.add_model_from_field()
     window.tabs.setCurrentWidget(comparison)
+    comparison.dfmethod_combo.setCurrentIndex(comparison.dfmethod_combo.findData("kroger"))
     with qtbot.waitSignal(comparison.comparison_finished, timeout=60_000):
         comparison.compare_button.click()
     assert "Refitted by ML" in comparison.notes_label.text()
+    assert comparison.fixed_tests_table.isVisibleTo(comparison)  # the Kenward-Roger F test of tutoring
     shoot("compare-models")
 
     for name, path in shots.items():
