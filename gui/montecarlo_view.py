@@ -404,7 +404,9 @@ class MonteCarloView(QWidget):
         self._plot_data = StudyPlotData(summary=frame, records=records, models=list(study.models),
                                         sweep_label=study.sweep.label if study.sweep is not None else None,
                                         treatment=treatment)
-        self.legend_label.setText(" &nbsp;·&nbsp; ".join(f"<b>M{i}</b>: {html.escape(model)}" for i, model in enumerate(study.models, 1)))
+        self.legend_label.setText(" &nbsp;·&nbsp; ".join(f"<b>M{i}</b>: {html.escape(model)}" for i, model in enumerate(study.models, 1))
+                                  + (f" &nbsp;·&nbsp; mixed models with <b>dfmethod({study.dfmethod})</b>"
+                                     if getattr(study, "dfmethod", None) else ""))
         formats = dict(SUMMARY_FORMATS)
         if study.sweep is not None:
             formats[study.sweep.label] = SWEEP_VALUE_FORMAT

@@ -101,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     if not args.quiet:
         print(format_summary(result.summary, study.sweep.label if study.sweep else None))
+        if study.dfmethod:
+            print(f"Mixed models' tests and intervals: dfmethod({study.dfmethod}) (t with its df)")
         print(f"\n{result.completed} replications in {result.seconds:.1f} s "
               f"({result.completed / max(result.seconds, 1e-9):.1f} per second, {result.workers} workers)")
         _report_failures(result.records)
