@@ -26,7 +26,9 @@ def comparison_of(results: list[FitResult], truth: Truth | None, predictors: lis
     if not results:
         return None
     try:
-        return comparison_of_results(results, truth, predictors)
+        # The mixed fits' df method (the Model tab's choice): the table then shows t, df and p.
+        dfmethod = next((r.dfmethod for r in results if r.estimator == "mixed" and r.dfmethod not in (None, "z")), None)
+        return comparison_of_results(results, truth, predictors, dfmethod=dfmethod)
     except (UserInputError, KeyError, ValueError) as error:
         log.info("no comparison for these fits: %s", error)
         return None

@@ -24,6 +24,12 @@ def test_test_dialog_gives_the_kenward_roger_f_of_the_ticked_coefficients(qtbot,
     result = fit_with_kroger(qtbot, window)
     results_view = window.results_view
     assert results_view.test_button.isEnabled()
+    # The comparison with the truth shows the mixed fit's Kenward-Roger t, df and p.
+    table = results_view.comparison_table.table_model().frame
+    treatment = result.fixed[0]
+    df_row = table[table["Parameter"] == f"df of {treatment.term}"].iloc[0]
+    mixed_column = next(column for column in table.columns if "Mixed" in column)
+    assert df_row[mixed_column] == pytest.approx(treatment.df, rel=1e-9)
     dialog = results_view.open_joint_test()
     qtbot.addWidget(dialog)
     first = result.fixed[0]
