@@ -102,3 +102,21 @@ def test_cli_montecarlo_dfmethod(tmp_path):
     refused = subprocess.run(ml_model, cwd=ROOT, capture_output=True, text=True)
     assert refused.returncode == 2
     assert "dfmethod(kroger) requires REML" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_records_carry_each_fixed_effects_df_and_its_interval_is_t_based():
+    from engine.montecarlo.replicate import critical_value
+
+    study = Study(design=crt10(students=8), models=[TRIAL, f"{TRIAL} dfmethod(kroger)"], reps=3, seed=9).validate()
+    records = run_replications(study, 0, range(3))
+    fixed = records[records["kind"] == "fixed"]
+    kroger = fixed[fixed["model"] != TRIAL]
+    z = fixed[fixed["model"] == TRIAL]
+    assert z["df"].isna().all() and kroger["df"].notna().all()
+    assert records.loc[records["kind"] == "random", "df"].isna().all()
+    treated = kroger[kroger["param"] == "treated"]
+    assert treated["df"].to_numpy() == pytest.approx(8.0, rel=1e-6)  # balanced: 10 schools - 2
+    for frame in (z, kroger):
+        half = frame["se"] * [critical_value(0.05, df) for df in frame["df"]]
+        assert (frame["estimate"] - half).to_numpy() == pytest.approx(frame["ci_low"].to_numpy(), rel=1e-9)
+        assert (frame["estimate"] + half).to_numpy() == pytest.approx(frame["ci_high"].to_numpy(), rel=1e-9)

@@ -41,6 +41,7 @@ RECORD_COLUMNS = {
     "at_zero": "bool",       # this sd is the one estimated at zero
     "error": "str",          # why the fit failed
     "fit_seconds": "float64",
+    "df": "float64",         # denominator df of a fixed effect's t test and interval (NaN: z)
 }
 NO_SWEEP = math.nan
 
@@ -107,14 +108,15 @@ def fit_records(model: str, head: tuple, result: FitResult, truth: Truth, second
     for row in result.fixed:
         ci_low, ci_high = _interval(row.ci)
         rows.append((model, *head, row.term, "fixed", true_value(truth, row.term, "fixed"), _number(row.coef),
-                     _number(row.se), ci_low, ci_high, _number(row.p), *status, False, "", seconds))
+                     _number(row.se), ci_low, ci_high, _number(row.p), *status, False, "", seconds,
+                     _number(row.df)))
     at_zero_names = set(result.boundary_params)  # judged unit-free by the fit
     for row in result.random:
         name = f"{row.level}:{row.param}"
         at_zero = name in at_zero_names
         ci_low, ci_high = _interval(row.ci)
         rows.append((model, *head, name, "random", true_value(truth, name, "random"), _number(row.estimate),
-                     _number(row.se), ci_low, ci_high, math.nan, *status, bool(at_zero), "", seconds))
+                     _number(row.se), ci_low, ci_high, math.nan, *status, bool(at_zero), "", seconds, math.nan))
     return rows
 
 
@@ -143,7 +145,17 @@ def true_value(truth: Truth, param: str, kind: str) -> float:
 def _failed_row(model: str, head: tuple, error: BaseException, seconds: float) -> tuple:
     message = f"{type(error).__name__}: {error}"
     return (model, *head, "", "", math.nan, math.nan, math.nan, math.nan, math.nan, math.nan,
-            False, True, False, False, message, seconds)
+            False, True, False, False, message, seconds, math.nan)
+
+
+def critical_value(alpha: float, df: float) -> float:
+    """The two-sided critical value of a record's interval at level 1 - alpha: t with ``df``
+    degrees of freedom, or the normal's when ``df`` is NaN or infinite (z tests)."""
+    from scipy import stats
+
+    if df is None or not math.isfinite(df):
+        return float(stats.norm.ppf(1 - alpha / 2))
+    return float(stats.t.ppf(1 - alpha / 2, df))
 
 
 def _number(value) -> float:
