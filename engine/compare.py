@@ -53,6 +53,8 @@ class CoefficientSummary:
         The true value (simulated data only).
     covers : bool or None
         Whether ``ci`` contains ``truth``; None without a truth.
+    stat, df, p : float or None
+        The test that the coefficient is zero: t with ``df`` degrees of freedom, or z (``df`` None).
     """
 
     term: str
@@ -61,6 +63,9 @@ class CoefficientSummary:
     ci: list[float]
     truth: Optional[float] = None
     covers: Optional[bool] = None
+    stat: Optional[float] = None  # the Wald ratio: t when df is set, z otherwise
+    df: Optional[float] = None
+    p: Optional[float] = None
 
 
 @dataclass
@@ -153,6 +158,9 @@ class Comparison:
         One per group with both an FE and an RE fit (conventional standard errors).
     component_keys : list of str
         The table's variance-component rows: levels outermost first, the residual last.
+    dfmethod : str or None
+        The df method of the mixed models' t tests (Stata's ``dfmethod()`` name), when one was asked for;
+        the table then shows each estimator's test statistic, df and p.
     """
 
     outcome: str
@@ -163,6 +171,7 @@ class Comparison:
     table: list[EstimatorSummary]
     hausman: list[HausmanPair] = field(default_factory=list)
     component_keys: list[str] = field(default_factory=list)
+    dfmethod: Optional[str] = None
 
     def summary(self, name: str) -> EstimatorSummary:
         """The table column of the estimator named ``name``."""
@@ -260,7 +269,8 @@ def estimator_from_json(data: dict) -> FitResult:
 def compare(frame: pd.DataFrame, outcome: str, predictors: Sequence[str],
             estimators: Sequence[EstimatorSpec | str], truth: Optional[Truth] = None,
             treatment: Optional[str] = None, should_stop: Optional[Callable[[], bool]] = None,
-            progress: Optional[Callable[[int, int, str], None]] = None) -> Comparison:
+            progress: Optional[Callable[[int, int, str], None]] = None,
+            dfmethod: Optional[str] = None) -> Comparison:
     """Fit every estimator to the same outcome and predictors and tabulate them against the truth.
 
     Parameters
@@ -282,6 +292,10 @@ def compare(frame: pd.DataFrame, outcome: str, predictors: Sequence[str],
     progress : callable, optional
         ``progress(done, total, name)``: before each fit with the number already done and the
         estimator about to run, and at the end with ``done == total`` and ``name == ""``.
+    dfmethod : str, optional
+        Small-sample t tests for every mixed model (Stata's ``dfmethod()``: residual, repeated,
+        anova, satterthwaite, kroger); the table then shows each estimator's t (or z), df and p.
+        A mixed model the method cannot apply to (satterthwaite or kroger with ML) is refused.
 
     Returns
     -------
@@ -295,6 +309,9 @@ def compare(frame: pd.DataFrame, outcome: str, predictors: Sequence[str],
     Cancelled
         When ``should_stop`` returns True.
     """
+    from engine.model_spec import parse_dfmethod
+
+    dfmethod = parse_dfmethod(dfmethod)
     predictors = list(predictors)
     specs = [parse_estimator(item) if isinstance(item, str) else item for item in estimators]
     if not specs:
@@ -315,20 +332,22 @@ def compare(frame: pd.DataFrame, outcome: str, predictors: Sequence[str],
             raise Cancelled("comparison stopped")
         if progress is not None:
             progress(done, len(specs), spec.text)
-        results.append(run_estimator(spec, frame, outcome, predictors, should_stop=should_stop))
+        results.append(run_estimator(spec, frame, outcome, predictors, should_stop=should_stop, dfmethod=dfmethod))
     if progress is not None:
         progress(len(specs), len(specs), "")
 
-    return comparison_of_results(results, truth, predictors, treatment, specs)
+    return comparison_of_results(results, truth, predictors, treatment, specs, dfmethod=dfmethod)
 
 
 def comparison_of_results(results: Sequence[FitResult], truth: Optional[Truth], predictors: Sequence[str],
                           treatment: Optional[str] = None,
-                          specs: Optional[Sequence[EstimatorSpec]] = None) -> Comparison:
+                          specs: Optional[Sequence[EstimatorSpec]] = None,
+                          dfmethod: Optional[str] = None) -> Comparison:
     """Tabulate fits already made (named by their estimator strings) against the truth.
 
     ``compare`` fits and then calls this; the window, which fits with live progress, calls it
-    directly. ``treatment`` defaults to the first predictor.
+    directly. ``treatment`` defaults to the first predictor; ``dfmethod`` records the df method
+    the mixed models were fitted with (the table then shows t, df and p).
     """
     results = list(results)
     if not results:
@@ -340,7 +359,7 @@ def comparison_of_results(results: Sequence[FitResult], truth: Optional[Truth], 
     table = [summarize(spec, result, treatment, truth) for spec, result in zip(specs, results)]
     return Comparison(outcome=results[0].depvar, predictors=list(predictors), treatment=treatment,
                       estimators=results, truth=truth, table=table, hausman=hausman_pairs,
-                      component_keys=ordered_component_keys(specs, table, truth))
+                      component_keys=ordered_component_keys(specs, table, truth), dfmethod=dfmethod)
 
 
 def summarize(spec: EstimatorSpec, result: FitResult, treatment: Optional[str],
@@ -367,7 +386,7 @@ def treatment_summary(result: FitResult, treatment: Optional[str],
     if true_value is not None and all(math.isfinite(bound) for bound in row.ci):
         covers = bool(row.ci[0] <= true_value <= row.ci[1])
     return CoefficientSummary(term=row.term, estimate=row.coef, se=row.se, ci=list(row.ci),
-                              truth=true_value, covers=covers)
+                              truth=true_value, covers=covers, stat=row.z, df=row.df, p=row.p)
 
 
 def variance_components(spec: EstimatorSpec, result: FitResult) -> list[tuple[str, float]]:
@@ -535,6 +554,9 @@ def format_comparison(comparison: Comparison) -> str:
     lines = [f"Comparison of estimators: {comparison.outcome} on "
              f"{' '.join(comparison.predictors) or 'a constant'}"
              + (f" ({first.nobs:,} observations)" if first is not None else "")]
+    if comparison.dfmethod is not None:
+        lines.append(f"Mixed models: t tests with dfmethod({comparison.dfmethod}); other estimators their own "
+                     f"t tests (z where df is blank)")
     if has_truth:
         lines.append("Truth: the parameters the data were simulated from"
                      + (f" (seed {truth.seed})" if truth.seed is not None else ""))
@@ -547,6 +569,10 @@ def format_comparison(comparison: Comparison) -> str:
         lines.append(line(treatment, [number(row.treatment and row.treatment.estimate) for row in table],
                           number(true_effect)))
         lines.append(line("  SE", [number(row.treatment and row.treatment.se) for row in table]))
+        if comparison.dfmethod is not None:
+            lines.append(line("  t (z if no df)", [number(row.treatment and row.treatment.stat) for row in table]))
+            lines.append(line("  df", [df_cell(row.treatment) for row in table]))
+            lines.append(line("  P>|t|", [number(row.treatment and row.treatment.p) for row in table]))
         if true_effect is not None:
             lines.append(line("  95% CI covers truth", [yes_no(row.treatment and row.treatment.covers)
                                                         for row in table]))
@@ -601,6 +627,13 @@ def number(value: Optional[float]) -> str:
     if magnitude != 0 and (magnitude >= 1e6 or magnitude < 1e-3):
         return f"{value:.3e}"
     return f"{value:.4f}"
+
+
+def df_cell(summary: Optional[CoefficientSummary]) -> str:
+    """The df of a treatment's test: 2 decimals, blank for z or no treatment."""
+    if summary is None or summary.df is None:
+        return ""
+    return f"{summary.df:.2f}"
 
 
 def yes_no(value: Optional[bool]) -> str:

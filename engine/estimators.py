@@ -258,7 +258,8 @@ def parse_model_terms(text: str) -> tuple[str, list[str]]:
 
 # ----- fitting -------------------------------------------------------------------------------
 def run_estimator(spec: EstimatorSpec | str, frame: pd.DataFrame, outcome: str, predictors: list[str],
-                  should_stop: Optional[Callable[[], bool]] = None, *, predict: bool = False) -> FitResult:
+                  should_stop: Optional[Callable[[], bool]] = None, *, predict: bool = False,
+                  dfmethod: Optional[str] = None) -> FitResult:
     """Fit one estimator of ``outcome`` on ``predictors``.
 
     Parameters
@@ -276,6 +277,9 @@ def run_estimator(spec: EstimatorSpec | str, frame: pd.DataFrame, outcome: str, 
         returning True raises :class:`~engine.errors.Cancelled`.
     predict : bool
         Mixed models: also predict the random effects (not needed for a comparison).
+    dfmethod : str, optional
+        Mixed models: t tests with this df method (Stata's ``dfmethod()`` name) instead of the
+        model's own; refused (naming the estimator) where it cannot apply, e.g. kroger with ML.
 
     Returns
     -------
@@ -300,6 +304,14 @@ def run_estimator(spec: EstimatorSpec | str, frame: pd.DataFrame, outcome: str, 
         raise Cancelled(f"stopped before {spec.text}")
     terms = list(predictors)
     model = spec.model_spec(outcome, terms) if spec.estimator == "mixed" else None
+    if model is not None and dfmethod is not None:
+        from engine.mixed.ddf import check_dfmethod
+
+        model = model.replace(dfmethod=dfmethod)
+        try:
+            check_dfmethod(model)
+        except UserInputError as error:
+            raise UserInputError(f"{spec.text}: {error}") from None
     started = time.perf_counter()
     try:
         if spec.estimator == "ols":

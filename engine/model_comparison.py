@@ -88,6 +88,22 @@ class LikelihoodRatioTest:
 
 
 @dataclass
+class FixedEffectsTest:
+    """Wald F test (with a df method) that the fixed effects ``full`` adds to ``restricted`` are zero,
+    in ``full``'s fit: pbkrtest's ``KRmodcomp`` for Kenward-Roger, lmerTest's ``anova`` for Satterthwaite.
+    Asked for with ``compare_models(dfmethod=...)``; both models must have the same random part."""
+
+    restricted: str
+    full: str
+    columns: list[str]
+    F: float
+    df1: int
+    df2: float
+    p: float
+    dfmethod: str
+
+
+@dataclass
 class IntraclassCorrelation:
     """ICC of one level of a random-intercept model; ``label`` follows Stata (``class|school``)."""
 
@@ -128,6 +144,8 @@ class ModelComparison:
     variance_explained: list[VarianceExplained] = field(default_factory=list)
     null_model: str = ""
     notes: list[str] = field(default_factory=list)
+    fixed_tests: list[FixedEffectsTest] = field(default_factory=list)  # with a df method only
+    dfmethod: Optional[str] = None
     fits: list[FitResult] = field(default_factory=list, metadata={"transient": True})
     test_fits: list[FitResult] = field(default_factory=list, metadata={"transient": True})
     null_fit: Optional[FitResult] = field(default=None, metadata={"transient": True})
@@ -158,7 +176,8 @@ class ModelComparison:
 def compare_models(frame: pd.DataFrame, models: Sequence[Union[ModelSpec, str]], *,
                    labels: Sequence[str] | None = None, method: str | None = None,
                    null_model: Union[ModelSpec, str, None] = AUTOMATIC_NULL,
-                   should_stop: Callable[[], bool] | None = None) -> ModelComparison:
+                   should_stop: Callable[[], bool] | None = None,
+                   dfmethod: str | None = None) -> ModelComparison:
     """Fit ``models`` to the same rows of ``frame`` and compare them.
 
     Parameters
@@ -179,6 +198,10 @@ def compare_models(frame: pd.DataFrame, models: Sequence[Union[ModelSpec, str]],
         the model with most levels, no predictors), a model, or None to skip it.
     should_stop : callable, optional
         Passed to each fit: returning True cancels.
+    dfmethod : str, optional
+        Fit every model with this df method (Stata's ``dfmethod()``; satterthwaite and kroger need
+        REML) and add, for each neighbouring pair with the same random part whose fixed effects
+        are nested, the F test of the added fixed effects with that method's df (``fixed_tests``).
 
     Returns
     -------
@@ -200,6 +223,9 @@ def compare_models(frame: pd.DataFrame, models: Sequence[Union[ModelSpec, str]],
         raise UserInputError(f"the models have different outcomes ({', '.join(outcomes)}): they cannot be compared")
     if method is not None:
         specs = [spec.replace(method=method) for spec in specs]
+    if dfmethod is not None:
+        specs = _with_dfmethod(specs, labels, dfmethod)
+        dfmethod = specs[0].dfmethod
     notes: list[str] = []
     data, dropped = common_rows(frame, specs)
     if dropped:
@@ -242,6 +268,11 @@ def compare_models(frame: pd.DataFrame, models: Sequence[Union[ModelSpec, str]],
             notes.append(f"{labels[first]} and {labels[second]} are not nested ({reason}): no LR test; "
                          f"compare them by AIC and BIC.")
 
+    fixed_tests = fixed_effects_tests(fits, labels) if dfmethod is not None else []
+    if dfmethod is not None and not fixed_tests:
+        notes.append(f"No F test with dfmethod({dfmethod}): no neighbouring models share their random part and "
+                     f"differ only by added fixed effects.")
+
     intraclass: list[IntraclassCorrelation] = []
     for label, fit in zip(labels, fits):
         if _random_intercepts_only(fit.spec):
@@ -269,8 +300,54 @@ def compare_models(frame: pd.DataFrame, models: Sequence[Union[ModelSpec, str]],
                          "are zero: the variance explained at that level depends on their centring.")
     return ModelComparison(models=compared, tests=tests, method=test_method, fit_method=fit_method,
                            refitted_by_ml=bool(refit_reasons), intraclass=intraclass,
-                           variance_explained=explained, null_model=null_text, notes=notes, fits=fits,
+                           variance_explained=explained, null_model=null_text, notes=notes,
+                           fixed_tests=fixed_tests, dfmethod=dfmethod, fits=fits,
                            test_fits=test_fits, null_fit=null_fit)
+
+
+def _with_dfmethod(specs: list[ModelSpec], labels: list[str], dfmethod: str) -> list[ModelSpec]:
+    """The specs with ``dfmethod`` set; one it cannot apply to is refused, naming its label."""
+    from engine.mixed.ddf import check_dfmethod
+    from engine.model_spec import parse_dfmethod
+
+    name = parse_dfmethod(dfmethod)
+    changed = []
+    for label, spec in zip(labels, specs):
+        spec = spec.replace(dfmethod=name)
+        try:
+            check_dfmethod(spec)
+        except UserInputError as error:
+            raise UserInputError(f"model {label} ({spec.to_stata()}): {error}") from None
+        changed.append(spec)
+    return changed
+
+
+def fixed_effects_tests(fits: Sequence[FitResult], labels: Sequence[str]) -> list[FixedEffectsTest]:
+    """F tests, with each larger fit's df method, of the fixed effects it adds to its neighbour.
+
+    Only pairs with the same random part (levels, terms, covariances) whose fixed effects are
+    nested are tested: the test is then a Wald F of the added coefficients in the larger model.
+    """
+    from engine.wald_tests import joint_test
+
+    tests = []
+    for i in range(len(fits) - 1):
+        small, large = (i, i + 1) if len(fits[i].fixed) <= len(fits[i + 1].fixed) else (i + 1, i)
+        if fits[small].spec.levels != fits[large].spec.levels:
+            continue
+        try:
+            added = _added_fixed_effects(fits[small], fits[large])
+        except NotNested:
+            continue
+        if not added:
+            continue
+        test = joint_test(fits[large], added)
+        if test.F is None:
+            continue
+        tests.append(FixedEffectsTest(restricted=labels[small], full=labels[large], columns=list(test.columns),
+                                      F=test.F, df1=int(test.df1), df2=float(test.df2), p=test.p,
+                                      dfmethod=test.dfmethod))
+    return tests
 
 
 def common_rows(frame: pd.DataFrame, specs: Sequence[ModelSpec]) -> tuple[pd.DataFrame, int]:
@@ -549,6 +626,11 @@ def _format_comparison(comparison: ModelComparison) -> str:
             lines.append(f"    LR chi2({test.df}) = {test.stat:10.2f}    Prob > chi2 = {test.p:.4f}")
         if test.note:
             lines.append(f"    Note: {test.note}")
+    if comparison.fixed_tests:
+        lines += ["", f"F tests of added fixed effects (dfmethod({comparison.dfmethod}), in the larger model's fit)"]
+    for test in comparison.fixed_tests:
+        lines.append(f"  {test.restricted} nested in {test.full}: {test.full} adds {', '.join(test.columns)}")
+        lines.append(f"    F({test.df1}, {test.df2:.2f}) = {test.F:10.2f}    Prob > F = {test.p:.4f}")
     lines += ["", "Akaike's and Bayesian information criteria", rule,
               f"{'Model':>12} | {'N':>9} {'ll(model)':>14} {'df':>5} {'AIC':>14} {'BIC':>14}", "-" * 13 + "+" + "-" * 64]
     for model in comparison.models:

@@ -72,12 +72,13 @@ def montecarlo_job(study: Study, workers: int | None) -> Job:
 
 
 def comparison_job(frame: pd.DataFrame, specs: Sequence[ModelSpec], labels: Sequence[str],
-                   method: str | None) -> Job:
+                   method: str | None, dfmethod: str | None = None) -> Job:
     """Compare ``specs`` on ``frame`` (LR tests, AIC/BIC, ICCs, variance explained)."""
     specs, labels = list(specs), list(labels)
 
     def run(context: JobContext) -> ModelComparison:
         context.report(f"Comparing {len(specs)} models: fitting", force=True)
-        return compare_models(frame, specs, labels=labels, method=method, should_stop=context.should_stop)
+        return compare_models(frame, specs, labels=labels, method=method, should_stop=context.should_stop,
+                              dfmethod=dfmethod)
 
     return Job(label="Model comparison", run=run)

@@ -26,7 +26,9 @@ def comparison_of(results: list[FitResult], truth: Truth | None, predictors: lis
     if not results:
         return None
     try:
-        return comparison_of_results(results, truth, predictors)
+        # The mixed fits' df method (the Model tab's choice): the table then shows t, df and p.
+        dfmethod = next((r.dfmethod for r in results if r.estimator == "mixed" and r.dfmethod not in (None, "z")), None)
+        return comparison_of_results(results, truth, predictors, dfmethod=dfmethod)
     except (UserInputError, KeyError, ValueError) as error:
         log.info("no comparison for these fits: %s", error)
         return None
@@ -45,6 +47,10 @@ def comparison_table(comparison) -> pd.DataFrame:
                      true_effect))
         rows.append((f"SE of {treatment}", [row.treatment.se if row.treatment else None for row in comparison.table],
                      None))
+        if getattr(comparison, "dfmethod", None) is not None:  # t tests asked for: show them
+            for label, field in (("t (z if no df)", "stat"), ("df", "df"), ("P>|t|", "p")):
+                rows.append((f"{label} of {treatment}", [getattr(row.treatment, field) if row.treatment else None
+                                                         for row in comparison.table], None))
         if true_effect is not None:
             rows.append(("95% CI covers truth",
                          [None if not row.treatment or row.treatment.covers is None

@@ -26,6 +26,7 @@ from engine.model_spec import ModelSpec
 from gui.analysis_jobs import comparison_job
 from gui.dataframe_model import DataFrameTableModel, count_text, decimals_formatter
 from gui.fields import mark_invalid
+from gui.model_view import DF_METHOD_CHOICES
 from gui.table_view import CopyableTableView
 from gui.worker import Job, JobRunner
 
@@ -40,6 +41,7 @@ MODEL_FORMATS = {"N": count_text, "df": count_text, "Log-likelihood": INFORMATIO
 TEST_FORMATS = {"Statistic": STATISTIC_FORMAT, "df": count_text, "p": P_FORMAT}
 ICC_FORMATS = {"ICC": P_FORMAT, "Std. Err.": P_FORMAT, "95% CI low": P_FORMAT, "95% CI high": P_FORMAT}
 VARIANCE_FORMATS = {"Proportion explained": P_FORMAT}
+FIXED_TEST_FORMATS = {"F": STATISTIC_FORMAT, "df1": count_text, "df2": STATISTIC_FORMAT, "P>F": P_FORMAT}
 
 
 def model_label(index: int) -> str:
@@ -119,6 +121,16 @@ class ModelComparisonView(QWidget):
         models_layout.addLayout(add_row)
         method_form = QFormLayout()
         method_form.addRow("Method:", self.method_combo)
+        self.dfmethod_combo = QComboBox()
+        self.dfmethod_combo.addItem("none (LR tests only)", None)
+        for label, name in DF_METHOD_CHOICES:
+            if name is not None:
+                self.dfmethod_combo.addItem(label, name)
+        self.dfmethod_combo.setToolTip("Also test the fixed effects a model adds to its neighbour (same random part) "
+                                       "by a Wald F with this df method, fitted by REML as asked: pbkrtest's KRmodcomp "
+                                       "for Kenward-Roger. With few groups it is the small-sample alternative to the "
+                                       "LR test of ML refits.")
+        method_form.addRow("F tests, df:", self.dfmethod_combo)
         models_layout.addLayout(method_form)
         settings = QWidget()
         settings_layout = QVBoxLayout(settings)
@@ -159,6 +171,14 @@ class ModelComparisonView(QWidget):
         tests_layout.addWidget(self.models_table, 1)
         tests_layout.addWidget(QLabel("<b>Likelihood-ratio tests</b>"))
         tests_layout.addWidget(self.tests_table, 1)
+        self.fixed_tests_model = DataFrameTableModel(formatters=FIXED_TEST_FORMATS)
+        self.fixed_tests_table = CopyableTableView(self.fixed_tests_model, export_name="fixed-effects-f-tests")
+        self.fixed_tests_table.setToolTip("Wald F tests of the fixed effects a model adds, with the chosen df method.")
+        self.fixed_tests_label = QLabel("<b>F tests of added fixed effects</b> (chosen df method)")
+        tests_layout.addWidget(self.fixed_tests_label)
+        tests_layout.addWidget(self.fixed_tests_table, 1)
+        self.fixed_tests_label.hide()  # shown when a df method gives F tests
+        self.fixed_tests_table.hide()
         variance_page = QWidget()
         variance_layout = QVBoxLayout(variance_page)
         variance_layout.addWidget(QLabel("<b>Intraclass correlations</b>"))
@@ -186,7 +206,7 @@ class ModelComparisonView(QWidget):
 
     def table_views(self) -> list[CopyableTableView]:
         """The tables, for the window's export-failed and exported messages."""
-        return [self.models_table, self.tests_table, self.icc_table, self.variance_table]
+        return [self.models_table, self.tests_table, self.icc_table, self.variance_table, self.fixed_tests_table]
 
     # ----- models --------------------------------------------------------------------------------
     @property
@@ -275,7 +295,7 @@ class ModelComparisonView(QWidget):
             self._show_error("a comparison needs at least two models: add another one")
             return None
         job = comparison_job(self._frame, specs, [model_label(i) for i in range(len(specs))],
-                             self.method_combo.currentData())
+                             self.method_combo.currentData(), self.dfmethod_combo.currentData())
         job.on_finished = self._on_finished
         job.on_failed = self._on_failed
         self.status_label.setStyleSheet("")
@@ -312,7 +332,8 @@ class ModelComparisonView(QWidget):
     def _show_comparison(self, comparison: ModelComparison | None) -> None:
         self._comparison = comparison
         if comparison is None:
-            for model in (self.models_model, self.tests_model, self.icc_model, self.variance_model):
+            for model in (self.models_model, self.tests_model, self.icc_model, self.variance_model,
+                          self.fixed_tests_model):
                 model.clear()
             self.report_text.setPlainText("")
             self.notes_label.hide()
@@ -321,6 +342,10 @@ class ModelComparisonView(QWidget):
         self.tests_model.set_frame(tests_table(comparison))
         self.icc_model.set_frame(intraclass_table(comparison))
         self.variance_model.set_frame(variance_table(comparison))
+        self.fixed_tests_model.set_frame(fixed_tests_table(comparison))
+        has_f_tests = bool(getattr(comparison, "fixed_tests", []))
+        self.fixed_tests_label.setVisible(has_f_tests)
+        self.fixed_tests_table.setVisible(has_f_tests)
         for table in self.table_views():
             table.resizeColumnsToContents()
         self.report_text.setPlainText(comparison.format())
@@ -347,11 +372,18 @@ class ModelComparisonView(QWidget):
         self.remove_button.setEnabled(not running and 0 <= row < count)
         self.up_button.setEnabled(not running and 0 < row < count)
         self.down_button.setEnabled(not running and 0 <= row < count - 1)
-        for widget in (self.model_edit, self.add_button, self.method_combo, self.model_list):
+        for widget in (self.model_edit, self.add_button, self.method_combo, self.dfmethod_combo, self.model_list):
             widget.setEnabled(not running)
 
 
 # ----- the comparison as tables (numbers at full precision, for copy and export) -------------------
+def fixed_tests_table(comparison: ModelComparison) -> pd.DataFrame:
+    """The F tests of added fixed effects (empty without a df method)."""
+    return pd.DataFrame([(t.restricted, t.full, ", ".join(t.columns), t.F, t.df1, t.df2, t.p, t.dfmethod)
+                         for t in getattr(comparison, "fixed_tests", [])],
+                        columns=["Restricted", "Full", "Added", "F", "df1", "df2", "P>F", "df method"])
+
+
 def models_table(comparison: ModelComparison) -> pd.DataFrame:
     return pd.DataFrame([(m.label, m.model, m.method, m.nobs, m.loglik, m.n_params, m.aic, m.bic,
                           "yes" if m.converged else "no") for m in comparison.models],

@@ -114,6 +114,8 @@ class MonteCarloView(QWidget):
         form.addRow("Base seed:", self.seed_spin)
         form.addRow("Workers:", self.workers_spin)
         form.addRow("Alpha:", self.alpha_spin)
+        self.dfmethod_combo = dfmethod_combo()
+        form.addRow("df method:", self.dfmethod_combo)
 
         self.sweep_kind_combo = QComboBox()
         for index, (kind, words, tip) in enumerate(SWEEP_CHOICES):
@@ -315,7 +317,8 @@ class MonteCarloView(QWidget):
         if not models:
             raise UserInputError("give at least one model to fit, e.g. perform tutoring || school_id:, reml")
         return Study(design=self._design.copy(), models=models, reps=self.reps_spin.value(),
-                     seed=self.seed_spin.value(), sweep=self.sweep(), alpha=round(self.alpha_spin.value(), 6))
+                     seed=self.seed_spin.value(), sweep=self.sweep(), alpha=round(self.alpha_spin.value(), 6),
+                     dfmethod=self.dfmethod_combo.currentData())
 
     # ----- running ---------------------------------------------------------------------------------
     def run(self) -> Job | None:
@@ -406,7 +409,9 @@ class MonteCarloView(QWidget):
         self._plot_data = StudyPlotData(summary=frame, records=records, models=list(study.models),
                                         sweep_label=study.sweep.label if study.sweep is not None else None,
                                         treatment=treatment, alpha=study.alpha)
-        self.legend_label.setText(" &nbsp;·&nbsp; ".join(f"<b>M{i}</b>: {html.escape(model)}" for i, model in enumerate(study.models, 1)))
+        self.legend_label.setText(" &nbsp;·&nbsp; ".join(f"<b>M{i}</b>: {html.escape(model)}" for i, model in enumerate(study.models, 1))
+                                  + (f" &nbsp;·&nbsp; mixed models with <b>dfmethod({study.dfmethod})</b>"
+                                     if getattr(study, "dfmethod", None) else ""))
         formats = dict(SUMMARY_FORMATS)
         if study.sweep is not None:
             formats[study.sweep.label] = SWEEP_VALUE_FORMAT
@@ -471,7 +476,7 @@ class MonteCarloView(QWidget):
                                    is not None else "Describe a design first (Design tab).")
         self.cancel_button.setEnabled(running)
         self.save_records_button.setEnabled(not running and self._result is not None)
-        for field in (self.models_edit, self.reps_spin, self.seed_spin, self.workers_spin, self.alpha_spin,
+        for field in (self.models_edit, self.reps_spin, self.seed_spin, self.workers_spin, self.alpha_spin, self.dfmethod_combo,
                       self.sweep_kind_combo,
                       self.sweep_target_combo, self.sweep_values_edit):
             field.setEnabled(not running)
@@ -526,3 +531,17 @@ def _duration(seconds: float) -> str:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
 
+
+
+def dfmethod_combo() -> QComboBox:
+    """The study's df method: each model's own (z unless its text says dfmethod()), or one for every mixed model."""
+    from gui.model_view import DF_METHOD_CHOICES, DF_METHOD_HELP
+
+    combo = QComboBox()
+    combo.addItem("Each model's own (z by default)", None)
+    for label, name in DF_METHOD_CHOICES:
+        if name is not None:
+            combo.addItem(label, name)
+    combo.setToolTip(DF_METHOD_HELP + " Applied to every mixed model of the study: coverage and power then use "
+                     "t intervals and tests with these df.")
+    return combo

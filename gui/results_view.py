@@ -13,10 +13,11 @@ from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QListWidget, QLis
 
 from engine.design import Truth
 from engine.project import FitRecord
-from engine.report import format_fit_report
+from engine.report import format_fit_report, format_joint_tests
 from gui import result_tables
 from gui.comparison import comparison_legend, comparison_of, comparison_table
 from gui.dataframe_model import DataFrameTableModel, number_or_text
+from gui.joint_test_dialog import JointTestDialog, can_test
 from gui.postestimation_view import PostEstimationView
 from gui.table_view import CopyableTableView
 
@@ -145,7 +146,12 @@ class ResultsView(QWidget):
         self.export_button = QPushButton("Export table…")
         self.export_button.setToolTip("Save the shown table as CSV, LaTeX or HTML.")
         self.export_button.clicked.connect(self.export_current_table)
+        self.test_button = QPushButton("Test…")
+        self.test_button.setToolTip("Joint Wald test that several coefficients of this fit are all zero, with its "
+                                    "df method (F) or large-sample chi2.")
+        self.test_button.clicked.connect(self.open_joint_test)
         buttons = QHBoxLayout()
+        buttons.addWidget(self.test_button)
         buttons.addStretch(1)
         buttons.addWidget(self.copy_button)
         buttons.addWidget(self.export_button)
@@ -286,6 +292,18 @@ class ResultsView(QWidget):
         self.copy_button.setText("Copy table" if is_table else "Copy report")
         self.export_button.setEnabled(is_table and self._current is not None)
         self.copy_button.setEnabled(self._current is not None)
+        self.test_button.setEnabled(can_test(self._current.result if self._current is not None else None))
+
+    def open_joint_test(self):
+        """Open the joint-test dialog on the shown fit; each test run there is added to its report."""
+        if self._current is None or not can_test(self._current.result):
+            return None
+        record = self._current
+        dialog = JointTestDialog(record.result, self)
+        dialog.tested.connect(lambda _test: self._current is record and self._show(record))
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
 
     def _show(self, record: FitRecord | None) -> None:
         self._current = record
@@ -303,7 +321,8 @@ class ResultsView(QWidget):
         result = record.result
         self.title_label.setText(f"<b>{record.label}</b><br><code>{result.model}</code>"
                                  + (f"<br>Data: {record.data_label}" if record.data_label else ""))
-        self.report_text.setPlainText(format_fit_report(result, variances=self.variances_check.isChecked()))
+        self.report_text.setPlainText(format_fit_report(result, variances=self.variances_check.isChecked())
+                                      + ("\n" + format_joint_tests(result) if result.tests else ""))
         self.summary_view.show_fit(result, record.data_label, self.variances_check.isChecked())
         self._fill(self.fixed_table, result_tables.fixed_effects_table(result), result_tables.FIXED_FORMATS)
         self._fill(self.random_table,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from test_gui_support import main_window, run_job, wait_for_nesting_check  # noqa: F401  (fixture)
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -43,12 +44,35 @@ def test_screenshots_of_each_view(qtbot, main_window, tmp_path):
     window.tabs.setCurrentWidget(window.model_view)
     wait_for_nesting_check(qtbot, window)
     window.model_view.set_estimators(["mixed", "ols", "fe", "re"])
+    window.model_view.set_method("REML")  # Kenward-Roger df: shown in the Model tab and the df column
+    combo = window.model_view.dfmethod_combo
+    combo.setCurrentIndex(combo.findData("kroger"))
+    combo.activated.emit(combo.currentIndex())
     shoot("model")
     run_job(qtbot, window, window.model_view.fit_button.click)
     window.results_view.history_list.setCurrentRow(0)
     window.tabs.setCurrentWidget(window.results_view)
     window.results_view.tabs.setCurrentWidget(window.results_view.comparison_page)
     shoot("results")
+    mixed_row = next(row for row in range(window.results_view.history_list.count())
+                     if window.results_view.history_list.item(row).data(Qt.ItemDataRole.UserRole).result.dfmethod
+                     == "kroger")
+    window.results_view.history_list.setCurrentRow(mixed_row)
+    window.results_view.tabs.setCurrentWidget(window.results_view.fixed_table)
+    assert "df" in list(window.results_view.fixed_table.table_model().frame.columns)
+    shoot("results-df")
+    dialog = window.results_view.open_joint_test()
+    dialog.check(["tutoring", "_cons"])
+    assert dialog.run_test() is not None
+    qtbot.waitExposed(dialog)
+    qtbot.wait(50)
+    dialog_path = tmp_path / "screenshot-test-dialog.png"
+    assert dialog.grab().save(str(dialog_path))
+    assert distinct_colours(dialog_path) > 10
+    if update_docs:
+        dialog.grab().save(str(DOCS / "screenshot-test-dialog.png"))
+    dialog.close()
+    window.results_view.history_list.setCurrentRow(0)
     window.tabs.setCurrentWidget(window.plots_view)
     window.plots_view.show_panel(window.plots_view.sd_plot)
     shoot("plots")
@@ -66,9 +90,11 @@ def test_screenshots_of_each_view(qtbot, main_window, tmp_path):
     comparison.model_edit.setText("perform || dist_id: || school_id: || teach_id: || student_id:, reml")
     comparison.add_model_from_field()
     window.tabs.setCurrentWidget(comparison)
+    comparison.dfmethod_combo.setCurrentIndex(comparison.dfmethod_combo.findData("kroger"))
     with qtbot.waitSignal(comparison.comparison_finished, timeout=60_000):
         comparison.compare_button.click()
     assert "Refitted by ML" in comparison.notes_label.text()
+    assert comparison.fixed_tests_table.isVisibleTo(comparison)  # the Kenward-Roger F test of tutoring
     shoot("compare-models")
 
     for name, path in shots.items():

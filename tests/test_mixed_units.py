@@ -173,7 +173,10 @@ def test_monte_carlo_at_zero_flag_is_unit_free(hsb):
     big_units = fit_mixed(scaled(hsb, "ses", 1e5), spec, predict=False)
     assert big_units.boundary_params == []
     records = fit_records("m", (0.0, 0, 0, 1), big_units, Truth(), 0.1)
-    flags = {row[5]: row[-3] for row in records}
+    from engine.montecarlo.replicate import RECORD_COLUMNS
+
+    at_zero = list(RECORD_COLUMNS).index("at_zero")
+    flags = {row[5]: row[at_zero] for row in records}
     assert flags["school:sd(ses)"] is False and flags["school:sd(_cons)"] is False
     # A slope variable that truly has no between-school variation is flagged at any scale.
     frame = hsb.copy()

@@ -146,7 +146,7 @@ def hand_records() -> pd.DataFrame:
         return {"model": "m", "sweep": math.nan, "sweep_index": 0, "rep": rep, "seed": rep, "param": param,
                 "kind": kind, "truth": truth, "estimate": estimate, "se": se, "ci_low": ci[0], "ci_high": ci[1],
                 "p": p, "converged": converged, "failed": failed, "fit_boundary": boundary, "at_zero": at_zero,
-                "error": error, "fit_seconds": 0.1}
+                "error": error, "fit_seconds": 0.1, "df": math.nan}
 
     nan = math.nan
     rows = [

@@ -40,6 +40,10 @@ def register(subparsers) -> None:
                              "', vce(cluster COLUMN)') or 'mixed || LEVEL: [|| LEVEL: ...] [, reml|ml]'. "
                              "Default with --preset (or data carrying its design): ols, fe and re at the "
                              "bottom level, mixed with the bottom level, mixed with all levels by REML and ML")
+    parser.add_argument("--dfmethod", metavar="NAME",
+                        help="t tests of the mixed models with small-sample df (Stata's dfmethod()): residual, repeated, "
+                             "anova, satterthwaite or kroger (the last two need REML: the default mixed models are "
+                             "then fitted by REML); adds the t, df and p rows to the table")
     parser.add_argument("--treatment", help="the coefficient to follow (default: the first predictor)")
     parser.add_argument("--reports", action="store_true", help="also print each estimator's full report")
     parser.add_argument("--json", metavar="PATH", help="also write the comparison as JSON ('-' for standard output)")
@@ -71,8 +75,11 @@ def run(args: argparse.Namespace) -> int:
             raise UserInputError("give the estimators with --estimator, e.g. --estimator ols "
                                  "--estimator \"fe student_id\" --estimator \"mixed || student_id:\"")
         estimators = default_estimators(design)
+        if args.dfmethod:
+            estimators = reml_defaults(estimators, args.dfmethod)
 
-    comparison = compare(frame, outcome, predictors, estimators, truth=truth, treatment=args.treatment)
+    comparison = compare(frame, outcome, predictors, estimators, truth=truth, treatment=args.treatment,
+                         dfmethod=args.dfmethod)
     if not args.quiet:
         print(format_comparison(comparison))
         if args.reports:
@@ -82,6 +89,30 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         write_json(comparison.to_dict(), args.json)
     return 0
+
+
+def reml_defaults(estimators: list, dfmethod: str) -> list:
+    """The default estimators for a df method that needs REML (satterthwaite, kroger): the mixed
+    models fitted by REML (one copy of each), with a note saying so."""
+    import sys
+
+    from engine.estimators import parse_estimator
+    from engine.mixed.ddf import REML_ONLY_DF_METHODS
+    from engine.model_spec import parse_dfmethod
+
+    method = parse_dfmethod(dfmethod)
+    if method not in REML_ONLY_DF_METHODS:
+        return estimators
+    changed, texts = [], []
+    for spec in estimators:
+        if spec.estimator == "mixed" and spec.method != "REML":
+            head = spec.random_part.split(",")[0].strip()
+            spec = parse_estimator(f"mixed {head}, reml")
+        if spec.text not in texts:
+            texts.append(spec.text)
+            changed.append(spec)
+    print(f"note: dfmethod({method}) needs REML, so the default mixed models are fitted by REML", file=sys.stderr)
+    return changed
 
 
 def load_or_simulate(args: argparse.Namespace):

@@ -27,6 +27,9 @@ def register(subparsers) -> None:
     add_centering_arguments(parser)
     parser.add_argument("--json", metavar="PATH", help="also write the comparison as JSON ('-' for standard output)")
     parser.add_argument("--quiet", action="store_true", help="print no report (with --json)")
+    parser.add_argument("--dfmethod", metavar="NAME",
+                        help="also F tests of the fixed effects a model adds to its neighbour (same random part), with "
+                             "this df method (satterthwaite or kroger need --reml): as pbkrtest's KRmodcomp")
     parser.set_defaults(func=run)
 
 
@@ -47,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         spec.centering = list(centering)
         specs.append(spec)
     dataset = read_data(args.data)
-    comparison = compare_models(dataset.frame, specs, null_model=args.null or AUTOMATIC_NULL)
+    comparison = compare_models(dataset.frame, specs, null_model=args.null or AUTOMATIC_NULL, dfmethod=args.dfmethod)
     if not args.quiet:
         for item in centering:
             print(f"Centring: {item.describe()}")

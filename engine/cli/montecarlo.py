@@ -49,6 +49,10 @@ def register(subparsers) -> None:
     parser.add_argument("--records", metavar="PATH",
                         help="write every estimate (one row per replication, model and parameter): .csv or .parquet")
     parser.add_argument("--quiet", action="store_true", help="print no table and no progress")
+    parser.add_argument("--dfmethod", metavar="NAME",
+                        help="t tests and intervals of every mixed model with denominator df (Stata's dfmethod()): "
+                        "residual, repeated, anova, satterthwaite or kroger (the last two need reml in the model); "
+                        "default: each model's own, z unless its text says dfmethod(...)")
     parser.set_defaults(func=run)
 
 
@@ -81,12 +85,13 @@ def run(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
     study = Study(design=design, models=list(args.models), reps=args.reps, seed=seed,
                   sweep=Sweep.parse(args.sweep) if args.sweep else None, name=design.name, alpha=args.alpha)
+    study.dfmethod = args.dfmethod
     study.validate()
     show_progress = not args.quiet and sys.stderr.isatty()
     where = args.scheduler or (f"{args.workers} local worker(s)" if args.workers else "all local cores")
     if not args.quiet:
-        print(f"{study.total_replications} replications x {len(study.models)} model(s), seed {seed}, on {where}",
-              file=sys.stderr)
+        print(f"{study.total_replications} replications x {len(study.models)} model(s), seed {seed}, on {where}"
+              + (f", dfmethod({study.dfmethod})" if study.dfmethod else ""), file=sys.stderr)
     result = run_study(study, workers=args.workers, scheduler=args.scheduler,
                        progress=_progress_printer(time.perf_counter()) if show_progress else None)
     if show_progress:
@@ -101,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
         print(format_summary(result.summary, study.sweep.label if study.sweep else None))
         if study.alpha != 0.05:
             print(f"\ncoverage of {_percent(1 - study.alpha)} intervals; power of tests at level {study.alpha:g}")
+        if study.dfmethod:
+            print(f"Mixed models' tests and intervals: dfmethod({study.dfmethod}) (t with its df)")
         print(f"\n{result.completed} replications in {result.seconds:.1f} s "
               f"({result.completed / max(result.seconds, 1e-9):.1f} per second, {result.workers} workers)")
         _report_failures(result.records)

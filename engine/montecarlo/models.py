@@ -68,7 +68,7 @@ def is_estimator_string(text: str) -> bool:
     return rest == "" or rest[0].isspace() or rest[0] == ","
 
 
-def load_model(text: str, design: Design) -> StudyModel:
+def load_model(text: str, design: Design, dfmethod: str | None = None) -> StudyModel:
     """Read one model string of a study.
 
     Parameters
@@ -77,6 +77,10 @@ def load_model(text: str, design: Design) -> StudyModel:
         Stata mixed syntax (outcome first) or an estimator string (see the module docstring).
     design : Design
         Supplies the outcome and predictors of estimator strings.
+    dfmethod : str, optional
+        The study's df method (Stata's ``dfmethod()`` name), applied to a mixed model; a model
+        text naming a different one is refused, and so is one the model cannot use (e.g.
+        ``kroger`` with ML).
 
     Returns
     -------
@@ -85,14 +89,19 @@ def load_model(text: str, design: Design) -> StudyModel:
     Raises
     ------
     UserInputError
-        If the string does not parse.
+        If the string does not parse, or the df method does not apply to it.
     """
     if not isinstance(text, str) or not text.strip():
         raise UserInputError("a model is empty: write e.g. 'perform tutoring || school_id:, reml'")
     if not is_estimator_string(text):
-        spec = ModelSpec.parse(text)
+        spec = with_dfmethod(ModelSpec.parse(text), dfmethod, text)
         return StudyModel(text=text, variables=tuple(spec.variables()), spec=spec)
     estimator = EstimatorSpec.parse(text)
+    if estimator.estimator == "mixed" and dfmethod is not None:
+        # Fitted as the equivalent Stata model, which carries the df method.
+        predictors = tuple(design.variable_levels())
+        spec = with_dfmethod(estimator.model_spec(design.outcome, list(predictors)), dfmethod, text)
+        return StudyModel(text=text, variables=tuple(spec.variables()), spec=spec)
     predictors = tuple(design.variable_levels())
     variables = [design.outcome, *term_variables(list(predictors)), *estimator.level_names]
     if estimator.cluster:
@@ -101,3 +110,22 @@ def load_model(text: str, design: Design) -> StudyModel:
         variables += estimator.model_spec(design.outcome, list(predictors)).variables()
     return StudyModel(text=text, variables=tuple(dict.fromkeys(variables)), estimator=estimator,
                       outcome=design.outcome, predictors=predictors)
+
+
+def with_dfmethod(spec: ModelSpec, dfmethod: str | None, text: str) -> ModelSpec:
+    """``spec`` with the study's df method applied, checked against the model (REML for
+    satterthwaite and kroger); errors name the model ``text``."""
+    from engine.mixed.ddf import check_dfmethod
+    from engine.model_spec import parse_dfmethod
+
+    dfmethod = parse_dfmethod(dfmethod)
+    if dfmethod is not None:
+        if spec.dfmethod is not None and spec.dfmethod != dfmethod:
+            raise UserInputError(f"model {text!r} says dfmethod({spec.dfmethod}) but the study's df method is "
+                                 f"{dfmethod}: remove one of them")
+        spec = spec.replace(dfmethod=dfmethod)
+    try:
+        check_dfmethod(spec)
+    except UserInputError as error:
+        raise UserInputError(f"model {text!r}: {error}") from None
+    return spec

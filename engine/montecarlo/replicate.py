@@ -42,6 +42,7 @@ RECORD_COLUMNS = {
     "at_zero": "bool",       # this sd is the one estimated at zero
     "error": "str",          # why the fit failed
     "fit_seconds": "float64",
+    "df": "float64",         # denominator df of a fixed effect's t test and interval (NaN: z)
 }
 NO_SWEEP = math.nan
 
@@ -70,7 +71,7 @@ def run_replications(study: Study, sweep_index: int, reps: Sequence[int]) -> pd.
     truth = design.truth()
     sweep_value = study.sweep_values[sweep_index]
     sweep = NO_SWEEP if sweep_value is None else float(sweep_value)
-    models = [load_model(text, study.design) for text in study.models]
+    models = [load_model(text, study.design, study.dfmethod) for text in study.models]
     rows: list[tuple] = []
     for rep in reps:
         seed = study.replication_seed(sweep_index, rep)
@@ -109,14 +110,15 @@ def fit_records(model: str, head: tuple, result: FitResult, truth: Truth, second
     for row in result.fixed:
         ci_low, ci_high = interval_at(row, "fixed", alpha)
         rows.append((model, *head, row.term, "fixed", true_value(truth, row.term, "fixed"), _number(row.coef),
-                     _number(row.se), ci_low, ci_high, _number(row.p), *status, False, "", seconds))
+                     _number(row.se), ci_low, ci_high, _number(row.p), *status, False, "", seconds,
+                     _number(row.df)))
     at_zero_names = set(result.boundary_params)  # judged unit-free by the fit
     for row in result.random:
         name = f"{row.level}:{row.param}"
         at_zero = name in at_zero_names
         ci_low, ci_high = interval_at(row, "random", alpha)
         rows.append((model, *head, name, "random", true_value(truth, name, "random"), _number(row.estimate),
-                     _number(row.se), ci_low, ci_high, math.nan, *status, bool(at_zero), "", seconds))
+                     _number(row.se), ci_low, ci_high, math.nan, *status, bool(at_zero), "", seconds, math.nan))
     return rows
 
 
@@ -178,7 +180,7 @@ def _t_df(row):
 def _failed_row(model: str, head: tuple, error: BaseException, seconds: float) -> tuple:
     message = f"{type(error).__name__}: {error}"
     return (model, *head, "", "", math.nan, math.nan, math.nan, math.nan, math.nan, math.nan,
-            False, True, False, False, message, seconds)
+            False, True, False, False, message, seconds, math.nan)
 
 
 def _number(value) -> float:

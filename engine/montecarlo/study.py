@@ -156,6 +156,9 @@ class Study:
         Free text for reports.
     alpha : float
         Coverage is of (1 - alpha) intervals, power is at level alpha (default 0.05).
+    dfmethod : str, optional
+        Denominator df of the mixed models' t tests and intervals (Stata's ``dfmethod()`` name:
+        residual, repeated, anova, satterthwaite, kroger); None keeps each model's own (z by default).
     """
 
     design: Design
@@ -165,6 +168,7 @@ class Study:
     sweep: Optional[Sweep] = None
     name: str = ""
     alpha: float = 0.05
+    dfmethod: Optional[str] = None
 
     # ----- derived -------------------------------------------------------------------------------
     @property
@@ -209,6 +213,8 @@ class Study:
                                  f"got {self.alpha!r}")
         if not self.models:
             raise UserInputError("give at least one model to fit")
+        from engine.model_spec import parse_dfmethod
+        self.dfmethod = parse_dfmethod(self.dfmethod)
         repeated = sorted({m for m in self.models if self.models.count(m) > 1})
         if repeated:
             raise UserInputError(f"model {repeated[0]!r} is listed twice")
@@ -224,7 +230,7 @@ class Study:
                     raise UserInputError(f"sweep {self.sweep.label}={value:g}: {error}") from None
         columns = set(design_columns(self.design))
         for text in self.models:
-            model = load_model(text, self.design)
+            model = load_model(text, self.design, self.dfmethod)
             missing = [name for name in model.variables if name not in columns]
             if missing:
                 raise UserInputError(
@@ -249,9 +255,14 @@ class Study:
         if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
             raise UserInputError("study: models must be a list of model strings")
         sweep = data.get("sweep")
-        return cls(design=Design.from_dict(data["design"]), models=list(models), reps=data.get("reps", 100),
+        dfmethod = data.get("dfmethod")
+        if dfmethod is not None and not isinstance(dfmethod, str):
+            raise UserInputError("study: dfmethod must be a df method's name, e.g. \"kroger\"")
+        study = cls(design=Design.from_dict(data["design"]), models=list(models), reps=data.get("reps", 100),
                    seed=data.get("seed", 0), sweep=Sweep.from_dict(sweep) if sweep is not None else None,
                    name=str(data.get("name", "")), alpha=data.get("alpha", 0.05))
+        study.dfmethod = dfmethod
+        return study
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1)
@@ -333,7 +344,7 @@ def single_group_notes(study: Study) -> list[str]:
             continue
         where = "" if value is None else f"at {study.sweep.label} = {value:g}: "
         for text in study.models:
-            if top.name in load_model(text, study.design).variables:
+            if top.name in load_model(text, study.design, study.dfmethod).variables:
                 notes.append(f"{where}level {top.name} has a single unit, so {text!r} cannot identify its variance "
                              f"(not identified with one group); its fits hold it at zero with a warning")
     return notes
