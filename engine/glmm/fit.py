@@ -107,6 +107,9 @@ def _fit_glmm(frame, spec, start_theta, predict, should_stop, on_iteration) -> F
         family=family.name, link=family.link, nagq=spec.nagq, integration=integration_name(spec.nagq),
     )
     result.random_variances = var_rows
+    # The sds held at zero, for Monte Carlo's "at 0" (the threshold the warnings above use).
+    result.boundary_params = [f"{row.level}:{row.param}" for row in sd_rows
+                              if row.param.startswith("sd(") and row.estimate <= BOUNDARY_SD]
     if cov_all is not None:
         labels = [f"{spec.levels[i].name}:sd(_cons)" for i in np.flatnonzero(free_levels)]
         result.link_covariance = LinkCovariance(labels + [f"beta:{name}" for name in names], cov_all.tolist())
@@ -294,6 +297,9 @@ def _fit_general(data, spec, family, start_theta, predict, should_stop, on_itera
         family=family.name, link=family.link, nagq=spec.nagq, integration=integration_name(spec.nagq),
     )
     result.random_variances = var_rows
+    # The sds held at zero, for Monte Carlo's "at 0" (the threshold the warnings above use).
+    result.boundary_params = [f"{row.level}:{row.param}" for row in sd_rows
+                              if row.param.startswith("sd(") and row.estimate <= BOUNDARY_SD]
     if spec.eform:
         result.fixed_eform = [exponentiated(row) for row in fixed]
     result.notes += nesting_notes(hierarchy) + data_notes

@@ -79,6 +79,7 @@ def fit_crossed(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, predi
     )
     result.inference = inference
     result.random_variances = var_rows
+    result.boundary_params = variance.boundary_names()  # judged unit-free, as the nested fit's
     if cov_psi is not None:
         result.link_covariance = LinkCovariance(variance.free_names(), cov_psi.tolist())
     crossed = [level.name for level in spec.levels if level.crossed]
