@@ -46,6 +46,12 @@ def register(subparsers) -> None:
     parser.add_argument("--records", metavar="PATH",
                         help="write every estimate (one row per replication, model and parameter): .csv or .parquet")
     parser.add_argument("--quiet", action="store_true", help="print no table and no progress")
+    parser.add_argument("--precision", metavar="STAT=SE", action="append", default=[],
+                        help="stop each sweep value once the Monte Carlo SE of STAT (power, coverage or bias; "
+                        "STAT:PARAM for one parameter) is at most SE for every model and parameter concerned, "
+                        "e.g. power=0.01 (repeatable; --reps is then the maximum)")
+    parser.add_argument("--round-reps", type=int, default=None,
+                        help="with --precision: replications per round between checks (default 100)")
     parser.set_defaults(func=run)
 
 
@@ -78,11 +84,13 @@ def run(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
     study = Study(design=design, models=list(args.models), reps=args.reps, seed=seed,
                   sweep=Sweep.parse(args.sweep) if args.sweep else None, name=design.name)
+    study.precision = _stopping_rule(args)
     study.validate()
     show_progress = not args.quiet and sys.stderr.isatty()
     where = args.scheduler or (f"{args.workers} local worker(s)" if args.workers else "all local cores")
     if not args.quiet:
-        print(f"{study.total_replications} replications x {len(study.models)} model(s), seed {seed}, on {where}",
+        most = "at most " if study.precision is not None else ""
+        print(f"{most}{study.total_replications} replications x {len(study.models)} model(s), seed {seed}, on {where}",
               file=sys.stderr)
     result = run_study(study, workers=args.workers, scheduler=args.scheduler,
                        progress=_progress_printer(time.perf_counter()) if show_progress else None)
@@ -94,18 +102,47 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: interrupted: the study stopped after {result.completed} of {result.total} replications"
               + (f"; the summary and {where} hold those" if where else "; the summary covers those"),
               file=sys.stderr)
+    analytic = _analytic_beside_simulated(study, result)
     if not args.quiet:
         print(format_summary(result.summary, study.sweep.label if study.sweep else None))
+        if study.precision is not None:
+            print("\n" + result.format_stopping())
+        if analytic["text"]:
+            print("\n" + analytic["text"])
         print(f"\n{result.completed} replications in {result.seconds:.1f} s "
               f"({result.completed / max(result.seconds, 1e-9):.1f} per second, {result.workers} workers)")
         _report_failures(result.records)
         for note in single_group_notes(study):
             print(f"note: {note}", file=sys.stderr)
     if args.json:
-        write_json(result.to_dict(), args.json)
+        write_json({**result.to_dict(), "analytic_power": analytic["json"]}, args.json)
     if args.records:
         result.write_records(args.records)
     return 130 if result.interrupted else 0
+
+
+def _stopping_rule(args):
+    """The --precision targets as a stopping rule (None without them)."""
+    from engine.montecarlo.precision import StoppingRule
+
+    if not args.precision:
+        if args.round_reps is not None:
+            raise UserInputError("--round-reps applies only with --precision")
+        return None
+    return StoppingRule.parse(args.precision, args.round_reps)
+
+
+def _analytic_beside_simulated(study, result) -> dict:
+    """The textbook power of the treatment beside the simulated power, as text and JSON
+    (JSON null when the design has no treatment)."""
+    from engine.power.study_curve import analytic_power_curve, compare_power, format_comparison
+
+    curve = analytic_power_curve(study)
+    comparisons = compare_power(curve, result.summary)
+    text = format_comparison(curve, comparisons, study.sweep.label if study.sweep else None, study.models)
+    payload = None if curve is None else {**curve.to_dict(),
+                                          "comparisons": [item.to_dict() for item in comparisons]}
+    return {"text": text, "json": payload}
 
 
 def _progress_printer(started: float):

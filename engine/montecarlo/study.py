@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.design import RESIDUAL, Design
 from engine.errors import UserInputError
+from engine.montecarlo.precision import StoppingRule
 from engine.serialize import to_jsonable
 
 FORMAT_VERSION = 1
@@ -154,6 +155,10 @@ class Study:
         A design value varied over a list; None runs the design as it is.
     name : str
         Free text for reports.
+    precision : StoppingRule, optional
+        Stop each sweep value early once its Monte Carlo SEs meet these targets, checked after
+        whole rounds of replications (``reps`` is then the maximum); see
+        :mod:`engine.montecarlo.precision`.
     """
 
     design: Design
@@ -162,6 +167,7 @@ class Study:
     seed: int = 0
     sweep: Optional[Sweep] = None
     name: str = ""
+    precision: Optional[StoppingRule] = None
 
     # ----- derived -------------------------------------------------------------------------------
     @property
@@ -223,6 +229,8 @@ class Study:
                 raise UserInputError(
                     f"model {text!r} reads {', '.join(missing)}, which the design does not simulate; "
                     f"its columns are {', '.join(design_columns(self.design))}")
+        if self.precision is not None:
+            self.precision.check()
         return self
 
     # ----- JSON ----------------------------------------------------------------------------------
@@ -242,9 +250,11 @@ class Study:
         if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
             raise UserInputError("study: models must be a list of model strings")
         sweep = data.get("sweep")
+        precision = data.get("precision")
         return cls(design=Design.from_dict(data["design"]), models=list(models), reps=data.get("reps", 100),
                    seed=data.get("seed", 0), sweep=Sweep.from_dict(sweep) if sweep is not None else None,
-                   name=str(data.get("name", "")))
+                   name=str(data.get("name", "")),
+                   precision=StoppingRule.from_dict(precision) if precision is not None else None)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1)
