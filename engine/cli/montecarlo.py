@@ -30,7 +30,10 @@ def register(subparsers) -> None:
     source.add_argument("--design", metavar="FILE.json", help="a design saved with 'simulate --save-design'")
     parser.add_argument("--units", metavar="LEVEL=N", action="append", default=[],
                         help="fixed number of units per parent at a level, e.g. dist_id=50 (repeatable)")
-    parser.add_argument("--models", metavar="MODEL", action="append", required=True,
+    source.add_argument("--from-fit", metavar="FIT.json",
+                        help="plan the next study from a fit written by 'fit --json': its levels, sds, unit counts "
+                        "and fixed effects become the design, its model the default --models")
+    parser.add_argument("--models", metavar="MODEL", action="append",
                         help="a model to fit to every replication (repeatable): Stata mixed syntax, e.g. "
                         "\"perform tutoring || dist_id: || school_id:, reml\"; or an estimator string "
                         "(ols, 'fe student_id', 're student_id', 'mixed || student_id:, reml') fitted to the "
@@ -46,6 +49,13 @@ def register(subparsers) -> None:
     parser.add_argument("--records", metavar="PATH",
                         help="write every estimate (one row per replication, model and parameter): .csv or .parquet")
     parser.add_argument("--quiet", action="store_true", help="print no table and no progress")
+    parser.add_argument("--data", metavar="FILE",
+                        help="with --from-fit: the fitted data, to learn each covariate's level and distribution")
+    parser.add_argument("--treatment", metavar="NAME",
+                        help="with --from-fit: the fixed effect to simulate as a randomised 0/1 treatment")
+    parser.add_argument("--treatment-level", metavar="LEVEL",
+                        help="with --from-fit: the level whose units are randomised (default: where the treatment "
+                        "varies in --data, else the top level)")
     parser.add_argument("--precision", metavar="STAT=SE", action="append", default=[],
                         help="stop each sweep value once the Monte Carlo SE of STAT (power, coverage or bias; "
                         "STAT:PARAM for one parameter) is at most SE for every model and parameter concerned, "
@@ -80,7 +90,15 @@ def run(args: argparse.Namespace) -> int:
             print(f"note: --workers {args.workers} is more than the {local_cores()} core(s) here; "
                   f"using {local_cores()} (more processes would only compete for the cores)", file=sys.stderr)
             args.workers = local_cores()
-    design = apply_units(Design.load(args.design) if args.design else get_preset(args.preset), args.units)
+    if args.from_fit:
+        design, fitted_model = _design_from_fit(args)
+        args.models = args.models or [fitted_model]
+    else:
+        if args.data or args.treatment or args.treatment_level:
+            raise UserInputError("--data, --treatment and --treatment-level apply only with --from-fit")
+        design = apply_units(Design.load(args.design) if args.design else get_preset(args.preset), args.units)
+    if not args.models:
+        raise UserInputError("give at least one --models (with --from-fit, the fitted model is the default)")
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
     study = Study(design=design, models=list(args.models), reps=args.reps, seed=seed,
                   sweep=Sweep.parse(args.sweep) if args.sweep else None, name=design.name)
@@ -119,6 +137,28 @@ def run(args: argparse.Namespace) -> int:
     if args.records:
         result.write_records(args.records)
     return 130 if result.interrupted else 0
+
+
+def _design_from_fit(args):
+    """The design and model of a fit file (--from-fit), with --units as chosen balanced counts;
+    what was assumed or dropped goes to stderr."""
+    from engine.cli._options import parse_units
+    from engine.power.from_fit import design_from_fit, load_fit
+
+    fit = load_fit(args.from_fit)
+    data = None
+    if args.data:
+        from engine.data_io import read_data
+
+        data = read_data(args.data).frame
+    units = dict(parse_units(text) for text in args.units)
+    design, model, notes = design_from_fit(fit, data, treatment=args.treatment, treatment_level=args.treatment_level,
+                                           units=units, name=f"from {args.from_fit}")
+    if not args.quiet:
+        print(f"design from the fit in {args.from_fit}; model: {model}", file=sys.stderr)
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
+    return design, model
 
 
 def _stopping_rule(args):
