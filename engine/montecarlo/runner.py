@@ -180,6 +180,8 @@ def run_study(study: Study, workers: int | None = None, scheduler: Any = None,
     active = list(range(len(study.sweep_values)))  # sweep indices still running
     stops: list[SweepStop] = []
     total = study.total_replications
+    # A study-like object (e.g. a p-value check) may bring its own chunk function.
+    replicate = getattr(study, "replicate", run_replications)
     executor, backend, worker_count = _open_executor(workers, scheduler)
     size = chunk_size or default_chunk_size(len(rounds[0]), worker_count)
     frames: list[pd.DataFrame] = []
@@ -197,7 +199,7 @@ def run_study(study: Study, workers: int | None = None, scheduler: Any = None,
                 # so it does not depend on how many workers there are.
                 submitted = {}
                 for sweep_index, reps in plan_chunks(study, size, rep_range, active):
-                    submitted[executor.submit(run_replications, study, sweep_index, reps)] = len(reps)
+                    submitted[executor.submit(replicate, study, sweep_index, reps)] = len(reps)
                 futures.update(submitted)
                 pending = set(submitted)
                 while pending:
