@@ -46,6 +46,7 @@ class ResultsView(QWidget):
     """History on the left; report, tables and comparison of the selected fit on the right."""
 
     fit_selected = Signal(object)  # FitRecord or None
+    plan_requested = Signal(object)  # FitResult: plan the next study from it
     history_cleared = Signal()
 
     def __init__(self, parent=None, postestimation_runner=None):
@@ -131,7 +132,13 @@ class ResultsView(QWidget):
         self.export_button = QPushButton("Export table…")
         self.export_button.setToolTip("Save the shown table as CSV, LaTeX or HTML.")
         self.export_button.clicked.connect(self.export_current_table)
+        self.plan_button = QPushButton("Plan the next study")
+        self.plan_button.setToolTip("Turn this mixed-model fit into a design (its sds, unit counts and effects) on "
+                                    "the Design tab, for Monte Carlo and Power: how many groups does the next "
+                                    "study need?")
+        self.plan_button.clicked.connect(self._request_plan)
         buttons = QHBoxLayout()
+        buttons.addWidget(self.plan_button)
         buttons.addStretch(1)
         buttons.addWidget(self.copy_button)
         buttons.addWidget(self.export_button)
@@ -248,6 +255,13 @@ class ResultsView(QWidget):
         self.copy_button.setText("Copy table" if is_table else "Copy report")
         self.export_button.setEnabled(is_table and self._current is not None)
         self.copy_button.setEnabled(self._current is not None)
+        result = self._current.result if self._current is not None else None
+        self.plan_button.setEnabled(result is not None and result.estimator == "mixed" and result.spec is not None
+                                    and bool(result.spec.levels))
+
+    def _request_plan(self) -> None:
+        if self._current is not None:
+            self.plan_requested.emit(self._current.result)
 
     def _show(self, record: FitRecord | None) -> None:
         self._current = record
