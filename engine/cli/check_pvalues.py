@@ -22,7 +22,8 @@ def register(subparsers) -> None:
                         help="Stata mixed syntax with options, e.g. \"y treat || school:, reml dfmethod(kroger)\"")
     parser.add_argument("--reps", type=int, default=200, help="replications per part (default 200)")
     parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
-    parser.add_argument("--alpha", type=float, default=0.05, help="level of the tests and intervals (default 0.05)")
+    parser.add_argument("--alpha", type=float, default=0.05, help="level of the tests whose type-I error is counted (default 0.05); coverage is of the fit's 95%% "
+                        "intervals")
     parser.add_argument("--terms", nargs="+", metavar="TERM",
                         help="fixed effects whose type-I error to check (default: all)")
     parser.add_argument("--workers", type=int, default=None, help="local worker processes (default: all cores)")

@@ -6,8 +6,8 @@ estimated covariance of its level's random effects, ``e*`` from the residual var
 parametric bootstrap of the whole design). The same model, with its df method, is refitted to
 every replication, and the check reports
 
-* the actual coverage of each fixed effect's interval, with ``b`` the fitted coefficients (the
-  truth of the simulation is the fit); and
+* the actual coverage of each fixed effect's 95% interval (the fit's own), with ``b`` the fitted
+  coefficients (the truth of the simulation is the fit); and
 * the actual type-I error of each fixed effect's test: for coefficient j, replications with
   ``b_j = 0`` (the other coefficients as fitted) and the share rejecting ``b_j = 0`` at level alpha,
 
@@ -276,10 +276,10 @@ def run_pvalue_check(check: PValueCheck, workers: int | None = None, progress=No
 
 def format_check(result: PValueCheckResult) -> str:
     """Plain-text report: one line per fixed effect."""
-    level = f"{100 * (1 - result.alpha):g}%"
+    # The fit reports 95% intervals; alpha sets the tests' level only.
     lines = [f"Check of {result.model}: {result.reps} replications per part, simulated from the fit with the "
              f"data's rows and groups (seed {result.seed})",
-             f"coverage: share of the {level} intervals containing the fitted value; type-I error: share rejecting "
+             f"coverage: share of the fit's 95% intervals containing the fitted value; type-I error: share rejecting "
              f"b = 0 at {result.alpha:g} when b = 0 is true (nominal {result.alpha:g}); Monte Carlo SEs in parentheses",
              ""]
     header = f"{'term':<24}{'df method':>12}{'coverage (mcse)':>20}{'type-I error (mcse)':>24}"
