@@ -1,6 +1,6 @@
 """Screenshot: the Monte Carlo tab's power plot with the formula's curve beside the simulated power.
 
-A cluster-randomised trial (the cluster_trial preset with 10 students per school) swept over 4 to
+A cluster-randomised trial (the cluster_trial preset with 10 students per school, effect 3) swept over 4 to
 20 schools, fitted with z tests and with Kenward-Roger; 200 replications per point on 2 processes.
 The z tests reject too often with few schools, and their points are ringed where they differ from
 the crt2 formula by more than 2 Monte Carlo SEs.
@@ -40,6 +40,7 @@ def main() -> None:
     view.show()
     design = get_preset("cluster_trial")
     design.level("student_id").units = UnitCount.fixed(10)
+    design.treatment.effect = 3.0  # 0.56 outcome sds: power from low to high over 4 to 20 schools
     view.set_design(design)
     view.set_models(["score treated || school_id:, reml", "score treated || school_id:, reml dfmethod(kroger)"])
     view.reps_spin.setValue(args.reps)
