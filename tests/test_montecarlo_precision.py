@@ -4,7 +4,6 @@ the reported Monte Carlo SE at the target where it stopped and above it one roun
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 

@@ -22,7 +22,6 @@ dropped covariate therefore gives the power of the model that adjusts for it.
 
 from __future__ import annotations
 
-import math
 import re
 
 import numpy as np

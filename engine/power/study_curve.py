@@ -11,7 +11,6 @@ few clusters rejects too often).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Optional
 
