@@ -195,6 +195,7 @@ class MainWindow(QMainWindow):
         self.results_view.fit_selected.connect(lambda _record: self._update_plots())
         self.results_view.fit_selected.connect(self.data_view.set_fit)
         self.results_view.history_cleared.connect(self._clear_history)
+        self.results_view.plan_requested.connect(self._ask_plan_next_study)
         self.session.modified_changed.connect(lambda _m: self._update_title())
         self.session.path_changed.connect(lambda _p: self._update_title())
         self.job_runner.busy_changed.connect(self._on_busy_changed)
@@ -234,6 +235,46 @@ class MainWindow(QMainWindow):
         self.session.project.design = self.design_view.design
         self.session.project.seed = self.design_view.seed()
         self.montecarlo_view.set_design(self.design_view.design)
+
+    def _ask_plan_next_study(self, result) -> None:
+        """Ask which fixed effect (if any) is the treatment to randomise, then plan from the fit."""
+        from PySide6.QtWidgets import QInputDialog
+
+        from engine.power.from_fit import PLAIN_NAME
+
+        choices = ["(no treatment)"] + [row.term for row in result.fixed
+                                        if row.term != "_cons" and PLAIN_NAME.match(row.term)]
+        if len(choices) > 1:
+            choice, ok = QInputDialog.getItem(
+                self, "Plan the next study", "Fixed effect to randomise as the treatment:", choices, 0, False)
+            if not ok:
+                return
+        else:
+            choice = choices[0]
+        self.plan_next_study(result, None if choice == choices[0] else choice)
+
+    def plan_next_study(self, result, treatment: str | None = None) -> list[str] | None:
+        """Put the design a fit describes on the Design tab (Monte Carlo and Power use it) and its
+        model in the Monte Carlo tab; the notes (what was assumed or dropped) go to the status bar.
+        Covariates are learned from the current data when it holds the fit's columns."""
+        from engine.errors import UserInputError
+        from engine.power.from_fit import design_from_fit
+
+        frame = self.session.frame
+        needed = set(result.spec.variables()) if result.spec is not None else set()
+        data = frame if frame is not None and needed <= set(frame.columns) else None
+        try:
+            design, model, notes = design_from_fit(result, data, treatment=treatment, name="planned from a fit")
+        except UserInputError as error:
+            self.show_error(str(error))
+            return None
+        self.design_view.set_design(design)
+        self._share_design()
+        self.montecarlo_view.set_models([model])
+        self.tabs.setCurrentWidget(self.design_view)
+        self.statusBar().showMessage("Design from the fit: " + "; ".join(notes or ["sds and counts as fitted"]),
+                                     15000)
+        return notes
 
     def _offer_model_to_analyses(self, spec) -> None:
         # Monte Carlo studies take Stata text, which cannot carry centring: only plain models go there.

@@ -25,6 +25,8 @@ ERROR_BAR_MCSE = 2  # error bars: estimate +/- 2 Monte Carlo standard errors
 TARGET_POWER = 0.8
 MAX_HISTOGRAM_BINS = 40
 DASHED = Qt.PenStyle.DashLine
+ANALYTIC_COLOR = "#222222"
+DISAGREE_COLOR = "#c0392b"
 
 
 @dataclass
@@ -39,6 +41,10 @@ class StudyPlotData:
     sweep_label: Optional[str] = None
     treatment: Optional[str] = None
     alpha: float = 0.05  # the study's: coverage of (1 - alpha) intervals, power at level alpha
+    # The textbook power of the treatment at each sweep value (engine.power.study_curve) and its
+    # comparison with the simulated power; None / empty when no formula applies.
+    analytic: Optional[object] = None
+    comparisons: list = field(default_factory=list)
 
     def model_key(self, model: str) -> str:
         """The short name of a model in legends: M1, M2, ... in study order."""
@@ -268,8 +274,43 @@ class PowerPlot(StudyPlotPanel):
         plot.addItem(pg.InfiniteLine(pos=TARGET_POWER, angle=0, pen=pg.mkPen(TRUTH_COLOR, width=1.5, style=DASHED)))
         plot.addItem(pg.InfiniteLine(pos=data.alpha, angle=0, pen=pg.mkPen(MUTED_COLOR, width=1, style=DASHED)))
         self._series(plot, data, param, "power", "mcse_power")
+        self._analytic(plot, data, param)
         plot.setYRange(0, 1.05)
         self._x_axis(data, plot)
+
+    def _analytic(self, plot: pg.PlotItem, data: StudyPlotData, param: str) -> None:
+        """The formula's power as a black line, and a ring around each simulated point that differs
+        from it by more than 2 Monte Carlo SEs."""
+        curve = data.analytic
+        if curve is None or not getattr(curve, "applies", False) or curve.term != param:
+            return
+        x = np.array([np.nan if v is None else float(v) for v in curve.sweep], dtype=float)
+        y = np.array([np.nan if v is None else float(v) for v in curve.power], dtype=float)
+        if data.sweep_label is None:  # one formula value, drawn across the models
+            if np.isfinite(y[0]):
+                plot.addItem(pg.InfiniteLine(pos=float(y[0]), angle=0, pen=pg.mkPen(ANALYTIC_COLOR, width=2),
+                                             label=f"{curve.design} formula", labelOpts={"position": 0.1}))
+        else:
+            shown = np.isfinite(x) & np.isfinite(y)
+            order = np.argsort(x[shown])
+            plot.plot(x[shown][order], y[shown][order], pen=pg.mkPen(ANALYTIC_COLOR, width=2), symbol="d",
+                      symbolSize=7, symbolBrush=ANALYTIC_COLOR, symbolPen=None, name=f"{curve.design} formula")
+        marks = [c for c in data.comparisons if c.disagree and c.model in data.models]
+        if marks:
+            xs, ys = [], []
+            for item in marks:
+                index = data.models.index(item.model)
+                rows = data.rows_of(item.model, param)
+                positions = self._x_positions(data, rows, index)
+                sweeps = rows["sweep"].to_numpy(dtype=float)
+                hit = np.flatnonzero(np.isclose(sweeps, np.nan if item.sweep is None else float(item.sweep))
+                                     | (np.isnan(sweeps) & (item.sweep is None)))
+                if hit.size:
+                    xs.append(float(positions[hit[0]]))
+                    ys.append(float(item.simulated))
+            plot.plot(xs, ys, pen=None, symbol="o", symbolSize=18, symbolBrush=None,
+                      symbolPen=pg.mkPen(DISAGREE_COLOR, width=2.5),
+                      name="differs from the formula by > 2 MC SEs")
 
 
 def percent(rate: float) -> str:

@@ -22,7 +22,9 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, Q
 from engine.design import RESIDUAL, Design
 from engine.errors import UserInputError
 from engine.montecarlo import Study, StudyResult, SummaryRow, Sweep, summary_frame
+from engine.montecarlo.precision import StoppingRule
 from engine.montecarlo.runner import RECORD_EXTENSIONS, local_cores
+from engine.power.study_curve import analytic_power_curve, compare_power
 from gui.analysis_jobs import MonteCarloProgress, montecarlo_job
 from gui.dataframe_model import DataFrameTableModel, count_text, decimals_formatter
 from gui.fields import format_value, mark_invalid, parse_number
@@ -93,6 +95,15 @@ class MonteCarloView(QWidget):
         self.seed_spin = QSpinBox(minimum=0, maximum=MAX_SEED, value=1)
         self.seed_spin.setToolTip("Base seed: every replication's data come from a seed derived from it, so a "
                                   "run is repeated exactly whatever the number of workers.")
+        self.precision_edit = QLineEdit()
+        self.precision_edit.setPlaceholderText("optional, e.g. power=0.01")
+        self.precision_edit.setToolTip(
+            "Stop each sweep value once the Monte Carlo SE of a statistic is at most a target, for every model and "
+            "parameter concerned: power=0.01, coverage=0.005, bias=0.02, or power:tutoring=0.01 for one parameter "
+            "(several separated by commas). Checked after every 100 replications; Replications is then the "
+            "maximum. Empty: run all replications.")
+        self.precision_edit.setProperty("help_text", self.precision_edit.toolTip())
+        self.precision_edit.textEdited.connect(lambda _: mark_invalid(self.precision_edit, None))
         self.workers_spin = QSpinBox(minimum=1, maximum=max(64, 4 * local_cores()), value=local_cores())
         self.workers_spin.setToolTip(f"Worker processes fitting replications in parallel (this computer has "
                                      f"{local_cores()} cores). The results do not depend on it.")
@@ -111,6 +122,7 @@ class MonteCarloView(QWidget):
         form.addRow(self.plan_label)
         form.addRow("Models:", self.models_edit)
         form.addRow("Replications:", self.reps_spin)
+        form.addRow("Stop at precision:", self.precision_edit)
         form.addRow("Base seed:", self.seed_spin)
         form.addRow("Workers:", self.workers_spin)
         form.addRow("Alpha:", self.alpha_spin)
@@ -316,9 +328,25 @@ class MonteCarloView(QWidget):
         models = self.model_texts()
         if not models:
             raise UserInputError("give at least one model to fit, e.g. perform tutoring || school_id:, reml")
-        return Study(design=self._design.copy(), models=models, reps=self.reps_spin.value(),
-                     seed=self.seed_spin.value(), sweep=self.sweep(), alpha=round(self.alpha_spin.value(), 6),
-                     dfmethod=self.dfmethod_combo.currentData())
+        study = Study(design=self._design.copy(), models=models, reps=self.reps_spin.value(),
+                      seed=self.seed_spin.value(), sweep=self.sweep(), alpha=round(self.alpha_spin.value(), 6),
+                      dfmethod=self.dfmethod_combo.currentData())
+        study.precision = self.stopping_rule()
+        return study
+
+    def stopping_rule(self) -> Optional[StoppingRule]:
+        """The form's precision targets (None when empty); a problem is marked at the field."""
+        texts = [piece.strip() for piece in self.precision_edit.text().split(",") if piece.strip()]
+        if not texts:
+            mark_invalid(self.precision_edit, None)
+            return None
+        try:
+            rule = StoppingRule.parse(texts)
+        except UserInputError as error:
+            mark_invalid(self.precision_edit, str(error))
+            raise
+        mark_invalid(self.precision_edit, None)
+        return rule
 
     # ----- running ---------------------------------------------------------------------------------
     def run(self) -> Job | None:
@@ -373,8 +401,13 @@ class MonteCarloView(QWidget):
         self.progress_label.setText(
             f"{result.completed:,} of {result.total:,} replications in {result.seconds:.1f} s "
             f"on {result.workers} {'process' if result.workers == 1 else 'processes'}.")
+        notes = []
+        if result.study.precision is not None:
+            notes.append(result.format_stopping())
         if any(row.failed > 0 for row in result.summary):
-            self.status_label.setText("Some fits failed; the 'failed' column gives the share per model.")
+            notes.append("Some fits failed; the 'failed' column gives the share per model.")
+        self.status_label.setStyleSheet("")
+        self.status_label.setText("\n".join(notes))
         self._show_partial(result.study, result.summary, result.records)
         self.study_finished.emit(result)
 
@@ -406,9 +439,11 @@ class MonteCarloView(QWidget):
         self._plot_study = study
         frame = summary_frame(summary)
         treatment = study.design.treatment.name if study.design.treatment is not None else None
+        analytic = self._analytic_of(study)
         self._plot_data = StudyPlotData(summary=frame, records=records, models=list(study.models),
                                         sweep_label=study.sweep.label if study.sweep is not None else None,
-                                        treatment=treatment, alpha=study.alpha)
+                                        treatment=treatment, alpha=study.alpha, analytic=analytic,
+                                        comparisons=compare_power(analytic, summary))
         self.legend_label.setText(" &nbsp;·&nbsp; ".join(f"<b>M{i}</b>: {html.escape(model)}" for i, model in enumerate(study.models, 1))
                                   + (f" &nbsp;·&nbsp; mixed models with <b>dfmethod({study.dfmethod})</b>"
                                      if getattr(study, "dfmethod", None) else ""))
@@ -426,6 +461,19 @@ class MonteCarloView(QWidget):
         elif treatment in parameters:
             self.param_combo.setCurrentText(treatment)
         self._draw_plots()
+
+    def _analytic_of(self, study: Study):
+        """The textbook power curve of a study (computed once per study: the formulas are cheap, but
+        partial results arrive often)."""
+        cached = getattr(self, "_analytic_cache", None)
+        if cached is not None and cached[0] is study:
+            return cached[1]
+        try:
+            curve = analytic_power_curve(study)
+        except UserInputError:
+            curve = None
+        self._analytic_cache = (study, curve)
+        return curve
 
     def _summary_table(self, frame: pd.DataFrame, study: Study) -> pd.DataFrame:
         """The engine's summary with the models numbered as in the plots and the sweep column
@@ -476,7 +524,7 @@ class MonteCarloView(QWidget):
                                    is not None else "Describe a design first (Design tab).")
         self.cancel_button.setEnabled(running)
         self.save_records_button.setEnabled(not running and self._result is not None)
-        for field in (self.models_edit, self.reps_spin, self.seed_spin, self.workers_spin, self.alpha_spin, self.dfmethod_combo,
+        for field in (self.models_edit, self.reps_spin, self.seed_spin, self.workers_spin, self.alpha_spin, self.dfmethod_combo, self.precision_edit,
                       self.sweep_kind_combo,
                       self.sweep_target_combo, self.sweep_values_edit):
             field.setEnabled(not running)

@@ -47,6 +47,7 @@ class ResultsView(QWidget):
     """History on the left; report, tables and comparison of the selected fit on the right."""
 
     fit_selected = Signal(object)  # FitRecord or None
+    plan_requested = Signal(object)  # FitResult: plan the next study from it
     history_cleared = Signal()
 
     def __init__(self, parent=None, postestimation_runner=None):
@@ -150,8 +151,14 @@ class ResultsView(QWidget):
         self.test_button.setToolTip("Joint Wald test that several coefficients of this fit are all zero, with its "
                                     "df method (F) or large-sample chi2.")
         self.test_button.clicked.connect(self.open_joint_test)
+        self.plan_button = QPushButton("Plan the next study")
+        self.plan_button.setToolTip("Turn this mixed-model fit into a design (its sds, unit counts and effects) on "
+                                    "the Design tab, for Monte Carlo and Power: how many groups does the next "
+                                    "study need?")
+        self.plan_button.clicked.connect(self._request_plan)
         buttons = QHBoxLayout()
         buttons.addWidget(self.test_button)
+        buttons.addWidget(self.plan_button)
         buttons.addStretch(1)
         buttons.addWidget(self.copy_button)
         buttons.addWidget(self.export_button)
@@ -293,6 +300,9 @@ class ResultsView(QWidget):
         self.export_button.setEnabled(is_table and self._current is not None)
         self.copy_button.setEnabled(self._current is not None)
         self.test_button.setEnabled(can_test(self._current.result if self._current is not None else None))
+        result = self._current.result if self._current is not None else None
+        self.plan_button.setEnabled(result is not None and result.estimator == "mixed" and result.spec is not None
+                                    and bool(result.spec.levels))
 
     def open_joint_test(self):
         """Open the joint-test dialog on the shown fit; each test run there is added to its report."""
@@ -304,6 +314,10 @@ class ResultsView(QWidget):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
         return dialog
+
+    def _request_plan(self) -> None:
+        if self._current is not None:
+            self.plan_requested.emit(self._current.result)
 
     def _show(self, record: FitRecord | None) -> None:
         self._current = record

@@ -16,7 +16,8 @@ import sys
 from engine import __version__
 from engine.errors import UserInputError
 
-# name -> one-line help shown by --help, in the order listed there (module: engine/cli/NAME.py).
+# name -> one-line help shown by --help, in the order listed there (module: engine/cli/NAME.py,
+# with '-' in the name written '_').
 SUBCOMMANDS: dict[str, str] = {
     "simulate": "simulate hierarchical data from a preset or a design file",
     "fit": "fit a (mixed) linear model to a data file",
@@ -30,13 +31,15 @@ SUBCOMMANDS: dict[str, str] = {
     "margins": "predicted means at chosen values, marginal effects and simple slopes (Stata's margins)",
     "power": "analytic power and minimum detectable effect size of a trial (PowerUp! formulas)",
     "table": "several fits side by side (coefficients, variance components, N, log-likelihood, AIC/BIC)",
+    "check-pvalues": "check a fit's p-values and intervals by simulating from it (parametric bootstrap of the design)",
 }
 
 
 def _unlisted_modules() -> list[str]:
     """Subcommand modules missing from SUBCOMMANDS (registered the slow way, by importing them)."""
     return sorted(m.name for m in pkgutil.iter_modules(__path__)
-                  if not m.name.startswith("_") and m.name not in SUBCOMMANDS)
+                  if not m.name.startswith("_") and m.name.replace("_", "-") not in SUBCOMMANDS
+                  and m.name not in SUBCOMMANDS)
 
 
 def _chosen_subcommand(argv: list[str]) -> str | None:
@@ -46,7 +49,7 @@ def _chosen_subcommand(argv: list[str]) -> str | None:
 
 def register_subcommand(subparsers, name: str) -> None:
     """Import engine/cli/NAME.py and let it add its parser."""
-    importlib.import_module(f"{__name__}.{name}").register(subparsers)
+    importlib.import_module(f"{__name__}.{name.replace('-', '_')}").register(subparsers)
 
 
 class CommandParser(argparse.ArgumentParser):

@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterator, Optional
 import pandas as pd
 
 from engine.errors import UserInputError
+from engine.montecarlo.precision import StoppingRule, SweepStop, format_stopping, round_ranges, unmet_targets
 from engine.montecarlo.replicate import run_replications, sort_records
 from engine.montecarlo.study import Study
 from engine.montecarlo.summary import SummaryRow, summarise_records, summary_frame
@@ -88,6 +89,7 @@ class StudyResult:
     backend: str
     stopped: bool = False
     interrupted: bool = False
+    stops: list[SweepStop] = field(default_factory=list)  # with a stopping rule: where each sweep value stopped
 
     def summary_frame(self) -> pd.DataFrame:
         """The summary as a DataFrame, one row per model, sweep value and parameter."""
@@ -109,7 +111,23 @@ class StudyResult:
             "backend": self.backend,
             "sweep": self.study.sweep.label if self.study.sweep is not None else None,
             "study": self.study.to_dict(),
+            "precision": self.precision_dict(),
         }
+
+    def precision_dict(self) -> dict | None:
+        """The stopping rule and where each sweep value stopped (None without a rule)."""
+        rule = self.study.precision
+        if rule is None:
+            return None
+        return {"rule": rule.to_dict(), "description": rule.describe(),
+                "stops": [stop.to_dict() for stop in self.stops]}
+
+    def format_stopping(self) -> str:
+        """Plain text: the stopping rule and where each sweep value stopped ('' without a rule)."""
+        if self.study.precision is None:
+            return ""
+        return format_stopping(self.study.precision, self.stops,
+                               self.study.sweep.label if self.study.sweep is not None else None)
 
     def write_records(self, path: str | Path) -> Path:
         """Write the records as CSV or Parquet, by the extension of ``path``."""
@@ -157,9 +175,16 @@ def run_study(study: Study, workers: int | None = None, scheduler: Any = None,
     """
     study.validate()
     started = time.perf_counter()
+    rule = study.precision
+    max_reps = study.reps
+    rounds = round_ranges(max_reps, rule.round_reps) if rule is not None else [range(0, max_reps)]
+    active = list(range(len(study.sweep_values)))  # sweep indices still running
+    stops: list[SweepStop] = []
     total = study.total_replications
+    # A study-like object (e.g. a p-value check) may bring its own chunk function.
+    replicate = getattr(study, "replicate", run_replications)
     executor, backend, worker_count = _open_executor(workers, scheduler)
-    size = chunk_size or default_chunk_size(study.reps, worker_count)
+    size = chunk_size or default_chunk_size(len(rounds[0]), worker_count)
     frames: list[pd.DataFrame] = []
     futures: dict[cf.Future, int] = {}  # future -> replications in its chunk
     done, stopped, interrupted, finished_cleanly = 0, False, False, False
@@ -168,26 +193,40 @@ def run_study(study: Study, workers: int | None = None, scheduler: Any = None,
             raise UserInputError(f"chunk_size must be a whole number >= 1, got {size!r}")
         if progress is not None:
             progress(0, total, None)
-        for sweep_index, reps in plan_chunks(study, size):
-            futures[executor.submit(run_replications, study, sweep_index, reps)] = len(reps)
-        pending, last_summary = set(futures), time.perf_counter()
+        last_summary = time.perf_counter()
         try:
-            while pending:
-                if should_stop is not None and should_stop():
-                    stopped = True
+            for rep_range in rounds:
+                # Whole rounds only: a stopping decision reads rounds that have completely finished,
+                # so it does not depend on how many workers there are.
+                submitted = {}
+                for sweep_index, reps in plan_chunks(study, size, rep_range, active):
+                    submitted[executor.submit(replicate, study, sweep_index, reps)] = len(reps)
+                futures.update(submitted)
+                pending = set(submitted)
+                while pending:
+                    if should_stop is not None and should_stop():
+                        stopped = True
+                        break
+                    finished, pending = cf.wait(pending, timeout=POLL_SECONDS, return_when=cf.FIRST_COMPLETED)
+                    for future in finished:
+                        frame = future.result()
+                        frames.append(frame)
+                        done += futures[future]
+                        if on_records is not None:
+                            on_records(frame)
+                    if finished and (pending or rule is not None) and progress is not None:
+                        partial = None
+                        if time.perf_counter() - last_summary >= summary_interval:
+                            partial, last_summary = summarise_records(sort_records(frames), study.alpha), time.perf_counter()
+                        progress(done, total, partial)
+                if stopped:
                     break
-                finished, pending = cf.wait(pending, timeout=POLL_SECONDS, return_when=cf.FIRST_COMPLETED)
-                for future in finished:
-                    frame = future.result()
-                    frames.append(frame)
-                    done += futures[future]
-                    if on_records is not None:
-                        on_records(frame)
-                if finished and pending and progress is not None:
-                    partial = None
-                    if time.perf_counter() - last_summary >= summary_interval:
-                        partial, last_summary = summarise_records(sort_records(frames), study.alpha), time.perf_counter()
-                    progress(done, total, partial)
+                if rule is not None:
+                    active, newly_stopped = _apply_rule(study, rule, frames, active, rep_range.stop)
+                    stops += newly_stopped
+                    total -= sum(max_reps - stop.reps for stop in newly_stopped if stop.met)
+                    if not active:
+                        break
         except KeyboardInterrupt:  # Ctrl-C: keep what has finished, stop the rest
             stopped = interrupted = True
         finished_cleanly = not stopped
@@ -209,15 +248,37 @@ def run_study(study: Study, workers: int | None = None, scheduler: Any = None,
         progress(done, total, summary)
     return StudyResult(study=study, records=records, summary=summary, reps=study.reps, completed=done,
                        total=total, seconds=time.perf_counter() - started, workers=worker_count,
-                       backend=backend, stopped=stopped, interrupted=interrupted)
+                       backend=backend, stopped=stopped, interrupted=interrupted,
+                       stops=sorted(stops, key=lambda stop: stop.sweep_index))
 
 
-def plan_chunks(study: Study, chunk_size: int) -> list[tuple[int, range]]:
+def _apply_rule(study: Study, rule: StoppingRule, frames: list[pd.DataFrame], active: list[int],
+                reps_so_far: int) -> tuple[list[int], list[SweepStop]]:
+    """After a whole round: which sweep indices go on, and where the others stopped."""
+    records = sort_records(frames)
+    still, stops = [], []
+    for sweep_index in active:
+        rows = summarise_records(records[records["sweep_index"] == sweep_index], study.alpha)
+        unmet = unmet_targets(rule, rows)
+        sweep = study.sweep_values[sweep_index]
+        if not unmet:
+            stops.append(SweepStop(sweep_index, sweep, reps_so_far, True))
+        elif reps_so_far >= study.reps:
+            stops.append(SweepStop(sweep_index, sweep, reps_so_far, False, unmet[0]))
+        else:
+            still.append(sweep_index)
+    return still, stops
+
+
+def plan_chunks(study: Study, chunk_size: int, rep_range: range | None = None,
+                sweep_indices: list[int] | None = None) -> list[tuple[int, range]]:
     """Tasks as (sweep index, replication range), round-robin over the sweep values so that
-    partial results soon cover every sweep value."""
-    starts = range(0, study.reps, chunk_size)
-    return [(sweep_index, range(start, min(start + chunk_size, study.reps)))
-            for start in starts for sweep_index in range(len(study.sweep_values))]
+    partial results soon cover every sweep value; by default every replication at every sweep value."""
+    rep_range = range(0, study.reps) if rep_range is None else rep_range
+    indices = range(len(study.sweep_values)) if sweep_indices is None else sweep_indices
+    starts = range(rep_range.start, rep_range.stop, chunk_size)
+    return [(sweep_index, range(start, min(start + chunk_size, rep_range.stop)))
+            for start in starts for sweep_index in indices]
 
 
 def default_chunk_size(reps: int, workers: int) -> int:

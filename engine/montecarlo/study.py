@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.design import RESIDUAL, Design
 from engine.errors import UserInputError
+from engine.montecarlo.precision import StoppingRule
 from engine.serialize import to_jsonable
 
 FORMAT_VERSION = 1
@@ -159,6 +160,10 @@ class Study:
     dfmethod : str, optional
         Denominator df of the mixed models' t tests and intervals (Stata's ``dfmethod()`` name:
         residual, repeated, anova, satterthwaite, kroger); None keeps each model's own (z by default).
+    precision : StoppingRule, optional
+        Stop each sweep value early once its Monte Carlo SEs meet these targets, checked after
+        whole rounds of replications (``reps`` is then the maximum); see
+        :mod:`engine.montecarlo.precision`.
     """
 
     design: Design
@@ -169,6 +174,7 @@ class Study:
     name: str = ""
     alpha: float = 0.05
     dfmethod: Optional[str] = None
+    precision: Optional[StoppingRule] = None
 
     # ----- derived -------------------------------------------------------------------------------
     @property
@@ -236,6 +242,8 @@ class Study:
                 raise UserInputError(
                     f"model {text!r} reads {', '.join(missing)}, which the design does not simulate; "
                     f"its columns are {', '.join(design_columns(self.design))}")
+        if self.precision is not None:
+            self.precision.check()
         return self
 
     # ----- JSON ----------------------------------------------------------------------------------
@@ -258,9 +266,11 @@ class Study:
         dfmethod = data.get("dfmethod")
         if dfmethod is not None and not isinstance(dfmethod, str):
             raise UserInputError("study: dfmethod must be a df method's name, e.g. \"kroger\"")
+        precision = data.get("precision")
         study = cls(design=Design.from_dict(data["design"]), models=list(models), reps=data.get("reps", 100),
-                   seed=data.get("seed", 0), sweep=Sweep.from_dict(sweep) if sweep is not None else None,
-                   name=str(data.get("name", "")), alpha=data.get("alpha", 0.05))
+                    seed=data.get("seed", 0), sweep=Sweep.from_dict(sweep) if sweep is not None else None,
+                    name=str(data.get("name", "")), alpha=data.get("alpha", 0.05),
+                    precision=StoppingRule.from_dict(precision) if precision is not None else None)
         study.dfmethod = dfmethod
         return study
 
