@@ -30,7 +30,7 @@ def main() -> None:
 
     from engine.design import UnitCount
     from engine.presets import get_preset
-    from gui.montecarlo_view import MonteCarloView
+    from gui.views.montecarlo_view import MonteCarloView
     from gui.worker import JobRunner
 
     app = QApplication.instance() or QApplication([])

@@ -33,7 +33,7 @@ from engine.postestimation_command import run_postestimation
 from engine.predictions import prediction_columns
 from engine.results import FitResult, GroupCount
 from engine.simulate import simulate
-from gui.comparison import comparison_of
+from gui.tables.comparison import comparison_of
 from gui.worker import Job, JobContext
 
 ESTIMATOR_LABELS = {"mixed": "Mixed model", "ols": "Pooled OLS", "fe": "Fixed effects (xtreg, fe)",

@@ -19,21 +19,21 @@ from engine.errors import UserInputError
 from engine.presets import get_preset
 from engine.project import PROJECT_SUFFIX, ColumnRoles, DataSource, Project
 from engine.simulate import SimulatedData
-from gui.data_view import DataView
-from gui.design_view import DesignView
-from gui.error_bar import ErrorBar
-from gui.help_dialogs import GuideDialog, show_about
+from gui.views.data_view import DataView
+from gui.views.design_view import DesignView
+from gui.widgets.error_bar import ErrorBar
+from gui.dialogs.help_dialogs import GuideDialog, show_about
 from gui.jobs import (DataFileContent, FitBatch, IterationReport, fit_job, read_data_job, simulate_job,
                       write_data_job)
-from gui.model_comparison_view import ModelComparisonView
-from gui.model_view import ModelView
-from gui.montecarlo_view import MonteCarloView
-from gui.open_data_dialog import OpenDataDialog
+from gui.views.model_comparison_view import ModelComparisonView
+from gui.views.model_view import ModelView
+from gui.views.montecarlo_view import MonteCarloView
+from gui.dialogs.open_data_dialog import OpenDataDialog
 from gui.plots.base import PlotContext
 from gui.plots.plots_view import PlotsView
-from gui.power_view import PowerView
-from gui.progress_panel import ProgressPanel
-from gui.results_view import ResultsView
+from gui.views.power_view import PowerView
+from gui.widgets.progress_panel import ProgressPanel
+from gui.views.results_view import ResultsView
 from gui.screen_fit import default_window_size
 from gui.session import Session, roles_of_design
 from gui.settings import Settings

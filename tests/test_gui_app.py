@@ -8,7 +8,7 @@ import test_gui_support  # noqa: F401  (sets the offscreen platform before Qt st
 from PySide6.QtCore import QSettings
 
 from gui.exception_handler import configure_logging, install_exception_hook
-from gui.help_dialogs import GUIDE_PATH, guide_html
+from gui.dialogs.help_dialogs import GUIDE_PATH, guide_html
 from gui.settings import MAX_RECENT_FILES, Settings
 
 

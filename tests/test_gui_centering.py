@@ -5,8 +5,8 @@ import pytest
 import test_gui_support  # noqa: F401  (sets the offscreen platform before Qt starts)
 
 from engine.centering import CENTERING_KINDS, Centering
-from gui.centering_editor import KIND, LEVEL, NAME, VARIABLE, CenteringEditor
-from gui.fields import invalid_reason
+from gui.widgets.centering_editor import KIND, LEVEL, NAME, VARIABLE, CenteringEditor
+from gui.widgets.fields import invalid_reason
 
 HSB_COLUMNS = ["school", "minority", "female", "ses", "mathach", "meanses", "size", "sector"]
 

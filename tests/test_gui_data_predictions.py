@@ -12,7 +12,7 @@ from engine.model_spec import ModelSpec
 from engine.predictions import row_predictions
 from engine.project import FitRecord
 from engine.results import FitResult
-from gui.data_view import DataView
+from gui.views.data_view import DataView
 from gui.worker import JobRunner
 from tests.reference_cases import DATA
 

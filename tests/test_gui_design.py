@@ -9,9 +9,9 @@ from PySide6.QtCore import Qt
 from engine.design import Design
 from engine.errors import UserInputError
 from engine.presets import get_preset
-from gui.design_errors import COVARIATES, LEVELS, OCCASIONS, RESIDUAL_SD, TREATMENT, FieldLocation, locate_error
-from gui.design_models import LevelTableModel, parse_units
-from gui.design_view import DesignView
+from gui.widgets.design_errors import COVARIATES, LEVELS, OCCASIONS, RESIDUAL_SD, TREATMENT, FieldLocation, locate_error
+from gui.tables.design_models import LevelTableModel, parse_units
+from gui.views.design_view import DesignView
 
 
 @pytest.fixture

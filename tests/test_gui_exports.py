@@ -106,7 +106,7 @@ def test_every_results_plot_exports_an_svg_that_looks_like_its_png(qtbot, tmp_pa
 
 
 def test_every_monte_carlo_plot_exports_an_svg_that_looks_like_its_png(qtbot, tmp_path):
-    from gui.montecarlo_plots import EstimateHistogramPlot, PowerPlot, StudyPlotData, SweepAccuracyPlot
+    from gui.plots.montecarlo_plots import EstimateHistogramPlot, PowerPlot, StudyPlotData, SweepAccuracyPlot
     from engine.montecarlo import summary_frame
 
     study = Study(design=small_tutoring(), models=["perform tutoring || teach_id:, reml", "ols"], reps=6, seed=3,
@@ -128,7 +128,7 @@ def test_every_monte_carlo_plot_exports_an_svg_that_looks_like_its_png(qtbot, tm
 def test_latex_table_is_booktabs_with_numbers_on_the_decimal_point_and_keeps_its_notes():
     import pandas as pd
 
-    from gui.table_export import latex_table
+    from gui.tables.table_export import latex_table
 
     frame = pd.DataFrame({"Term": ["ses", "_cons", "1.sector#c.ses"], "Coef.": [2.191172, 12.657, -1.5],
                           "P>|z|": [0.0, 1.5e-5, float("nan")],
@@ -163,7 +163,7 @@ def test_latex_table_is_booktabs_with_numbers_on_the_decimal_point_and_keeps_its
 def test_exported_results_tables_carry_the_fit_and_its_warnings(qtbot, tmp_path):
     import pandas as pd
 
-    from gui.results_view import ResultsView
+    from gui.views.results_view import ResultsView
 
     penicillin = pd.read_csv(DATA / "penicillin.csv")
     result = fit_mixed(penicillin, ModelSpec.parse("diameter || plate: || sample:, reml"), predict=False)

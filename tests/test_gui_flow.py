@@ -13,7 +13,7 @@ from engine.errors import UserInputError
 from engine.mixed import fit_mixed
 from engine.model_spec import ModelSpec
 from engine.project import Project
-from gui.design_models import LevelTableModel
+from gui.tables.design_models import LevelTableModel
 from gui.jobs import IterationReport
 from gui.main_window import MainWindow, isolated_settings
 
@@ -265,7 +265,7 @@ def test_help_shortcuts_and_tooltips(qtbot, main_window):
                                    QSpinBox)
 
     from engine import __version__
-    from gui.help_dialogs import about_text
+    from gui.dialogs.help_dialogs import about_text
 
     window = main_window
     shortcuts = {action.text(): action.shortcut().toString() for action in window.actions()}

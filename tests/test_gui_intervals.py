@@ -8,7 +8,7 @@ from engine.bootstrap import apply_bootstrap_intervals
 from engine.intervals import IntervalRequest
 from engine.mixed import fit_mixed
 from engine.mixed.profile import apply_profile_intervals
-from gui.design_models import LevelTableModel
+from gui.tables.design_models import LevelTableModel
 
 
 def small_data(qtbot, window):

@@ -48,7 +48,7 @@ def test_test_dialog_gives_the_kenward_roger_f_of_the_ticked_coefficients(qtbot,
 
 
 def test_montecarlo_form_passes_its_df_method(qtbot):
-    from gui.montecarlo_view import MonteCarloView
+    from gui.views.montecarlo_view import MonteCarloView
 
     runner = JobRunner("montecarlo-ddf-test")
     view = MonteCarloView(runner)
@@ -74,7 +74,7 @@ def test_compare_models_tab_shows_the_f_test_of_the_chosen_df_method(qtbot):
     import pandas as pd
 
     from engine.model_spec import ModelSpec
-    from gui.model_comparison_view import ModelComparisonView
+    from gui.views.model_comparison_view import ModelComparisonView
 
     runner = JobRunner("comparison-ddf-test")
     view = ModelComparisonView(runner)

@@ -25,7 +25,7 @@ def hsb():
 
 @pytest.fixture
 def view(qtbot, hsb):
-    from gui.model_comparison_view import ModelComparisonView
+    from gui.views.model_comparison_view import ModelComparisonView
 
     runner = JobRunner("comparison-test")
     widget = ModelComparisonView(runner)

@@ -23,7 +23,7 @@ def records():
 
 
 def test_selected_fits_side_by_side_and_exported(qtbot, tmp_path, records):
-    from gui.results_view import ResultsView
+    from gui.views.results_view import ResultsView
 
     view = ResultsView()
     qtbot.addWidget(view)

@@ -26,7 +26,7 @@ def small_tutoring():
 
 @pytest.fixture
 def view(qtbot):
-    from gui.montecarlo_view import MonteCarloView
+    from gui.views.montecarlo_view import MonteCarloView
 
     runner = JobRunner("montecarlo-test")
     widget = MonteCarloView(runner)

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
 from engine.hierarchy_check import check_hierarchy
-from gui.open_data_dialog import OpenDataDialog, proposed_roles
+from gui.dialogs.open_data_dialog import OpenDataDialog, proposed_roles
 from tests.reference_cases import DATA
 
 

@@ -17,7 +17,7 @@ Z_MODEL = "score treated || school_id:, reml"
 
 @pytest.fixture
 def view(qtbot):
-    from gui.montecarlo_view import MonteCarloView
+    from gui.views.montecarlo_view import MonteCarloView
 
     runner = JobRunner("plan14-test")
     widget = MonteCarloView(runner)

@@ -9,7 +9,7 @@ from engine.margins import Setting, contrast
 from engine.mixed import fit_mixed
 from engine.model_spec import ModelSpec
 from engine.project import FitRecord
-from gui.results_view import ResultsView
+from gui.views.results_view import ResultsView
 from gui.worker import JobRunner
 from tests.reference_cases import DATA
 

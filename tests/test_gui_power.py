@@ -15,7 +15,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 def test_form_shows_the_engine_answer_and_curve(qtbot):
-    from gui.power_view import PowerView
+    from gui.views.power_view import PowerView
 
     view = PowerView()
     qtbot.addWidget(view)
@@ -37,7 +37,7 @@ def test_form_shows_the_engine_answer_and_curve(qtbot):
 
 
 def test_bad_field_is_reported_and_kept(qtbot):
-    from gui.power_view import PowerView
+    from gui.views.power_view import PowerView
 
     view = PowerView()
     qtbot.addWidget(view)

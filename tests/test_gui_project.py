@@ -14,7 +14,7 @@ from engine.model_spec import ModelSpec
 from engine.presets import get_preset
 from engine.project import DataSource, FitRecord, Project
 from engine.simulate import simulate
-from gui.design_models import LevelTableModel
+from gui.tables.design_models import LevelTableModel
 from gui.main_window import PROJECT_FILTER, MainWindow, isolated_settings
 
 MODEL = "perform tutoring || dist_id: || school_id:, reml"

@@ -8,7 +8,7 @@ from test_gui_support import main_window, run_job  # noqa: F401  (fixture)
 
 from PySide6.QtCore import Qt, QTimer
 
-from gui.design_models import LevelTableModel
+from gui.tables.design_models import LevelTableModel
 
 TICK_MS = 10
 MAX_GAP_SECONDS = 0.100

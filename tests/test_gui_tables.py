@@ -10,9 +10,9 @@ from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QGuiApplication
 
 from engine.errors import UserInputError
-from gui.dataframe_model import RAW_VALUE_ROLE, DataFrameTableModel, format_number
-from gui.table_export import export_table, latex_table
-from gui.table_view import CopyableTableView
+from gui.tables.dataframe_model import RAW_VALUE_ROLE, DataFrameTableModel, format_number
+from gui.tables.table_export import export_table, latex_table
+from gui.tables.table_view import CopyableTableView
 
 RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)

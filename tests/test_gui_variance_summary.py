@@ -8,7 +8,7 @@ from engine.mixed import fit_mixed
 from engine.model_spec import ModelSpec
 from engine.project import FitRecord
 from engine.panel import fit_ols
-from gui.results_view import ResultsView
+from gui.views.results_view import ResultsView
 from tests.reference_cases import DATA
 
 

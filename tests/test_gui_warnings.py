@@ -11,7 +11,7 @@ from tests.reference_cases import DATA
 
 
 def test_a_fit_with_warnings_is_marked_in_the_list_and_on_the_fixed_effects_table(qtbot):
-    from gui.results_view import ResultsView
+    from gui.views.results_view import ResultsView
 
     penicillin = pd.read_csv(DATA / "penicillin.csv")
     warned = fit_mixed(penicillin, ModelSpec.parse("diameter || plate: || sample:, reml"), predict=False)

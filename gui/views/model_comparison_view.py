@@ -24,10 +24,10 @@ from engine.errors import UserInputError
 from engine.model_comparison import LikelihoodRatioTest, ModelComparison
 from engine.model_spec import ModelSpec
 from gui.analysis_jobs import comparison_job
-from gui.dataframe_model import DataFrameTableModel, count_text, decimals_formatter
-from gui.fields import mark_invalid
-from gui.model_view import DF_METHOD_CHOICES
-from gui.table_view import CopyableTableView
+from gui.tables.dataframe_model import DataFrameTableModel, count_text, decimals_formatter
+from gui.widgets.fields import mark_invalid
+from gui.views.model_view import DF_METHOD_CHOICES
+from gui.tables.table_view import CopyableTableView
 from gui.worker import Job, JobRunner
 
 SPEC_ROLE = Qt.ItemDataRole.UserRole

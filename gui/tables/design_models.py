@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QComboBox, QStyledItemDelegate
 
 from engine.design import (COVARIATE_DISTRIBUTIONS, OBSERVATION, CovariateDesign, Design, LevelDesign,
                            UnitCount)
-from gui.fields import format_value, parse_number
+from gui.widgets.fields import format_value, parse_number
 
 CHOICES_ROLE = Qt.ItemDataRole.UserRole + 1
 INVALID_BRUSH = QBrush(QColor("#f8d7da"))

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QMessageBox, QTextBrows
 
 from engine import __version__
 
-GUIDE_PATH = Path(__file__).with_name("resources") / "guide.html"
+GUIDE_PATH = Path(__file__).resolve().parents[1] / "resources" / "guide.html"
 
 
 def guide_html() -> str:

@@ -7,9 +7,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QGroupBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from engine.simulate import true_effect_columns
-from gui.dataframe_model import DataFrameTableModel, count_text
+from gui.tables.dataframe_model import DataFrameTableModel, count_text
 from gui.jobs import column_summary_job, predictions_job
-from gui.table_view import CopyableTableView
+from gui.tables.table_view import CopyableTableView
 from gui.worker import Job, JobRunner
 
 SUMMARY_FORMATS = {"Missing": count_text, "Distinct": count_text}

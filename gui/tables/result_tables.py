@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from engine.results import FitResult
-from gui.dataframe_model import average_text, count_text, decimals_formatter, format_number
+from gui.tables.dataframe_model import average_text, count_text, decimals_formatter, format_number
 
 P_VALUE_FORMAT = decimals_formatter(4)
 COUNT_FORMAT = count_text

@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QDialog, QFileDialog, QH
 from engine.errors import UserInputError
 from engine.model_table import ModelTable, build_model_table
 from engine.model_table_output import SECTION_TITLES, model_table_frame, write_model_table
-from gui.dataframe_model import DataFrameTableModel
-from gui.table_view import CopyableTableView
+from gui.tables.dataframe_model import DataFrameTableModel
+from gui.tables.table_view import CopyableTableView
 
 MODEL_TABLE_FILTER = "LaTeX (*.tex);;HTML (*.html);;CSV, full precision (*.csv);;Text (*.txt)"
 

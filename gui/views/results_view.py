@@ -14,12 +14,12 @@ from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QListWidget, QLis
 from engine.design import Truth
 from engine.project import FitRecord
 from engine.report import format_fit_report, format_joint_tests
-from gui import result_tables
-from gui.comparison import comparison_legend, comparison_of, comparison_table
-from gui.dataframe_model import DataFrameTableModel, number_or_text
-from gui.joint_test_dialog import JointTestDialog, can_test
-from gui.postestimation_view import PostEstimationView
-from gui.table_view import CopyableTableView
+from gui.tables import result_tables
+from gui.tables.comparison import comparison_legend, comparison_of, comparison_table
+from gui.tables.dataframe_model import DataFrameTableModel, number_or_text
+from gui.dialogs.joint_test_dialog import JointTestDialog, can_test
+from gui.views.postestimation_view import PostEstimationView
+from gui.tables.table_view import CopyableTableView
 
 RECORD_ROLE = Qt.ItemDataRole.UserRole
 WARNING_COLOR = "#8a5a00"  # amber text: readable on white, distinct from the red of errors
@@ -125,7 +125,7 @@ class ResultsView(QWidget):
         comparison_layout.addWidget(self.comparison_table, 1)
         comparison_layout.addWidget(self.comparison_legend)
 
-        from gui.result_summary import FitSummaryView
+        from gui.views.result_summary import FitSummaryView
 
         self.summary_view = FitSummaryView()
         self.tabs = QTabWidget()
@@ -236,7 +236,7 @@ class ResultsView(QWidget):
 
     def show_side_by_side(self, records: list[FitRecord] | None = None):
         """A window with the fits (default: the selected ones) side by side."""
-        from gui.model_table_dialog import ModelTableDialog
+        from gui.dialogs.model_table_dialog import ModelTableDialog
 
         records = self.selected_records() if records is None else records
         if not records:

@@ -23,11 +23,11 @@ from engine.intervals import DEFAULT_BOOTSTRAP_REPS, IntervalRequest
 from engine.model_spec import COVARIANCES, Level, ModelSpec
 from engine.project import ColumnRoles
 from engine.simulate import true_effect_columns
-from gui.dataframe_model import DataFrameTableModel, average_text, count_text
-from gui.fields import mark_invalid
+from gui.tables.dataframe_model import DataFrameTableModel, average_text, count_text
+from gui.widgets.fields import mark_invalid
 from gui.jobs import ESTIMATOR_LABELS, NestingCheck, nesting_check_job
-from gui.table_view import CopyableTableView
-from gui.centering_editor import CenteringEditor
+from gui.tables.table_view import CopyableTableView
+from gui.widgets.centering_editor import CenteringEditor
 from gui.worker import JobRunner
 from gui.screen_fit import rows_height
 

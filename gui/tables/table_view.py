@@ -9,8 +9,8 @@ from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QAbstractItemView, QFileDialog, QHeaderView, QMenu, QTableView
 
 from engine.errors import UserInputError
-from gui.dataframe_model import DataFrameTableModel
-from gui.table_export import TABLE_FILE_FILTER, export_table
+from gui.tables.dataframe_model import DataFrameTableModel
+from gui.tables.table_export import TABLE_FILE_FILTER, export_table
 
 # Copying more cells than this would freeze the window and fill the clipboard with megabytes.
 MAX_COPY_CELLS = 1_000_000

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QLin
 
 from engine.centering import CENTERING_KINDS, Centering
 from engine.errors import UserInputError
-from gui.fields import invalid_reason, mark_invalid
+from gui.widgets.fields import invalid_reason, mark_invalid
 
 NAME, VARIABLE, KIND, LEVEL, MEANING = range(5)
 HEADERS = ["New column", "Variable", "Kind", "Level", "Makes"]

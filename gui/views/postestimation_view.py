@@ -7,8 +7,8 @@ import pandas as pd
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
-from gui.dataframe_model import DataFrameTableModel, decimals_formatter
-from gui.table_view import CopyableTableView
+from gui.tables.dataframe_model import DataFrameTableModel, decimals_formatter
+from gui.tables.table_view import CopyableTableView
 
 EXAMPLES = ("lincom ses + ses#sector    margins sector, dydx(ses)    margins, at(ses=(-1 0 1))    "
             "contrast r.sector, at(ses=0)    contrast pw.band, mcompare(holm)")

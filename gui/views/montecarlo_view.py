@@ -26,10 +26,10 @@ from engine.montecarlo.precision import StoppingRule
 from engine.montecarlo.runner import RECORD_EXTENSIONS, local_cores
 from engine.power.study_curve import analytic_power_curve, compare_power
 from gui.analysis_jobs import MonteCarloProgress, montecarlo_job
-from gui.dataframe_model import DataFrameTableModel, count_text, decimals_formatter
-from gui.fields import format_value, mark_invalid, parse_number
-from gui.montecarlo_plots import EstimateHistogramPlot, PowerPlot, StudyPlotData, SweepAccuracyPlot
-from gui.table_view import CopyableTableView
+from gui.tables.dataframe_model import DataFrameTableModel, count_text, decimals_formatter
+from gui.widgets.fields import format_value, mark_invalid, parse_number
+from gui.plots.montecarlo_plots import EstimateHistogramPlot, PowerPlot, StudyPlotData, SweepAccuracyPlot
+from gui.tables.table_view import CopyableTableView
 from gui.worker import Job, JobRunner
 
 MAX_REPS = 1_000_000
@@ -583,7 +583,7 @@ def _duration(seconds: float) -> str:
 
 def dfmethod_combo() -> QComboBox:
     """The study's df method: each model's own (z unless its text says dfmethod()), or one for every mixed model."""
-    from gui.model_view import DF_METHOD_CHOICES, DF_METHOD_HELP
+    from gui.views.model_view import DF_METHOD_CHOICES, DF_METHOD_HELP
 
     combo = QComboBox()
     combo.addItem("Each model's own (z by default)", None)

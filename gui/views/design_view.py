@@ -18,9 +18,9 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QGroup
 from engine.design import OBSERVATION, RESIDUAL, Design, Occasions, TreatmentDesign
 from engine.errors import UserInputError
 from engine.presets import PRESETS, get_preset
-from gui import design_errors as where
-from gui.design_models import ChoiceDelegate, CovariateTableModel, LevelTableModel
-from gui.fields import NumberField, invalid_reason, mark_invalid
+from gui.widgets import design_errors as where
+from gui.tables.design_models import ChoiceDelegate, CovariateTableModel, LevelTableModel
+from gui.widgets.fields import NumberField, invalid_reason, mark_invalid
 from gui.screen_fit import rows_height
 
 MAX_SEED = 2**31 - 1

@@ -1,0 +1,1 @@
+"""Dialogs: open data, joint tests, models side by side, the guide and About."""

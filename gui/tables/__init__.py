@@ -1,0 +1,1 @@
+"""Qt table models over engine results, and table export (CSV, LaTeX, HTML)."""
