@@ -38,7 +38,6 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from engine.distributions import f_sf
 
 #: An effect shared across parent groups is significant below this p-value ...
 P_VALUE = 1e-3
@@ -181,6 +180,8 @@ def shared_effect_test(parent: np.ndarray, inner: np.ndarray, y: np.ndarray
     import scipy.sparse as sp
     from scipy.sparse.csgraph import connected_components
     from scipy.sparse.linalg import spsolve
+
+    from engine.distributions import f_sf
 
     parent = _dense(parent)
     inner = _dense(inner)

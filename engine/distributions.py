@@ -114,3 +114,23 @@ def f_sf(x, dfn, dfd):
         The probability.
     """
     return special.fdtrc(dfn, dfd, np.maximum(np.asarray(x, dtype=float), 0.0))
+
+
+def noncentral_t_cdf(x, df, noncentrality):
+    """P(T <= x) for a noncentral t with ``df`` degrees of freedom (``scipy.stats.nct.cdf``).
+
+    Parameters
+    ----------
+    x : float or array_like
+        The statistic.
+    df : float or array_like
+        Degrees of freedom (> 0).
+    noncentrality : float or array_like
+        The noncentrality parameter.
+
+    Returns
+    -------
+    float or ndarray
+        The probability.
+    """
+    return special.nctdtr(df, noncentrality, np.asarray(x, dtype=float))

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (QFrame, QScrollArea, QAbstractItemView, QButtonGr
 
 from engine.centering import data_columns
 from engine.errors import UserInputError
-from engine.mixed.ddf import check_dfmethod
 from engine.model_spec import COVARIANCES, Level, ModelSpec
 from engine.project import ColumnRoles
 from engine.simulate import true_effect_columns
@@ -496,6 +495,7 @@ class ModelView(QWidget):
             spec = ModelSpec(outcome=outcome, fixed=fixed, levels=levels, method=self._method(),
                              constant=self.constant_check.isChecked(),
                              centering=self.centering_editor.centerings(), dfmethod=self.dfmethod_combo.currentData())
+            from engine.mixed.ddf import check_dfmethod  # imports the mixed fit: not at window start
             check_dfmethod(spec)
         except UserInputError as error:
             self._spec = None

@@ -95,3 +95,13 @@ def test_quantiles_match_scipy_stats():
     for df in (1, 4.5, 40):
         np.testing.assert_allclose(distributions.t_quantile(p, df), stats.t.ppf(p, df), rtol=1e-11)
     assert float(distributions.normal_quantile(0.975)) == pytest.approx(1.959963984540054, abs=1e-15)
+
+
+@pytest.mark.parametrize("df, noncentrality", [(3, -1.0), (5.5, 0.3), (10, 2.5), (38, 3.1), (200, 4.0)])
+def test_noncentral_t_matches_scipy_stats(df, noncentrality):
+    """The power calculations' noncentral t (two-sided power = sf(c) + cdf(-c), as scipy.stats.nct)."""
+    x = np.array([-3.2, -2.0, 0.0, 1.96, 2.5, 6.0])
+    np.testing.assert_allclose(distributions.noncentral_t_cdf(x, df, noncentrality),
+                               stats.nct.cdf(x, df, noncentrality), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(1 - distributions.noncentral_t_cdf(x, df, noncentrality),
+                               stats.nct.sf(x, df, noncentrality), rtol=1e-9, atol=1e-15)
