@@ -7,7 +7,7 @@ code and output, with no Python environment of the project needed (only the stan
 
 * ``--version`` prints ``HLM Explorer <engine.__version__>``;
 * ``fit tests/data/pastes.csv`` reproduces the Pastes intercept (60.0533, as lme4);
-* ``simulate`` writes Parquet, Stata and SPSS files and ``fit`` reads each back (pyarrow and
+* ``simulate`` writes Parquet, Stata and SPSS files and ``fit`` reads each back (fastparquet and
   pyreadstat are bundled and load);
 * ``compare --preset tutoring`` (statsmodels, linearmodels, the mixed engine side by side);
 * ``montecarlo --workers 2``, when the program has that subcommand (worker processes of a
