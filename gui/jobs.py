@@ -30,7 +30,6 @@ from gui.comparison import comparison_of
 from gui.worker import Job, JobContext
 
 
-
 def preload_engine() -> None:
     """Import the engine modules the jobs need, on the UI thread (called once the window is shown,
     so that the first Fit does not wait for them, nor the window's first appearance)."""
@@ -39,6 +38,9 @@ def preload_engine() -> None:
     import engine.mixed.hierarchy  # noqa: F401
     import engine.panel  # noqa: F401
     import engine.postestimation_command  # noqa: F401
+    # the crossed-id test of a data file's check (engine.crossing) runs inside a job and imports these
+    import scipy.sparse.csgraph  # noqa: F401
+    import scipy.sparse.linalg  # noqa: F401
 
 
 ESTIMATOR_LABELS = {"mixed": "Mixed model", "ols": "Pooled OLS", "fe": "Fixed effects (xtreg, fe)",

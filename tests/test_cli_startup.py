@@ -53,6 +53,37 @@ def test_fit_imports_no_gui_cluster_or_panel_packages():
         assert loaded(modules, package) == [], f"`fit` imported {package}"
 
 
+# What the window must not wait for before it shows: the fit's optimiser, the panel estimators,
+# scipy.stats and the Monte Carlo cluster (gui/jobs.py loads them once the window is shown).
+NOT_FOR_WINDOW = ("scipy.stats", "scipy.optimize", "statsmodels", "linearmodels", "dask", "distributed", "pyarrow")
+
+
+def test_window_shows_before_the_heavy_engine_modules_load(tmp_path):
+    script = ("import json, os, sys\n"
+              "import main\n"
+              "code = main.main([])\n"
+              "shown = sorted(name for name, module in sys.modules.items() if module is not None)\n"
+              "from gui.jobs import preload_engine\n"
+              "preload_engine()\n"
+              "print(json.dumps({'code': code, 'shown': shown,\n"
+              "                  'preloaded': sorted(n for n, m in sys.modules.items() if m is not None)}))\n")
+    completed = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                               env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "QT_QPA_PLATFORM": "offscreen",
+                                    "HLM_QUIT_WHEN_SHOWN": "1", "HOME": str(tmp_path),
+                                    "XDG_CONFIG_HOME": str(tmp_path / "config")})
+    assert completed.returncode == 0, completed.stderr
+    payload = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert payload["code"] == 0
+    shown, preloaded = set(payload["shown"]), set(payload["preloaded"])
+    assert "gui.main_window" in shown
+    for package in NOT_FOR_WINDOW:
+        assert loaded(shown, package) == [], f"the window imported {package} before it showed"
+    # what the jobs call is loaded by the preload, so no job imports it on the worker thread
+    for module in ("engine.mixed.fit", "engine.panel", "engine.margins", "engine.postestimation_command",
+                   "scipy.optimize", "scipy.sparse.linalg"):
+        assert module in preloaded, module
+
+
 def test_help_imports_no_subcommand_and_no_numeric_library():
     completed = subprocess.run([sys.executable, "-c",
                                 "import sys, main\n"
