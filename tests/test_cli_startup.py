@@ -54,8 +54,9 @@ def test_fit_imports_no_gui_cluster_or_panel_packages():
 
 
 # What the window must not wait for before it shows: the fit's optimiser, the panel estimators,
-# scipy.stats and the Monte Carlo cluster (gui/jobs.py loads them once the window is shown).
-NOT_FOR_WINDOW = ("scipy.stats", "scipy.optimize", "scipy.special", "statsmodels", "linearmodels", "dask", "distributed", "pyarrow")
+# scipy and the Monte Carlo cluster (gui/jobs.py and the power tab load them once the window is shown).
+NOT_FOR_WINDOW = ("scipy.stats", "scipy.optimize", "scipy.special", "statsmodels", "linearmodels", "dask",
+                  "distributed", "pyarrow")
 
 
 def test_window_shows_before_the_heavy_engine_modules_load(tmp_path):
