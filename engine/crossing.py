@@ -37,10 +37,7 @@ from typing import Optional
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
-from scipy import stats
-from scipy.sparse.csgraph import connected_components
-from scipy.sparse.linalg import spsolve
+
 
 #: An effect shared across parent groups is significant below this p-value ...
 P_VALUE = 1e-3
@@ -178,6 +175,13 @@ def shared_effect_test(parent: np.ndarray, inner: np.ndarray, y: np.ndarray
     (F, [df_inner, df_cells], p) or None when either has no degrees of freedom, or the system
     to solve would exceed :data:`MAX_SYSTEM_ENTRIES`.
     """
+    # scipy.sparse costs a few tenths of a second to import; most fits never come here.
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+    from scipy.sparse.linalg import spsolve
+
+    from engine.distributions import f_sf
+
     parent = _dense(parent)
     inner = _dense(inner)
     n_parent, n_inner = int(parent.max()) + 1, int(inner.max()) + 1
@@ -217,7 +221,7 @@ def shared_effect_test(parent: np.ndarray, inner: np.ndarray, y: np.ndarray
     if ss_cells <= 1e-12 * scale:
         return (float("inf"), [df_inner, df_cells], 0.0) if ss_inner > 1e-12 * scale else None
     f_stat = (ss_inner / df_inner) / (ss_cells / df_cells)
-    return float(f_stat), [int(df_inner), int(df_cells)], float(stats.f.sf(f_stat, df_inner, df_cells))
+    return float(f_stat), [int(df_inner), int(df_cells)], float(f_sf(f_stat, df_inner, df_cells))
 
 
 def _dense(codes: np.ndarray) -> np.ndarray:

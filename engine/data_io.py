@@ -24,7 +24,7 @@ from engine.errors import UserInputError
 READ_EXTENSIONS = (".csv", ".txt", ".dta", ".sav", ".xlsx", ".xls", ".parquet")
 WRITE_EXTENSIONS = (".csv", ".dta", ".sav", ".parquet")
 TRUTH_SIDECAR_SUFFIX = ".truth.json"
-_PARQUET_TRUTH_KEY = b"hlm_explorer.truth"
+_PARQUET_TRUTH_KEY = "hlm_explorer.truth"
 _SPSS_INTEGER_FORMAT = re.compile(r"[FN]\d+(\.0)?")
 _DTA_DATA_LABEL = "HLM Explorer data; true parameters in the .truth.json next to it"
 
@@ -259,12 +259,21 @@ def _refuse_repeated_names(path: Path, header: list[str]) -> None:
 
 
 def _read_parquet(path: Path) -> Dataset:
-    import pyarrow.parquet as pq
+    # fastparquet, not pyarrow (80 MB in the packaged program); it reads the files pyarrow wrote too,
+    # whose schema metadata arrive among the file's key-value metadata.
+    from fastparquet import ParquetFile
 
-    table = pq.read_table(path)
-    metadata = table.schema.metadata or {}
-    truth = Truth.from_json(metadata[_PARQUET_TRUTH_KEY].decode("utf-8")) if _PARQUET_TRUTH_KEY in metadata else None
-    return Dataset(frame=table.to_pandas(), truth=truth)
+    parquet = ParquetFile(str(path))
+    metadata = parquet.key_value_metadata or {}
+    truth = Truth.from_json(metadata[_PARQUET_TRUTH_KEY]) if _PARQUET_TRUTH_KEY in metadata else None
+    frame = parquet.to_pandas()
+    if not isinstance(frame.index, pd.RangeIndex):  # a file written with its index: keep it as columns
+        frame = frame.reset_index()
+    for name in frame.columns:
+        # Text comes back as Python objects; give it the string type read_csv gives text columns.
+        if frame[name].dtype == object and pd.api.types.infer_dtype(frame[name], skipna=True) == "string":
+            frame[name] = frame[name].astype("str")
+    return Dataset(frame=frame, truth=truth)
 
 
 def _read_sidecar(path: Path) -> Truth | None:
@@ -378,19 +387,12 @@ def _check_stata_names(frame: pd.DataFrame, path: Path) -> None:
 
 
 def _write_csv(frame: pd.DataFrame, path: Path, progress: Callable[[float], None]) -> None:
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    try:
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        frame.to_csv(path, index=False)  # mixed-type object columns: pandas writes them as text
-        return
-    # pyarrow writes numbers with round-trip precision, about 10 times faster than pandas.
-    with pacsv.CSVWriter(path, table.schema) as writer:
-        for start in range(0, max(table.num_rows, 1), _WRITE_PIECE_ROWS):
-            writer.write_table(table.slice(start, _WRITE_PIECE_ROWS))
-            progress(min(1.0, (start + _WRITE_PIECE_ROWS) / max(table.num_rows, 1)))
+    # pandas writes floats with round-trip precision (repr); pieces let the progress show.
+    rows = max(len(frame), 1)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        for start in range(0, rows, _WRITE_PIECE_ROWS):
+            frame.iloc[start:start + _WRITE_PIECE_ROWS].to_csv(handle, index=False, header=start == 0)
+            progress(min(1.0, (start + _WRITE_PIECE_ROWS) / rows))
 
 
 def _write_sav(frame: pd.DataFrame, path: Path, value_labels, variable_labels) -> None:
@@ -404,18 +406,16 @@ def _write_sav(frame: pd.DataFrame, path: Path, value_labels, variable_labels) -
 
 def _write_parquet(frame: pd.DataFrame, path: Path, truth: Truth | None,
                    progress: Callable[[float], None]) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    from fastparquet import write
 
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    if truth is not None:
-        metadata = dict(table.schema.metadata or {})
-        metadata[_PARQUET_TRUTH_KEY] = truth.to_json().encode("utf-8")
-        table = table.replace_schema_metadata(metadata)
-    with pq.ParquetWriter(path, table.schema) as writer:
-        for start in range(0, max(table.num_rows, 1), _WRITE_PIECE_ROWS):
-            writer.write_table(table.slice(start, _WRITE_PIECE_ROWS))
-            progress(min(1.0, (start + _WRITE_PIECE_ROWS) / max(table.num_rows, 1)))
+    metadata = {_PARQUET_TRUTH_KEY: truth.to_json()} if truth is not None else None
+    frame = frame.reset_index(drop=True)
+    rows = max(len(frame), 1)
+    # One row group per piece, the first creating the file (with the truth), the others appended.
+    for start in range(0, rows, _WRITE_PIECE_ROWS):
+        write(str(path), frame.iloc[start:start + _WRITE_PIECE_ROWS], write_index=False,
+              compression="SNAPPY", custom_metadata=metadata if start == 0 else None, append=start > 0)
+        progress(min(1.0, (start + _WRITE_PIECE_ROWS) / rows))
 
 
 # ----- messages --------------------------------------------------------------------------------------

@@ -9,7 +9,9 @@ Outside the support (a negative statistic) the tail probability is 1, as in ``sc
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
+
+# scipy.special is imported in each function, not here: importing it costs a few tenths of a
+# second, which the window's start (through engine.hausman) need not wait for.
 
 
 def normal_sf(x):
@@ -25,6 +27,8 @@ def normal_sf(x):
     float or ndarray
         The probability, as ``scipy.stats.norm.sf(x)``.
     """
+    from scipy import special
+
     return special.ndtr(-np.asarray(x, dtype=float))
 
 
@@ -41,6 +45,8 @@ def normal_quantile(p):
     float or ndarray
         The quantile.
     """
+    from scipy import special
+
     return special.ndtri(np.asarray(p, dtype=float))
 
 
@@ -59,6 +65,8 @@ def chi2_sf(x, df):
     float or ndarray
         The probability.
     """
+    from scipy import special
+
     return special.chdtrc(df, np.maximum(np.asarray(x, dtype=float), 0.0))
 
 
@@ -77,6 +85,8 @@ def t_sf(x, df):
     float or ndarray
         The probability.
     """
+    from scipy import special
+
     return special.stdtr(df, -np.asarray(x, dtype=float))
 
 
@@ -95,6 +105,8 @@ def t_quantile(p, df):
     float or ndarray
         The quantile.
     """
+    from scipy import special
+
     return special.stdtrit(df, np.asarray(p, dtype=float))
 
 
@@ -113,4 +125,28 @@ def f_sf(x, dfn, dfd):
     float or ndarray
         The probability.
     """
+    from scipy import special
+
     return special.fdtrc(dfn, dfd, np.maximum(np.asarray(x, dtype=float), 0.0))
+
+
+def noncentral_t_cdf(x, df, noncentrality):
+    """P(T <= x) for a noncentral t with ``df`` degrees of freedom (``scipy.stats.nct.cdf``).
+
+    Parameters
+    ----------
+    x : float or array_like
+        The statistic.
+    df : float or array_like
+        Degrees of freedom (> 0).
+    noncentrality : float or array_like
+        The noncentrality parameter.
+
+    Returns
+    -------
+    float or ndarray
+        The probability.
+    """
+    from scipy import special
+
+    return special.nctdtr(df, noncentrality, np.asarray(x, dtype=float))

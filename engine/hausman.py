@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
+from engine.distributions import chi2_sf
 from engine.errors import UserInputError
 from engine.panel_stats import CONSTANT
 from engine.results import FitResult, Test
@@ -48,7 +48,7 @@ def hausman(fe_result: FitResult, re_result: FitResult) -> Test:
     difference = coefficients(fe_result, common) - coefficients(re_result, common)
     covariance = covariance_block(fe_result, common) - covariance_block(re_result, common)
     statistic, rank, positive_definite = quadratic_form(difference, covariance)
-    test = Test(stat=statistic, df=rank, p=float(stats.chi2.sf(statistic, rank)) if rank else float("nan"),
+    test = Test(stat=statistic, df=rank, p=float(chi2_sf(statistic, rank)) if rank else float("nan"),
                 kind="chi2")
     if not positive_definite:
         fe_result.warnings.append(

@@ -32,11 +32,13 @@ import math
 from typing import Optional
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
+
+from engine.distributions import normal_quantile
 
 from engine.results import FitResult, LevelICC, Reliability
 
-Z_975 = float(stats.norm.ppf(0.975))
+Z_975 = float(normal_quantile(0.975))
 SLOPES_ICC_NOTE = "ICC is conditional on zero values of random-effects covariates (the model has random slopes)."
 SLOPES_RELIABILITY_NOTE = (
     "Reliabilities of the intercepts use tau / (tau + sigma^2 / n_j); with random slopes HLM uses each group's "

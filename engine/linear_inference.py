@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
-from scipy import stats
 
+from engine.distributions import normal_quantile, normal_sf, t_quantile, t_sf
 from engine.errors import UserInputError
 from engine.report import _num
 from engine.results import FitResult
@@ -164,13 +164,13 @@ def estimate(result: FitResult, weights: np.ndarray, label: str, constant: float
 
 def critical_value(df: Optional[float], alpha: float) -> float:
     """The two-sided critical value at level 1 - alpha of the normal (df None) or t(df)."""
-    return float(stats.norm.isf(alpha / 2) if df is None else stats.t.isf(alpha / 2, df))
+    return float(-normal_quantile(alpha / 2) if df is None else -t_quantile(alpha / 2, df))
 
 
 def _two_sided_p(stat: float, df: Optional[float]) -> float:
     if not np.isfinite(stat):
         return float("nan")
-    return float(2 * (stats.norm.sf(abs(stat)) if df is None else stats.t.sf(abs(stat), df)))
+    return float(2 * (normal_sf(abs(stat)) if df is None else t_sf(abs(stat), df)))
 
 
 def adjust(rows: list[LinearEstimate], method: str) -> list[str]:

@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence, Union
 
 import pandas as pd
-from scipy import stats
 
 from engine.centering import data_columns
+from engine.distributions import chi2_sf
 from engine.errors import UserInputError
 from engine.model_spec import Level, ModelSpec
 from engine.results import FitResult
@@ -425,7 +425,7 @@ def likelihood_ratio_test(restricted: FitResult, full: FitResult, restricted_lab
     if random.n_boundary > 1:
         note = (f"{random.n_boundary} variance components are on the boundary under the null: the chi2 p-value "
                 f"is conservative (too large), as Stata notes.")
-    return LikelihoodRatioTest(restricted_label, full_label, stat, df, float(stats.chi2.sf(stat, df)), "chi2", [],
+    return LikelihoodRatioTest(restricted_label, full_label, stat, df, float(chi2_sf(stat, df)), "chi2", [],
                                difference, full.method, note)
 
 
@@ -433,7 +433,7 @@ def chibar2_p_value(stat: float, mixture: Sequence[Sequence[float]]) -> float:
     """P(X >= stat) for X a mixture of chi2 distributions, given as [weight, df] pairs (df 0: a point mass at 0)."""
     if stat <= 0:
         return 1.0
-    return float(sum(weight * (stats.chi2.sf(stat, df) if df > 0 else 0.0) for weight, df in mixture))
+    return float(sum(weight * (chi2_sf(stat, df) if df > 0 else 0.0) for weight, df in mixture))
 
 
 @dataclass

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-from scipy import stats
 
+from engine.distributions import chi2_sf, f_sf, normal_quantile, normal_sf, t_quantile, t_sf
 from engine.results import FixedEffect, GroupCount, Test
 
 CONSTANT = "_cons"
@@ -41,12 +41,14 @@ def coefficient_rows(names: list[str], params: np.ndarray, vcov: np.ndarray,
     """
     params = np.asarray(params, dtype=float)
     se = np.sqrt(np.diag(np.asarray(vcov, dtype=float)))
-    reference = stats.norm if t_df is None else stats.t(t_df)
-    critical = reference.ppf(0.5 + CONFIDENCE / 2)
+    if t_df is None:
+        critical, upper_tail = normal_quantile(0.5 + CONFIDENCE / 2), normal_sf
+    else:
+        critical, upper_tail = t_quantile(0.5 + CONFIDENCE / 2, t_df), (lambda x: t_sf(x, t_df))
     rows = []
     for name, coef, error in zip(names, params, se):
         statistic = coef / error if error > 0 else float("nan")
-        p = 2 * reference.sf(abs(statistic))
+        p = 2 * upper_tail(abs(statistic))
         rows.append(FixedEffect(term=name, coef=float(coef), se=float(error), z=float(statistic), p=float(p),
                                 ci=[float(coef - critical * error), float(coef + critical * error)],
                                 df=None if t_df is None else int(t_df),
@@ -79,10 +81,10 @@ def joint_test(names: list[str], params: np.ndarray, vcov: np.ndarray,
     wald = float(b @ np.linalg.solve(v, b))
     q = len(tested)
     if df2 is None:
-        return Test(stat=wald, df=q, p=float(stats.chi2.sf(wald, q)), kind="chi2")
+        return Test(stat=wald, df=q, p=float(chi2_sf(wald, q)), kind="chi2")
     if df2 < q:  # Stata leaves the F test out when there are fewer clusters than restrictions
         return Test(stat=float("nan"), df=q, p=float("nan"), kind="F", df2=df2)
-    return Test(stat=wald / q, df=q, p=float(stats.f.sf(wald / q, q, df2)), kind="F", df2=df2)
+    return Test(stat=wald / q, df=q, p=float(f_sf(wald / q, q, df2)), kind="F", df2=df2)
 
 
 def group_count(level: str, codes: np.ndarray) -> GroupCount:

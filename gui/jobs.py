@@ -12,29 +12,41 @@ from pathlib import Path
 
 import pandas as pd
 
-# The engine is imported here, on the UI thread when the window module loads, never inside a
-# job: an import on the worker holds the interpreter lock for long stretches (compiled modules
-# initialising) and the window would stall.
+# The engine is imported on the UI thread, never inside a job: an import on the worker holds the
+# interpreter lock for long stretches (compiled modules initialising) and the window would stall.
+# The light modules load with the window; the heavy ones (the mixed fit with scipy.optimize, the
+# panel estimators with statsmodels and linearmodels) load in the job functions below, which run
+# on the UI thread, and ahead of time by preload_engine once the window is shown (gui/launch.py).
 from engine.column_summary import column_summaries
 from engine.data_io import Dataset, read_data, write_data
 from engine.design import Design, Truth
 from engine.errors import UserInputError
 from engine.hierarchy_check import HierarchyReport, check_dataset
 from engine.intervals import IntervalRequest, apply_intervals
-import engine.bootstrap  # noqa: F401,E402 - what apply_intervals loads, loaded here and not on the worker
-import engine.mixed.profile  # noqa: F401,E402
-import engine.montecarlo.runner  # noqa: F401,E402
-from engine.mixed import fit_mixed
-from engine.mixed.hierarchy import build_hierarchy, structure_warnings
 from engine.model_spec import ModelSpec
-from engine.panel import fit_fe, fit_ols, fit_re
-from engine.margins import interaction_margins
-from engine.postestimation_command import run_postestimation
 from engine.predictions import prediction_columns
 from engine.results import FitResult, GroupCount
 from engine.simulate import simulate
 from gui.tables.comparison import comparison_of
 from gui.worker import Job, JobContext
+
+
+def preload_engine() -> None:
+    """Import the engine modules the jobs need, on the UI thread (called once the window is shown,
+    so that the first Fit does not wait for them, nor the window's first appearance)."""
+    import engine.margins  # noqa: F401
+    import engine.mixed  # noqa: F401
+    import engine.mixed.hierarchy  # noqa: F401
+    import engine.panel  # noqa: F401
+    import engine.postestimation_command  # noqa: F401
+    # the interval choices of a fit (profile likelihood, parametric bootstrap on the Monte Carlo runner)
+    import engine.bootstrap  # noqa: F401
+    import engine.mixed.profile  # noqa: F401
+    import engine.montecarlo.runner  # noqa: F401
+    # the crossed-id test of a data file's check (engine.crossing) runs inside a job and imports these
+    import scipy.sparse.csgraph  # noqa: F401
+    import scipy.sparse.linalg  # noqa: F401
+
 
 ESTIMATOR_LABELS = {"mixed": "Mixed model", "ols": "Pooled OLS", "fe": "Fixed effects (xtreg, fe)",
                     "re": "Random effects (xtreg, re)"}
@@ -123,6 +135,8 @@ def fit_job(frame: pd.DataFrame, spec: ModelSpec, estimators: list[str], truth: 
             intervals: IntervalRequest | None = None) -> Job:
     """Fit ``spec`` with each estimator; the panel estimators use the innermost level as panel.
     ``intervals`` chooses the mixed model's confidence intervals (Wald when None)."""
+    from engine.mixed import fit_mixed
+    from engine.panel import fit_fe, fit_ols, fit_re
 
     def run(context: JobContext) -> FitBatch:
         results = []
@@ -174,6 +188,8 @@ def _panel_variable(spec: ModelSpec) -> str:
 def nesting_check_job(frame: pd.DataFrame, level_names: list[str], outcome: str = "") -> Job:
     """Groups per level and the engine's warnings; with a numeric ``outcome`` column, ids that
     recur across their parent's groups are also tested for a shared effect (crossed ids)."""
+    from engine.mixed.hierarchy import build_hierarchy, structure_warnings
+
     def run(context: JobContext) -> NestingCheck:
         if not level_names:
             return NestingCheck(level_names=[])
@@ -202,6 +218,7 @@ def predictions_job(frame: pd.DataFrame, result: FitResult) -> Job:
 
 def interaction_margins_job(frame: pd.DataFrame, result: FitResult, covariate: str, factor: str | None) -> Job:
     """Predictive margins over a covariate's range (by a factor's levels) for the margins plot."""
+    from engine.margins import interaction_margins
 
     def run(context: JobContext):
         context.check()
@@ -212,6 +229,7 @@ def interaction_margins_job(frame: pd.DataFrame, result: FitResult, covariate: s
 
 def postestimation_job(text: str, frame: pd.DataFrame, result: FitResult) -> Job:
     """lincom, margins, contrast or pwcompare typed in the Results tab."""
+    from engine.postestimation_command import run_postestimation
 
     def run(context: JobContext):
         context.check()

@@ -84,7 +84,23 @@ def launch(self_test: bool = False, project: str | None = None) -> int:
 
     window = open_window(MainWindow(), project)
     freeze_startup_objects()
+    preload_after_shown(window)
     return app.exec()
+
+
+def preload_after_shown(window) -> None:
+    """Once the event loop has shown ``window``, import the heavy engine modules (the mixed fit,
+    the panel estimators: about a second) on the UI thread, so the window appears first."""
+    from PySide6.QtCore import QTimer
+
+    def preload() -> None:
+        if window.isVisible():  # not when the window was closed at once (HLM_QUIT_WHEN_SHOWN)
+            from gui.jobs import preload_engine
+
+            preload_engine()
+            gc.freeze()  # the modules just loaded live as long as the program
+
+    QTimer.singleShot(0, preload)
 
 
 def open_window(window, project: str | None = None):

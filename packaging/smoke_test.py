@@ -7,7 +7,7 @@ code and output, with no Python environment of the project needed (only the stan
 
 * ``--version`` prints ``HLM Explorer <engine.__version__>``;
 * ``fit tests/data/pastes.csv`` reproduces the Pastes intercept (60.0533, as lme4);
-* ``simulate`` writes Parquet, Stata and SPSS files and ``fit`` reads each back (pyarrow and
+* ``simulate`` writes Parquet, Stata and SPSS files and ``fit`` reads each back (fastparquet and
   pyreadstat are bundled and load);
 * ``compare --preset tutoring`` (statsmodels, linearmodels, the mixed engine side by side);
 * ``montecarlo --workers 2``, when the program has that subcommand (worker processes of a
@@ -36,6 +36,7 @@ EXE_SUFFIX = ".exe" if sys.platform.startswith("win") else ""
 DEFAULT_EXECUTABLE = ROOT / "dist" / "hlm-explorer" / f"hlm-explorer{EXE_SUFFIX}"
 PASTES = ROOT / "tests" / "data" / "pastes.csv"
 PASTES_MODEL = "strength || batch: || cask:"
+DATA = ROOT / "tests" / "data"
 TWO_LEVEL_MODEL = "score ses sector || school_id:"
 # What gui/launch.py printed before the window existed: such a build has no self-test to run.
 SELF_TEST_PLACEHOLDER = "window is not built yet"
@@ -171,6 +172,28 @@ def main(argv: list[str] | None = None) -> int:
                 raise Failure("montecarlo wrote no mc.json")
             return "8 replications on 2 worker processes"
 
+        def model_kinds_check():
+            # Each model kind loads code of its own (sparse matrices, the GLMM criterion, the KR df):
+            # all must have been bundled.
+            runner.expect_ok("fit", str(DATA / "penicillin.csv"), "--model",
+                             "diameter || _all: R.plate || _all: R.sample, reml", contains=("sd(R.plate)",))
+            runner.expect_ok("fit", str(DATA / "cbpp_long.csv"), "--model", "melogit sick i.period || herd:",
+                             contains=("Mixed-effects logistic regression", "Integration method: laplace"))
+            runner.expect_ok("fit", str(DATA / "crt10.csv"), "--model", "y treat x || school:, reml dfmethod(kroger)",
+                             contains=("Kenward",))
+            runner.expect_ok("fit", str(PASTES), "--model", PASTES_MODEL, "--ci", "profile",
+                             contains=("profile likelihood",))
+            runner.expect_ok("power", "crt2", "--clusters", "20", "--per-cluster", "25", "--icc", "0.15",
+                             "--effect", "0.3", contains=("MDES",))
+            return "crossed, logistic, Kenward-Roger, profile intervals, analytic power"
+
+        def report_check():
+            for name in ("report.html", "report.docx"):  # Word documents need python-docx and lxml
+                runner.expect_ok("fit", str(PASTES), "--model", PASTES_MODEL, "--quiet", "--report", name)
+                if not (workdir / name).is_file() or (workdir / name).stat().st_size < 1000:
+                    raise Failure(f"fit --report wrote no {name}")
+            return "HTML and Word reports written"
+
         def self_test_check():
             completed = runner.run("--self-test", env={"QT_QPA_PLATFORM": "offscreen"})
             if completed.returncode != 0 and SELF_TEST_PLACEHOLDER in completed.stderr and not args.require_self_test:
@@ -202,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         runner.check("simulate and fit each file format", formats_check)
         runner.check("compare estimators", compare_check)
         runner.check("montecarlo with worker processes", montecarlo_check)
+        runner.check("crossed, binary and small-sample models, profile intervals, power", model_kinds_check)
+        runner.check("reports to hand on (HTML, Word)", report_check)
         runner.check("--self-test (offscreen window)", self_test_check)
         runner.check("desktop entry (install-desktop.sh)", desktop_check)
 

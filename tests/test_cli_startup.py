@@ -16,10 +16,12 @@ from engine.cli import SUBCOMMANDS, build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 HSB = ROOT / "tests" / "data" / "hsb.csv"
-# Packages a `fit` never needs: the window's, the Monte Carlo cluster's and the panel estimators'.
-# (scipy.stats is not listed although the mixed fit's own p-values come from engine.distributions:
-# other parts of the fit, such as the denominator degrees of freedom, may still use it.)
-NOT_FOR_FIT = ("PySide6", "shiboken6", "pyqtgraph", "dask", "distributed", "statsmodels", "linearmodels")
+# Packages a `fit` never needs: the window's, the Monte Carlo cluster's, the panel estimators',
+# scipy.stats (half a second to import; p-values and quantiles come from engine.distributions)
+# and pyarrow (no longer a dependency; pandas imports it at start-up where it is installed unless
+# main.py keeps it out).
+NOT_FOR_FIT = ("PySide6", "shiboken6", "pyqtgraph", "dask", "distributed", "statsmodels", "linearmodels",
+               "scipy.stats", "pyarrow")
 
 
 def modules_after(argv: list[str]) -> tuple[int, set[str], str]:
@@ -29,7 +31,9 @@ def modules_after(argv: list[str]) -> tuple[int, set[str], str]:
               "out = io.StringIO()\n"
               "with contextlib.redirect_stdout(out):\n"
               f"    code = main.main({argv!r})\n"
-              "print(json.dumps({'code': code, 'modules': sorted(sys.modules), 'out': out.getvalue()}))\n")
+              # a None entry is a module kept out (main.keep_pyarrow_out), not one loaded
+              "modules = sorted(name for name, module in sys.modules.items() if module is not None)\n"
+              "print(json.dumps({'code': code, 'modules': modules, 'out': out.getvalue()}))\n")
     completed = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
                                env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=300)
     assert completed.returncode == 0, completed.stderr
@@ -47,6 +51,38 @@ def test_fit_imports_no_gui_cluster_or_panel_packages():
     assert "_cons" in out and "school:" in out  # the fit ran and reported
     for package in NOT_FOR_FIT:
         assert loaded(modules, package) == [], f"`fit` imported {package}"
+
+
+# What the window must not wait for before it shows: the fit's optimiser, the panel estimators,
+# scipy and the Monte Carlo cluster (gui/jobs.py and the power tab load them once the window is shown).
+NOT_FOR_WINDOW = ("scipy.stats", "scipy.optimize", "scipy.special", "statsmodels", "linearmodels", "dask",
+                  "distributed", "pyarrow")
+
+
+def test_window_shows_before_the_heavy_engine_modules_load(tmp_path):
+    script = ("import json, os, sys\n"
+              "import main\n"
+              "code = main.main([])\n"
+              "shown = sorted(name for name, module in sys.modules.items() if module is not None)\n"
+              "from gui.jobs import preload_engine\n"
+              "preload_engine()\n"
+              "print(json.dumps({'code': code, 'shown': shown,\n"
+              "                  'preloaded': sorted(n for n, m in sys.modules.items() if m is not None)}))\n")
+    completed = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                               env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "QT_QPA_PLATFORM": "offscreen",
+                                    "HLM_QUIT_WHEN_SHOWN": "1", "HOME": str(tmp_path),
+                                    "XDG_CONFIG_HOME": str(tmp_path / "config")})
+    assert completed.returncode == 0, completed.stderr
+    payload = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert payload["code"] == 0
+    shown, preloaded = set(payload["shown"]), set(payload["preloaded"])
+    assert "gui.main_window" in shown
+    for package in NOT_FOR_WINDOW:
+        assert loaded(shown, package) == [], f"the window imported {package} before it showed"
+    # what the jobs call is loaded by the preload, so no job imports it on the worker thread
+    for module in ("engine.mixed.fit", "engine.panel", "engine.margins", "engine.postestimation_command",
+                   "scipy.optimize", "scipy.sparse.linalg"):
+        assert module in preloaded, module
 
 
 def test_help_imports_no_subcommand_and_no_numeric_library():
@@ -91,3 +127,13 @@ def test_quantiles_match_scipy_stats():
     for df in (1, 4.5, 40):
         np.testing.assert_allclose(distributions.t_quantile(p, df), stats.t.ppf(p, df), rtol=1e-11)
     assert float(distributions.normal_quantile(0.975)) == pytest.approx(1.959963984540054, abs=1e-15)
+
+
+@pytest.mark.parametrize("df, noncentrality", [(3, -1.0), (5.5, 0.3), (10, 2.5), (38, 3.1), (200, 4.0)])
+def test_noncentral_t_matches_scipy_stats(df, noncentrality):
+    """The power calculations' noncentral t (two-sided power = sf(c) + cdf(-c), as scipy.stats.nct)."""
+    x = np.array([-3.2, -2.0, 0.0, 1.96, 2.5, 6.0])
+    np.testing.assert_allclose(distributions.noncentral_t_cdf(x, df, noncentrality),
+                               stats.nct.cdf(x, df, noncentrality), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(1 - distributions.noncentral_t_cdf(x, df, noncentrality),
+                               stats.nct.sf(x, df, noncentrality), rtol=1e-9, atol=1e-15)

@@ -11,9 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
 from engine.errors import UserInputError
+
+
+def _special():
+    """scipy.special, imported when first needed: design validation reads this module at window start."""
+    from scipy import special
+
+    return special
 
 LINKS = {"binomial": ("logit", "probit"), "poisson": ("log",)}
 LATENT_RESIDUAL_VARIANCE = {"logit": np.pi ** 2 / 3.0, "probit": 1.0}
@@ -36,9 +42,9 @@ class Family:
 
     def mean(self, eta: np.ndarray) -> np.ndarray:
         if self.link == "logit":
-            return special.expit(eta)
+            return _special().expit(eta)
         if self.link == "probit":
-            return special.ndtr(eta)
+            return _special().ndtr(eta)
         return np.exp(eta)
 
     def expected(self, eta: np.ndarray) -> np.ndarray:
@@ -51,11 +57,11 @@ class Family:
         if self.link == "logit":  # y eta - n log(1 + e^eta), written to stay finite and fast
             out = y * eta - n * (np.maximum(eta, 0.0) + np.log1p(np.exp(-np.abs(eta))))
         elif self.link == "probit":
-            out = y * special.log_ndtr(eta) + (n - y) * special.log_ndtr(-eta)
+            out = y * _special().log_ndtr(eta) + (n - y) * _special().log_ndtr(-eta)
         else:
-            return y * eta - np.exp(eta) - special.gammaln(y + 1.0)
+            return y * eta - np.exp(eta) - _special().gammaln(y + 1.0)
         if self.trials is not None:  # log C(n, y)
-            out = out + special.gammaln(n + 1.0) - special.gammaln(y + 1.0) - special.gammaln(n - y + 1.0)
+            out = out + _special().gammaln(n + 1.0) - _special().gammaln(y + 1.0) - _special().gammaln(n - y + 1.0)
         return out
 
     def weights_and_scores(self, y: np.ndarray, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -66,11 +72,11 @@ class Family:
         """
         n = 1.0 if self.trials is None else self.trials
         if self.link == "logit":
-            mu = special.expit(eta)
+            mu = _special().expit(eta)
             return n * mu * (1.0 - mu), y - n * mu
         if self.link == "probit":
             log_phi = -0.5 * eta * eta - 0.5 * np.log(2.0 * np.pi)
-            log_upper, log_lower = special.log_ndtr(eta), special.log_ndtr(-eta)
+            log_upper, log_lower = _special().log_ndtr(eta), _special().log_ndtr(-eta)
             weights = n * np.exp(2.0 * log_phi - log_upper - log_lower)
             # (y - n Phi) phi / (Phi (1 - Phi)), written without cancellation at y = 0 and y = n
             scores = y * np.exp(log_phi - log_upper) - (n - y) * np.exp(log_phi - log_lower)
@@ -86,8 +92,8 @@ class Family:
             return fisher
         n = 1.0 if self.trials is None else self.trials
         log_phi = -0.5 * eta * eta - 0.5 * np.log(2.0 * np.pi)
-        upper = np.exp(log_phi - special.log_ndtr(eta))
-        lower = np.exp(log_phi - special.log_ndtr(-eta))
+        upper = np.exp(log_phi - _special().log_ndtr(eta))
+        lower = np.exp(log_phi - _special().log_ndtr(-eta))
         return y * upper * (upper + eta) + (n - y) * lower * (lower - eta)
 
     @property

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from engine.distributions import chi2_sf, f_sf, normal_quantile, normal_sf, t_quantile, t_sf
 from engine.errors import UserInputError
 from engine.mixed.criterion import NestedCriterion
 from engine.mixed.hierarchy import Hierarchy
@@ -76,7 +76,7 @@ class _FixedDf:
         q = int(np.linalg.matrix_rank(rows))
         f_value = float(estimate @ np.linalg.solve(rows @ self.cov @ rows.T, estimate)) / q
         df2 = float(np.min(self.dfs[np.any(np.abs(rows) > 0, axis=0)]))
-        return f_value, q, df2, float(stats.f.sf(f_value, q, df2))
+        return f_value, q, df2, float(f_sf(f_value, q, df2))
 
 
 @dataclass
@@ -91,18 +91,18 @@ class FixedEffectsInference:
 
     def coefficient_rows(self) -> list[FixedEffect]:
         rows = []
-        critical_z = stats.norm.ppf(0.5 + CONFIDENCE / 2)
+        critical_z = normal_quantile(0.5 + CONFIDENCE / 2)
         for j, name in enumerate(self.names):
             coef = float(self.beta[j])
             se = float(np.sqrt(max(self.cov[j, j], 0.0)))
             ratio = coef / se if se > 0 else float("nan")
             if self.method is None or not se > 0:
-                p = float(2 * stats.norm.sf(abs(ratio))) if se > 0 else float("nan")
+                p = float(2 * normal_sf(abs(ratio))) if se > 0 else float("nan")
                 rows.append(FixedEffect(name, coef, se, ratio, p, [coef - critical_z * se, coef + critical_z * se]))
                 continue
             df = self.method.contrast_df(np.eye(len(self.names))[j])
-            critical = stats.t.ppf(0.5 + CONFIDENCE / 2, df)
-            rows.append(FixedEffect(name, coef, se, ratio, float(2 * stats.t.sf(abs(ratio), df)),
+            critical = t_quantile(0.5 + CONFIDENCE / 2, df)
+            rows.append(FixedEffect(name, coef, se, ratio, float(2 * t_sf(abs(ratio), df)),
                                     [coef - critical * se, coef + critical * se], df=float(df), t=ratio))
         return rows
 
@@ -115,7 +115,7 @@ class FixedEffectsInference:
             estimate = rows @ self.beta
             chi2 = float(estimate @ np.linalg.solve(rows @ self.cov @ rows.T, estimate))
             q = len(index)
-            return JointTest(terms or columns, columns, df1=q, p=float(stats.chi2.sf(chi2, q)), chi2=chi2,
+            return JointTest(terms or columns, columns, df1=q, p=float(chi2_sf(chi2, q)), chi2=chi2,
                              dfmethod=label)
         f_value, q, df2, p = self.method.f_test(rows, self.beta)
         return JointTest(terms or columns, columns, F=f_value, df1=q, df2=df2, p=p, dfmethod=label)

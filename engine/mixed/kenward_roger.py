@@ -14,8 +14,8 @@ Roger's moment matching (pbkrtest's ``.KR_adjust``). For one coefficient m = 2 /
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
+from engine.distributions import f_sf
 from engine.mixed.variance_derivatives import CovarianceDerivatives
 
 
@@ -65,7 +65,7 @@ class KenwardRoger:
         rows = np.atleast_2d(np.asarray(rows, dtype=float))
         f_unscaled, q, df2, scaling = self.f_parts(rows, beta)
         f_value = scaling * f_unscaled
-        return f_value, q, df2, float(stats.f.sf(f_value, q, df2))
+        return f_value, q, df2, float(f_sf(f_value, q, df2))
 
     def f_parts(self, rows: np.ndarray, beta: np.ndarray) -> tuple[float, int, float, float]:
         """(unscaled F, q, df, scaling): pbkrtest's moment matching of Kenward and Roger (1997)."""

@@ -9,8 +9,8 @@ statistic and one df per direction, and combine them (Fai and Cornelius 1996).
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
+from engine.distributions import f_sf
 from engine.mixed.variance_derivatives import SigmaThetaDerivatives
 
 
@@ -45,7 +45,7 @@ class Satterthwaite:
         f_value = float(np.sum((rotated @ beta) ** 2 / values[:q]) / q)
         dfs = np.array([self.contrast_df(row) for row in rotated])
         df2 = combined_f_df(dfs)
-        return f_value, q, df2, float(stats.f.sf(f_value, q, df2))
+        return f_value, q, df2, float(f_sf(f_value, q, df2))
 
 
 def combined_f_df(dfs: np.ndarray, tolerance: float = 1e-8) -> float:

@@ -19,7 +19,6 @@ from engine.design import Design
 from engine.design_matrix import term_variables
 from engine.errors import UserInputError
 from engine.estimators import KEYWORD_ALIASES, EstimatorSpec, run_estimator
-from engine.mixed import fit_mixed
 from engine.model_spec import ModelSpec
 from engine.results import FitResult
 
@@ -52,6 +51,8 @@ class StudyModel:
     def fit(self, frame: pd.DataFrame) -> FitResult:
         """Fit the model to one simulated data set (no predicted random effects: not needed here)."""
         if self.spec is not None:
+            from engine.mixed import fit_mixed  # scipy.optimize: not while the window starts
+
             return fit_mixed(frame, self.spec, predict=False)
         return run_estimator(self.estimator, frame, self.outcome, list(self.predictors), predict=False)
 

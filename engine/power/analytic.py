@@ -26,8 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from scipy import stats
-
+from engine.distributions import noncentral_t_cdf, t_quantile
 from engine.errors import UserInputError
 from engine.serialize import from_jsonable, to_jsonable
 
@@ -159,8 +158,8 @@ class TrialPlan:
         """Minimum detectable effect size at ``power`` (default: the target), PowerUp!'s multiplier."""
         power = self.target if power is None else power
         df = self.df()
-        t_alpha = stats.t.ppf(1 - self.alpha / 2, df)
-        t_power = stats.t.ppf(power, df)
+        t_alpha = t_quantile(1 - self.alpha / 2, df)
+        t_power = t_quantile(power, df)
         return float((t_alpha + t_power) * self.standard_error())
 
     def top_units_needed(self, effect: float | None = None) -> int | None:
@@ -226,8 +225,9 @@ class TrialPlan:
 
 def noncentral_t_power(noncentrality: float, df: float, alpha: float) -> float:
     """Two-sided power of a t test with ``df`` degrees of freedom at noncentrality ``noncentrality``."""
-    critical = stats.t.ppf(1 - alpha / 2, df)
-    return float(stats.nct.sf(critical, df, noncentrality) + stats.nct.cdf(-critical, df, noncentrality))
+    critical = t_quantile(1 - alpha / 2, df)
+    upper = 1.0 - noncentral_t_cdf(critical, df, noncentrality)
+    return float(upper + noncentral_t_cdf(-critical, df, noncentrality))
 
 
 @dataclass

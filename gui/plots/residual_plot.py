@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from scipy.special import ndtri
 
+from engine.distributions import normal_quantile
 from gui.plots.base import ESTIMATE_COLOR, TRUTH_COLOR, PlotContext, PlotPanel, evenly_spaced, new_plot
 
 MAX_SHOWN_POINTS = 3000
@@ -40,13 +40,13 @@ class ResidualPlot(PlotPanel):
         ordered = np.sort(residuals[evenly_spaced(residuals.size, MAX_SORTED_RESIDUALS)])
         ranks = evenly_spaced(ordered.size, MAX_SHOWN_POINTS)
         # Normal quantiles at the plotting positions (i - 0.5) / n of the shown order statistics.
-        theoretical = ndtri((ranks + 0.5) / ordered.size)
+        theoretical = normal_quantile((ranks + 0.5) / ordered.size)
         qq = new_plot(self.canvas, "Normal Q-Q plot of the residuals", "normal quantile", "residual", row=0, col=1)
         qq.plot(theoretical, ordered[ranks], pen=None, symbol="o", symbolSize=3, symbolBrush=ESTIMATE_COLOR,
                 symbolPen=None)
         # The reference line through the quartiles, as R's qqline draws it.
         q1, q3 = np.quantile(ordered, [0.25, 0.75])
-        z1, z3 = ndtri(0.25), ndtri(0.75)
+        z1, z3 = normal_quantile(0.25), normal_quantile(0.75)
         slope = (q3 - q1) / (z3 - z1)
         qq.addItem(pg.InfiniteLine(pos=(0.0, q1 - slope * z1), angle=float(np.degrees(np.arctan(slope))),
                                    pen=pg.mkPen(TRUTH_COLOR, width=1)))

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (QFrame, QScrollArea, QAbstractItemView, QButtonGr
 
 from engine.centering import data_columns
 from engine.errors import UserInputError
-from engine.mixed.ddf import check_dfmethod
 from engine.intervals import DEFAULT_BOOTSTRAP_REPS, IntervalRequest
 from engine.model_spec import COVARIANCES, Level, ModelSpec
 from engine.project import ColumnRoles
@@ -593,6 +592,7 @@ class ModelView(QWidget):
                              constant=self.constant_check.isChecked(),
                              centering=self.centering_editor.centerings(), dfmethod=self.dfmethod_combo.currentData(),
                              **glmm)
+            from engine.mixed.ddf import check_dfmethod  # imports the mixed fit: not at window start
             check_dfmethod(spec)
         except UserInputError as error:
             self._spec = None

@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
                                QPushButton, QVBoxLayout, QWidget)
 
@@ -140,7 +140,14 @@ class PowerView(QWidget):
         layout.addWidget(self.curve, 3)
         self.compute_button.clicked.connect(self.compute)
         self.from_design_button.clicked.connect(self.use_design)
-        self.compute()
+        # The first answer once the event loop runs, so the window shows without waiting for the
+        # noncentral t (scipy.special); skipped if a plan was shown meanwhile or the window is
+        # not (or no longer) shown.
+        QTimer.singleShot(0, self._first_compute)
+
+    def _first_compute(self) -> None:
+        if self.plan is None and self.window().isVisible():
+            self.compute()
 
     # ----- building the plan ---------------------------------------------------------------------
     def form_plan(self) -> TrialPlan:
