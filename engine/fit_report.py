@@ -144,7 +144,7 @@ def build_fit_report(result: FitResult, data_source: str = "", figures: list[Rep
             "random", "Random-effects parameters", ["Level", "Parameter", "Estimate", "Std. Err.", "95% CI low", "95% CI high"],
             [[r.level, r.param, r.estimate, r.se, *(r.ci or [None, None])] for r in rows],
             ["text", "text", "number", "number", "number", "number"],
-            notes=_random_notes(result)))
+            notes=_random_notes(result, variances and bool(result.random_variances))))
     tests = _tests_table(result)
     if tests.rows:
         report.tables.append(tests)
@@ -173,15 +173,43 @@ def _fixed_table(result: FitResult) -> ReportTable:
     columns = ["Term", "Coef.", "Std. Err.", stat] + (["df"] if with_df else []) + [f"P>|{stat}|", "95% CI low", "95% CI high"]
     formats = ["text", "number", "number", "df"] + (["df"] if with_df else []) + ["p", "number", "number"]
     rows = [[r.term, r.coef, r.se, r.z] + ([r.df] if with_df else []) + [r.p, r.ci[0], r.ci[1]] for r in result.fixed]
-    notes = ["Std. Err. are Kenward-Roger adjusted."] if result.dfmethod == "kroger" else []
+    notes = [fixed_units(result)]
+    if result.dfmethod == "kroger":
+        notes.append("Std. Err. are Kenward-Roger adjusted.")
     return ReportTable("fixed", f"Fixed effects (outcome {result.depvar})", columns, rows, formats, notes)
 
 
-def _random_notes(result: FitResult) -> list[str]:
+def fixed_units(result: FitResult) -> str:
+    """What the coefficients are measured in: outcome units per unit of a predictor, or the link's scale."""
+    y = result.depvar
+    if result.family == "binomial":
+        scale = "probit (latent standard-normal) scale" if result.link == "probit" else f"log-odds of {y} = 1"
+        hint = "" if result.link == "probit" else "; exponentiated, odds ratios"
+        return f"Units: coefficients on the {scale} per unit of each predictor{hint}."
+    if result.family == "poisson":
+        return f"Units: coefficients on the log of the expected {y} per unit of each predictor; exponentiated, " \
+               f"incidence-rate ratios."
+    return (f"Units: coefficients in units of {y} per unit of each predictor (a factor level: its difference "
+            f"from the base level); _cons in units of {y}.")
+
+
+def random_units(result: FitResult, variances: bool) -> str:
+    """What the random-effects parameters are measured in."""
+    if result.family is not None:
+        scale = "latent probit" if result.link == "probit" else ("latent log-odds" if result.family == "binomial"
+                                                                 else "log-rate")
+        return f"Units: {'variances' if variances else 'sds'} on the {scale} scale; correlations have none."
+    y = result.depvar
+    what = f"variances in squared units of {y}" if variances else f"sds in units of {y}"
+    return f"Units: {what} (a slope's per unit of its variable); correlations have none."
+
+
+def _random_notes(result: FitResult, variances: bool = False) -> list[str]:
     if result.spec is None:
         return []
-    return [f"{level.name}: {level.covariance} covariance of {', '.join(level.terms)}"
-            for level in result.spec.levels if len(level.terms) > 1]
+    return [random_units(result, variances)] + [
+        f"{level.name}: {level.covariance} covariance of {', '.join(level.terms)}"
+        for level in result.spec.levels if len(level.terms) > 1]
 
 
 def _tests_table(result: FitResult) -> ReportTable:

@@ -162,3 +162,25 @@ def test_icc_and_r2_tables_when_the_fit_carries_them(fit):
     page.feed(report_html(build_fit_report(carrying, "hsb.csv")))
     assert page.tables["table-icc"][1:] == [["school", "0.1803", "0.0187", "0.1460", "0.2200"]]
     assert page.tables["table-r2"][1:] == [["R² marginal", "0.1210"], ["R² conditional", "0.1640"]]
+
+
+def test_every_report_says_what_the_numbers_are_measured_in():
+    from pathlib import Path
+
+    import pandas as pd
+
+    from engine.fit_report import build_fit_report
+    from engine.mixed import fit_mixed
+    from engine.model_spec import ModelSpec
+
+    data = Path(__file__).parent / "data"
+    linear = fit_mixed(pd.read_csv(data / "hsb.csv"), ModelSpec.parse("mathach ses || school: ses, reml"))
+    tables = {t.key: t for t in build_fit_report(linear).tables}
+    assert "Units: coefficients in units of mathach per unit of each predictor" in tables["fixed"].notes[0]
+    assert tables["random"].notes[0].startswith("Units: sds in units of mathach")
+    variance_tables = {t.key: t for t in build_fit_report(linear, variances=True).tables}
+    assert variance_tables["random"].notes[0].startswith("Units: variances in squared units of mathach")
+    binary = fit_mixed(pd.read_csv(data / "cbpp_long.csv"), ModelSpec.parse("melogit sick i.period || herd:"))
+    tables = {t.key: t for t in build_fit_report(binary).tables}
+    assert "log-odds of sick = 1" in tables["fixed"].notes[0] and "odds ratios" in tables["fixed"].notes[0]
+    assert "latent log-odds scale" in tables["random"].notes[0]

@@ -90,3 +90,16 @@ def test_summary_page_side_by_side_and_report(qtbot, main_window, records, tmp_p
     qtbot.wait(50)
     assert format_cell(fit.coef("ses_c").coef) in browser.toPlainText()
     save(browser, "report", tmp_path)
+
+
+def test_summary_page_says_the_units_of_its_tables(qtbot, records):
+    from gui.views.result_summary import FitSummaryView
+
+    view = FitSummaryView()
+    qtbot.addWidget(view)
+    view.show_fit(records[1].result, "hsb.csv")
+    text = view.toPlainText()
+    assert "Units: coefficients in units of mathach per unit of each predictor" in text
+    assert "Units: sds in units of mathach" in text
+    view.show_fit(records[1].result, "hsb.csv", variances=True)
+    assert "Units: variances in squared units of mathach" in view.toPlainText()

@@ -97,7 +97,9 @@ def summary_html(report: FitReport, structures: dict[str, str]) -> str:
             parts.append(_random_table(table, structures))
         else:
             parts.append(_plain_table(table))
-        parts += [f'<p class="note">{html.escape(note)}</p>' for note in table.notes if table.key != "random"]
+        # The random table shows its structures in its level rows; its units note is still said.
+        notes = [note for note in table.notes if table.key != "random" or note.startswith("Units:")]
+        parts += [f'<p class="note">{html.escape(note)}</p>' for note in notes]
     if report.notes:
         parts.append("<h3>Notes</h3>")
         parts += [f'<p class="note">{html.escape(note)}</p>' for note in report.notes]
