@@ -15,8 +15,12 @@ def keep_pyarrow_out() -> None:
     sys.modules.setdefault("pyarrow", None)  # None in sys.modules: the import raises ImportError
 
 
+# At import, not in main(): worker processes start by importing this module (the spawn method), and
+# a table pickled by a worker whose pandas used pyarrow cannot be read back by a parent without it.
+keep_pyarrow_out()
+
+
 def main(argv: list[str] | None = None) -> int:
-    keep_pyarrow_out()
     from engine.cli import build_parser, run_command
     from gui.launch import project_argument
 
