@@ -5,6 +5,7 @@ Kenward-Roger holds its level."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,8 +15,9 @@ from engine.errors import UserInputError
 from engine.montecarlo.pvalue_check import prepare_check, run_check_replications, run_pvalue_check
 from main import main
 
-SEED_DATA = pd.read_csv("tests/data/seed_d5.csv")
-CRT10 = "/work/shared/reference/data/crt10.csv"
+DATA = Path(__file__).resolve().parent / "data"
+SEED_DATA = pd.read_csv(DATA / "seed_d5.csv")
+CRT10 = str(DATA / "crt10.csv")
 
 
 def test_simulated_outcomes_have_the_fits_variances_at_every_level():
