@@ -96,20 +96,8 @@ def _fit_glmm(frame, spec, start_theta, predict, should_stop, on_iteration) -> F
 
     sd_rows, var_rows = _random_rows(spec, theta, free_levels, cov_all)
     fixed = fixed_effect_rows(names, beta, cov_beta)
-    result = FitResult(
-        estimator="mixed", method="ML", nobs=int(y.size), fixed=fixed, name=spec.to_stata(), model=spec.to_stata(),
-        depvar=spec.outcome, loglik=loglik, converged=optimum.converged and state.converged, random=sd_rows,
-        groups=hierarchy.group_table(), lr_test=lr_test_vs_linear(loglik, loglik_glm, hierarchy.n_levels),
-        wald=wald_test(names, beta, cov_beta) if cov_all is not None else None, warnings=warnings,
-        dropped_rows=data.dropped_rows, n_params=len(names) + hierarchy.n_levels,
-        iterations=[-0.5 * d for d in optimum.history], theta=[float(t) for t in theta],
-        vcov=cov_beta.tolist(), spec=spec, dfmethod="z",
-        family=family.name, link=family.link, nagq=spec.nagq, integration=integration_name(spec.nagq),
-    )
-    result.random_variances = var_rows
-    # The sds held at zero, for Monte Carlo's "at 0" (the threshold the warnings above use).
-    result.boundary_params = [f"{row.level}:{row.param}" for row in sd_rows
-                              if row.param.startswith("sd(") and row.estimate <= BOUNDARY_SD]
+    result = _result(spec, family, data, names, beta, cov_beta, cov_all is not None, loglik, loglik_glm, hierarchy.n_levels,
+                     optimum, state.converged, theta, sd_rows, var_rows, warnings, hierarchy, fixed)
     if cov_all is not None:
         labels = [f"{spec.levels[i].name}:sd(_cons)" for i in np.flatnonzero(free_levels)]
         result.link_covariance = LinkCovariance(labels + [f"beta:{name}" for name in names], cov_all.tolist())
@@ -286,20 +274,8 @@ def _fit_general(data, spec, family, start_theta, predict, should_stop, on_itera
         warnings.append("The conditional modes (penalised IRLS) did not converge at the estimates; the "
                         "likelihood approximation may be inaccurate.")
     fixed = fixed_effect_rows(names, beta, cov_beta)
-    result = FitResult(
-        estimator="mixed", method="ML", nobs=int(y.size), fixed=fixed, name=spec.to_stata(), model=spec.to_stata(),
-        depvar=spec.outcome, loglik=loglik, converged=optimum.converged and state.converged, random=sd_rows,
-        groups=hierarchy.group_table(), lr_test=lr_test_vs_linear(loglik, loglik_glm, criterion.n_theta),
-        wald=wald_test(names, beta, cov_beta) if cov_all is not None else None, warnings=warnings,
-        dropped_rows=data.dropped_rows, n_params=len(names) + criterion.n_theta,
-        iterations=[-0.5 * d for d in optimum.history], theta=[float(t) for t in theta],
-        vcov=cov_beta.tolist(), spec=spec, dfmethod="z",
-        family=family.name, link=family.link, nagq=spec.nagq, integration=integration_name(spec.nagq),
-    )
-    result.random_variances = var_rows
-    # The sds held at zero, for Monte Carlo's "at 0" (the threshold the warnings above use).
-    result.boundary_params = [f"{row.level}:{row.param}" for row in sd_rows
-                              if row.param.startswith("sd(") and row.estimate <= BOUNDARY_SD]
+    result = _result(spec, family, data, names, beta, cov_beta, cov_all is not None, loglik, loglik_glm, criterion.n_theta,
+                     optimum, state.converged, theta, sd_rows, var_rows, warnings, hierarchy, fixed)
     if spec.eform:
         result.fixed_eform = [exponentiated(row) for row in fixed]
     result.notes += nesting_notes(hierarchy) + data_notes
@@ -387,3 +363,23 @@ def _slope_rows(spec, criterion, theta, free, cov_theta):
                                            [float(np.tanh(link - Z_975 * se)), float(np.tanh(link + Z_975 * se))]))
             var_rows.append(RandomParam(level.name, f"cov({first},{second})", float(covariance)))
     return sd_rows, var_rows, warnings
+
+
+def _result(spec, family, data, names, beta, cov_beta, has_covariance, loglik, loglik_glm, n_theta, optimum,
+            modes_converged, theta, sd_rows, var_rows, warnings, hierarchy, fixed) -> FitResult:
+    """The FitResult both GLMM paths (random intercepts, random slopes) report."""
+    result = FitResult(
+        estimator="mixed", method="ML", nobs=int(data.y.size), fixed=fixed, name=spec.to_stata(),
+        model=spec.to_stata(), depvar=spec.outcome, loglik=loglik, converged=optimum.converged and modes_converged,
+        random=sd_rows, groups=hierarchy.group_table(), lr_test=lr_test_vs_linear(loglik, loglik_glm, n_theta),
+        wald=wald_test(names, beta, cov_beta) if has_covariance else None, warnings=warnings,
+        dropped_rows=data.dropped_rows, n_params=len(names) + n_theta,
+        iterations=[-0.5 * d for d in optimum.history], theta=[float(t) for t in theta],
+        vcov=cov_beta.tolist(), spec=spec, dfmethod="z",
+        family=family.name, link=family.link, nagq=spec.nagq, integration=integration_name(spec.nagq),
+    )
+    result.random_variances = var_rows
+    # The sds held at zero, for Monte Carlo's "at 0" (the threshold the warnings use).
+    result.boundary_params = [f"{row.level}:{row.param}" for row in sd_rows
+                              if row.param.startswith("sd(") and row.estimate <= BOUNDARY_SD]
+    return result
