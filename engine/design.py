@@ -95,13 +95,17 @@ class RandomSlope:
 class LevelDesign:
     """One level: its id column, units per parent, random-intercept sd and random slopes.
 
-    ``units`` also accepts a plain int (stored as ``UnitCount.fixed(n)``).
+    ``units`` also accepts a plain int (stored as ``UnitCount.fixed(n)``). ``move_prob``: at each
+    occasion after the first, a bottom-level unit (a student) moves to another unit of this level
+    in the same parent (another teacher of the same school) with this probability; with it above
+    zero this level is crossed with the levels below it, not nested.
     """
 
     name: str
     units: UnitCount = field(default_factory=UnitCount)
     sd: float = 0.0
     slopes: list[RandomSlope] = field(default_factory=list)
+    move_prob: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.units, (int, np.integer)) and not isinstance(self.units, bool):
@@ -564,6 +568,16 @@ def _validate(design: Design) -> None:
             _check_number(where, "units max", units.max, minimum=units.min, integer=True)
         else:
             _check_number(where, "units mean", units.mean, minimum=1)
+        _check_number(where, "move_prob", level.move_prob, minimum=0, maximum=1)
+        if level.move_prob > 0:
+            if design.occasions is None:
+                raise UserInputError(f"{where}: move_prob needs occasions (units move between occasions)")
+            if index == 0 or index == len(design.levels) - 1:
+                raise UserInputError(
+                    f"{where}: move_prob applies to a level between the top and the bottom (the bottom "
+                    f"level's units move among this level's units within their parent)")
+            if units.distribution == "fixed" and units.n < 2:
+                raise UserInputError(f"{where}: move_prob needs at least 2 units per parent to move between")
     if design.occasions is not None:
         occasions = design.occasions
         _check_name("occasions", occasions.name)
@@ -703,6 +717,13 @@ def _describe(design: Design) -> str:
         for slope in level.slopes:
             corr = f", corr with _cons {slope.corr:g}" if slope.corr else ""
             lines.append(f"{'':<16}random slope on {slope.variable}: sd {slope.sd:g}{corr}")
+    for index, level in enumerate(design.levels):
+        if level.move_prob > 0:
+            parent, bottom = design.levels[index - 1].name, design.levels[-1].name
+            lines.append(
+                f"Crossed: each {bottom} moves to another {level.name} of the same {parent} with probability "
+                f"{level.move_prob:g} at each occasion after the first, so {level.name} is crossed with {bottom} "
+                f"(fit || _all: R.{level.name} after the levels above it, or lme4's (1|{level.name}))")
     if design.occasions is not None:
         occ = design.occasions
         missing = f", each missing with probability {occ.missing_prob:g}" if occ.missing_prob else ""

@@ -101,12 +101,22 @@ def tutoring_binary() -> Design:
     return design
 
 
+def tutoring_moving() -> Design:
+    """The seed's design where each student moves to another teacher of the same school in
+    semester 2 with probability 0.5: teachers and students are crossed within schools."""
+    design = tutoring()
+    design.name = "tutoring_moving"
+    design.level("teach_id").move_prob = 0.5
+    return design
+
+
 PRESETS: dict[str, Callable[[], Design]] = {
     "tutoring": tutoring,
     "two_level": two_level,
     "cluster_trial": cluster_trial,
     "growth": growth,
     "tutoring_binary": tutoring_binary,
+    "tutoring_moving": tutoring_moving,
 }
 
 

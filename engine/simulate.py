@@ -101,7 +101,13 @@ def simulate(design: Design, seed: int | None = None) -> SimulatedData:
     for counts in reversed(counts_per_parent[1:]):
         rows_per_level.insert(0, _segment_sums(rows_per_level[0], counts))
 
+    # Levels whose units the bottom units move between (crossed levels): each row's own unit.
+    moved_codes = {depth: _moved_unit_codes(rng, design, depth, counts_per_parent, rows_per_level, occasion_column)
+                   for depth, level in enumerate(design.levels) if level.move_prob > 0}
+
     def spread(values: np.ndarray, depth: int) -> np.ndarray:
+        if depth in moved_codes:
+            return values[moved_codes[depth]]
         return np.repeat(values, rows_per_level[depth])
 
     row_variables = {}
@@ -200,6 +206,38 @@ def _draw_variable(rng: np.random.Generator, design: Design, name: str, size: in
     if covariate.distribution == "uniform":
         return rng.uniform(covariate.low, covariate.high, size)
     return occasion_column - np.asarray(1, dtype=occasion_column.dtype)  # time: 0..count-1
+
+
+def _moved_unit_codes(rng: np.random.Generator, design: Design, depth: int, counts_per_parent: list[np.ndarray],
+                      rows_per_level: list[np.ndarray], occasion_column: np.ndarray) -> np.ndarray:
+    """The unit of level ``depth`` each row belongs to when bottom units move between its units.
+
+    A bottom unit starts in its own unit; at each occasion after the first it moves, with the
+    level's ``move_prob``, to another unit of the same parent (uniformly among the others), and
+    stays there until it moves again.
+    """
+    last = len(design.levels) - 1
+    counts = counts_per_parent[depth]  # units of this level under each parent
+    parent_of = np.repeat(np.arange(counts.size, dtype=np.int64), counts)
+    first_of_parent = np.cumsum(counts) - counts
+    unit = np.arange(int(counts_per_parent[last].sum()), dtype=np.int64)  # bottom units -> their unit here
+    for level in range(last, depth, -1):
+        unit = np.repeat(np.arange(counts_per_parent[level].size, dtype=np.int64), counts_per_parent[level])[unit]
+    occasions = design.occasions.count
+    by_occasion = np.empty((unit.size, occasions), dtype=np.int64)
+    by_occasion[:, 0] = unit
+    probability = design.levels[depth].move_prob
+    for occasion in range(1, occasions):
+        parent = parent_of[unit]
+        siblings = counts[parent]
+        movers = (rng.random(unit.size) < probability) & (siblings > 1)
+        position = unit[movers] - first_of_parent[parent[movers]]
+        step = 1 + rng.integers(0, siblings[movers] - 1)  # 1 .. siblings-1: never the unit it leaves
+        unit = unit.copy()
+        unit[movers] = first_of_parent[parent[movers]] + (position + step) % siblings[movers]
+        by_occasion[:, occasion] = unit
+    bottom_of_row = np.repeat(np.arange(unit.size, dtype=np.int64), rows_per_level[last])
+    return by_occasion[bottom_of_row, occasion_column.astype(np.int64) - 1]
 
 
 def _fixed_allocation(rng: np.random.Generator, treatment, block_codes: np.ndarray) -> np.ndarray:

@@ -22,6 +22,10 @@ def plan_from_design(design: Design, alpha: float = 0.05, target: float = 0.8) -
     student-semester treatment in five levels): simulate power with ``montecarlo`` instead.
     """
     design.validate()
+    moving = [level.name for level in design.levels if level.move_prob > 0]
+    if moving:
+        raise UserInputError(f"{', '.join(moving)}: units move between occasions, so the levels are crossed, not "
+                             f"nested; the textbook formulas assume nesting: use montecarlo to simulate power")
     treatment = design.treatment
     if treatment is None:
         raise UserInputError("the design has no treatment: analytic power is for the treatment effect")

@@ -493,8 +493,9 @@ class DesignView(QWidget):
         shares = design.variance_shares()
         iccs = design.intraclass_correlations()
         self.rows_label.setText(f"Expected rows: {counts.rows:,.0f}")
-        rows = [(level.name, level.units.describe(), counts.units[level.name], shares[level.name], iccs[level.name])
-                for level in design.levels]
+        # A level the bottom units move between (crossed, not nested) says so beside its count.
+        rows = [(level.name, level.units.describe() + (f"; moves {level.move_prob:g}" if level.move_prob else ""),
+                 counts.units[level.name], shares[level.name], iccs[level.name]) for level in design.levels]
         if design.occasions is not None:
             rows.append((design.occasions.name, str(design.occasions.count), counts.units[design.occasions.name],
                          None, None))
