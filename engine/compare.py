@@ -516,7 +516,23 @@ def default_estimators(design: Design) -> list[EstimatorSpec]:
     if len(levels) > 1:
         texts.append(f"mixed || {bottom}:")
     texts += [f"mixed {all_levels}, reml", f"mixed {all_levels}, ml"]
+    crossed = crossed_model_text(design)
+    if crossed is not None:  # units move between occasions: the crossed model beside the nested ones
+        texts.append(crossed)
     return [parse_estimator(text) for text in texts]
+
+
+def crossed_model_text(design: Design) -> str | None:
+    """The crossed mixed model of a design whose bottom units move between a level's units
+    (``move_prob``): the levels above the first such level nested, it and every level below it
+    crossed (``|| _all: R.x``), by REML; None when no units move."""
+    moving = [index for index, level in enumerate(design.levels) if level.move_prob > 0]
+    if not moving:
+        return None
+    first = moving[0]
+    nested = " ".join(f"|| {level.name}:" for level in design.levels[:first])
+    crossed = " ".join(f"|| _all: R.{level.name}" for level in design.levels[first:])
+    return f"mixed {nested} {crossed}, reml".replace("  ", " ")
 
 
 # ----- the printed table -------------------------------------------------------------------

@@ -74,3 +74,24 @@ def test_the_design_tab_shows_which_level_units_move_between(qtbot):
     qtbot.addWidget(view)
     cells = [view.summary_table.item(row, 1).text() for row in range(view.summary_table.rowCount())]
     assert "8; moves 0.5" in cells
+
+
+def test_compare_puts_the_crossed_model_beside_the_nested_ones():
+    from engine.compare import compare, default_estimators, design_model
+
+    design = get_preset("tutoring_moving")
+    texts = [spec.text for spec in default_estimators(design)]
+    crossed = "mixed || dist_id: || school_id: || _all: R.teach_id || _all: R.student_id, reml"
+    assert texts[-1] == crossed
+    data = simulate(design, seed=1)
+    outcome, predictors = design_model(design)
+    comparison = compare(data.frame, outcome, predictors, [texts[-3], crossed], truth=data.truth)
+    nested_fit, crossed_fit = comparison.estimators
+    # The nested fit is warned that the ids look crossed; the crossed fit is not, and it counts
+    # each teacher and student once.
+    assert any("looks crossed" in warning for warning in nested_fit.warnings)
+    assert not any("looks crossed" in warning for warning in crossed_fit.warnings)
+    groups = {g.level: g.groups for g in crossed_fit.groups}
+    assert groups["teach_id"] == 200 and groups["student_id"] == 4000
+    row = crossed_fit.random_param("teach_id", "sd(_cons)")
+    assert abs(row.estimate - 4.0) < 4 * row.se
