@@ -95,3 +95,30 @@ def test_compare_puts_the_crossed_model_beside_the_nested_ones():
     assert groups["teach_id"] == 200 and groups["student_id"] == 4000
     row = crossed_fit.random_param("teach_id", "sd(_cons)")
     assert abs(row.estimate - 4.0) < 4 * row.se
+
+
+def test_the_model_tab_builds_and_fits_the_crossed_model(qtbot, tmp_path):
+    from test_gui_support import run_job
+
+    from gui.main_window import MainWindow, isolated_settings
+
+    window = MainWindow(settings=isolated_settings(tmp_path / "settings.ini"))
+    qtbot.addWidget(window)
+    try:
+        window.design_view.load_preset("tutoring_moving")
+        run_job(qtbot, window, window.design_view.simulate_button.click)
+        view = window.model_view
+        names = [view.level_list.item(i).text() for i in range(view.level_list.count())]
+        for name in ("teach_id", "student_id"):
+            view.level_list.setCurrentRow(names.index(name))
+            view.crossed_check.setChecked(True)
+        assert view.spec.to_stata().startswith(
+            "mixed perform tutoring || dist_id: || school_id: || _all: R.teach_id || _all: R.student_id")
+        assert "(1 | dist_id:school_id:teach_id)" in view.spec.to_lme4()
+        view.set_estimators(["mixed"])
+        batch = run_job(qtbot, window, view.fit_button.click)
+        groups = {g.level: g.groups for g in batch.results[0].groups}
+        assert groups["teach_id"] == 200 and groups["student_id"] == 4000
+    finally:
+        window.session.set_modified(False)
+        window.shutdown()

@@ -226,7 +226,14 @@ class ModelView(QWidget):
             "(every correlation estimated), identity (same variance, no correlations) or exchangeable (same "
             "variance, one common correlation).")
         self.covariance_combo.activated.connect(lambda _: self._store_level_settings())
+        self.crossed_check = QCheckBox("Crossed, not nested (Stata: || _all: R.x)")
+        self.crossed_check.setToolTip(
+            "Tick when this level's units are shared across the groups of the level above (students who "
+            "change teacher, raters who score many items): each unit is one random effect wherever it "
+            "appears, within the nested levels above it.")
+        self.crossed_check.toggled.connect(lambda _: self._store_level_settings())
         settings.addRow(self.intercept_check)
+        settings.addRow(self.crossed_check)
         settings.addRow("Random slopes", self.slope_list)
         settings.addRow("Covariance", self.covariance_combo)
 
@@ -545,6 +552,7 @@ class ModelView(QWidget):
             for name in self._candidate_variables():
                 self.slope_list.addItem(_checkable(name, name in level.slopes))
             self.covariance_combo.setCurrentText(level.covariance)
+            self.crossed_check.setChecked(level.crossed)
         finally:
             self._updating = False
 
@@ -558,7 +566,8 @@ class ModelView(QWidget):
         level.intercept = self.intercept_check.isChecked()
         level.slopes = _checked_texts(self.slope_list)
         level.covariance = self.covariance_combo.currentText()
-        self._rebuild_spec()
+        level.crossed = self.crossed_check.isChecked()
+        self._rebuild_spec(order_changed=True)
 
     def _fixed_variables(self) -> list[str]:
         return _checked_texts(self.predictor_list)
@@ -575,7 +584,10 @@ class ModelView(QWidget):
         levels = []
         for name in _checked_texts(self.level_list):
             settings = self._level_settings.setdefault(name, Level(name))
-            levels.append(copy.deepcopy(settings))
+            level = copy.deepcopy(settings)
+            # A crossed factor lies within the nested levels above it (Stata's `|| a: || _all: R.x`).
+            level.nested_in = [above.name for above in levels if not above.crossed] if level.crossed else []
+            levels.append(level)
         fixed = self._fixed_variables() + self.extra_terms_edit.text().split()
         outcome = self.outcome_combo.currentText()
         self._error = ""
