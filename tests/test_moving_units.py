@@ -115,6 +115,15 @@ def test_the_model_tab_builds_and_fits_the_crossed_model(qtbot, tmp_path):
         assert view.spec.to_stata().startswith(
             "mixed perform tutoring || dist_id: || school_id: || _all: R.teach_id || _all: R.student_id")
         assert "(1 | dist_id:school_id:teach_id)" in view.spec.to_lme4()
+        import os
+
+        if os.environ.get("HLM_UPDATE_SCREENSHOTS") == "1":
+            from pathlib import Path
+
+            window.resize(1280, 820)
+            window.tabs.setCurrentWidget(view)
+            qtbot.wait(100)
+            window.grab().save(str(Path(__file__).resolve().parent.parent / "docs" / "screenshot-crossed-model.png"))
         view.set_estimators(["mixed"])
         batch = run_job(qtbot, window, view.fit_button.click)
         groups = {g.level: g.groups for g in batch.results[0].groups}
