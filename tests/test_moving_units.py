@@ -131,3 +131,23 @@ def test_the_model_tab_builds_and_fits_the_crossed_model(qtbot, tmp_path):
     finally:
         window.session.set_modified(False)
         window.shutdown()
+
+
+def test_the_design_form_edits_how_often_units_move(qtbot):
+    import test_gui_support  # noqa: F401  (offscreen platform)
+    from gui.tables.design_models import LevelTableModel
+    from gui.views.design_view import DesignView
+
+    view = DesignView(get_preset("tutoring"), 1)
+    qtbot.addWidget(view)
+    model = view.level_model
+    row = view.design.level_names.index("teach_id")
+    assert model.setData(model.index(row, LevelTableModel.MOVES), "0.5")
+    assert view.design.level("teach_id").move_prob == 0.5
+    cells = [view.summary_table.item(r, 1).text() for r in range(view.summary_table.rowCount())]
+    assert "8; moves 0.5" in cells
+    # A level that cannot have movers is refused at the form, naming the reason.
+    assert model.setData(model.index(0, LevelTableModel.MOVES), "0.3")
+    assert "applies to a level between the top and the bottom" in view.current_error()
+    assert model.setData(model.index(row, LevelTableModel.MOVES), "lots")
+    assert model.index(row, LevelTableModel.MOVES).data() == "lots"  # kept as typed, marked

@@ -132,9 +132,10 @@ class _DesignTableModel(QAbstractTableModel):
 
 
 class LevelTableModel(_DesignTableModel):
-    """The design's levels, outermost first: id name, units per parent, intercept sd, slopes."""
+    """The design's levels, outermost first: id name, units per parent, intercept sd, slopes, and
+    how often the bottom units move between this level's units (a crossed level)."""
 
-    NAME, UNITS, SD, SLOPES = range(4)
+    NAME, UNITS, SD, SLOPES, MOVES = range(5)
     HEADERS = [
         ("Level id", "The id column of this level, e.g. school_id. Levels are listed outermost first: "
                      "each level's units sit inside one unit of the level above."),
@@ -144,6 +145,9 @@ class LevelTableModel(_DesignTableModel):
         ("SD of intercept", "Standard deviation of the random intercepts of this level's units: how much "
                             "units differ from each other in their average outcome. 0 for no differences."),
         ("Random slopes", "Variables whose effect varies between this level's units (set in design files)."),
+        ("Units move", "Probability that each bottom unit (a student) moves to another unit of this level in "
+                       "the same parent (another teacher of the same school) at each occasion after the first. "
+                       "0 keeps the levels nested; above 0 this level is crossed with the levels below it."),
     ]
 
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802
@@ -164,8 +168,10 @@ class LevelTableModel(_DesignTableModel):
                 return format_units(level.units)
             if column == self.SD:
                 return format_value(level.sd)
+            if column == self.MOVES:
+                return format_value(level.move_prob)
             return ", ".join(f"{s.variable} (sd {format_value(s.sd)})" for s in level.slopes)
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in (self.UNITS, self.SD):
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (self.UNITS, self.SD, self.MOVES):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.BackgroundRole and column == self.SLOPES:
             return DISABLED_BRUSH
@@ -190,10 +196,13 @@ class LevelTableModel(_DesignTableModel):
                 level.units = parse_units(text)
             elif column == self.SD:
                 level.sd = parse_number(text)
+            elif column == self.MOVES:
+                level.move_prob = parse_number(text)
             else:
                 return False
         except ValueError as error:
-            reason = str(error) if column == self.UNITS else f"level {level.name}: sd must be a number, got {text!r}"
+            what = "move probability" if column == self.MOVES else "sd"
+            reason = str(error) if column == self.UNITS else f"level {level.name}: {what} must be a number, got {text!r}"
             self._store_typed(index, text, reason)
             return True
         self._clear_typed(index)
