@@ -106,3 +106,30 @@ def test_simulate_command_applies_allocation_options(tmp_path):
         [sys.executable, "main.py", "simulate", "--preset", "tutoring", "--allocation", "bernoulli", "--treated", "4",
          "--describe"], capture_output=True, text=True)
     assert refused.returncode == 2 and "apply to --allocation fixed" in refused.stderr
+
+
+def test_the_design_form_sets_an_exact_allocation_per_block(qtbot):
+    import test_gui_support  # noqa: F401  (offscreen platform)
+    from gui.views.design_view import DesignView
+
+    view = DesignView(get_preset("tutoring"), 1)
+    qtbot.addWidget(view)
+    view.treatment_level_combo.setCurrentText("teach_id")
+    view.treatment_level_combo.activated.emit(view.treatment_level_combo.currentIndex())
+    view.treatment_allocation_combo.setCurrentIndex(view.treatment_allocation_combo.findData("fixed"))
+    view.treatment_allocation_combo.activated.emit(view.treatment_allocation_combo.currentIndex())
+    view.treatment_block_combo.setCurrentIndex(view.treatment_block_combo.findData("school_id"))
+    view.treatment_block_combo.activated.emit(view.treatment_block_combo.currentIndex())
+    qtbot.keyClicks(view.treatment_treated_edit, "3")
+    treatment = view.design.treatment
+    assert (treatment.allocation, treatment.treated, treatment.block, treatment.level) == \
+        ("fixed", 3, "school_id", "teach_id")
+    assert view.current_error() == ""
+    frame = simulate(view.design, 2).frame
+    per_school = frame.groupby(["school_id", "teach_id"]).tutoring.first().groupby("school_id").sum()
+    assert (per_school == 3).all()
+    # Back to a probability: the exact fields are set aside (kept as typed), the design is valid.
+    view.treatment_allocation_combo.setCurrentIndex(view.treatment_allocation_combo.findData("bernoulli"))
+    view.treatment_allocation_combo.activated.emit(view.treatment_allocation_combo.currentIndex())
+    assert (view.design.treatment.treated, view.design.treatment.block) == (None, None)
+    assert view.treatment_treated_edit.text() == "3" and view.current_error() == ""

@@ -203,11 +203,66 @@ class DesignView(QWidget):
             "trial treats whole schools).")
         self.treatment_level_combo.activated.connect(
             lambda _: self._set_treatment("level", self.treatment_level_combo.currentText()))
+        self.treatment_allocation_combo = QComboBox()
+        self.treatment_allocation_combo.addItem("each unit with the probability", "bernoulli")
+        self.treatment_allocation_combo.addItem("exactly, per block", "fixed")
+        self.treatment_allocation_combo.setToolTip(
+            "How units are assigned: each independently with the probability (the number treated varies), "
+            "or exactly 'Treated' units (default: the probability's share, rounded) in each block.")
+        self.treatment_allocation_combo.activated.connect(
+            lambda _: self._set_allocation("allocation", self.treatment_allocation_combo.currentData()))
+        self.treatment_treated_edit = QLineEdit()
+        self.treatment_treated_edit.setPlaceholderText("the probability's share")
+        self.treatment_treated_edit.setToolTip("Exact allocation: how many units are treated in each block "
+                                               "(empty: the probability's share of the block, halves rounded up).")
+        self.treatment_treated_edit.textEdited.connect(self._on_treated_edited)
+        self.treatment_block_combo = QComboBox()
+        self.treatment_block_combo.setToolTip("Exact allocation: the level whose units are the blocks (half the "
+                                              "schools in each district: a multisite trial), or the whole sample.")
+        self.treatment_block_combo.activated.connect(
+            lambda _: self._set_allocation("block", self.treatment_block_combo.currentData()))
         layout.addRow("Column", self.treatment_name_edit)
         layout.addRow("Effect", self.treatment_effect_field)
         layout.addRow("Probability", self.treatment_probability_field)
         layout.addRow("Given per", self.treatment_level_combo)
+        layout.addRow("Allocation", self.treatment_allocation_combo)
+        layout.addRow("Treated", self.treatment_treated_edit)
+        layout.addRow("Within each", self.treatment_block_combo)
         return self.treatment_box
+
+    def _set_allocation(self, attribute: str, value) -> None:
+        if attribute == "allocation":
+            # Treated and blocks belong to an exact allocation: leaving it sets them aside (the fields
+            # keep what was typed) and coming back applies them again.
+            fixed = value == "fixed"
+            text = self.treatment_treated_edit.text().strip()
+            for name, kept in (("treated", int(text) if fixed and text.isdigit() else None),
+                               ("block", self.treatment_block_combo.currentData() if fixed else None)):
+                setattr(self._last_treatment, name, kept)
+                if self._design.treatment is not None:
+                    setattr(self._design.treatment, name, kept)
+        self._set_treatment(attribute, value)
+        self._show_allocation_fields()
+
+    def _on_treated_edited(self, text: str) -> None:
+        text = text.strip()
+        if not text:
+            mark_invalid(self.treatment_treated_edit, None)
+            self._set_treatment("treated", None)
+            return
+        try:
+            count = int(text)
+        except ValueError:
+            mark_invalid(self.treatment_treated_edit, f"treated: write a whole number, got {text!r}")
+            return
+        mark_invalid(self.treatment_treated_edit, None)
+        self._set_treatment("treated", count)
+
+    def _show_allocation_fields(self) -> None:
+        """Treated and blocks apply to an exact allocation only."""
+        fixed = self._last_treatment.allocation == "fixed"
+        self.treatment_treated_edit.setEnabled(fixed)
+        self.treatment_block_combo.setEnabled(fixed)
 
     def _build_covariates_box(self) -> QGroupBox:
         box = QGroupBox("Covariates")
@@ -333,6 +388,11 @@ class DesignView(QWidget):
             self.treatment_name_edit.setText(treatment.name)
             self.treatment_effect_field.set_value(treatment.effect)
             self.treatment_probability_field.set_value(treatment.probability)
+            self.treatment_allocation_combo.setCurrentIndex(
+                max(0, self.treatment_allocation_combo.findData(treatment.allocation)))
+            self.treatment_treated_edit.setText("" if treatment.treated is None else str(treatment.treated))
+            mark_invalid(self.treatment_treated_edit, None)
+            self._show_allocation_fields()
             if seed is not None:
                 self.seed_spin.setValue(int(seed))
         finally:
@@ -454,6 +514,14 @@ class DesignView(QWidget):
         self.treatment_level_combo.addItems(choices if current in choices else [*choices, current])
         self.treatment_level_combo.setCurrentText(current)
         self.treatment_level_combo.blockSignals(False)
+        block = self._last_treatment.block
+        self.treatment_block_combo.blockSignals(True)
+        self.treatment_block_combo.clear()
+        self.treatment_block_combo.addItem("the whole sample", None)
+        for name in self._design.level_names + ([block] if block and block not in self._design.level_names else []):
+            self.treatment_block_combo.addItem(name, name)
+        self.treatment_block_combo.setCurrentIndex(max(0, self.treatment_block_combo.findData(block)))
+        self.treatment_block_combo.blockSignals(False)
 
     def _mark_engine_error(self, message: str) -> None:
         location = where.locate_error(message, self._design)
