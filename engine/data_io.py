@@ -416,20 +416,3 @@ def _write_parquet(frame: pd.DataFrame, path: Path, truth: Truth | None,
         write(str(path), frame.iloc[start:start + _WRITE_PIECE_ROWS], write_index=False,
               compression="SNAPPY", custom_metadata=metadata if start == 0 else None, append=start > 0)
         progress(min(1.0, (start + _WRITE_PIECE_ROWS) / rows))
-
-
-# ----- messages --------------------------------------------------------------------------------------
-
-def first_non_numeric_value(column: pd.Series):
-    """The first value of ``column`` that is not a number, for "not numeric" messages.
-
-    A column of numbers with one word in it is read as text; its first value ("12") looks fine,
-    so messages must show the offending one ("n/a"). Returns None when no value is present.
-    """
-    present = column.dropna()
-    if len(present) == 0:
-        return None
-    if pd.api.types.is_bool_dtype(present):
-        return present.iloc[0]
-    offending = present[pd.to_numeric(present, errors="coerce").isna()]
-    return offending.iloc[0] if len(offending) else present.iloc[0]

@@ -10,7 +10,8 @@ import pytest
 
 import main
 from engine.centering import Centering, add_centered_columns
-from engine.data_io import first_non_numeric_value, read_data
+from engine.data_io import read_data
+from engine.design_matrix import first_non_numeric
 from engine.errors import UserInputError
 from engine.hierarchy_check import check_dataset
 from engine.mixed import fit_mixed
@@ -166,7 +167,7 @@ def test_simulate_refuses_a_negative_seed_in_the_engine_too():
 # ----- "not numeric" shows the offending value ------------------------------------------------------
 def test_not_numeric_messages_show_the_offending_value():
     column = pd.Series(["12", "13", "n/a", "14"], dtype=object)
-    assert first_non_numeric_value(column) == "n/a"
+    assert first_non_numeric(column) == "n/a"
     frame = pd.DataFrame({"school": [1, 1, 2, 2], "ses": column, "y": [1.0, 2.0, 3.0, 4.0]})
     with pytest.raises(UserInputError, match="cannot centre 'ses': it is not numeric \\(e.g. 'n/a'\\)"):
         add_centered_columns(frame, [Centering.parse_center_option("ses_c=ses:grand")])
