@@ -75,12 +75,7 @@ def _fit_glmm(frame, spec, start_theta, predict, should_stop, on_iteration) -> F
     warnings = structure_warnings(hierarchy, data.frame) if hierarchy.n_levels else []
     data_problems, data_notes = data_warnings(family, spec, y, x, names, hierarchy, beta)
     warnings += data_problems
-    if cov_all is None:
-        warnings.append("The observed information matrix is not positive definite: standard errors are not "
-                        "reported (a parameter may be at a boundary or not identified).")
-        cov_beta = np.full((len(names), len(names)), np.nan)
-    else:
-        cov_beta = cov_all[n_free:, n_free:]
+    cov_beta = _fixed_effects_covariance(cov_all, n_free, len(names), warnings)
     for index, level in enumerate(spec.levels):
         if theta[index] <= BOUNDARY_SD:
             warnings.append(
@@ -88,11 +83,7 @@ def _fit_glmm(frame, spec, start_theta, predict, should_stop, on_iteration) -> F
                 f"boundary): the outcome varies no more between {level.name} groups than the other terms and chance "
                 f"explain. "
                 f"No standard error is reported for it; the model may be simplified by dropping it.")
-    if not optimum.converged:
-        warnings.append(f"The optimiser did not converge ({optimum.message}); treat the estimates with caution.")
-    if not state.converged:
-        warnings.append("The conditional modes (penalised IRLS) did not converge at the estimates; the "
-                        "likelihood approximation may be inaccurate.")
+    warnings += _convergence_warnings(optimum, state)
 
     sd_rows, var_rows = _random_rows(spec, theta, free_levels, cov_all)
     fixed = fixed_effect_rows(names, beta, cov_beta)
@@ -260,19 +251,10 @@ def _fit_general(data, spec, family, start_theta, predict, should_stop, on_itera
     warnings = structure_warnings(hierarchy, data.frame)
     data_problems, data_notes = data_warnings(family, spec, y, x, names, hierarchy, beta)
     warnings += data_problems
-    if cov_all is None:
-        warnings.append("The observed information matrix is not positive definite: standard errors are not "
-                        "reported (a parameter may be at a boundary or not identified).")
-        cov_beta = np.full((len(names), len(names)), np.nan)
-    else:
-        cov_beta = cov_all[n_free:, n_free:]
+    cov_beta = _fixed_effects_covariance(cov_all, n_free, len(names), warnings)
     sd_rows, var_rows, boundary = _slope_rows(spec, criterion, theta, free, None if cov_all is None else cov_all[:n_free, :n_free])
     warnings += boundary
-    if not optimum.converged:
-        warnings.append(f"The optimiser did not converge ({optimum.message}); treat the estimates with caution.")
-    if not state.converged:
-        warnings.append("The conditional modes (penalised IRLS) did not converge at the estimates; the "
-                        "likelihood approximation may be inaccurate.")
+    warnings += _convergence_warnings(optimum, state)
     fixed = fixed_effect_rows(names, beta, cov_beta)
     result = _result(spec, family, data, names, beta, cov_beta, cov_all is not None, loglik, loglik_glm, criterion.n_theta,
                      optimum, state.converged, theta, sd_rows, var_rows, warnings, hierarchy, fixed)
@@ -383,3 +365,24 @@ def _result(spec, family, data, names, beta, cov_beta, has_covariance, loglik, l
     result.boundary_params = [f"{row.level}:{row.param}" for row in sd_rows
                               if row.param.startswith("sd(") and row.estimate <= BOUNDARY_SD]
     return result
+
+
+def _fixed_effects_covariance(cov_all, n_free: int, n_fixed: int, warnings: list[str]) -> np.ndarray:
+    """The fixed effects' block of the covariance of all estimates; NaN (and a warning) when the
+    observed information could not be inverted."""
+    if cov_all is None:
+        warnings.append("The observed information matrix is not positive definite: standard errors are not "
+                        "reported (a parameter may be at a boundary or not identified).")
+        return np.full((n_fixed, n_fixed), np.nan)
+    return cov_all[n_free:, n_free:]
+
+
+def _convergence_warnings(optimum, state) -> list[str]:
+    """The outer optimiser's and the conditional modes' (PIRLS) failures to converge."""
+    out = []
+    if not optimum.converged:
+        out.append(f"The optimiser did not converge ({optimum.message}); treat the estimates with caution.")
+    if not state.converged:
+        out.append("The conditional modes (penalised IRLS) did not converge at the estimates; the "
+                   "likelihood approximation may be inaccurate.")
+    return out
