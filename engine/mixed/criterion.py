@@ -82,7 +82,44 @@ class SymmetricPacking:
         return self.position[:, z]
 
 
-class NestedCriterion:
+class ProfiledCriterion:
+    """What every profiled-deviance criterion (nested, crossed) shares: the random-effect terms
+    and theta's layout over them, the fixed and outcome columns, lme4's start and bounds, and the
+    unit-free measures of each level's Lambda that boundary and singularity checks use."""
+
+    def __init__(self, columns: np.ndarray, levels: list[LevelTerms], x_columns: list[int], y_column: int,
+                 reml: bool):
+        self.levels = levels
+        self.x_columns = list(x_columns)
+        self.y_column = y_column
+        self.reml = reml
+        self.n = columns.shape[0]
+        self.p = len(x_columns)
+        self.param_offsets = np.cumsum([0] + [lv.covariance.n_params for lv in levels]).tolist()
+        self.n_params = self.param_offsets[-1]
+        self.column_scale = _root_mean_squares(columns)
+
+    def start(self) -> np.ndarray:
+        return np.concatenate([lv.covariance.start() for lv in self.levels]) if self.levels else np.zeros(0)
+
+    def bounds(self) -> list[tuple[float | None, None]]:
+        return [(lo, None) for lv in self.levels for lo in lv.covariance.lower_bounds()]
+
+    def effect_scales(self, level: int) -> np.ndarray:
+        """Root mean square of each random-effect column of ``level`` (1 for an intercept)."""
+        return self.column_scale[self.levels[level].columns]
+
+    def scaled_lambda(self, level: int, theta: np.ndarray) -> np.ndarray:
+        """The level's Lambda for its random-effect columns rescaled to unit size (unit-free)."""
+        own = np.asarray(theta, dtype=float)[self.param_offsets[level]:self.param_offsets[level + 1]]
+        return self.effect_scales(level)[:, None] * self.levels[level].covariance.lambda_of(own)
+
+    def search_lambda(self, level: int, theta: np.ndarray) -> np.ndarray:
+        """The level's Lambda in the optimiser's coordinates (here: theta's own, at unit size)."""
+        return self.scaled_lambda(level, theta)
+
+
+class NestedCriterion(ProfiledCriterion):
     """Profiled deviance -2 log L (ML) or -2 log L_R (REML) as a function of theta.
 
     Groups carry a stack (1 + derivatives, packed k x k, groups): row 0 is S, the others
@@ -92,18 +129,10 @@ class NestedCriterion:
 
     def __init__(self, columns: np.ndarray, hierarchy: Hierarchy, levels: list[LevelTerms],
                  x_columns: list[int], y_column: int, reml: bool):
+        super().__init__(columns, levels, x_columns, y_column, reml)
         self.hierarchy = hierarchy
-        self.levels = levels
-        self.x_columns = list(x_columns)
-        self.y_column = y_column
-        self.reml = reml
-        self.n = columns.shape[0]
-        self.p = len(x_columns)
         self.k = columns.shape[1]
         self.packing = SymmetricPacking(self.k)
-        self.param_offsets = np.cumsum([0] + [lv.covariance.n_params for lv in levels]).tolist()
-        self.n_params = self.param_offsets[-1]
-        self.column_scale = _root_mean_squares(columns)
         self.theta_scale = self._theta_scale()
         self.search_transforms = self._search_transforms(columns)
         self._prepare(columns)
@@ -199,15 +228,6 @@ class NestedCriterion:
             out.append(transform)
         return out
 
-    def effect_scales(self, level: int) -> np.ndarray:
-        """Root mean square of each random-effect column of ``level`` (1 for an intercept)."""
-        return self.column_scale[self.levels[level].columns]
-
-    def scaled_lambda(self, level: int, theta: np.ndarray) -> np.ndarray:
-        """The level's Lambda for its random-effect columns rescaled to unit size (unit-free)."""
-        own = np.asarray(theta, dtype=float)[self.param_offsets[level]:self.param_offsets[level + 1]]
-        return self.effect_scales(level)[:, None] * self.levels[level].covariance.lambda_of(own)
-
     def search_lambda(self, level: int, theta: np.ndarray) -> np.ndarray:
         """The level's Lambda in the optimiser's coordinates: for its columns at unit size (and
         slopes centred, see ``_search_transforms``), as a lower-triangular factor. Unit-free."""
@@ -224,12 +244,6 @@ class NestedCriterion:
         return bool(column.size and np.all(column == 1.0))
 
     # ----- evaluation --------------------------------------------------------------------------
-    def start(self) -> np.ndarray:
-        return np.concatenate([lv.covariance.start() for lv in self.levels]) if self.levels else np.zeros(0)
-
-    def bounds(self) -> list[tuple[float | None, None]]:
-        return [(lo, None) for lv in self.levels for lo in lv.covariance.lower_bounds()]
-
     def evaluate(self, theta: np.ndarray, gradient: bool = True, keep: bool = False) -> Evaluation:
         theta = np.asarray(theta, dtype=float)
         n_levels = self.hierarchy.n_levels

@@ -18,13 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from engine.mixed.criterion import _root_mean_squares
 from scipy.linalg import cho_factor, cho_solve
 from scipy.linalg.lapack import dpotri
 from scipy.sparse.linalg import splu
 
 from engine.errors import UserInputError
-from engine.mixed.criterion import LOG_2PI, Evaluation, LevelTerms
+from engine.mixed.criterion import LOG_2PI, Evaluation, LevelTerms, ProfiledCriterion
 from engine.mixed.crossed.factors import GroupingFactor
 from engine.mixed.crossed.selected_inverse import selected_inverse
 
@@ -47,7 +46,7 @@ class _Blocks:
     rest_lambda: object  # Lambda of the other factors: a vector when diagonal, else sparse
 
 
-class CrossedCriterion:
+class CrossedCriterion(ProfiledCriterion):
     """Profiled deviance -2 log L (ML) or -2 log L_R (REML) of theta, for any random factors.
 
     ``levels`` and ``factors`` follow the model's levels (theta's order); internally the factors
@@ -56,31 +55,11 @@ class CrossedCriterion:
 
     def __init__(self, columns: np.ndarray, factors: list[GroupingFactor], levels: list[LevelTerms],
                  x_columns: list[int], y_column: int, reml: bool):
-        self.levels = levels
+        super().__init__(columns, levels, x_columns, y_column, reml)
         self.factors = factors
-        self.x_columns = list(x_columns)
-        self.y_column = y_column
-        self.reml = reml
-        self.n = columns.shape[0]
-        self.p = len(x_columns)
-        self.param_offsets = np.cumsum([0] + [lv.covariance.n_params for lv in levels]).tolist()
-        self.n_params = self.param_offsets[-1]
         self.order = sorted(range(len(levels)), key=lambda i: -factors[i].n_groups * len(levels[i].columns))
         self.diagonal = all(lv.covariance.kind != "unstructured" or len(lv.columns) == 1 for lv in levels)
-        # Each random-effect column's size, so that boundary and singularity checks are unit-free
-        # (the same measures as the nested criterion's).
-        self.column_scale = _root_mean_squares(columns)
         self._prepare(columns)
-
-    def effect_scales(self, level: int) -> np.ndarray:
-        """Root mean square of each random-effect column of ``level`` (1 for an intercept)."""
-        return self.column_scale[self.levels[level].columns]
-
-    def search_lambda(self, level: int, theta: np.ndarray) -> np.ndarray:
-        """The level's Lambda for its columns rescaled to unit size (this criterion searches theta
-        itself, so no further transform)."""
-        own = np.asarray(theta, dtype=float)[self.param_offsets[level]:self.param_offsets[level + 1]]
-        return self.effect_scales(level)[:, None] * self.levels[level].covariance.lambda_of(own)
 
     # ----- set-up (theta-independent) ---------------------------------------------------------
     def _prepare(self, columns: np.ndarray) -> None:
@@ -121,12 +100,6 @@ class CrossedCriterion:
             per_group = np.diff(self.a21.tocsc().indptr).astype(np.int64)
             if int(per_group @ per_group) <= MAX_SCHUR_PAIRS:  # else the pair list would not fit in memory
                 self.pattern = _SchurPattern(self.a22, self.a21)
-
-    def start(self) -> np.ndarray:
-        return np.concatenate([lv.covariance.start() for lv in self.levels]) if self.levels else np.zeros(0)
-
-    def bounds(self) -> list[tuple[float | None, None]]:
-        return [(lo, None) for lv in self.levels for lo in lv.covariance.lower_bounds()]
 
     # ----- Lambda -----------------------------------------------------------------------------
     def _level_lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
