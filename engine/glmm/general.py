@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.glmm.family import Family
-from engine.glmm.modes import PIRLS_MAX_STEPS, PIRLS_TOLERANCE
+from engine.glmm.modes import PIRLS_MAX_STEPS, PIRLS_TOLERANCE, halve_until_no_rise
 from engine.mixed.covariance import LevelCovariance
 from engine.mixed.criterion import LevelTerms, NestedCriterion
 from engine.mixed.hierarchy import Hierarchy
@@ -119,14 +119,13 @@ class NestedGeneralModes:
             weights, scores = family.weights_and_scores(y, eta)
             weights = family.newton_weights(y, eta, weights)
             _, proposal, _ = self._step(theta, weights, random + scores / weights)
-            for _ in range(30):
-                new_random = self.random_part(proposal)
-                new_log_density = float(np.sum(family.log_density(y, fixed_part + new_random)))
-                new_penalty = self.penalty(theta, proposal)
-                new_objective = -2.0 * new_log_density + new_penalty
-                if new_objective <= objective + 1e-12 * abs(objective):
-                    break
-                proposal = [0.5 * (old + new) for old, new in zip(effects, proposal)]
+            def at(candidate):
+                candidate_random = self.random_part(candidate)
+                return (candidate_random, float(np.sum(family.log_density(y, fixed_part + candidate_random))),
+                        self.penalty(theta, candidate))
+
+            proposal, new_random, new_log_density, new_penalty, new_objective = halve_until_no_rise(
+                effects, proposal, at, objective)
             decrease = objective - new_objective
             effects, random, log_density, penalty, objective = proposal, new_random, new_log_density, new_penalty, new_objective
             if decrease <= PIRLS_TOLERANCE * (abs(objective) + 1.0):

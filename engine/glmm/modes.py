@@ -125,14 +125,13 @@ class NestedInterceptModes:
             weights, scores = family.weights_and_scores(y, eta)
             weights = family.newton_weights(y, eta, weights)  # Newton steps; log|H| below keeps lme4's weights
             _, _, proposal = self._step(theta, weights, weights * random + scores)
-            for _ in range(30):  # step halving: the penalised deviance must not rise
-                new_random = self.random_part(theta, proposal)
-                new_log_density = float(np.sum(family.log_density(y, fixed_part + new_random)))
-                new_penalty = float(sum(np.dot(m, m) for m in proposal))
-                new_objective = -2.0 * new_log_density + new_penalty
-                if new_objective <= objective + 1e-12 * abs(objective):
-                    break
-                proposal = [0.5 * (old + new) for old, new in zip(modes, proposal)]
+            def at(candidate):
+                candidate_random = self.random_part(theta, candidate)
+                return (candidate_random, float(np.sum(family.log_density(y, fixed_part + candidate_random))),
+                        float(sum(np.dot(m, m) for m in candidate)))
+
+            proposal, new_random, new_log_density, new_penalty, new_objective = halve_until_no_rise(
+                modes, proposal, at, objective)
             decrease = objective - new_objective
             modes, random, log_density, penalty, objective = proposal, new_random, new_log_density, new_penalty, new_objective
             if decrease <= PIRLS_TOLERANCE * (abs(objective) + 1.0):
@@ -209,3 +208,19 @@ class NestedInterceptModes:
             d = curvature[level]
             variance = variance / (d * d) + theta[level] ** 2 / d
         return gradient, variance
+
+
+def halve_until_no_rise(current, proposal, evaluate, objective: float, halvings: int = 30):
+    """PIRLS step halving: move ``proposal`` back towards ``current`` until the penalised deviance
+    -2 log density + penalty does not rise above ``objective`` (at most ``halvings`` times).
+
+    ``evaluate(candidate)`` returns (random part, log density, penalty); the accepted candidate is
+    returned with those and its deviance.
+    """
+    for _ in range(halvings):
+        random, log_density, penalty = evaluate(proposal)
+        value = -2.0 * log_density + penalty
+        if value <= objective + 1e-12 * abs(objective):
+            break
+        proposal = [0.5 * (old + new) for old, new in zip(current, proposal)]
+    return proposal, random, log_density, penalty, value
