@@ -130,6 +130,25 @@ class _DesignTableModel(QAbstractTableModel):
         self._typed.clear()
         self._errors.clear()
 
+    def _insert_row(self, items: list, row: int, item) -> int:
+        """Insert ``item`` into the design's list ``items`` at ``row`` as one table row."""
+        self.beginInsertRows(QModelIndex(), row, row)
+        items.insert(row, item)
+        self._forget_rows()
+        self.endInsertRows()
+        self.design_edited.emit()
+        return row
+
+    def _remove_row(self, items: list, row: int) -> None:
+        """Remove row ``row`` (an entry of the design's list ``items``); out of range does nothing."""
+        if not 0 <= row < len(items):
+            return
+        self.beginRemoveRows(QModelIndex(), row, row)
+        del items[row]
+        self._forget_rows()
+        self.endRemoveRows()
+        self.design_edited.emit()
+
 
 class LevelTableModel(_DesignTableModel):
     """The design's levels, outermost first: id name, units per parent, intercept sd, slopes, and
@@ -228,21 +247,10 @@ class LevelTableModel(_DesignTableModel):
         number = len(taken) + 1
         while f"level{number}_id" in taken:
             number += 1
-        self.beginInsertRows(QModelIndex(), row, row)
-        self._design.levels.insert(row, LevelDesign(f"level{number}_id", UnitCount.fixed(2), sd=1.0))
-        self._forget_rows()
-        self.endInsertRows()
-        self.design_edited.emit()
-        return row
+        return self._insert_row(self._design.levels, row, LevelDesign(f"level{number}_id", UnitCount.fixed(2), sd=1.0))
 
     def remove_level(self, row: int) -> None:
-        if not 0 <= row < len(self._design.levels):
-            return
-        self.beginRemoveRows(QModelIndex(), row, row)
-        del self._design.levels[row]
-        self._forget_rows()
-        self.endRemoveRows()
-        self.design_edited.emit()
+        self._remove_row(self._design.levels, row)
 
     def move_level(self, row: int, offset: int) -> int:
         """Move a level up (-1) or down (+1) in the nesting; returns its new row."""
@@ -353,22 +361,11 @@ class CovariateTableModel(_DesignTableModel):
         number = 1
         while f"x{number}" in taken:
             number += 1
-        row = len(self._design.covariates)
-        self.beginInsertRows(QModelIndex(), row, row)
-        self._design.covariates.append(CovariateDesign(f"x{number}", level=OBSERVATION, distribution="normal", coef=1.0))
-        self._forget_rows()
-        self.endInsertRows()
-        self.design_edited.emit()
-        return row
+        covariate = CovariateDesign(f"x{number}", level=OBSERVATION, distribution="normal", coef=1.0)
+        return self._insert_row(self._design.covariates, len(self._design.covariates), covariate)
 
     def remove_covariate(self, row: int) -> None:
-        if not 0 <= row < len(self._design.covariates):
-            return
-        self.beginRemoveRows(QModelIndex(), row, row)
-        del self._design.covariates[row]
-        self._forget_rows()
-        self.endRemoveRows()
-        self.design_edited.emit()
+        self._remove_row(self._design.covariates, row)
 
     @classmethod
     def column_of(cls, attribute: str) -> int:
