@@ -154,10 +154,10 @@ def interval_at(row, kind: str, alpha: float) -> tuple[float, float]:
     """
     if row.ci is None or row.se is None or not math.isfinite(row.se):
         return _interval(row.ci)
-    if getattr(row, "ci_method", "wald") != "wald":
+    if row.ci_method != "wald":
         return _interval(row.ci) if alpha == ALPHA else (math.nan, math.nan)
     if kind == "fixed":
-        c = critical_value(alpha, _t_df(row))
+        c = critical_value(alpha, row.df)  # None for a z test
         return float(row.coef - c * row.se), float(row.coef + c * row.se)
     c = critical_value(alpha)
     estimate = float(row.estimate)
@@ -169,12 +169,6 @@ def interval_at(row, kind: str, alpha: float) -> tuple[float, float]:
         with np.errstate(over="ignore"):
             return float(estimate * np.exp(-half)), float(estimate * np.exp(half))
     return _interval(row.ci)
-
-
-def _t_df(row):
-    """The t test's degrees of freedom of a coefficient row, None for a z test (the field is
-    ``df`` once small-sample df methods exist, ``t_df`` before)."""
-    return getattr(row, "df", getattr(row, "t_df", None))
 
 
 def _failed_row(model: str, head: tuple, error: BaseException, seconds: float) -> tuple:
