@@ -84,7 +84,7 @@ def analytic_power_curve(study, alpha: float | None = None) -> AnalyticPowerCurv
     design = study.design
     if design.treatment is None:
         return None
-    alpha = float(getattr(study, "alpha", 0.05) if alpha is None else alpha)
+    alpha = float(study.alpha if alpha is None else alpha)
     curve = AnalyticPowerCurve(term=design.treatment.name, alpha=alpha, sweep=list(study.sweep_values), power=[])
     for index in range(len(study.sweep_values)):
         try:

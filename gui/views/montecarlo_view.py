@@ -446,7 +446,7 @@ class MonteCarloView(QWidget):
                                         comparisons=compare_power(analytic, summary))
         self.legend_label.setText(" &nbsp;·&nbsp; ".join(f"<b>M{i}</b>: {html.escape(model)}" for i, model in enumerate(study.models, 1))
                                   + (f" &nbsp;·&nbsp; mixed models with <b>dfmethod({study.dfmethod})</b>"
-                                     if getattr(study, "dfmethod", None) else ""))
+                                     if study.dfmethod else ""))
         formats = dict(SUMMARY_FORMATS)
         if study.sweep is not None:
             formats[study.sweep.label] = SWEEP_VALUE_FORMAT
