@@ -30,7 +30,7 @@ from engine.serialize import from_jsonable, to_jsonable
 
 FORMAT_VERSION = 1
 OBSERVATION = "observation"
-UNIT_DISTRIBUTIONS = ("fixed", "uniform", "poisson")
+UNIT_DISTRIBUTIONS = ("fixed", "uniform", "poisson", "empirical")
 COVARIATE_DISTRIBUTIONS = ("normal", "binary", "uniform", "time")
 MAX_ROWS = 100_000_000
 RESIDUAL = "Residual"
@@ -38,10 +38,13 @@ RESIDUAL = "Residual"
 
 @dataclass
 class UnitCount:
-    """Units per parent: a fixed number, uniform between min and max, or Poisson.
+    """Units per parent: a fixed number, uniform between min and max, Poisson, or empirical.
 
     ``poisson`` draws ``1 + Poisson(mean - 1)``, so every parent has at least one unit and the
-    expected count is exactly ``mean``.
+    expected count is exactly ``mean``. ``empirical`` draws from ``sizes``, observed group sizes
+    (one per parent in some data), without replacement in rounds: the parents get a random
+    permutation of the sizes, then another, and so on, so as many parents as sizes get exactly the
+    observed sizes and k times as many get each size k times.
     """
 
     distribution: str = "fixed"
@@ -49,6 +52,7 @@ class UnitCount:
     min: int = 1
     max: int = 1
     mean: float = 1.0
+    sizes: list[int] = field(default_factory=list)
 
     @classmethod
     def fixed(cls, n: int) -> "UnitCount":
@@ -62,12 +66,22 @@ class UnitCount:
     def poisson(cls, mean: float) -> "UnitCount":
         return cls(distribution="poisson", n=max(1, round(mean)), min=1, max=1, mean=float(mean))
 
+    @classmethod
+    def empirical(cls, sizes) -> "UnitCount":
+        """Units per parent drawn from observed group sizes (see the class docstring)."""
+        sizes = sorted(int(size) for size in sizes)
+        mean = float(np.mean(sizes)) if sizes else 1.0
+        return cls(distribution="empirical", n=max(1, round(mean)), min=sizes[0] if sizes else 1,
+                   max=sizes[-1] if sizes else 1, mean=mean, sizes=sizes)
+
     def expected(self) -> float:
         """Expected units per parent."""
         if self.distribution == "fixed":
             return float(self.n)
         if self.distribution == "uniform":
             return (self.min + self.max) / 2
+        if self.distribution == "empirical":
+            return float(np.mean(self.sizes)) if self.sizes else 0.0
         return float(self.mean)
 
     def describe(self) -> str:
@@ -75,6 +89,9 @@ class UnitCount:
             return str(self.n)
         if self.distribution == "uniform":
             return f"uniform {self.min}..{self.max}"
+        if self.distribution == "empirical":
+            sizes = self.sizes or [0]
+            return f"{len(self.sizes)} observed sizes {min(sizes)}..{max(sizes)}"
         return f"1 + Poisson(mean {self.mean:g} - 1)"
 
 
@@ -566,6 +583,11 @@ def _validate(design: Design) -> None:
         elif units.distribution == "uniform":
             _check_number(where, "units min", units.min, minimum=1, integer=True)
             _check_number(where, "units max", units.max, minimum=units.min, integer=True)
+        elif units.distribution == "empirical":
+            if not units.sizes:
+                raise UserInputError(f"{where}: empirical units need the observed group sizes (sizes is empty)")
+            for size in units.sizes:
+                _check_number(where, "units sizes", size, minimum=1, integer=True)
         else:
             _check_number(where, "units mean", units.mean, minimum=1)
         _check_number(where, "move_prob", level.move_prob, minimum=0, maximum=1)
@@ -693,6 +715,8 @@ def _smallest_block(design: Design, treatment: TreatmentDesign) -> int | None:
             smallest *= int(units.n)
         elif units.distribution == "uniform":
             smallest *= int(units.min)
+        elif units.distribution == "empirical":
+            smallest *= int(min(units.sizes))
         else:
             return None
     if treatment.level == OBSERVATION and design.occasions is not None:

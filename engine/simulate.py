@@ -167,6 +167,11 @@ def _draw_counts(rng: np.random.Generator, units: UnitCount, parents: int) -> np
         return np.full(parents, int(units.n), dtype=np.int64)
     if units.distribution == "uniform":
         return rng.integers(int(units.min), int(units.max), size=parents, endpoint=True, dtype=np.int64)
+    if units.distribution == "empirical":
+        # Without replacement in rounds: as many parents as sizes get exactly the observed sizes.
+        sizes = np.asarray(units.sizes, dtype=np.int64)
+        rounds = -(-parents // len(sizes))
+        return rng.permuted(np.tile(sizes, (rounds, 1)), axis=1).ravel()[:parents]
     return 1 + rng.poisson(units.mean - 1.0, size=parents).astype(np.int64)
 
 

@@ -251,20 +251,34 @@ class MainWindow(QMainWindow):
                 return
         else:
             choice = choices[0]
-        self.plan_next_study(result, None if choice == choices[0] else choice)
+        group_sizes = "average"
+        if self._plan_data(result) is not None:
+            sizes = ["the data's own group sizes (unbalanced, as observed)", "the average group size (balanced)"]
+            answer, ok = QInputDialog.getItem(
+                self, "Plan the next study", "Units per group below the top level:", sizes, 0, False)
+            if not ok:
+                return
+            group_sizes = "observed" if answer == sizes[0] else "average"
+        self.plan_next_study(result, None if choice == choices[0] else choice, group_sizes)
 
-    def plan_next_study(self, result, treatment: str | None = None) -> list[str] | None:
+    def _plan_data(self, result):
+        """The current data when they hold the fit's columns (else None)."""
+        frame = self.session.frame
+        needed = set(result.spec.variables()) if result.spec is not None else set()
+        return frame if frame is not None and needed <= set(frame.columns) else None
+
+    def plan_next_study(self, result, treatment: str | None = None, group_sizes: str = "average") -> list[str] | None:
         """Put the design a fit describes on the Design tab (Monte Carlo and Power use it) and its
         model in the Monte Carlo tab; the notes (what was assumed or dropped) go to the status bar.
-        Covariates are learned from the current data when it holds the fit's columns."""
+        Covariates (and, with ``group_sizes="observed"``, the group sizes) are learned from the
+        current data when it holds the fit's columns."""
         from engine.errors import UserInputError
         from engine.power.from_fit import design_from_fit
 
-        frame = self.session.frame
-        needed = set(result.spec.variables()) if result.spec is not None else set()
-        data = frame if frame is not None and needed <= set(frame.columns) else None
+        data = self._plan_data(result)
         try:
-            design, model, notes = design_from_fit(result, data, treatment=treatment, name="planned from a fit")
+            design, model, notes = design_from_fit(result, data, treatment=treatment, name="planned from a fit",
+                                                   group_sizes=group_sizes)
         except UserInputError as error:
             self.show_error(str(error))
             return None

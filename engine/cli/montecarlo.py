@@ -63,6 +63,9 @@ def register(subparsers) -> None:
     parser.add_argument("--treatment-level", metavar="LEVEL",
                         help="with --from-fit: the level whose units are randomised (default: where the treatment "
                         "varies in --data, else the top level)")
+    parser.add_argument("--group-sizes", choices=("average", "observed"), default=None,
+                        help="with --from-fit: units per parent below the top level as the data's average "
+                        "(balanced; the default) or drawn from the data's own group sizes (observed; needs --data)")
     parser.add_argument("--precision", metavar="STAT=SE", action="append", default=[],
                         help="stop each sweep value once the Monte Carlo SE of STAT (power, coverage or bias; "
                         "STAT:PARAM for one parameter) is at most SE for every model and parameter concerned, "
@@ -101,8 +104,8 @@ def run(args: argparse.Namespace) -> int:
         design, fitted_model = _design_from_fit(args)
         args.models = args.models or [fitted_model]
     else:
-        if args.data or args.treatment or args.treatment_level:
-            raise UserInputError("--data, --treatment and --treatment-level apply only with --from-fit")
+        if args.data or args.treatment or args.treatment_level or args.group_sizes:
+            raise UserInputError("--data, --treatment, --treatment-level and --group-sizes apply only with --from-fit")
         design = apply_units(Design.load(args.design) if args.design else get_preset(args.preset), args.units)
     if not args.models:
         raise UserInputError("give at least one --models (with --from-fit, the fitted model is the default)")
@@ -169,7 +172,8 @@ def _design_from_fit(args):
         data = read_data(args.data).frame
     units = dict(parse_units(text) for text in args.units)
     design, model, notes = design_from_fit(fit, data, treatment=args.treatment, treatment_level=args.treatment_level,
-                                           units=units, name=f"from {args.from_fit}")
+                                           units=units, name=f"from {args.from_fit}",
+                                           group_sizes=args.group_sizes or "average")
     if not args.quiet:
         print(f"design from the fit in {args.from_fit}; model: {model}", file=sys.stderr)
         for note in notes:

@@ -9,7 +9,10 @@
   residual sd;
 * the unit counts: at each level the data's average number of units per parent (groups at the
   level over groups at the level above, rounded), and below the lowest level the average rows per
-  group as repeated occasions; ``units`` sets chosen balanced counts instead;
+  group as repeated occasions; or, with ``group_sizes="observed"`` and the data, the data's own
+  distribution of group sizes: below the top level, the units per parent are drawn from the
+  observed counts (``UnitCount.empirical``), and the rows per lowest-level group likewise (as a
+  level ``obs`` with no variance of its own); ``units`` sets chosen balanced counts instead;
 * the intercept and the fixed effects the design can represent: the treatment (a named 0/1
   variable, randomised with a fixed allocation at a level) and covariates. A covariate's level and
   distribution come from the data (binary when it holds only 0 and 1, else normal with the data's
@@ -35,12 +38,13 @@ from engine.model_spec import ModelSpec
 from engine.results import FitResult
 
 ROWS_LEVEL = "obs"
+GROUP_SIZES = ("average", "observed")
 PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def design_from_fit(fit: FitResult, data: pd.DataFrame | None = None, *, treatment: str | None = None,
                     treatment_level: str | None = None, units: dict[str, int] | None = None,
-                    name: str = "") -> tuple[Design, str, list[str]]:
+                    name: str = "", group_sizes: str = "average") -> tuple[Design, str, list[str]]:
     """The design a fitted mixed model describes, the model to refit to its simulations, and notes.
 
     Parameters
@@ -59,6 +63,12 @@ def design_from_fit(fit: FitResult, data: pd.DataFrame | None = None, *, treatme
         Level name -> a chosen balanced number of units per parent (top level: the units).
     name : str
         The design's name.
+    group_sizes : {"average", "observed"}
+        ``"average"``: balanced counts, the data's average units per parent at each level (from
+        the fit's group counts). ``"observed"`` (needs ``data``): below the top level, units per
+        parent drawn from the data's own group sizes, so the next study is as unbalanced as the
+        pilot; at the pilot's number of top-level units every simulated data set has exactly the
+        pilot's sizes (in a random order).
 
     Returns
     -------
@@ -87,7 +97,15 @@ def design_from_fit(fit: FitResult, data: pd.DataFrame | None = None, *, treatme
     if treatment is not None and treatment not in coefficients:
         raise UserInputError(f"--treatment {treatment}: the fit has no fixed effect {treatment!r} "
                              f"(it has {', '.join(coefficients)})")
-    levels, occasions = _levels(fit, notes)
+    if group_sizes not in GROUP_SIZES:
+        raise UserInputError(f"group sizes must be one of {', '.join(GROUP_SIZES)}, got {group_sizes!r}")
+    if group_sizes == "observed":
+        if data is None:
+            raise UserInputError("observed group sizes need the fitted data (--data): the fit keeps only the "
+                                 "number of groups and their smallest and largest size")
+        levels, occasions = _observed_levels(fit, _data_rows(data, spec), notes)
+    else:
+        levels, occasions = _levels(fit, notes)
     design = Design(levels=levels, occasions=occasions, outcome=spec.outcome, name=name or "from fit",
                     residual_sd=_random(fit, RESIDUAL, f"sd({RESIDUAL})") or 0.0,
                     intercept=coefficients.get("_cons", 0.0))
@@ -145,6 +163,41 @@ def _levels(fit: FitResult, notes: list[str]) -> tuple[list[LevelDesign], Occasi
         notes.append(f"{names[-1]}: {rows:.2f} rows per group on average{spread}; the design has "
                      f"{occasions.count} rows ({ROWS_LEVEL}) in every group")
     return levels, occasions
+
+
+def _observed_levels(fit: FitResult, frame: pd.DataFrame, notes: list[str]) -> tuple[list[LevelDesign], None]:
+    """Levels whose units per parent are the data's own group sizes; the rows per lowest-level
+    group become a level ``obs`` (sd 0) with the observed row counts."""
+    spec = fit.spec
+    names = spec.level_names
+    present = [name for name in spec.variables() if name in frame.columns]
+    used = frame.dropna(subset=present)  # the rows the fit used: complete in every model variable
+    groups = {count.level: count.groups for count in fit.groups}
+    levels = []
+    for depth, name in enumerate(names):
+        if depth == 0:
+            sizes = np.array([used[name].nunique()])
+        else:
+            sizes = used.groupby(names[:depth], sort=False)[name].nunique().to_numpy()
+        found = int(used.groupby(names[: depth + 1], sort=False).ngroups)
+        if found != groups[name]:
+            raise UserInputError(f"--data does not match the fit: it has {found} {name} groups in the rows the "
+                                 f"model uses, the fit {groups[name]}")
+        units = UnitCount.fixed(int(sizes[0])) if depth == 0 else UnitCount.empirical(sizes)
+        if depth and units.min != units.max:
+            notes.append(f"{name}: units per parent drawn from the data's {len(sizes)} group sizes "
+                         f"({units.min}..{units.max}, mean {units.expected():.2f})")
+        levels.append(LevelDesign(name, units, sd=_random(fit, name, "sd(_cons)") or 0.0))
+    rows = used.groupby(names, sort=False).size().to_numpy()
+    if len(used) != fit.nobs:
+        raise UserInputError(f"--data does not match the fit: {len(used):,} complete rows, the fit used {fit.nobs:,}")
+    if rows.max() > 1:
+        bottom = UnitCount.empirical(rows)
+        levels.append(LevelDesign(ROWS_LEVEL, bottom, sd=0.0))
+        notes.append(f"{names[-1]}: rows per group drawn from the data's {len(rows)} group sizes "
+                     f"({bottom.min}..{bottom.max}, mean {bottom.expected():.2f}), one row per unit of a level "
+                     f"{ROWS_LEVEL} with no variance of its own")
+    return levels, None
 
 
 def _random(fit: FitResult, level: str, param: str) -> float | None:

@@ -29,6 +29,8 @@ def format_units(units: UnitCount) -> str:
         return f"{format_value(units.min)}..{format_value(units.max)}"
     if units.distribution == "poisson":
         return f"~{format_value(units.mean)}"
+    if units.distribution == "empirical":
+        return "observed " + ", ".join(str(size) for size in units.sizes)
     return format_value(units.n)
 
 
@@ -36,10 +38,16 @@ _RANGE = re.compile(r"^\s*(\S+)\s*(?:\.\.|-|to)\s*(\S+)\s*$")
 
 
 def parse_units(text: str) -> UnitCount:
-    """"20": 20 per parent; "15..35": uniform between 15 and 35; "~20": 20 on average (Poisson).
-    Raises ValueError with the accepted forms."""
+    """"20": 20 per parent; "15..35": uniform between 15 and 35; "~20": 20 on average (Poisson);
+    "observed 12, 30, 25": drawn from these observed group sizes. Raises ValueError with the
+    accepted forms."""
     text = text.strip()
     try:
+        if text.lower().startswith("observed"):
+            sizes = [parse_number(part) for part in re.split(r"[\s,;]+", text[len("observed"):]) if part]
+            if not sizes or any(size < 1 or size != int(size) for size in sizes):
+                raise ValueError
+            return UnitCount.empirical(sizes)
         if text.startswith("~"):
             return UnitCount.poisson(float(parse_number(text[1:])))
         match = _RANGE.match(text)
@@ -49,8 +57,8 @@ def parse_units(text: str) -> UnitCount:
         count = parse_number(text)
         return UnitCount(distribution="fixed", n=count, min=count, max=count, mean=float(count))
     except ValueError:
-        raise ValueError(f"units per parent: write a whole number (20), a range (15..35) or ~ and an "
-                         f"average (~20), got {text!r}") from None
+        raise ValueError(f"units per parent: write a whole number (20), a range (15..35), ~ and an "
+                         f"average (~20) or observed sizes (observed 12, 30, 25), got {text!r}") from None
 
 
 class _DesignTableModel(QAbstractTableModel):
@@ -160,7 +168,9 @@ class LevelTableModel(_DesignTableModel):
                      "each level's units sit inside one unit of the level above."),
         ("Units per parent", "How many units of this level sit in each unit of the level above "
                              "(for the top level: how many there are in all). Write 20 for exactly 20, "
-                             "15..35 for a number drawn between 15 and 35, ~20 for 20 on average."),
+                             "15..35 for a number drawn between 15 and 35, ~20 for 20 on average, "
+                             "observed 12, 30, 25 to draw from observed group sizes (as many parents as sizes get "
+                             "exactly these; Plan the next study fills this in from a fit)."),
         ("SD of intercept", "Standard deviation of the random intercepts of this level's units: how much "
                             "units differ from each other in their average outcome. 0 for no differences."),
         ("Random slopes", "Variables whose effect varies between this level's units (set in design files)."),
