@@ -190,3 +190,14 @@ def test_montecarlo_from_fit_with_observed_group_sizes(tmp_path, hsb_fit, capsys
     assert main(["montecarlo", "--preset", "cluster_trial", "--group-sizes", "observed", "--reps", "2",
                  "--models", "score treated || school_id:"]) == 2
     assert "--group-sizes apply only with --from-fit" in capsys.readouterr().err
+
+
+def test_a_balanced_pilot_gives_the_same_design_either_way():
+    # The seed's data: 5 districts x 5 schools x 8 teachers x 20 students x 2 semesters, all equal.
+    data = pd.read_csv("tests/data/seed_d5.csv")
+    fit = fit_mixed(data, ModelSpec.parse("perform tutoring || dist_id: || school_id: || teach_id: || student_id:, reml"))
+    observed, _, _ = design_from_fit(fit, data, treatment="tutoring", group_sizes="observed")
+    average, _, _ = design_from_fit(fit, data, treatment="tutoring")
+    assert observed == average
+    assert [level.units for level in observed.levels] == [UnitCount.fixed(n) for n in (5, 5, 8, 20)]
+    assert observed.occasions.count == 2

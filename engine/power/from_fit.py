@@ -165,9 +165,11 @@ def _levels(fit: FitResult, notes: list[str]) -> tuple[list[LevelDesign], Occasi
     return levels, occasions
 
 
-def _observed_levels(fit: FitResult, frame: pd.DataFrame, notes: list[str]) -> tuple[list[LevelDesign], None]:
+def _observed_levels(fit: FitResult, frame: pd.DataFrame,
+                     notes: list[str]) -> tuple[list[LevelDesign], Occasions | None]:
     """Levels whose units per parent are the data's own group sizes; the rows per lowest-level
-    group become a level ``obs`` (sd 0) with the observed row counts."""
+    group become a level ``obs`` (sd 0) with the observed row counts. Where every parent has the
+    same size the count is simply fixed (and equal rows per group are occasions, as with averages)."""
     spec = fit.spec
     names = spec.level_names
     present = [name for name in spec.variables() if name in frame.columns]
@@ -183,14 +185,17 @@ def _observed_levels(fit: FitResult, frame: pd.DataFrame, notes: list[str]) -> t
         if found != groups[name]:
             raise UserInputError(f"--data does not match the fit: it has {found} {name} groups in the rows the "
                                  f"model uses, the fit {groups[name]}")
-        units = UnitCount.fixed(int(sizes[0])) if depth == 0 else UnitCount.empirical(sizes)
-        if depth and units.min != units.max:
+        balanced = sizes.min() == sizes.max()
+        units = UnitCount.fixed(int(sizes[0])) if balanced else UnitCount.empirical(sizes)
+        if not balanced:
             notes.append(f"{name}: units per parent drawn from the data's {len(sizes)} group sizes "
                          f"({units.min}..{units.max}, mean {units.expected():.2f})")
         levels.append(LevelDesign(name, units, sd=_random(fit, name, "sd(_cons)") or 0.0))
     rows = used.groupby(names, sort=False).size().to_numpy()
     if len(used) != fit.nobs:
         raise UserInputError(f"--data does not match the fit: {len(used):,} complete rows, the fit used {fit.nobs:,}")
+    if rows.max() > 1 and rows.min() == rows.max():
+        return levels, Occasions(name=ROWS_LEVEL, count=int(rows[0]))
     if rows.max() > 1:
         bottom = UnitCount.empirical(rows)
         levels.append(LevelDesign(ROWS_LEVEL, bottom, sd=0.0))
