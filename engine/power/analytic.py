@@ -7,7 +7,11 @@ balanced designs. Effects are in units of the outcome's total sd. As PowerUp! co
 - power, two-sided: 1 - T(t_crit; df, lambda) + T(-t_crit; df, lambda), T the noncentral t
   distribution with noncentrality lambda = effect / SE;
 - MDES = M * SE with the multiplier M = t_(1 - alpha/2; df) + t_(power; df);
-- the units needed at the top level: the fewest whose power reaches the target.
+- the units needed at the top level: the fewest whose power reaches the target (PowerUp!'s MRSS
+  rounds the fixed point of ``units = (M / effect)^2 * variance terms`` to the nearest whole
+  number instead, so it can answer one unit fewer, whose power is a hair under the target).
+
+``tests/test_power_published.py`` reproduces PowerUpR's published examples with these conventions.
 
 Designs (levels counted from the bottom, level 1 the individuals):
 
