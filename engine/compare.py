@@ -28,6 +28,7 @@ from engine.design import RESIDUAL, Design, Truth
 from engine.errors import Cancelled, UserInputError
 from engine.estimators import EstimatorSpec, parse_estimator, run_estimator
 from engine.hausman import hausman
+from engine.model_spec import ModelSpec
 from engine.results import FitResult, Test
 from engine.serialize import from_jsonable, to_jsonable
 from engine.variance_shift import VarianceShift, variance_shifts
@@ -552,6 +553,18 @@ def crossed_model_text(design: Design) -> str | None:
         parts += [f"|| _all: R.{factor.name}" for factor in design.crossed if factor.within == name]
     parts += [f"|| _all: R.{name}" for name in levels[first:]]
     return "mixed " + " ".join(parts) + ", reml"
+
+
+def nested_and_crossed_models(design: Design) -> list[ModelSpec]:
+    """The nested and the crossed models of a design with something crossed, as ModelSpecs to
+    compare side by side (the Compare models tab): every level nested, the nesting without the
+    levels units move between (when units move), and the crossed model; all by REML, with the
+    design's outcome and predictors. Empty when nothing is crossed."""
+    if not design.crossed_names():
+        return []
+    outcome, predictors = design_model(design)
+    return [spec.model_spec(outcome, predictors) for spec in default_estimators(design)
+            if spec.estimator == "mixed" and spec.method == "REML" and len(spec.level_names) > 1]
 
 
 # ----- the printed table -------------------------------------------------------------------

@@ -221,3 +221,35 @@ def test_nested_and_crossed_fits_of_moving_students_side_by_side():
     # The JSON keeps the readings.
     again = type(comparison).from_dict(json.loads(comparison.to_json()))
     assert again.variance_shifts == comparison.variance_shifts
+
+
+def test_compare_models_puts_the_variance_components_side_by_side_against_the_truth():
+    from engine.compare import nested_and_crossed_models
+    from engine.model_comparison import ModelComparison, compare_models
+
+    design = get_preset("tutoring_moving")
+    specs = nested_and_crossed_models(design)
+    assert [spec.to_stata() for spec in specs] == [
+        "mixed perform tutoring || dist_id: || school_id: || teach_id: || student_id:, reml",
+        "mixed perform tutoring || dist_id: || school_id: || student_id:, reml",
+        "mixed perform tutoring || dist_id: || school_id: || _all: R.teach_id || _all: R.student_id, reml"]
+    assert nested_and_crossed_models(get_preset("tutoring")) == []
+    data = simulate(design, seed=1)
+    comparison = compare_models(data.frame, specs[1:], truth=data.truth)
+    rows = {row.key: row for row in comparison.components}
+    assert list(rows) == ["dist_id:sd(_cons)", "school_id:sd(_cons)", "teach_id:sd(_cons)", "student_id:sd(_cons)",
+                          "Residual:sd(Residual)"]
+    nested, crossed = comparison.fits
+    assert rows["teach_id:sd(_cons)"].estimates == {"B": crossed.random_param("teach_id", "sd(_cons)").estimate}
+    assert rows["student_id:sd(_cons)"].estimates == {
+        "A": nested.random_param("student_id", "sd(_cons)").estimate,
+        "B": crossed.random_param("student_id", "sd(_cons)").estimate}
+    assert [row.truth for row in rows.values()] == [2.0, 3.0, 4.0, 5.0, 6.0]
+    (shift,) = comparison.variance_shifts
+    assert (shift.nested, shift.crossed, shift.kept) == ("A", "B", None)
+    assert shift.crossed_variance == pytest.approx(crossed.random_param("teach_id", "sd(_cons)").estimate ** 2)
+    assert shift.moved["student_id"] == pytest.approx(nested.random_param("student_id", "sd(_cons)").estimate ** 2
+                                                      - crossed.random_param("student_id", "sd(_cons)").estimate ** 2)
+    text = comparison.format()
+    assert "Where the teach_id variance went: A has no teach_id level: its variance" in text
+    assert ModelComparison.from_dict(json.loads(comparison.to_json())).components == comparison.components
