@@ -213,7 +213,7 @@ class MainWindow(QMainWindow):
         self.design_view.design_replaced.connect(self._share_design)
         self.power_view.failed.connect(self.show_error)
         self.model_view.spec_changed.connect(self._offer_model_to_analyses)
-        self.session.data_changed.connect(lambda: self.comparison_view.set_data(self.session.frame))
+        self.session.data_changed.connect(lambda: self.comparison_view.set_data(self.session.frame, self.session.truth))
         self.session.data_changed.connect(lambda: self.results_view.postestimation_view.set_data(self.session.frame))
         self.fits_added.connect(self._add_fits_to_model_comparison)
         self.montecarlo_view.study_failed.connect(self.show_error)
