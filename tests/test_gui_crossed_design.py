@@ -106,6 +106,13 @@ def test_the_window_simulates_a_crossed_design_and_shows_its_form(qtbot, tmp_pat
         frame = window.session.frame
         assert frame.groupby("dist_id")["neigh_id"].nunique().eq(15).all()
         assert window.session.truth.random["neigh_id:sd(_cons)"] == 2.0
+        # The Model tab shows the crossed model (neigh_id is an id, not a predictor) and fits it.
+        view = window.model_view
+        assert view.spec.to_stata().startswith("mixed score ses || dist_id: || _all: R.neigh_id || school_id:")
+        view.set_estimators(["mixed"])
+        batch = run_job(qtbot, window, view.fit_button.click)
+        groups = {g.level: g.groups for g in batch.results[0].groups}
+        assert groups["neigh_id"] == 300 and groups["school_id"] == 120
     finally:
         window.session.set_modified(False)
         window.shutdown()
