@@ -253,3 +253,10 @@ def test_compare_models_puts_the_variance_components_side_by_side_against_the_tr
     text = comparison.format()
     assert "Where the teach_id variance went: A has no teach_id level: its variance" in text
     assert ModelComparison.from_dict(json.loads(comparison.to_json())).components == comparison.components
+
+
+def test_monte_carlo_models_may_read_a_crossed_factor():
+    from engine.montecarlo.study import design_columns
+
+    assert design_columns(get_preset("neighbourhoods")) == ["dist_id", "school_id", "student_id", "neigh_id", "ses",
+                                                            "score"]

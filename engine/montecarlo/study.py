@@ -330,9 +330,9 @@ def replication_seed(base_seed: int, sweep_index: int, rep: int) -> int:
 
 
 def design_columns(design: Design) -> list[str]:
-    """Columns a simulation of ``design`` has that a model may read: level ids, the occasion,
-    the treatment, the covariates and the outcome."""
-    names = list(design.level_names)
+    """Columns a simulation of ``design`` has that a model may read: level ids, crossed factors'
+    ids, the occasion, the treatment, the covariates and the outcome."""
+    names = list(design.level_names) + [factor.name for factor in design.crossed]
     if design.occasions is not None:
         names.append(design.occasions.name)
     names += list(design.variable_levels())
