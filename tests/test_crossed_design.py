@@ -260,3 +260,13 @@ def test_monte_carlo_models_may_read_a_crossed_factor():
 
     assert design_columns(get_preset("neighbourhoods")) == ["dist_id", "school_id", "student_id", "neigh_id", "ses",
                                                             "score"]
+
+
+def test_monte_carlo_sweeps_a_crossed_factor_units_and_sd():
+    from engine.montecarlo.study import Sweep
+
+    design = get_preset("neighbourhoods")
+    assert Sweep.parse("neigh_id=5,10").apply(design, 5).crossed[0].units == UnitCount.fixed(5)
+    changed = Sweep.parse("sd:neigh_id=1,3").apply(design, 3)
+    assert changed.crossed[0].sd == 3.0 and changed.truth().random["neigh_id:sd(_cons)"] == 3.0
+    assert design.crossed[0].sd == 2.0  # the design itself is left alone

@@ -104,6 +104,8 @@ class Sweep:
         if self.kind == "sd":
             if self.target == RESIDUAL:
                 changed.residual_sd = float(value)
+            elif self.target in [factor.name for factor in changed.crossed]:
+                changed.crossed_factor(self.target).sd = float(value)
             else:
                 changed.level(self.target).sd = float(value)
             return changed
@@ -227,7 +229,9 @@ class Study:
         self.design.validate()
         if self.sweep is not None:
             self.sweep.check()
-            if self.sweep.kind == "units" or (self.sweep.kind == "sd" and self.sweep.target != RESIDUAL):
+            crossed = [factor.name for factor in self.design.crossed]
+            if (self.sweep.kind == "units" or (self.sweep.kind == "sd" and self.sweep.target != RESIDUAL)) \
+                    and self.sweep.target not in crossed:
                 self.design.level(self.sweep.target)  # an unknown level fails here, naming the choices
             for index, value in enumerate(self.sweep.values):
                 try:
