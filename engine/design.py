@@ -147,11 +147,6 @@ class CrossedFactor:
         if isinstance(self.units, (int, np.integer)) and not isinstance(self.units, bool):
             self.units = UnitCount.fixed(int(self.units))
 
-    def describe(self) -> str:
-        """E.g. 'neigh_id: 15 per dist_id, sd 2, crossed with the levels below dist_id'."""
-        per = f"per {self.within}" if self.within else "in all"
-        return f"{self.name}: {self.units.describe()} {per}, sd {self.sd:g}"
-
 
 ALLOCATIONS = ("bernoulli", "fixed")
 
@@ -617,7 +612,17 @@ def _validate(design: Design) -> None:
         claim(level.name, where)
         _check_number(where, "sd", level.sd, minimum=0)
         units = level.units
-        _validate_units(where, units)
+        if units.distribution not in UNIT_DISTRIBUTIONS:
+            raise UserInputError(
+                f"{where}: units distribution must be one of {', '.join(UNIT_DISTRIBUTIONS)}, "
+                f"got {units.distribution!r}")
+        if units.distribution == "fixed":
+            _check_number(where, "units", units.n, minimum=1, integer=True)
+        elif units.distribution == "uniform":
+            _check_number(where, "units min", units.min, minimum=1, integer=True)
+            _check_number(where, "units max", units.max, minimum=units.min, integer=True)
+        else:
+            _check_number(where, "units mean", units.mean, minimum=1)
         _check_number(where, "move_prob", level.move_prob, minimum=0, maximum=1)
         if level.move_prob > 0:
             if design.occasions is None:
@@ -708,11 +713,14 @@ def _validate(design: Design) -> None:
             f"(reduce units at a level such as {biggest.name})")
 
 
-def _validate_units(where: str, units: UnitCount) -> None:
-    """Units per parent of a level or a crossed factor."""
-    if units.distribution not in UNIT_DISTRIBUTIONS:
+CROSSED_UNIT_DISTRIBUTIONS = ("fixed", "uniform", "poisson")
+
+
+def _validate_crossed_units(where: str, units: UnitCount) -> None:
+    """Units of a crossed factor per unit of its ``within`` level: a fixed count, uniform or Poisson."""
+    if units.distribution not in CROSSED_UNIT_DISTRIBUTIONS:
         raise UserInputError(
-            f"{where}: units distribution must be one of {', '.join(UNIT_DISTRIBUTIONS)}, "
+            f"{where}: units distribution must be one of {', '.join(CROSSED_UNIT_DISTRIBUTIONS)}, "
             f"got {units.distribution!r}")
     if units.distribution == "fixed":
         _check_number(where, "units", units.n, minimum=1, integer=True)
@@ -730,7 +738,7 @@ def _validate_crossed_factor(design: Design, index: int, factor, claim) -> None:
     where = f"crossed factor {factor.name}"
     claim(factor.name, where)
     _check_number(where, "sd", factor.sd, minimum=0)
-    _validate_units(where, factor.units)
+    _validate_crossed_units(where, factor.units)
     if factor.within is not None:
         above_bottom = design.level_names[:-1]
         if factor.within not in above_bottom:

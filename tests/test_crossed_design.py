@@ -270,3 +270,11 @@ def test_monte_carlo_sweeps_a_crossed_factor_units_and_sd():
     changed = Sweep.parse("sd:neigh_id=1,3").apply(design, 3)
     assert changed.crossed[0].sd == 3.0 and changed.truth().random["neigh_id:sd(_cons)"] == 3.0
     assert design.crossed[0].sd == 2.0  # the design itself is left alone
+
+
+def test_a_project_keeps_its_crossed_factors(tmp_path):
+    from engine.project import Project
+
+    project = Project(design=get_preset("neighbourhoods"))
+    project.save(tmp_path / "study.hlmproj")
+    assert Project.load(tmp_path / "study.hlmproj").design.crossed == get_preset("neighbourhoods").crossed
