@@ -28,8 +28,10 @@ from engine.design import RESIDUAL, Design, Truth
 from engine.errors import Cancelled, UserInputError
 from engine.estimators import EstimatorSpec, parse_estimator, run_estimator
 from engine.hausman import hausman
+from engine.model_spec import ModelSpec
 from engine.results import FitResult, Test
 from engine.serialize import from_jsonable, to_jsonable
+from engine.variance_shift import VarianceShift, variance_shifts
 
 RESIDUAL_KEY = f"{RESIDUAL}:sd({RESIDUAL})"
 PANEL_EXTRA_KEYS = ("sigma_u", "sigma_e", "rho", "theta", "corr_u_xb", "f_test_u0", "hausman")
@@ -172,6 +174,8 @@ class Comparison:
     hausman: list[HausmanPair] = field(default_factory=list)
     component_keys: list[str] = field(default_factory=list)
     dfmethod: Optional[str] = None
+    # Where each nested mixed fit puts the variance of a crossed factor, against the crossed fit.
+    variance_shifts: list[VarianceShift] = field(default_factory=list)
 
     def summary(self, name: str) -> EstimatorSummary:
         """The table column of the estimator named ``name``."""
@@ -357,9 +361,11 @@ def comparison_of_results(results: Sequence[FitResult], truth: Optional[Truth], 
         treatment = predictors[0] if predictors else None
     hausman_pairs = hausman_tests(specs, results)
     table = [summarize(spec, result, treatment, truth) for spec, result in zip(specs, results)]
+    shifts = variance_shifts([(f"({k})", result) for k, result in enumerate(results, start=1)], truth)
     return Comparison(outcome=results[0].depvar, predictors=list(predictors), treatment=treatment,
                       estimators=results, truth=truth, table=table, hausman=hausman_pairs,
-                      component_keys=ordered_component_keys(specs, table, truth), dfmethod=dfmethod)
+                      component_keys=ordered_component_keys(specs, table, truth), dfmethod=dfmethod,
+                      variance_shifts=shifts)
 
 
 def summarize(spec: EstimatorSpec, result: FitResult, treatment: Optional[str],
@@ -516,23 +522,49 @@ def default_estimators(design: Design) -> list[EstimatorSpec]:
     if len(levels) > 1:
         texts.append(f"mixed || {bottom}:")
     texts += [f"mixed {all_levels}, reml", f"mixed {all_levels}, ml"]
+    without_moving = [name for name in levels if design.level(name).move_prob == 0]
+    if len(without_moving) < len(levels) and without_moving:
+        # The nesting the data do have (students in schools), without the level students move
+        # between: its fit shows where that level's variance goes.
+        texts.append("mixed " + " ".join(f"|| {name}:" for name in without_moving) + ", reml")
     crossed = crossed_model_text(design)
-    if crossed is not None:  # units move between occasions: the crossed model beside the nested ones
+    if crossed is not None:  # crossed factors: the crossed model beside the nested ones
         texts.append(crossed)
     return [parse_estimator(text) for text in texts]
 
 
 def crossed_model_text(design: Design) -> str | None:
-    """The crossed mixed model of a design whose bottom units move between a level's units
-    (``move_prob``): the levels above the first such level nested, it and every level below it
-    crossed (``|| _all: R.x``), by REML; None when no units move."""
-    moving = [index for index, level in enumerate(design.levels) if level.move_prob > 0]
-    if not moving:
+    """The crossed mixed model of a design, by REML; None when nothing is crossed.
+
+    Bottom units that move between a level's units (``move_prob``): the levels above the first
+    such level nested, it and every level below it crossed (``|| _all: R.x``). A crossed factor
+    (``Design.crossed``) is written ``|| _all: R.f`` right after the level it lies within (first
+    when it lies within none), so its groups are its own ids within that level's units. Levels
+    whose units hold one row each are left out, as in :func:`default_estimators`.
+    """
+    if not design.crossed_names():
         return None
-    first = moving[0]
-    nested = " ".join(f"|| {level.name}:" for level in design.levels[:first])
-    crossed = " ".join(f"|| _all: R.{level.name}" for level in design.levels[first:])
-    return f"mixed {nested} {crossed}, reml".replace("  ", " ")
+    levels = design_levels_with_replication(design)
+    moving = [index for index, name in enumerate(levels) if design.level(name).move_prob > 0]
+    first = moving[0] if moving else len(levels)
+    parts = [f"|| _all: R.{factor.name}" for factor in design.crossed if factor.within is None]
+    for name in levels[:first]:
+        parts.append(f"|| {name}:")
+        parts += [f"|| _all: R.{factor.name}" for factor in design.crossed if factor.within == name]
+    parts += [f"|| _all: R.{name}" for name in levels[first:]]
+    return "mixed " + " ".join(parts) + ", reml"
+
+
+def nested_and_crossed_models(design: Design) -> list[ModelSpec]:
+    """The nested and the crossed models of a design with something crossed, as ModelSpecs to
+    compare side by side (the Compare models tab): every level nested, the nesting without the
+    levels units move between (when units move), and the crossed model; all by REML, with the
+    design's outcome and predictors. Empty when nothing is crossed."""
+    if not design.crossed_names():
+        return []
+    outcome, predictors = design_model(design)
+    return [spec.model_spec(outcome, predictors) for spec in default_estimators(design)
+            if spec.estimator == "mixed" and spec.method == "REML" and len(spec.level_names) > 1]
 
 
 # ----- the printed table -------------------------------------------------------------------
@@ -617,6 +649,8 @@ def format_comparison(comparison: Comparison) -> str:
             lines.append(f"Warning ({k}): {warning}")
         if not result.converged:
             lines.append(f"Warning ({k}): the optimiser did not converge")
+    for shift in comparison.variance_shifts:
+        lines.append(f"Where the {shift.factor} variance went: {shift.text}")
     if treatment is not None:
         missing = [f"({k})" for k, row in enumerate(table, start=1) if row.treatment is None]
         if missing:

@@ -10,6 +10,11 @@ is one observation. The outcome is::
 
 Variables (the treatment and the covariates) vary at a level: a level name, or ``"observation"``
 (one draw per row). The ``Truth`` of a design names its parameters as fit results do.
+
+A design may also hold crossed factors (``Design.crossed``): classifications outside the nesting,
+such as the neighbourhood a student lives in, whose units are assigned to the bottom-level units
+at random (optionally within a unit of a level above, e.g. neighbourhoods within districts) and
+add their own random intercept ``+ v_factor`` to the outcome.
 """
 
 from __future__ import annotations
@@ -139,6 +144,27 @@ class Occasions:
     missing_prob: float = 0.0
 
 
+@dataclass
+class CrossedFactor:
+    """A classification crossed with the nesting, e.g. the neighbourhood each student lives in.
+
+    Each bottom-level unit (a student) is assigned to one unit of the factor, uniformly at random
+    and independently of the other levels, among the factor's units in its own unit of ``within``
+    (a level above the bottom: neighbourhoods within districts), or among all of them when
+    ``within`` is None. ``units`` counts the factor's units per unit of ``within`` (in all when
+    None); ``sd`` is the sd of their random intercepts. Every row of a student shares its unit.
+    """
+
+    name: str
+    units: UnitCount = field(default_factory=UnitCount)
+    sd: float = 0.0
+    within: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.units, (int, np.integer)) and not isinstance(self.units, bool):
+            self.units = UnitCount.fixed(int(self.units))
+
+
 ALLOCATIONS = ("bernoulli", "fixed")
 
 
@@ -255,6 +281,8 @@ class Design:
     # the log-odds / probit / log-rate; residual_sd is then unused.
     family: str = "gaussian"  # 'gaussian', 'binomial' or 'poisson'
     link: str = "identity"  # 'identity'; 'logit' or 'probit' (binomial); 'log' (poisson)
+    # Factors crossed with the nesting (neighbourhoods x schools): see CrossedFactor.
+    crossed: list[CrossedFactor] = field(default_factory=list)
 
     # ----- look-ups ------------------------------------------------------------------------------
     @property
@@ -266,6 +294,18 @@ class Design:
             if level.name == name:
                 return level
         raise UserInputError(f"no level {name!r} in the design; levels are {', '.join(self.level_names) or 'none'}")
+
+    def crossed_factor(self, name: str) -> CrossedFactor:
+        """The crossed factor named ``name``; UserInputError listing the factors if there is none."""
+        for factor in self.crossed:
+            if factor.name == name:
+                return factor
+        names = ", ".join(factor.name for factor in self.crossed) or "none"
+        raise UserInputError(f"no crossed factor {name!r} in the design; crossed factors are {names}")
+
+    def crossed_names(self) -> list[str]:
+        """What is crossed, not nested: levels the bottom units move between, then crossed factors."""
+        return [level.name for level in self.levels if level.move_prob > 0] + [f.name for f in self.crossed]
 
     def variable_levels(self) -> dict[str, str]:
         """Name of each variable (treatment, covariates) -> the level at which it varies."""
@@ -313,6 +353,9 @@ class Design:
             rows = total * self.occasions.count
             units[self.occasions.name] = rows
             rows *= 1.0 - self.occasions.missing_prob
+        for factor in self.crossed:
+            parents = units.get(factor.within, 1.0) if factor.within else 1.0
+            units[factor.name] = parents * factor.units.expected()
         return ExpectedCounts(units=units, rows=rows)
 
     def level_variances(self) -> dict[str, float]:
@@ -329,6 +372,8 @@ class Design:
                 mean, mean_square = moments[slope.variable]
                 total += slope.sd**2 * mean_square + 2 * slope.corr * level.sd * slope.sd * mean
             variances[level.name] = total
+        for factor in self.crossed:
+            variances[factor.name] = factor.sd**2
         from engine.glmm.simulate import latent_residual_variance
 
         variances[RESIDUAL] = latent_residual_variance(self.family, self.link, self.residual_sd)
@@ -348,6 +393,10 @@ class Design:
         for name in self.level_names:
             running += shares[name]
             result[name] = running
+        for factor in self.crossed:
+            # Two observations in the same unit of the factor share it and the levels it lies within.
+            above = result[factor.within] if factor.within in result else 0.0
+            result[factor.name] = above + shares[factor.name]
         return result
 
     def truth(self) -> Truth:
@@ -367,6 +416,8 @@ class Design:
             for slope in level.slopes:
                 if slope.corr != 0:
                     random[f"{level.name}:corr({slope.variable},_cons)"] = float(slope.corr)
+        for factor in self.crossed:
+            random[f"{factor.name}:sd(_cons)"] = float(factor.sd)
         if self.family == "gaussian":
             random[f"{RESIDUAL}:sd({RESIDUAL})"] = float(self.residual_sd)
         return Truth(fixed=fixed, random=random, design=self.to_dict())
@@ -375,6 +426,9 @@ class Design:
     def with_units(self, level_name: str, n: int) -> "Design":
         """A copy with a fixed ``n`` units per parent at ``level_name`` (the --units option)."""
         changed = self.copy()
+        if level_name not in changed.level_names and any(f.name == level_name for f in changed.crossed):
+            changed.crossed_factor(level_name).units = UnitCount.fixed(int(n))
+            return changed
         changed.level(level_name).units = UnitCount.fixed(int(n))
         return changed
 
@@ -452,16 +506,17 @@ class Design:
 
 
 def _normalise_units(data: dict) -> dict:
-    """Accept ``"units": 5`` in JSON as shorthand for a fixed count."""
-    levels = data.get("levels")
-    if isinstance(levels, list):
-        data = dict(data)
-        data["levels"] = [
-            {**level, "units": to_jsonable(UnitCount.fixed(level["units"]))}
-            if isinstance(level, dict) and isinstance(level.get("units"), (int, float))
-            and not isinstance(level.get("units"), bool) else level
-            for level in levels
-        ]
+    """Accept ``"units": 5`` in JSON (levels and crossed factors) as shorthand for a fixed count."""
+    for key in ("levels", "crossed"):
+        entries = data.get(key)
+        if isinstance(entries, list):
+            data = dict(data)
+            data[key] = [
+                {**entry, "units": to_jsonable(UnitCount.fixed(entry["units"]))}
+                if isinstance(entry, dict) and isinstance(entry.get("units"), (int, float))
+                and not isinstance(entry.get("units"), bool) else entry
+                for entry in entries
+            ]
     return data
 
 
@@ -469,7 +524,7 @@ def _normalise_units(data: dict) -> dict:
 
 #: Fields that have a default in Python but must be written in a design file: a level without its
 #: units would silently get one unit per parent.
-_REQUIRED_IN_FILES = {"LevelDesign": ("units",)}
+_REQUIRED_IN_FILES = {"LevelDesign": ("units",), "CrossedFactor": ("units",)}
 _FIELD_HINTS = {"units": 'units per parent, e.g. "units": 10 or {"distribution": "poisson", "mean": 10}'}
 
 
@@ -609,6 +664,9 @@ def _validate(design: Design) -> None:
         if occasions.missing_prob >= 1:
             raise UserInputError("occasions: missing_prob must be < 1, got 1 (no data would remain)")
 
+    for index, factor in enumerate(design.crossed):
+        _validate_crossed_factor(design, index, factor, claim)
+
     allowed_levels = [*design.level_names, OBSERVATION]
     if design.treatment is not None:
         treatment = design.treatment
@@ -677,6 +735,40 @@ def _validate(design: Design) -> None:
             f"(reduce units at a level such as {biggest.name})")
 
 
+CROSSED_UNIT_DISTRIBUTIONS = ("fixed", "uniform", "poisson")
+
+
+def _validate_crossed_units(where: str, units: UnitCount) -> None:
+    """Units of a crossed factor per unit of its ``within`` level: a fixed count, uniform or Poisson."""
+    if units.distribution not in CROSSED_UNIT_DISTRIBUTIONS:
+        raise UserInputError(
+            f"{where}: units distribution must be one of {', '.join(CROSSED_UNIT_DISTRIBUTIONS)}, "
+            f"got {units.distribution!r}")
+    if units.distribution == "fixed":
+        _check_number(where, "units", units.n, minimum=1, integer=True)
+    elif units.distribution == "uniform":
+        _check_number(where, "units min", units.min, minimum=1, integer=True)
+        _check_number(where, "units max", units.max, minimum=units.min, integer=True)
+    else:
+        _check_number(where, "units mean", units.mean, minimum=1)
+
+
+def _validate_crossed_factor(design: Design, index: int, factor, claim) -> None:
+    if not isinstance(factor, CrossedFactor):
+        raise UserInputError(f"crossed[{index}]: expected a crossed factor")
+    _check_name(f"crossed[{index}]", factor.name)
+    where = f"crossed factor {factor.name}"
+    claim(factor.name, where)
+    _check_number(where, "sd", factor.sd, minimum=0)
+    _validate_crossed_units(where, factor.units)
+    if factor.within is not None:
+        above_bottom = design.level_names[:-1]
+        if factor.within not in above_bottom:
+            choices = ", ".join(above_bottom) or "none (the design has one level): leave within empty"
+            raise UserInputError(
+                f"{where}: within {factor.within!r} must be a level above the bottom level, one of {choices}")
+
+
 def _validate_allocation(design: Design, treatment: TreatmentDesign, where: str) -> None:
     if treatment.allocation not in ALLOCATIONS:
         raise UserInputError(
@@ -741,6 +833,10 @@ def _describe(design: Design) -> str:
         for slope in level.slopes:
             corr = f", corr with _cons {slope.corr:g}" if slope.corr else ""
             lines.append(f"{'':<16}random slope on {slope.variable}: sd {slope.sd:g}{corr}")
+    crossed = [f"{name} ({'units move' if name in design.level_names else 'crossed factor'})"
+               for name in design.crossed_names()]
+    if crossed:
+        lines.append(f"Crossed, not nested: {', '.join(crossed)}")
     for index, level in enumerate(design.levels):
         if level.move_prob > 0:
             parent, bottom = design.levels[index - 1].name, design.levels[-1].name
@@ -748,6 +844,17 @@ def _describe(design: Design) -> str:
                 f"Crossed: each {bottom} moves to another {level.name} of the same {parent} with probability "
                 f"{level.move_prob:g} at each occasion after the first, so {level.name} is crossed with {bottom} "
                 f"(fit || _all: R.{level.name} after the levels above it, or lme4's (1|{level.name}))")
+    for factor in design.crossed:
+        within = f" within each {factor.within}" if factor.within else ""
+        lines.append(
+            f"{factor.name:<16}{factor.units.describe() + (' per ' + factor.within if factor.within else ' in all'):>24}"
+            f"{factor.sd:>11g}{counts.units[factor.name]:>15,.0f}{shares[factor.name]:>8.3f}{iccs[factor.name]:>8.3f}")
+        lines.append(
+            f"Crossed: each {design.levels[-1].name} is assigned to one {factor.name}{within} at random, "
+            f"independently of the nesting, so {factor.name} is crossed with "
+            f"{', '.join(design.level_names[design.level_names.index(factor.within) + 1:] if factor.within else design.level_names)} "
+            f"(fit || _all: R.{factor.name}{' after || ' + factor.within + ':' if factor.within else ''}, "
+            f"or lme4's (1|{factor.name}))")
     if design.occasions is not None:
         occ = design.occasions
         missing = f", each missing with probability {occ.missing_prob:g}" if occ.missing_prob else ""

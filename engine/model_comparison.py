@@ -43,6 +43,7 @@ from engine.errors import UserInputError
 from engine.model_spec import Level, ModelSpec
 from engine.results import FitResult
 from engine.serialize import from_jsonable, to_jsonable
+from engine.variance_shift import VarianceShift, variance_shifts
 
 AUTOMATIC_NULL = "auto"
 NULL_LABEL = "null model"  # the null model's name in the ICC rows
@@ -128,6 +129,19 @@ class VarianceExplained:
 
 
 @dataclass
+class ComponentRow:
+    """One variance component (``"level:param"``, as the truth names it) across the models.
+
+    ``estimates`` maps a model's label to its estimate (models without the component are absent);
+    ``truth`` is the true value when the data were simulated.
+    """
+
+    key: str
+    estimates: dict[str, float] = field(default_factory=dict)
+    truth: Optional[float] = None
+
+
+@dataclass
 class ModelComparison:
     """Everything :func:`compare_models` reports; ``format()`` prints it, ``to_dict()`` is JSON-ready.
 
@@ -146,6 +160,10 @@ class ModelComparison:
     notes: list[str] = field(default_factory=list)
     fixed_tests: list[FixedEffectsTest] = field(default_factory=list)  # with a df method only
     dfmethod: Optional[str] = None
+    # Variance components side by side (the fits as asked for), against the truth when known, and
+    # where each nested fit puts a crossed factor's variance (engine.variance_shift).
+    components: list[ComponentRow] = field(default_factory=list)
+    variance_shifts: list[VarianceShift] = field(default_factory=list)
     fits: list[FitResult] = field(default_factory=list, metadata={"transient": True})
     test_fits: list[FitResult] = field(default_factory=list, metadata={"transient": True})
     null_fit: Optional[FitResult] = field(default=None, metadata={"transient": True})
@@ -177,7 +195,7 @@ def compare_models(frame: pd.DataFrame, models: Sequence[Union[ModelSpec, str]],
                    labels: Sequence[str] | None = None, method: str | None = None,
                    null_model: Union[ModelSpec, str, None] = AUTOMATIC_NULL,
                    should_stop: Callable[[], bool] | None = None,
-                   dfmethod: str | None = None) -> ModelComparison:
+                   dfmethod: str | None = None, truth=None) -> ModelComparison:
     """Fit ``models`` to the same rows of ``frame`` and compare them.
 
     Parameters
@@ -202,6 +220,9 @@ def compare_models(frame: pd.DataFrame, models: Sequence[Union[ModelSpec, str]],
         Fit every model with this df method (Stata's ``dfmethod()``; satterthwaite and kroger need
         REML) and add, for each neighbouring pair with the same random part whose fixed effects
         are nested, the F test of the added fixed effects with that method's df (``fixed_tests``).
+    truth : engine.design.Truth, optional
+        The true parameters of simulated data: the variance components table gets a truth column,
+        and the readings of where nested fits put a crossed factor's variance name the true value.
 
     Returns
     -------
@@ -301,8 +322,30 @@ def compare_models(frame: pd.DataFrame, models: Sequence[Union[ModelSpec, str]],
     return ModelComparison(models=compared, tests=tests, method=test_method, fit_method=fit_method,
                            refitted_by_ml=bool(refit_reasons), intraclass=intraclass,
                            variance_explained=explained, null_model=null_text, notes=notes,
-                           fixed_tests=fixed_tests, dfmethod=dfmethod, fits=fits,
-                           test_fits=test_fits, null_fit=null_fit)
+                           fixed_tests=fixed_tests, dfmethod=dfmethod,
+                           components=component_rows(labels, fits, truth),
+                           variance_shifts=variance_shifts(list(zip(labels, fits)), truth),
+                           fits=fits, test_fits=test_fits, null_fit=null_fit)
+
+
+def component_rows(labels: Sequence[str], fits: Sequence[FitResult], truth=None) -> list[ComponentRow]:
+    """The variance components of ``fits`` row by row: levels in the truth's order (outermost
+    first), then in the fits' order, a level's parameters in first-seen order, the residual last."""
+    from engine.compare import RESIDUAL_KEY, true_component
+
+    keys = list(truth.random) if truth is not None else []
+    for fit in fits:
+        keys += [f"{row.level}:{row.param}" for row in fit.random]
+    keys = list(dict.fromkeys(keys))
+    levels = list(dict.fromkeys(key.partition(":")[0] for key in keys))
+    order = {key: (key == RESIDUAL_KEY, levels.index(key.partition(":")[0]), position)
+             for position, key in enumerate(keys)}
+    rows = []
+    for key in sorted(keys, key=order.get):
+        estimates = {label: row.estimate for label, fit in zip(labels, fits)
+                     for row in fit.random if f"{row.level}:{row.param}" == key}
+        rows.append(ComponentRow(key=key, estimates=estimates, truth=true_component(truth, key)))
+    return rows
 
 
 def _with_dfmethod(specs: list[ModelSpec], labels: list[str], dfmethod: str) -> list[ModelSpec]:
@@ -654,7 +697,26 @@ def _format_comparison(comparison: ModelComparison) -> str:
             lines.append(f"{row.model[:8]:>8} {row.level[:12]:>12} {row.parameter:>14} | {row.null_variance:12.5f} "
                          f"{row.model_variance:12.5f} {row.proportion:10.4f}")
         lines.append(rule)
+    if comparison.components:
+        lines += _format_components(comparison)
     for note in comparison.notes:
         lines.append(f"Note: {note}")
     return "\n".join(lines) + "\n"
+
+
+def _format_components(comparison: ModelComparison) -> list[str]:
+    """The variance components side by side (and the truth), then where the variance went."""
+    labels = [model.label for model in comparison.models]
+    has_truth = any(row.truth is not None for row in comparison.components)
+    width = 26 + 12 * (len(labels) + has_truth)
+    header = f"{'':<26}" + "".join(f"{label[:11]:>12}" for label in labels) + (f"{'Truth':>12}" if has_truth else "")
+    lines = ["", f"Variance components ({comparison.fit_method})", "-" * width, header, "-" * width]
+    for row in comparison.components:
+        cells = "".join(f"{row.estimates[label]:>12.4f}" if label in row.estimates else f"{'':>12}"
+                        for label in labels)
+        truth = (f"{row.truth:>12.4f}" if row.truth is not None else "") if has_truth else ""
+        lines.append(f"{row.key[:25]:<26}{cells}{truth}".rstrip())
+    lines.append("-" * width)
+    lines += [f"Where the {shift.factor} variance went: {shift.text}" for shift in comparison.variance_shifts]
+    return lines
 

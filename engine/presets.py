@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from engine.design import (
-    OBSERVATION, CovariateDesign, Design, LevelDesign, Occasions, RandomSlope, TreatmentDesign, UnitCount,
+    OBSERVATION, CovariateDesign, CrossedFactor, Design, LevelDesign, Occasions, RandomSlope, TreatmentDesign, UnitCount,
 )
 from engine.errors import UserInputError
 
@@ -110,6 +110,30 @@ def tutoring_moving() -> Design:
     return design
 
 
+def neighbourhoods() -> Design:
+    """Students in schools in districts, crossed with the neighbourhoods they live in.
+
+    20 districts x 6 schools x 30 students (one row each); each district has 15 neighbourhoods
+    and each student lives in one of their district's, at random, so a school's students come
+    from many neighbourhoods and a neighbourhood's from several schools. Sds: district 1,
+    school 2, neighbourhood 2, residual 5; ses (normal) with effect 2.
+    """
+    return Design(
+        name="neighbourhoods",
+        outcome="score",
+        levels=[
+            LevelDesign("dist_id", UnitCount.fixed(20), sd=1.0),
+            LevelDesign("school_id", UnitCount.fixed(6), sd=2.0),
+            # One row per student: a student intercept would be indistinguishable from the residual.
+            LevelDesign("student_id", UnitCount.fixed(30), sd=0.0),
+        ],
+        residual_sd=5.0,
+        intercept=50.0,
+        covariates=[CovariateDesign("ses", level="student_id", distribution="normal", coef=2.0)],
+        crossed=[CrossedFactor("neigh_id", UnitCount.fixed(15), sd=2.0, within="dist_id")],
+    )
+
+
 PRESETS: dict[str, Callable[[], Design]] = {
     "tutoring": tutoring,
     "two_level": two_level,
@@ -117,6 +141,7 @@ PRESETS: dict[str, Callable[[], Design]] = {
     "growth": growth,
     "tutoring_binary": tutoring_binary,
     "tutoring_moving": tutoring_moving,
+    "neighbourhoods": neighbourhoods,
 }
 
 

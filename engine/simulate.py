@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from engine.design import OBSERVATION, CovariateDesign, Design, LevelDesign, Truth, UnitCount
+from engine.design import OBSERVATION, CovariateDesign, CrossedFactor, Design, LevelDesign, Truth, UnitCount
 from engine.errors import UserInputError
 
 TRUE_EFFECT_PREFIX = "true_u_"
@@ -143,6 +143,13 @@ def simulate(design: Design, seed: int | None = None) -> SimulatedData:
     del unit_effects
 
     columns = {level.name: level_ids for level, level_ids in zip(design.levels, ids)}
+    # Crossed factors draw last, so a design without them gives the same data as before they existed.
+    for factor in design.crossed:
+        codes, effects = _crossed_factor_draws(rng, design, factor, counts_per_parent, rows_per_level)
+        columns[factor.name] = (codes + 1).astype(_id_dtype(effects.size))
+        row_effects = effects[codes]
+        outcome += row_effects
+        true_columns[f"{TRUE_EFFECT_PREFIX}{factor.name}"] = row_effects
     if design.occasions is not None:
         columns[design.occasions.name] = occasion_column
     columns.update(row_variables)
@@ -243,6 +250,34 @@ def _moved_unit_codes(rng: np.random.Generator, design: Design, depth: int, coun
         by_occasion[:, occasion] = unit
     bottom_of_row = np.repeat(np.arange(unit.size, dtype=np.int64), rows_per_level[last])
     return by_occasion[bottom_of_row, occasion_column.astype(np.int64) - 1]
+
+
+def _crossed_factor_draws(rng: np.random.Generator, design: Design, factor: CrossedFactor,
+                          counts_per_parent: list[np.ndarray], rows_per_level: list[np.ndarray]):
+    """The unit of a crossed factor each row belongs to (0-based codes) and the units' effects.
+
+    The factor's units are made per unit of ``within`` (or once for the whole data); each bottom
+    unit picks one of the units of its own ``within`` unit uniformly at random, and all its rows
+    carry it.
+    """
+    last = len(design.levels) - 1
+    bottom_units = int(counts_per_parent[last].sum())
+    parent = np.zeros(bottom_units, dtype=np.int64)  # each bottom unit's unit of `within`
+    parents = 1
+    if factor.within is not None:
+        target = design.level_names.index(factor.within)
+        parents = int(counts_per_parent[target].sum())
+        parent = np.arange(bottom_units, dtype=np.int64)
+        for level in range(last, target, -1):  # up the hierarchy to the `within` level
+            parent = np.repeat(np.arange(counts_per_parent[level].size, dtype=np.int64),
+                               counts_per_parent[level])[parent]
+    counts = _draw_counts(rng, factor.units, parents)
+    effects = rng.standard_normal(int(counts.sum()))
+    effects *= factor.sd
+    effects += 0.0  # turns the -0.0 of a zero sd into 0.0
+    first = np.cumsum(counts) - counts
+    chosen = first[parent] + np.floor(rng.random(bottom_units) * counts[parent]).astype(np.int64)
+    return np.repeat(chosen, rows_per_level[last]), effects
 
 
 def _fixed_allocation(rng: np.random.Generator, treatment, block_codes: np.ndarray) -> np.ndarray:

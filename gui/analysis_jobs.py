@@ -72,13 +72,14 @@ def montecarlo_job(study: Study, workers: int | None) -> Job:
 
 
 def comparison_job(frame: pd.DataFrame, specs: Sequence[ModelSpec], labels: Sequence[str],
-                   method: str | None, dfmethod: str | None = None) -> Job:
-    """Compare ``specs`` on ``frame`` (LR tests, AIC/BIC, ICCs, variance explained)."""
+                   method: str | None, dfmethod: str | None = None, truth=None) -> Job:
+    """Compare ``specs`` on ``frame`` (LR tests, AIC/BIC, ICCs, variance explained, the variance
+    components against ``truth`` when the data were simulated)."""
     specs, labels = list(specs), list(labels)
 
     def run(context: JobContext) -> ModelComparison:
         context.report(f"Comparing {len(specs)} models: fitting", force=True)
         return compare_models(frame, specs, labels=labels, method=method, should_stop=context.should_stop,
-                              dfmethod=dfmethod)
+                              dfmethod=dfmethod, truth=truth)
 
     return Job(label="Model comparison", run=run)

@@ -213,7 +213,7 @@ class MainWindow(QMainWindow):
         self.design_view.design_replaced.connect(self._share_design)
         self.power_view.failed.connect(self.show_error)
         self.model_view.spec_changed.connect(self._offer_model_to_analyses)
-        self.session.data_changed.connect(lambda: self.comparison_view.set_data(self.session.frame))
+        self.session.data_changed.connect(lambda: self.comparison_view.set_data(self.session.frame, self.session.truth))
         self.session.data_changed.connect(lambda: self.results_view.postestimation_view.set_data(self.session.frame))
         self.fits_added.connect(self._add_fits_to_model_comparison)
         self.montecarlo_view.study_failed.connect(self.show_error)
@@ -355,8 +355,22 @@ class MainWindow(QMainWindow):
         seconds = self.progress_panel.elapsed_seconds()
         self._set_data(simulated.frame, simulated.truth, roles_of_design(simulated.design),
                        DataSource.simulation(simulated.design, simulated.seed))
+        self._cross_crossed_factors(simulated.design)
         self.session.set_modified()
         self.statusBar().showMessage(f"Simulated {len(simulated.frame):,} rows in {seconds:.1f} s", 8000)
+
+    def _cross_crossed_factors(self, design) -> None:
+        """A design's crossed factor shown as a nested level is certainly wrong: show the design's
+        crossed model (the engine's) instead."""
+        spec = self.model_view.spec
+        factors = {factor.name for factor in design.crossed}
+        if spec is None or not any(level.name in factors and not level.crossed for level in spec.levels):
+            return
+        from engine.compare import nested_and_crossed_models
+
+        crossed = nested_and_crossed_models(design)[-1]
+        self.model_view.set_spec(crossed.replace(method=spec.method, dfmethod=spec.dfmethod, family=spec.family,
+                                                 link=spec.link))
 
     def _match_outcome_family(self, design) -> None:
         """A binary or count design gets a model of its family (and a linear design a linear model)."""

@@ -19,8 +19,10 @@ SHORT_ESTIMATOR_NAMES = {"ols": "OLS", "fe": "xtreg fe", "re": "xtreg re"}
 
 
 def roles_of_design(design: Design) -> ColumnRoles:
-    """Simulated data: the outcome, the treatment and covariates as predictors, the level ids."""
-    return ColumnRoles(outcome=design.outcome, predictors=list(design.variable_levels()), ids=design.level_names)
+    """Simulated data: the outcome, the treatment and covariates as predictors, the level ids and
+    the crossed factors' ids."""
+    return ColumnRoles(outcome=design.outcome, predictors=list(design.variable_levels()),
+                       ids=design.level_names + [factor.name for factor in design.crossed])
 
 
 def fit_label(number: int, result: FitResult) -> str:

@@ -129,6 +129,8 @@ def test_fixed_part_is_recovered(name):
         y -= frame[f"true_u_{level.name}"].to_numpy()
         for slope in level.slopes:
             y -= frame[f"true_u_{level.name}_{slope.variable}"].to_numpy() * frame[slope.variable].to_numpy()
+    for factor in design.crossed:
+        y -= frame[f"true_u_{factor.name}"].to_numpy()
     terms = [t for t in data.truth.fixed if t != "_cons"]
     X = np.column_stack([frame[t].to_numpy(dtype=float) for t in terms] + [np.ones(len(frame))])
     coef, *_ = np.linalg.lstsq(X, y, rcond=None)

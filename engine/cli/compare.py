@@ -39,7 +39,10 @@ def register(subparsers) -> None:
                         help="repeatable: 'ols', 'fe GROUP', 're GROUP' (optionally ', vce(robust)' or "
                              "', vce(cluster COLUMN)') or 'mixed || LEVEL: [|| LEVEL: ...] [, reml|ml]'. "
                              "Default with --preset (or data carrying its design): ols, fe and re at the "
-                             "bottom level, mixed with the bottom level, mixed with all levels by REML and ML")
+                             "bottom level, mixed with the bottom level, mixed with all levels by REML and ML; when "
+                             "something is crossed (units move, crossed factors), also the nested model without "
+                             "the level units move between and the crossed model (_all: R.x), and a line per "
+                             "nested fit says where it put the crossed factor's variance")
     parser.add_argument("--dfmethod", metavar="NAME",
                         help="t tests of the mixed models with small-sample df (Stata's dfmethod()): residual, repeated, "
                              "anova, satterthwaite or kroger (the last two need REML: the default mixed models are "

@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
         spec.centering = list(centering)
         specs.append(spec)
     dataset = read_data(args.data)
-    comparison = compare_models(dataset.frame, specs, null_model=args.null or AUTOMATIC_NULL, dfmethod=args.dfmethod)
+    comparison = compare_models(dataset.frame, specs, null_model=args.null or AUTOMATIC_NULL, dfmethod=args.dfmethod,
+                                truth=dataset.truth)
     if not args.quiet:
         for item in centering:
             print(f"Centring: {item.describe()}")

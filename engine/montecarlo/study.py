@@ -104,6 +104,8 @@ class Sweep:
         if self.kind == "sd":
             if self.target == RESIDUAL:
                 changed.residual_sd = float(value)
+            elif self.target in [factor.name for factor in changed.crossed]:
+                changed.crossed_factor(self.target).sd = float(value)
             else:
                 changed.level(self.target).sd = float(value)
             return changed
@@ -227,7 +229,9 @@ class Study:
         self.design.validate()
         if self.sweep is not None:
             self.sweep.check()
-            if self.sweep.kind == "units" or (self.sweep.kind == "sd" and self.sweep.target != RESIDUAL):
+            crossed = [factor.name for factor in self.design.crossed]
+            if (self.sweep.kind == "units" or (self.sweep.kind == "sd" and self.sweep.target != RESIDUAL)) \
+                    and self.sweep.target not in crossed:
                 self.design.level(self.sweep.target)  # an unknown level fails here, naming the choices
             for index, value in enumerate(self.sweep.values):
                 try:
@@ -330,9 +334,9 @@ def replication_seed(base_seed: int, sweep_index: int, rep: int) -> int:
 
 
 def design_columns(design: Design) -> list[str]:
-    """Columns a simulation of ``design`` has that a model may read: level ids, the occasion,
-    the treatment, the covariates and the outcome."""
-    names = list(design.level_names)
+    """Columns a simulation of ``design`` has that a model may read: level ids, crossed factors'
+    ids, the occasion, the treatment, the covariates and the outcome."""
+    names = list(design.level_names) + [factor.name for factor in design.crossed]
     if design.occasions is not None:
         names.append(design.occasions.name)
     names += list(design.variable_levels())

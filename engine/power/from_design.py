@@ -26,6 +26,10 @@ def plan_from_design(design: Design, alpha: float = 0.05, target: float = 0.8) -
     if moving:
         raise UserInputError(f"{', '.join(moving)}: units move between occasions, so the levels are crossed, not "
                              f"nested; the textbook formulas assume nesting: use montecarlo to simulate power")
+    if design.crossed:
+        names = ", ".join(factor.name for factor in design.crossed)
+        raise UserInputError(f"{names}: crossed with the levels, not nested; the textbook formulas assume "
+                             f"nesting: use montecarlo to simulate power")
     treatment = design.treatment
     if treatment is None:
         raise UserInputError("the design has no treatment: analytic power is for the treatment effect")

@@ -76,4 +76,5 @@ def comparison_legend(comparison) -> str:
     for pair in comparison.hausman:
         lines.append(f"Hausman test ({pair.fe} vs {pair.re}): chi2({int(pair.df)}) = {pair.stat:.2f}, "
                      f"Prob > chi2 = {pair.p:.4f}")
+    lines += [f"Where the {shift.factor} variance went: {shift.text}" for shift in comparison.variance_shifts]
     return "\n".join(lines)

@@ -15,8 +15,8 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QComboBox, QStyledItemDelegate
 
-from engine.design import (COVARIATE_DISTRIBUTIONS, OBSERVATION, CovariateDesign, Design, LevelDesign,
-                           UnitCount)
+from engine.design import (COVARIATE_DISTRIBUTIONS, OBSERVATION, CovariateDesign, CrossedFactor, Design,
+                           LevelDesign, UnitCount)
 from gui.widgets.fields import format_value, parse_number
 
 CHOICES_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -248,6 +248,9 @@ class LevelTableModel(_DesignTableModel):
         for covariate in self._design.covariates:
             if covariate.level == old:
                 covariate.level = new_name
+        for factor in self._design.crossed:
+            if factor.within == old:
+                factor.within = new_name
 
     # ----- rows ----------------------------------------------------------------------------------
     def add_level(self, row: int | None = None) -> int:
@@ -383,6 +386,99 @@ class CovariateTableModel(_DesignTableModel):
         names = {"name": cls.NAME, "level": cls.LEVEL, "distribution": cls.DISTRIBUTION,
                  **{name: column for column, name in cls._NUMERIC.items()}}
         return names.get(attribute, cls.NAME)
+
+
+WHOLE_SAMPLE = "(whole sample)"  # the Within cell of a crossed factor that lies within no level
+
+
+class CrossedFactorTableModel(_DesignTableModel):
+    """The design's crossed factors (neighbourhoods crossed with schools): id name, units, sd and
+    the level whose units they lie within."""
+
+    NAME, UNITS, SD, WITHIN = range(4)
+    HEADERS = [
+        ("Factor id", "The id column of a classification crossed with the levels, e.g. neigh_id: each "
+                      "bottom-level unit (a student) belongs to one of its units, whatever its school."),
+        ("Units", "How many units the factor has in each unit of 'Within' (in all for the whole sample). "
+                  "Write 15 for exactly 15, 10..20 for a number drawn between, ~15 for 15 on average."),
+        ("SD of intercept", "Standard deviation of the random intercepts of the factor's units."),
+        ("Within", "The level whose units hold the factor's units (neighbourhoods within districts): a student "
+                   "is assigned, at random, to one of the units of its own district. Or the whole sample."),
+    ]
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self._design.crossed)
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        common = self._common_data(index, role)
+        if common is not None:
+            return common
+        factor = self._design.crossed[index.row()]
+        column = index.column()
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
+            if column == self.NAME:
+                return factor.name
+            if column == self.UNITS:
+                return format_units(factor.units)
+            if column == self.SD:
+                return format_value(factor.sd)
+            return factor.within or WHOLE_SAMPLE
+        if role == CHOICES_ROLE and column == self.WITHIN:
+            return [WHOLE_SAMPLE, *self._design.level_names[:-1]]
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (self.UNITS, self.SD):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def flags(self, index: QModelIndex) -> Qt.ItemFlag:
+        flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        return flags | Qt.ItemFlag.ItemIsEditable if index.isValid() else flags
+
+    def setData(self, index: QModelIndex, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:  # noqa: N802
+        if not index.isValid() or role != Qt.ItemDataRole.EditRole:
+            return False
+        factor = self._design.crossed[index.row()]
+        text = str(value).strip()
+        column = index.column()
+        try:
+            if column == self.NAME:
+                factor.name = text
+            elif column == self.UNITS:
+                factor.units = parse_units(text)
+            elif column == self.SD:
+                factor.sd = parse_number(text)
+            else:
+                factor.within = None if text in ("", WHOLE_SAMPLE) else text
+        except ValueError as error:
+            reason = str(error) if column == self.UNITS else \
+                f"crossed factor {factor.name}: sd must be a number, got {text!r}"
+            self._store_typed(index, text, reason)
+            return True
+        self._clear_typed(index)
+        self.dataChanged.emit(index, index)
+        self.design_edited.emit()
+        return True
+
+    def add_factor(self) -> int:
+        """Append a crossed factor (within the top level when there are two levels or more)."""
+        taken = set(self._design.level_names) | {f.name for f in self._design.crossed}
+        number = 1
+        while f"cross{number}_id" in taken:
+            number += 1
+        within = self._design.level_names[0] if len(self._design.levels) > 1 else None
+        factor = CrossedFactor(f"cross{number}_id", UnitCount.fixed(10), sd=1.0, within=within)
+        return self._insert_row(self._design.crossed, len(self._design.crossed), factor)
+
+    def remove_factor(self, row: int) -> None:
+        self._remove_row(self._design.crossed, row)
+
+    @classmethod
+    def column_of(cls, attribute: str) -> int:
+        """The column of a crossed factor's field named in a validation message."""
+        if attribute.startswith("units"):
+            return cls.UNITS
+        return {"name": cls.NAME, "sd": cls.SD, "within": cls.WITHIN}.get(attribute, cls.NAME)
 
 
 class ChoiceDelegate(QStyledItemDelegate):

@@ -19,7 +19,7 @@ from engine.design import OBSERVATION, RESIDUAL, Design, Occasions, TreatmentDes
 from engine.errors import UserInputError
 from engine.presets import PRESETS, get_preset
 from gui.widgets import design_errors as where
-from gui.tables.design_models import ChoiceDelegate, CovariateTableModel, LevelTableModel
+from gui.tables.design_models import ChoiceDelegate, CovariateTableModel, CrossedFactorTableModel, LevelTableModel
 from gui.widgets.fields import NumberField, invalid_reason, mark_invalid
 from gui.screen_fit import rows_height
 
@@ -59,6 +59,7 @@ class DesignView(QWidget):
         form_layout = QVBoxLayout(form)
         form_layout.addWidget(self._build_preset_row())
         form_layout.addWidget(self._build_levels_box())
+        form_layout.addWidget(self._build_crossed_box())
         side_by_side = QHBoxLayout()
         side_by_side.addWidget(self._build_outcome_box(), 1)
         side_by_side.addWidget(self._build_occasions_box(), 1)
@@ -131,6 +132,47 @@ class DesignView(QWidget):
         layout.addWidget(self.level_table)
         layout.addLayout(buttons)
         return box
+
+    def _build_crossed_box(self) -> QGroupBox:
+        box = QGroupBox("Crossed factors (not nested)")
+        box.setToolTip("Classifications that cut across the levels, such as the neighbourhood a student lives in: "
+                       "a school's students come from many neighbourhoods and a neighbourhood's from several "
+                       "schools. Each bottom-level unit is assigned to one unit of the factor at random.")
+        self.crossed_model = CrossedFactorTableModel(self._design, self)
+        self.crossed_model.design_edited.connect(self._on_edited)
+        self.crossed_table = QTableView()
+        self.crossed_table.setModel(self.crossed_model)
+        self.crossed_table.setItemDelegate(ChoiceDelegate(self.crossed_table))
+        self.crossed_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.crossed_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.crossed_table.setEditTriggers(QAbstractItemView.EditTrigger.AllEditTriggers)
+        self.crossed_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.crossed_table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.crossed_table.setMinimumHeight(rows_height(self.crossed_table, 1))
+        self.crossed_table.setToolTip(box.toolTip())
+        buttons = QHBoxLayout()
+        self.add_crossed_button = QPushButton("Add crossed factor")
+        self.add_crossed_button.setToolTip("Add a factor crossed with the levels; edit its row to name it and set "
+                                           "its units, sd and the level it lies within.")
+        self.add_crossed_button.clicked.connect(self._add_crossed_factor)
+        self.remove_crossed_button = QPushButton("Remove")
+        self.remove_crossed_button.setToolTip("Remove the selected crossed factor.")
+        self.remove_crossed_button.clicked.connect(self._remove_crossed_factor)
+        buttons.addWidget(self.add_crossed_button)
+        buttons.addWidget(self.remove_crossed_button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(box)
+        layout.addWidget(self.crossed_table)
+        layout.addLayout(buttons)
+        return box
+
+    def _add_crossed_factor(self) -> None:
+        self.crossed_table.selectRow(self.crossed_model.add_factor())
+
+    def _remove_crossed_factor(self) -> None:
+        rows = self.crossed_table.selectionModel().selectedRows()
+        if rows:
+            self.crossed_model.remove_factor(rows[0].row())
 
     def _build_outcome_box(self) -> QGroupBox:
         box = QGroupBox("Outcome")
@@ -370,6 +412,7 @@ class DesignView(QWidget):
             self._parse_errors.clear()
             self.level_model.set_design(design)
             self.covariate_model.set_design(design)
+            self.crossed_model.set_design(design)
             self.outcome_edit.setText(design.outcome)
             mark_invalid(self.outcome_edit, None)
             self.intercept_field.set_value(design.intercept)
@@ -483,9 +526,11 @@ class DesignView(QWidget):
         self._engine_marked = []
         self.level_model.set_cell_error(None, None, None)
         self.covariate_model.set_cell_error(None, None, None)
+        self.crossed_model.set_cell_error(None, None, None)
 
         problems = [reason for reason in self._parse_errors.values()]
         problems += self.level_model.parse_errors() + self.covariate_model.parse_errors()
+        problems += self.crossed_model.parse_errors()
         engine_error = ""
         try:
             self._design.validate()
@@ -535,6 +580,12 @@ class DesignView(QWidget):
                 widget = self.level_table
             else:
                 self.level_model.set_cell_error(location.row, column, message)
+        elif location.section == where.CROSSED:
+            if location.row is None:
+                widget = self.crossed_table
+            else:
+                self.crossed_model.set_cell_error(location.row, CrossedFactorTableModel.column_of(location.attribute),
+                                                  message)
         elif location.section == where.COVARIATES:
             self.covariate_model.set_cell_error(location.row, CovariateTableModel.column_of(location.attribute), message)
         elif location.section == where.OCCASIONS:
@@ -564,10 +615,15 @@ class DesignView(QWidget):
         # A level the bottom units move between (crossed, not nested) says so beside its count.
         rows = [(level.name, level.units.describe() + (f"; moves {level.move_prob:g}" if level.move_prob else ""),
                  counts.units[level.name], shares[level.name], iccs[level.name]) for level in design.levels]
+        for factor in design.crossed:  # crossed with the levels: its units per unit of the level it lies within
+            rows.append((factor.name, f"{factor.units.describe()}; crossed", counts.units[factor.name],
+                         shares[factor.name], iccs[factor.name]))
         if design.occasions is not None:
             rows.append((design.occasions.name, str(design.occasions.count), counts.units[design.occasions.name],
                          None, None))
         rows.append((RESIDUAL, "", None, shares[RESIDUAL], None))
+        crossed_within = {f.name: f"{f.units.describe()} per {f.within}" if f.within else f"{f.units.describe()} in all"
+                          for f in design.crossed}
         self.summary_table.setRowCount(len(rows))
         for row, values in enumerate(rows):
             texts = [values[0], values[1],
@@ -578,4 +634,6 @@ class DesignView(QWidget):
                 item = QTableWidgetItem(text)
                 if column >= 1:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if column == 1 and values[0] in crossed_within:
+                    item.setToolTip(crossed_within[values[0]])
                 self.summary_table.setItem(row, column, item)

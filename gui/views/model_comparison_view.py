@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, Q
                                QListWidgetItem, QPlainTextEdit, QPushButton, QSplitter, QTabWidget, QVBoxLayout,
                                QWidget)
 
+from engine.design import Design, Truth
 from engine.errors import UserInputError
 from engine.model_comparison import LikelihoodRatioTest, ModelComparison
 from engine.model_spec import ModelSpec
@@ -61,6 +62,7 @@ class ModelComparisonView(QWidget):
         self._frame: pd.DataFrame | None = None
         self._job: Job | None = None
         self._comparison: ModelComparison | None = None
+        self._truth: Truth | None = None
         self._build()
         job_runner.job_cancelled.connect(self._on_job_cancelled)
         self._update_buttons()
@@ -89,6 +91,12 @@ class ModelComparisonView(QWidget):
         self.up_button.clicked.connect(lambda: self.move_model(self.model_list.currentRow(), -1))
         self.down_button = QPushButton("Move down")
         self.down_button.clicked.connect(lambda: self.move_model(self.model_list.currentRow(), 1))
+        self.nested_crossed_button = QPushButton("Nested vs crossed")
+        self.nested_crossed_button.setToolTip(
+            "For data simulated from a design with something crossed (students who change teacher, "
+            "neighbourhoods across schools): list the design's nested models and its crossed model, to see "
+            "side by side where the nested models put the crossed factor's variance.")
+        self.nested_crossed_button.clicked.connect(self.list_nested_and_crossed)
         self.method_combo = QComboBox()
         for method, words in METHOD_CHOICES:
             self.method_combo.addItem(words, method)
@@ -109,7 +117,7 @@ class ModelComparisonView(QWidget):
         add_row.addWidget(self.model_edit, 1)
         add_row.addWidget(self.add_button)
         order_row = QHBoxLayout()
-        for button in (self.remove_button, self.up_button, self.down_button):
+        for button in (self.remove_button, self.up_button, self.down_button, self.nested_crossed_button):
             order_row.addWidget(button)
         run_row = QHBoxLayout()
         run_row.addWidget(self.compare_button, 1)
@@ -185,11 +193,26 @@ class ModelComparisonView(QWidget):
         variance_layout.addWidget(self.icc_table, 1)
         variance_layout.addWidget(QLabel("<b>Proportion of variance explained</b> against the null model"))
         variance_layout.addWidget(self.variance_table, 1)
+        self.components_model = DataFrameTableModel(formatters={})
+        self.components_table = CopyableTableView(self.components_model, export_name="variance-components")
+        self.components_table.setToolTip("Each model's variance components (sds) row by row, with the truth the "
+                                         "data were simulated from; an empty cell: the model has no such level.")
+        self.shift_label = QLabel()
+        self.shift_label.setWordWrap(True)
+        self.shift_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.shift_label.setToolTip("Where each nested model puts the variance of a crossed factor: its variances "
+                                    "minus the crossed model's, level by level.")
+        components_page = QWidget()
+        components_layout = QVBoxLayout(components_page)
+        components_layout.addWidget(QLabel("<b>Variance components</b> side by side (and the truth)"))
+        components_layout.addWidget(self.components_table, 1)
+        components_layout.addWidget(self.shift_label)
         self.result_tabs = QTabWidget()
         self.result_tabs.addTab(tests_page, "Tests and information criteria")
         self.result_tabs.addTab(variance_page, "ICC and variance explained")
+        self.result_tabs.addTab(components_page, "Variance components")
         self.result_tabs.addTab(self.report_text, "Text")
-        self.tests_page, self.variance_page = tests_page, variance_page
+        self.tests_page, self.variance_page, self.components_page = tests_page, variance_page, components_page
         results = QWidget()
         results_layout = QVBoxLayout(results)
         results_layout.setContentsMargins(0, 0, 0, 0)
@@ -206,7 +229,8 @@ class ModelComparisonView(QWidget):
 
     def table_views(self) -> list[CopyableTableView]:
         """The tables, for the window's export-failed and exported messages."""
-        return [self.models_table, self.tests_table, self.icc_table, self.variance_table, self.fixed_tests_table]
+        return [self.models_table, self.tests_table, self.icc_table, self.variance_table, self.fixed_tests_table,
+                self.components_table]
 
     # ----- models --------------------------------------------------------------------------------
     @property
@@ -217,9 +241,11 @@ class ModelComparisonView(QWidget):
     def is_running(self) -> bool:
         return self._job is not None
 
-    def set_data(self, frame: pd.DataFrame | None) -> None:
-        """New data: a shown comparison belongs to the old data, so it is cleared."""
+    def set_data(self, frame: pd.DataFrame | None, truth: Truth | None = None) -> None:
+        """New data (and their truth, when simulated): a shown comparison belongs to the old data,
+        so it is cleared."""
         self._frame = frame
+        self._truth = truth
         if self._comparison is not None:
             self._show_comparison(None)
             self.status_label.setText("The data changed: press Compare to compare the models on the new data.")
@@ -232,6 +258,24 @@ class ModelComparisonView(QWidget):
         self.model_list.clear()
         for spec in specs:
             self.add_model(spec)
+
+    def crossed_design(self) -> Design | None:
+        """The design the data were simulated from, when something in it is crossed."""
+        if self._truth is None or not self._truth.design:
+            return None
+        try:
+            design = Design.from_dict(self._truth.design)
+        except UserInputError:
+            return None
+        return design if design.crossed_names() else None
+
+    def list_nested_and_crossed(self) -> None:
+        """Replace the list by the design's nested models and its crossed model (the engine's choice)."""
+        from engine.compare import nested_and_crossed_models
+
+        design = self.crossed_design()
+        if design is not None:
+            self.set_models(nested_and_crossed_models(design))
 
     def add_model(self, spec: ModelSpec) -> bool:
         """Append ``spec`` (e.g. a fit's); False if the same model is listed already."""
@@ -295,7 +339,7 @@ class ModelComparisonView(QWidget):
             self._show_error("a comparison needs at least two models: add another one")
             return None
         job = comparison_job(self._frame, specs, [model_label(i) for i in range(len(specs))],
-                             self.method_combo.currentData(), self.dfmethod_combo.currentData())
+                             self.method_combo.currentData(), self.dfmethod_combo.currentData(), truth=self._truth)
         job.on_finished = self._on_finished
         job.on_failed = self._on_failed
         self.status_label.setStyleSheet("")
@@ -333,8 +377,9 @@ class ModelComparisonView(QWidget):
         self._comparison = comparison
         if comparison is None:
             for model in (self.models_model, self.tests_model, self.icc_model, self.variance_model,
-                          self.fixed_tests_model):
+                          self.fixed_tests_model, self.components_model):
                 model.clear()
+            self.shift_label.setText("")
             self.report_text.setPlainText("")
             self.notes_label.hide()
             return
@@ -343,6 +388,9 @@ class ModelComparisonView(QWidget):
         self.icc_model.set_frame(intraclass_table(comparison))
         self.variance_model.set_frame(variance_table(comparison))
         self.fixed_tests_model.set_frame(fixed_tests_table(comparison))
+        self.components_model.set_frame(components_table(comparison))
+        self.shift_label.setText("<br>".join(f"• <b>Where the {html.escape(shift.factor)} variance went:</b> "
+                                             f"{html.escape(shift.text)}" for shift in comparison.variance_shifts))
         has_f_tests = bool(getattr(comparison, "fixed_tests", []))
         self.fixed_tests_label.setVisible(has_f_tests)
         self.fixed_tests_table.setVisible(has_f_tests)
@@ -372,6 +420,7 @@ class ModelComparisonView(QWidget):
         self.remove_button.setEnabled(not running and 0 <= row < count)
         self.up_button.setEnabled(not running and 0 < row < count)
         self.down_button.setEnabled(not running and 0 <= row < count - 1)
+        self.nested_crossed_button.setEnabled(not running and self.crossed_design() is not None)
         for widget in (self.model_edit, self.add_button, self.method_combo, self.dfmethod_combo, self.model_list):
             widget.setEnabled(not running)
 
@@ -382,6 +431,18 @@ def fixed_tests_table(comparison: ModelComparison) -> pd.DataFrame:
     return pd.DataFrame([(t.restricted, t.full, ", ".join(t.columns), t.F, t.df1, t.df2, t.p, t.dfmethod)
                          for t in getattr(comparison, "fixed_tests", [])],
                         columns=["Restricted", "Full", "Added", "F", "df1", "df2", "P>F", "df method"])
+
+
+def components_table(comparison: ModelComparison) -> pd.DataFrame:
+    """Rows: the variance components; columns: the models (by label), then the truth if known."""
+    labels = [model.label for model in comparison.models]
+    rows = comparison.components
+    data = {"Parameter": [row.key for row in rows]}
+    for label in labels:
+        data[label] = [row.estimates.get(label) for row in rows]
+    if any(row.truth is not None for row in rows):
+        data["Truth"] = [row.truth for row in rows]
+    return pd.DataFrame(data, columns=list(data))
 
 
 def models_table(comparison: ModelComparison) -> pd.DataFrame:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from engine.design import Design
 
 LEVELS, COVARIATES, OCCASIONS, TREATMENT = "levels", "covariates", "occasions", "treatment"
+CROSSED = "crossed"
 OUTCOME, RESIDUAL_SD, INTERCEPT = "outcome", "residual_sd", "intercept"
 
 
@@ -25,8 +26,8 @@ class FieldLocation:
     attribute: str = ""
 
 
-_INDEXED = re.compile(r"^(levels|covariates)\[(\d+)\]$")
-_NAMED = re.compile(r"^(level|covariate|treatment) (\w+)$")
+_INDEXED = re.compile(r"^(levels|covariates|crossed)\[(\d+)\]$")
+_NAMED = re.compile(r"^(level|covariate|treatment|crossed factor) (\w+)$")
 _ROW_LIMIT = re.compile(r"reduce units at a level such as (\w+)")
 
 
@@ -58,6 +59,8 @@ def locate_error(message: str, design: Design) -> FieldLocation | None:
             return FieldLocation(TREATMENT, None, attribute)
         if kind == "level":
             return FieldLocation(LEVELS, _row_of(design.level_names, name), attribute)
+        if kind == "crossed factor":
+            return FieldLocation(CROSSED, _row_of([f.name for f in design.crossed], name), attribute)
         return FieldLocation(COVARIATES, _row_of([c.name for c in design.covariates], name), attribute)
     return None
 
