@@ -25,7 +25,8 @@ def test_old_design_files_load_unchanged_and_crossed_factors_round_trip(tmp_path
     design.save(path)
     saved = json.loads(path.read_text())
     assert saved["crossed"] == [{"name": "neigh_id", "units": {"distribution": "fixed", "n": 15, "min": 15, "max": 15,
-                                                               "mean": 15.0}, "sd": 2.0, "within": "dist_id"}]
+                                                               "mean": 15.0, "sizes": []}, "sd": 2.0,
+                                 "within": "dist_id"}]
     assert Design.load(path) == design
     # "units": 15 is shorthand for a fixed count, as for levels.
     saved["crossed"][0]["units"] = 15
