@@ -74,12 +74,6 @@ def test_blups_and_conditional_sds_match_dense_algebra():
     np.testing.assert_allclose(result.residuals, y - result.fitted)
 
 
-def test_df_methods_are_refused_for_crossed_factors():
-    frame = pd.read_csv(DATA / "penicillin.csv")
-    with pytest.raises(UserInputError, match="crossed"):
-        fit_mixed(frame, ModelSpec.parse("diameter || _all: R.plate || _all: R.sample, reml dfmethod(satterthwaite)"))
-
-
 def test_cli_formula_and_stata_layout(tmp_path, capsys):
     out = tmp_path / "fit.json"
     formula = "perform ~ tutoring + (1|dist_id/school_id) + (1|teach_id) + (1|student_id)"

@@ -56,6 +56,7 @@ report("penicillin", fit_tight(diameter ~ 1 + (1 | plate) + (1 | sample), pen))
 # (b) the simulated crossed design, correlated and independent teacher slopes
 cd <- read.csv("tests/data/crossed_ddf.csv"); cd$grp <- factor(cd$grp)
 report("crossed_unstructured", fit_tight(y ~ x + z + grp + (1 + x | teach) + (1 | student), cd), ftest = "grp")
+report("crossed_intercepts", fit_tight(y ~ x + z + grp + (1 | teach) + (1 | student), cd), ftest = "grp")
 report("crossed_independent", fit_tight(y ~ x + z + grp + (1 + x || teach) + (1 | student), cd), ftest = "grp")
 
 # (c) the seed's moving-teacher design (shared/reference crossed_seed_d5_reml), Satterthwaite only:
