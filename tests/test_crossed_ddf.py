@@ -299,3 +299,15 @@ def test_montecarlo_with_a_crossed_model_uses_the_df_method():
         assert row.df < 10  # about the 5 districts' 4 df, not z
         assert cons.loc[rep, "df"] == pytest.approx(row.df, rel=1e-9)
         assert cons.loc[rep, "p"] == pytest.approx(row.p, rel=1e-9)
+
+
+def test_anova_df_beyond_the_dense_rank_limit_is_refused_by_name(monkeypatch):
+    from engine.mixed.crossed import inference_ddf
+
+    monkeypatch.setattr(inference_ddf, "ANOVA_DENSE_LIMIT", 10)  # Penicillin leaves 1 + 6 columns, the seed more
+    pen = fit_mixed(pd.read_csv(DATA / "penicillin.csv"),
+                    ModelSpec.parse("diameter || _all: R.plate || _all: R.sample, reml dfmethod(anova)"))
+    assert pen.coef("_cons").df == 5
+    with pytest.raises(UserInputError, match=r"dfmethod\(anova\).*satterthwaite"):
+        fit_mixed(pd.read_csv(DATA / "crossed_ddf.csv"),
+                  ModelSpec.parse("y x z i.grp || _all: R.teach || _all: R.student, reml dfmethod(anova)"))

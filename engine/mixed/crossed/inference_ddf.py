@@ -29,7 +29,7 @@ from engine.mixed.variance_derivatives import DataScale, covariance_derivatives,
 from engine.model_spec import ModelSpec
 
 DIFFERENCE_STEP = 1e-3  # relative; with Richardson's step halving the error is ~ step^4
-ANOVA_DENSE_LIMIT = 4000  # columns left after absorbing the largest factor (a dense eigenproblem)
+ANOVA_DENSE_LIMIT = 2000  # columns left after absorbing the largest factor (a dense eigenproblem)
 
 
 class DerivativeCriterion:
