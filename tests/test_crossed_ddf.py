@@ -276,6 +276,23 @@ def test_lrtest_f_test_of_added_fixed_effects_in_a_crossed_model():
     assert test.columns == ["2.grp", "3.grp"] and test.df1 == df1
     assert relative_error(test.df2, df2) < 1e-4 and relative_error(test.F, f_value) < 1e-4
     assert relative_error(test.p, p) < 1e-4
+    # The automatic null model keeps the factors crossed: the variance explained is against it.
+    null = fit_mixed(frame, ModelSpec.parse("y || _all: R.teach || _all: R.student, reml"), predict=False)
+    assert comparison.null_fit.spec.has_crossed
+    assert relative_error(comparison.null_fit.loglik, null.loglik) < 1e-10
+
+
+def test_cli_lrtest_takes_formulas_in_order_with_models(capsys):
+    formula = "y ~ x + z{} + (1 + x | teach) + (1 | student)"
+    code = main.main(["lrtest", str(DATA / "crossed_ddf.csv"), "--model", "y x z || _all: R.teach || _all: R.student",
+                      "--formula", formula.format(""), "--formula", formula.format(" + factor(grp)"),
+                      "--reml", "--dfmethod", "satterthwaite"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "A: mixed y x z || _all: R.teach || _all: R.student" in out
+    assert "B: mixed y x z || _all: R.student || teach: x, covariance(unstructured)" in out
+    assert "C adds 2.grp, 3.grp" in out
+    assert "F(2, 76.72) =       1.93    Prob > F = 0.1523" in out  # lmerTest: 76.7196, 1.92859, 0.152334
 
 
 def test_montecarlo_with_a_crossed_model_uses_the_df_method():
