@@ -328,3 +328,24 @@ def test_anova_df_beyond_the_dense_rank_limit_is_refused_by_name(monkeypatch):
     with pytest.raises(UserInputError, match=r"dfmethod\(anova\).*satterthwaite"):
         fit_mixed(pd.read_csv(DATA / "crossed_ddf.csv"),
                   ModelSpec.parse("y x z i.grp || _all: R.teach || _all: R.student, reml dfmethod(anova)"))
+
+
+# lmerTest's contest1D of 2.grp - 3.grp in crossed_intercepts: (estimate, se, df, t, p)
+LINCOM = {"satterthwaite": (0.677552866904, 0.357991841341, 77.8526992003, 1.89264890609, 0.062121532619),
+          "kroger": (0.677552866904, 0.358075266702, 77.0522313363, 1.89220795154, 0.0622198111458)}
+
+
+@pytest.mark.parametrize("method", sorted(LINCOM))
+def test_cli_lincom_with_a_formula_matches_lmertest_contest(method, tmp_path):
+    import json
+
+    out = tmp_path / "lincom.json"
+    code = main.main(["lincom", str(DATA / "crossed_ddf.csv"), "--formula", MODELS["crossed_intercepts"][1],
+                      "--dfmethod", method, "2.grp - 3.grp", "--json", str(out), "--quiet"])
+    assert code == 0
+    (row,) = json.loads(out.read_text())["rows"]
+    estimate, se, df, t, p = LINCOM[method]
+    assert relative_error(row["estimate"], estimate) < 1e-4
+    assert relative_error(row["se"], se) < (1e-5 if method == "kroger" else 1e-4)
+    assert relative_error(row["df"], df) < 1e-4
+    assert relative_error(row["stat"], t) < 1e-4 and relative_error(row["p"], p) < 1e-4

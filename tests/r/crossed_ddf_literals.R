@@ -64,3 +64,11 @@ report("crossed_independent", fit_tight(y ~ x + z + grp + (1 + x || teach) + (1 
 seed <- read.csv("tests/data/seed_d5_crossed.csv")
 report("seed_d5_crossed", fit_tight(perform ~ tutoring + (1 | dist_id) + (1 | dist_id:school_id) + (1 | teach_id) +
                                      (1 | student_id), seed), methods = "Satterthwaite")
+
+# (d) one contrast, 2.grp - 3.grp (lincom), in the intercept model: lmerTest's contest1D
+m <- fit_tight(y ~ x + z + grp + (1 | teach) + (1 | student), cd)
+for (ddf in c("Satterthwaite", "Kenward-Roger")) {
+  r <- contest1D(m, c(0, 0, 0, 1, -1), ddf = ddf)
+  cat(sprintf("LINCOM %s estimate=%.12g se=%.12g df=%.12g t=%.12g p=%.12g\n", ddf, r$Estimate, r$`Std. Error`,
+              r$df, r$`t value`, r$`Pr(>|t|)`))
+}
