@@ -349,3 +349,22 @@ def test_cli_lincom_with_a_formula_matches_lmertest_contest(method, tmp_path):
     assert relative_error(row["se"], se) < (1e-5 if method == "kroger" else 1e-4)
     assert relative_error(row["df"], df) < 1e-4
     assert relative_error(row["stat"], t) < 1e-4 and relative_error(row["p"], p) < 1e-4
+
+
+def test_check_pvalues_draws_each_crossed_factor_once_per_id():
+    """check-pvalues on a crossed fit: one effect per plate and one per sample (6, not 144 cells), with the
+    fit's variances; each replication is refitted as the crossed model with its df method."""
+    from engine.montecarlo.pvalue_check import prepare_check, run_check_replications
+
+    frame = pd.read_csv(DATA / "penicillin.csv")
+    check, fitted = prepare_check(frame, "diameter || _all: R.plate || _all: R.sample, reml dfmethod(kroger)", reps=1)
+    plate, sample = check.levels
+    assert (plate.groups, sample.groups) == (24, 6)
+    assert np.array_equal(sample.codes, pd.factorize(frame["sample"], sort=True)[0])
+    assert np.array_equal(plate.codes, pd.factorize(frame["plate"], sort=True)[0])
+    for level in check.levels:
+        sd = fitted.random_param(level.name, "sd(_cons)").estimate
+        assert (level.factor @ level.factor.T)[0, 0] == pytest.approx(sd ** 2, rel=1e-12)
+    records = run_check_replications(check, 0, [0])
+    cons = records[records["param"] == "_cons"].iloc[0]
+    assert not cons["failed"] and 4 < cons["df"] < 8  # Kenward-Roger, about Penicillin's 5.5
