@@ -242,6 +242,11 @@ def test_anova_df_of_penicillin_and_the_moving_teacher_design():
         MODELS["seed_d5_crossed"][2].replace("reml", "reml dfmethod(anova)")), predict=False)
     assert seed.coef("_cons").df == 4
     assert seed.coef("tutoring").df == 8000 - 4176
+    # The lme4 formula lists the crossed factors first; the df are the same (factors enter coarsest first).
+    formula = ModelSpec.parse_lme4(MODELS["seed_d5_crossed"][1], "REML").replace(dfmethod="anova")
+    assert not formula.levels[0].name.startswith("dist")
+    same = fit_mixed(pd.read_csv(DATA / "seed_d5_crossed.csv"), formula, predict=False)
+    assert {row.term: row.df for row in same.fixed} == {row.term: row.df for row in seed.fixed}
 
 
 def test_methods_that_cannot_apply_are_refused_with_the_reason():

@@ -10,8 +10,8 @@ evaluation (error ~ step^4). Kenward-Roger's P_i and Q_ij are derivatives of X'V
 matrix is ever formed, whatever n.
 
 The design-based methods: ``residual`` is n - rank(X); ``anova`` is the containment method over
-the factors in the order written (as for nested levels, see ``engine.mixed.ddf``), with the rank
-contributions of crossed indicator matrices computed after absorbing the largest factor;
+the factors added coarsest first (nested levels outermost first, as in ``engine.mixed.ddf``;
+the df do not depend on the order the model was written in), with the rank contributions of crossed indicator matrices computed after absorbing the largest factor;
 ``repeated`` is for two-level models and is refused by ``check_dfmethod``.
 """
 
@@ -115,7 +115,7 @@ def crossed_design_df(method: str, design: np.ndarray, factors: list[GroupingFac
 
     anova: a coefficient whose column is constant within a factor's groups is contained in it; its
     df are the smallest rank contribution of a containing factor to [X Z_1 .. Z_k] (factors added
-    in the order written), and n - rank([X Z]) when no factor contains it.
+    coarsest first), and n - rank([X Z]) when no factor contains it.
     """
     n, p = design.shape
     rank_x = _rank(design.T @ design)
@@ -123,10 +123,13 @@ def crossed_design_df(method: str, design: np.ndarray, factors: list[GroupingFac
         return np.full(p, float(n - rank_x))
     if method != "anova":
         raise UserInputError(f"dfmethod({method}) does not apply to crossed random factors")
-    ranks = [rank_x] + [_rank_with_factors(design, factors[:k + 1]) for k in range(len(factors))]
+    # Coarsest first (fewest groups; ties as written): nested levels then enter outermost first, as on
+    # the nested path, and the df do not depend on the order the model was written in.
+    ordered = sorted(factors, key=lambda factor: factor.n_groups)
+    ranks = [rank_x] + [_rank_with_factors(design, ordered[:k + 1]) for k in range(len(ordered))]
     contributions = np.diff(ranks)
     dfs = np.full(p, float(n - ranks[-1]))
-    for index, factor in enumerate(factors):
+    for index, factor in enumerate(ordered):
         if contributions[index] > 0:
             constant = _constant_within(design, factor)
             dfs = np.where(constant, np.minimum(dfs, contributions[index]), dfs)
