@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 
 import main
-from engine.errors import UserInputError
 from engine.mixed import fit_mixed
 from engine.mixed.crossed import fit as crossed_fit
 from engine.model_spec import ModelSpec
