@@ -634,7 +634,9 @@ def _null_spec(specs: Sequence[ModelSpec], null_model, method: str) -> ModelSpec
     if isinstance(null_model, str) and null_model != AUTOMATIC_NULL:
         return ModelSpec.parse(null_model, method=method)
     widest = max(specs, key=lambda s: len(s.levels))
-    return ModelSpec(outcome=widest.outcome, fixed=[], levels=[Level(name) for name in widest.level_names],
+    # random intercepts at the same levels, crossed factors kept crossed (a nested null would be another model)
+    levels = [Level(level.name, crossed=level.crossed, nested_in=list(level.nested_in)) for level in widest.levels]
+    return ModelSpec(outcome=widest.outcome, fixed=[], levels=levels,
                      method=method, family=widest.family, link=widest.link, nagq=widest.nagq,
                      offset=widest.offset, exposure=widest.exposure)
 

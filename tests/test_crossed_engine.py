@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 
 import main
-from engine.errors import UserInputError
 from engine.mixed import fit_mixed
 from engine.mixed.crossed import fit as crossed_fit
 from engine.model_spec import ModelSpec
@@ -72,12 +71,6 @@ def test_blups_and_conditional_sds_match_dense_algebra():
     assert effects["plate"].group_ids["plate"].tolist() == sorted(frame["plate"].unique())
     np.testing.assert_allclose(result.fitted, result.coef("_cons").coef + z @ u, rtol=1e-9)
     np.testing.assert_allclose(result.residuals, y - result.fitted)
-
-
-def test_df_methods_are_refused_for_crossed_factors():
-    frame = pd.read_csv(DATA / "penicillin.csv")
-    with pytest.raises(UserInputError, match="crossed"):
-        fit_mixed(frame, ModelSpec.parse("diameter || _all: R.plate || _all: R.sample, reml dfmethod(satterthwaite)"))
 
 
 def test_cli_formula_and_stata_layout(tmp_path, capsys):

@@ -272,4 +272,4 @@ def test_lrtest_command_with_centring(capsys, intercept_vs_slope):
 
 def test_lrtest_command_needs_two_models(capsys):
     assert main(["lrtest", str(DATA / "hsb.csv"), "--model", "mathach || school:"]) == 2
-    assert capsys.readouterr().err.strip() == "error: lrtest needs at least two --model options"
+    assert capsys.readouterr().err.strip() == "error: lrtest needs at least two models (--model or --formula options)"

@@ -16,8 +16,11 @@ def register(subparsers) -> None:
                     "mixture. Also prints intraclass correlations and the proportion of variance explained at "
                     "each level against a null model with the same levels.")
     parser.add_argument("data", help="data file (.csv, .dta, .sav, .xlsx, .parquet)")
-    parser.add_argument("--model", action="append", required=True,
+    parser.add_argument("--model", action=_InOrder, dest="written", default=[],
                         help="a model in Stata mixed syntax; give two or more, smaller first")
+    parser.add_argument("--formula", action=_InOrder, dest="written", default=[],
+                        help="a model as an lme4 formula (e.g. with random slopes on crossed factors), in the "
+                             "order given among the --model options; REML unless --ml, as in lme4")
     method = parser.add_mutually_exclusive_group()
     method.add_argument("--reml", dest="method", action="store_const", const="REML",
                         help="fit every model by REML (tests of fixed effects are then refitted by ML)")
@@ -38,15 +41,20 @@ def run(args: argparse.Namespace) -> int:
     from engine.errors import UserInputError
     from engine.model_comparison import AUTOMATIC_NULL, compare_models
 
-    if len(args.model) < 2:
-        raise UserInputError("lrtest needs at least two --model options")
+    if len(args.written) < 2:
+        raise UserInputError("lrtest needs at least two models (--model or --formula options)")
     from engine.cli._options import check_outputs
 
     check_outputs([("--json", args.json)], [("DATA", args.data)])
     centering = centerings_from_arguments(args)
     specs = []
-    for text in args.model:
-        spec = parse_model_with_method(text, args.method)
+    for option, text in args.written:
+        if option == "--formula":
+            from engine.model_spec import ModelSpec
+
+            spec = ModelSpec.parse_lme4(text, method=args.method)
+        else:
+            spec = parse_model_with_method(text, args.method)
         spec.centering = list(centering)
         specs.append(spec)
     dataset = read_data(args.data)
@@ -59,3 +67,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         write_json(comparison.to_dict(), args.json)
     return 0
+
+
+class _InOrder(argparse.Action):
+    """Collect --model and --formula texts in the order they were given, with the option's name."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, [*getattr(namespace, self.dest), (option_string, values)])

@@ -17,7 +17,10 @@ def register(subparsers) -> None:
                     "without a df method it is Wald chi2, Stata's default.")
     parser.add_argument("data", help="data file (.csv, .dta, .sav, .xlsx, .parquet)")
     parser.add_argument("terms", nargs="+", metavar="TERM", help="terms or coefficient names to test jointly")
-    parser.add_argument("--model", required=True, help="model in Stata mixed syntax")
+    written = parser.add_mutually_exclusive_group(required=True)
+    written.add_argument("--model", help="model in Stata mixed syntax; crossed factors as || _all: R.x")
+    written.add_argument("--formula", help="the model as an lme4 formula, e.g. \"y ~ x + (1|teach_id) + "
+                         "(1|student_id)\"; REML unless --ml, as in lme4")
     method = parser.add_mutually_exclusive_group()
     method.add_argument("--reml", dest="method", action="store_const", const="REML", help="fit by REML")
     method.add_argument("--ml", dest="method", action="store_const", const="ML", help="fit by ML (Stata's default)")

@@ -149,15 +149,14 @@ def prepare_check(frame: pd.DataFrame, model: str, *, reps: int = 200, seed: int
     (PValueCheck, FitResult)
     """
     from engine.mixed import fit_mixed
-    from engine.mixed.hierarchy import build_hierarchy
     from engine.mixed.prepare import prepare_model_data
 
     spec = ModelSpec.parse(model)
     if not spec.levels:
         raise UserInputError("check-pvalues needs a mixed model with at least one level (|| group:)")
-    if spec.family != "gaussian" or spec.has_crossed:
-        raise UserInputError("check-pvalues simulates a linear model with nested levels: binary, count and "
-                             "crossed models are not supported yet")
+    if spec.family != "gaussian":
+        raise UserInputError("check-pvalues simulates a linear model: binary and count models are not "
+                             "supported yet")
     fit = fit or fit_mixed(frame, spec, predict=False)
     data = prepare_model_data(frame, spec)
     names = list(data.design.names)
@@ -166,14 +165,14 @@ def prepare_check(frame: pd.DataFrame, model: str, *, reps: int = 200, seed: int
     unknown = [term for term in tested if term not in names]
     if unknown:
         raise UserInputError(f"--terms {unknown[0]}: not a fixed effect of the model ({', '.join(names)})")
-    hierarchy = build_hierarchy(data.frame, spec.level_names)
+    groupings = _level_groupings(data.frame, spec)
     levels = []
     for index, level in enumerate(spec.levels):
         terms_here = level.terms
         columns = np.column_stack([np.ones(len(data.frame)) if term == "_cons" else
                                    data.frame[term].to_numpy(dtype=float) for term in terms_here])
-        levels.append(LevelDraw(level.name, hierarchy.row_codes[index], hierarchy.group_counts[index], columns,
-                                _factor(_covariance(fit, level.name, terms_here))))
+        codes, groups = groupings[index]
+        levels.append(LevelDraw(level.name, codes, groups, columns, _factor(_covariance(fit, level.name, terms_here))))
     random_truth = {f"{row.level}:{row.param}": float(row.estimate) for row in fit.random}
     residual = random_truth.get(f"{RESIDUAL}:sd({RESIDUAL})")
     if residual is None:
@@ -184,6 +183,20 @@ def prepare_check(frame: pd.DataFrame, model: str, *, reps: int = 200, seed: int
                         residual_sd=residual, random_truth=random_truth, tested=tested, reps=reps, seed=seed,
                         alpha=alpha)
     return check.validate(), fit
+
+
+def _level_groupings(frame: pd.DataFrame, spec: ModelSpec) -> list[tuple[np.ndarray, int]]:
+    """Per level, every row's group code and the number of groups: nested levels combine their id
+    with the levels above; a crossed factor's groups are its own ids (each drawn once, shared by
+    every row of that id whatever the other factors)."""
+    if spec.has_crossed:
+        from engine.mixed.crossed.factors import grouping_factors
+
+        return [(factor.codes, factor.n_groups) for factor in grouping_factors(frame, spec)]
+    from engine.mixed.hierarchy import build_hierarchy
+
+    hierarchy = build_hierarchy(frame, spec.level_names)
+    return list(zip(hierarchy.row_codes, hierarchy.group_counts))
 
 
 def _covariance(fit: FitResult, level: str, terms: list[str]) -> np.ndarray:

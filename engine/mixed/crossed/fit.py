@@ -10,12 +10,12 @@ import time
 import numpy as np
 import pandas as pd
 
-from engine.errors import UserInputError
 from engine.mixed.covariance import LevelCovariance
 from engine.mixed.criterion import LevelTerms
 from engine.mixed.crossed.criterion import CrossedCriterion
 from engine.mixed.crossed.factors import GroupingFactor, grouping_factors, nested_equivalent, nesting_order
-from engine.mixed.ddf import FixedEffectsInference
+from engine.mixed.crossed.inference_ddf import crossed_fixed_effects_inference
+from engine.mixed.ddf import check_dfmethod, data_scale
 from engine.mixed.inference import BOUNDARY_RATIO, VarianceParameters, lr_test_vs_linear
 from engine.mixed.optimize import minimise_deviance
 from engine.mixed.prepare import build_work_columns, prepare_model_data
@@ -35,9 +35,7 @@ def fit_crossed(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, predi
     order = nesting_order(factors)
     if order is not None:
         return _fit_nested_instead(frame, spec, order, factors, start_theta, predict, should_stop, on_iteration)
-    if spec.dfmethod is not None:
-        raise UserInputError(f"dfmethod({spec.dfmethod}) is not available for crossed random factors yet; "
-                             f"leave it out for large-sample z tests")
+    check_dfmethod(spec)
     work = build_work_columns(data, spec)
     levels = [LevelTerms(columns, LevelCovariance(len(columns), level.covariance))
               for columns, level in zip(work.level_columns, spec.levels)]
@@ -67,7 +65,8 @@ def fit_crossed(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, predi
         warnings.append(f"The optimiser did not converge ({optimum.message}); treat the estimates with caution.")
     sd_rows, var_rows = variance.rows(cov_psi)
     loglik_linear = -0.5 * criterion.evaluate(np.zeros(criterion.n_params), gradient=False).deviance
-    inference = FixedEffectsInference(names, beta, cov_beta, None)
+    inference = crossed_fixed_effects_inference(spec, names, beta, cov_beta, criterion, optimum.theta, sigma,
+                                                data_scale(work.x_means, names), data.design.matrix, factors)
     result = FitResult(
         estimator="mixed", method=spec.method, nobs=n, fixed=inference.coefficient_rows(),
         name=spec.to_stata(), model=spec.to_stata(), depvar=spec.outcome, loglik=loglik,
@@ -75,7 +74,8 @@ def fit_crossed(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, predi
         lr_test=lr_test_vs_linear(loglik, loglik_linear, criterion.n_params),
         wald=inference.overall_test(), warnings=warnings, dropped_rows=data.dropped_rows,
         n_params=p + criterion.n_params + 1, iterations=[-0.5 * d for d in optimum.history],
-        theta=[float(t) for t in optimum.theta], vcov=cov_beta.tolist(), spec=spec, dfmethod="z",
+        theta=[float(t) for t in optimum.theta], vcov=inference.cov.tolist(), spec=spec,
+        dfmethod=spec.dfmethod or "z",
     )
     result.inference = inference
     result.random_variances = var_rows
