@@ -128,6 +128,10 @@ def intraclass_correlations(result: FitResult) -> list[LevelICC]:
         covariance (a singular information matrix) or the ICC is 0 or 1.
     """
     names = result.spec.level_names
+    if result.spec.has_crossed:
+        # Which pairs share which effects depends on how the factors cross in the data; Stata's
+        # estat icc refuses crossed-effects models too.
+        return []
     residual = residual_variance(result)
     if residual is None:
         return []  # a count outcome: no latent residual, no ICC (as Stata's estat icc)

@@ -296,7 +296,10 @@ def compare_models(frame: pd.DataFrame, models: Sequence[Union[ModelSpec, str]],
 
     intraclass: list[IntraclassCorrelation] = []
     for label, fit in zip(labels, fits):
-        if _random_intercepts_only(fit.spec):
+        if fit.spec.has_crossed:
+            notes.append(f"{label}: no intraclass correlation, since with crossed random factors which pairs of "
+                         f"observations share which effects depends on the data (as Stata's estat icc).")
+        elif _random_intercepts_only(fit.spec):
             intraclass += intraclass_correlations(fit, label)
         elif fit.spec.levels:
             notes.append(f"{label}: no intraclass correlation, since with random slopes the share of variance "
@@ -309,7 +312,7 @@ def compare_models(frame: pd.DataFrame, models: Sequence[Union[ModelSpec, str]],
         null_spec = _null_spec(specs, null_model, fits[0].method if len(methods) == 1 else "ML")
         null_text = null_spec.to_stata()
         null_fit = fit_mixed(data, null_spec, predict=False, should_stop=should_stop)
-        if _random_intercepts_only(null_spec):
+        if _random_intercepts_only(null_spec) and not null_spec.has_crossed:
             intraclass = intraclass_correlations(null_fit, NULL_LABEL) + intraclass
         for label, fit in zip(labels, fits):
             explained += variance_explained(fit, null_fit, label)

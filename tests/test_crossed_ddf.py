@@ -373,3 +373,21 @@ def test_check_pvalues_draws_each_crossed_factor_once_per_id():
     records = run_check_replications(check, 0, [0])
     cons = records[records["param"] == "_cons"].iloc[0]
     assert not cons["failed"] and 4 < cons["df"] < 8  # Kenward-Roger, about Penicillin's 5.5
+
+
+def test_no_intraclass_correlation_for_crossed_models_as_stata():
+    # Cumulating variances level by level, as for nested levels, gave numbers with no meaning for
+    # crossed factors (which pairs share which effects depends on the data); Stata refuses too.
+    from engine.icc_r2 import intraclass_correlations
+    from engine.model_comparison import compare_models
+
+    frame = pd.read_csv(DATA / "crossed_ddf.csv")
+    crossed = ModelSpec.parse("y x z || _all: R.teach || _all: R.student, reml")
+    nested = ModelSpec.parse("y x z || teach:, reml")
+    comparison = compare_models(frame, [nested, crossed], labels=["N", "C"])
+    assert [row.model for row in comparison.intraclass] == ["N"]
+    fit = comparison.fits[0]
+    variances = [fit.random_param("teach", "sd(_cons)").estimate ** 2, fit.random_param("Residual", "sd(Residual)").estimate ** 2]
+    assert relative_error(comparison.intraclass[0].estimate, variances[0] / sum(variances)) < 1e-10
+    assert any(note.startswith("C: no intraclass correlation") for note in comparison.notes)
+    assert intraclass_correlations(comparison.fits[1]) == []
