@@ -190,10 +190,12 @@ def test_schur_pattern_and_plain_sparse_products_agree(monkeypatch):
 
 def test_sparse_and_dense_factorisations_agree(monkeypatch):
     """The sparse LU path (with its selected inverse) against the dense Cholesky path."""
+    from engine.mixed.crossed import components
     from engine.mixed.crossed import criterion as crossed_criterion
 
     frame = pd.read_csv(DATA / "seed_d5_crossed.csv")
     spec = ModelSpec.parse_lme4("perform ~ tutoring + (1|dist_id/school_id) + (1|teach_id) + (1|student_id)")
+    monkeypatch.setattr(components, "MAX_BLOCK", 0)  # S whole, not by its districts' blocks
     dense = fit_mixed(frame, spec)
     monkeypatch.setattr(crossed_criterion, "DENSE_LIMIT", 0)
     monkeypatch.setattr(crossed_criterion, "DENSE_FILL", 2.0)
@@ -205,3 +207,57 @@ def test_sparse_and_dense_factorisations_agree(monkeypatch):
     for ours, theirs in zip(sparse.level_effects, dense.level_effects):
         np.testing.assert_allclose(ours.estimates, theirs.estimates, rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(ours.std_errors, theirs.std_errors, rtol=1e-6)
+
+
+def test_schur_blocks_by_component_agree_with_the_whole_sparse_factor(monkeypatch):
+    """Teachers cross students only within schools, so S splits into one block per district:
+    factoring the blocks one by one must give the whole sparse LU's fit, sds and BLUPs."""
+    from engine.mixed.crossed import components
+    from engine.mixed.crossed import criterion as crossed_criterion
+
+    frame = pd.read_csv(DATA / "seed_d5_crossed.csv")
+    spec = ModelSpec.parse_lme4("perform ~ tutoring + (1|dist_id/school_id) + (1|teach_id) + (1|student_id)")
+    built = []
+    original = components.component_blocks
+    monkeypatch.setattr(crossed_criterion, "component_blocks", lambda m: built.append(original(m)) or built[-1])
+    blocked = fit_mixed(frame, spec)
+    assert built and built[0] is not None and len(set(built[0].row_component)) == 5  # one block per district
+    monkeypatch.setattr(crossed_criterion, "component_blocks", lambda m: None)
+    monkeypatch.setattr(crossed_criterion, "DENSE_LIMIT", 0)
+    monkeypatch.setattr(crossed_criterion, "DENSE_FILL", 2.0)
+    whole = fit_mixed(frame, spec)
+    assert relative_error(blocked.loglik, whole.loglik) < 1e-10
+    for ours, theirs in zip(blocked.random, whole.random):
+        assert relative_error(ours.estimate, theirs.estimate) < 1e-5
+        assert relative_error(ours.se, theirs.se) < 1e-4
+    for ours, theirs in zip(blocked.level_effects, whole.level_effects):
+        np.testing.assert_allclose(ours.estimates, theirs.estimates, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(ours.std_errors, theirs.std_errors, rtol=1e-6)
+
+
+def test_gradient_with_a_factor_at_zero_on_the_sparse_factor(monkeypatch):
+    """A factor whose sd is zero leaves unit rows in S that the sparse LU drops from its pattern;
+    the exact gradient must still match central differences there (it once failed outright)."""
+    from engine.mixed.covariance import LevelCovariance
+    from engine.mixed.criterion import LevelTerms
+    from engine.mixed.crossed import criterion as crossed_criterion
+    from engine.mixed.crossed.criterion import CrossedCriterion
+    from engine.mixed.crossed.factors import grouping_factors
+    from engine.mixed.prepare import build_work_columns, prepare_model_data
+
+    monkeypatch.setattr(crossed_criterion, "component_blocks", lambda m: None)
+    monkeypatch.setattr(crossed_criterion, "DENSE_LIMIT", 0)
+    monkeypatch.setattr(crossed_criterion, "DENSE_FILL", 2.0)
+    spec = ModelSpec.parse_lme4("perform ~ tutoring + (1|dist_id/school_id) + (1 + tutoring||teach_id) "
+                                "+ (0 + tutoring|student_id)", "REML")
+    data = prepare_model_data(pd.read_csv(DATA / "seed_d5_crossed.csv"), spec)
+    work = build_work_columns(data, spec)
+    levels = [LevelTerms(c, LevelCovariance(len(c), lv.covariance)) for c, lv in zip(work.level_columns, spec.levels)]
+    criterion = CrossedCriterion(work.matrix, grouping_factors(data.frame, spec), levels, work.x_columns,
+                                 work.y_column, True)
+    theta = np.array([0.3, 0.0, 0.9, 0.1, 0.7])  # the school sd at zero
+    gradient = criterion.evaluate(theta).gradient
+    numeric = criterion._numeric_gradient(theta)
+    free = np.arange(theta.size) != 1  # the deviance is even in a zero theta: its gradient is 0 there
+    np.testing.assert_allclose(gradient[free], numeric[free], rtol=1e-5, atol=1e-3)
+    assert gradient[1] == 0.0

@@ -24,6 +24,8 @@ from scipy.sparse.linalg import splu
 
 from engine.errors import UserInputError
 from engine.mixed.criterion import LOG_2PI, Evaluation, LevelTerms, ProfiledCriterion
+from engine.mixed.crossed.absorbed import AbsorbedFirstFactor
+from engine.mixed.crossed.components import BlockFactor, component_blocks
 from engine.mixed.crossed.factors import GroupingFactor
 from engine.mixed.crossed.selected_inverse import selected_inverse
 
@@ -100,6 +102,11 @@ class CrossedCriterion(ProfiledCriterion):
             per_group = np.diff(self.a21.tocsc().indptr).astype(np.int64)
             if int(per_group @ per_group) <= MAX_SCHUR_PAIRS:  # else the pair list would not fit in memory
                 self.pattern = _SchurPattern(self.a22, self.a21)
+        # The scalar first factor summed out once for all evaluations (absorbed.py).
+        self.absorbed = None if self.pattern is None else \
+            AbsorbedFirstFactor(self.pattern, self.a21, self.a11_blocks[:, 0, 0], self.ztw[: self.split])
+        # S's independent blocks (crossing only within coarser units), factored densely in batches.
+        self.blocking = None if self.pattern is None else component_blocks(self.pattern.matrix())
 
     # ----- Lambda -----------------------------------------------------------------------------
     def _level_lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
@@ -123,6 +130,8 @@ class CrossedCriterion(ProfiledCriterion):
     # ----- evaluation ---------------------------------------------------------------------------
     def evaluate(self, theta: np.ndarray, gradient: bool = True, keep: bool = False) -> Evaluation:
         theta = np.asarray(theta, dtype=float)
+        if self.absorbed is not None and not keep:
+            return self._evaluate_absorbed(theta, gradient)
         evaluation, blocks = self._evaluate(theta)
         if gradient:
             from engine.mixed.crossed.gradient import analytic_gradient
@@ -133,6 +142,32 @@ class CrossedCriterion(ProfiledCriterion):
             evaluation.childsums = [blocks]  # the predictions reuse the factorisation
         return evaluation
 
+    def _evaluate_absorbed(self, theta: np.ndarray, gradient: bool) -> Evaluation:
+        """As ``evaluate`` without the first factor's per-group blocks (absorbed.py)."""
+        _, d1, rest = self._lambda_parts(theta)
+        d = float(d1[0])
+        absorbed = self.absorbed
+        w = absorbed.weights(d)
+        s_rw = absorbed.others_w(d, w, self.ztw[self.split:], rest)
+        factor, logdet_rest = self._factor_rest(absorbed.schur_values(d, w, rest))
+        h_rest = factor(s_rw)
+        schur = absorbed.w_part(d, w, self.wtw) - s_rw.T @ h_rest
+        evaluation = self._profile(schur, absorbed.logdet(d) + logdet_rest)
+        if gradient:
+            from engine.mixed.crossed.gradient import absorbed_gradient
+
+            exact = absorbed_gradient(self, theta, evaluation, d, w, rest, h_rest, factor) \
+                if self._can_invert(factor) else None
+            evaluation.gradient = self._numeric_gradient(theta) if exact is None else exact
+        return evaluation
+
+    def _factor_rest(self, s_rr: sp.csc_matrix):
+        """Factor S: by its independent blocks when it has them (on the Schur pattern), else whole."""
+        if self.blocking is not None and self.pattern is not None and s_rr.nnz == self.pattern.nnz:
+            factor = self.blocking.factor(s_rr.data)
+            return factor, factor.logdet
+        return _factor(s_rr)
+
     def _numeric_gradient(self, theta: np.ndarray) -> np.ndarray:
         out = np.empty(theta.size)
         for i in range(theta.size):
@@ -140,7 +175,8 @@ class CrossedCriterion(ProfiledCriterion):
             up, down = theta.copy(), theta.copy()
             up[i] += step
             down[i] -= step
-            out[i] = (self._evaluate(up)[0].deviance - self._evaluate(down)[0].deviance) / (2 * step)
+            out[i] = (self.evaluate(up, gradient=False).deviance
+                      - self.evaluate(down, gradient=False).deviance) / (2 * step)
         return out
 
     def _evaluate(self, theta):
@@ -195,7 +231,7 @@ class CrossedCriterion(ProfiledCriterion):
             else:
                 s_rr = (t22 + self.identity_rest - b_rest @ b_rest.T).tocsc()
             s_rw = u2 - b_rest @ flat
-            solve_rest, logdet_rest = _factor(s_rr)
+            solve_rest, logdet_rest = self._factor_rest(s_rr)
             logdet += logdet_rest
             schur = w_part - s_rw.T @ solve_rest(s_rw)
         evaluation = self._profile(schur, logdet)
@@ -203,6 +239,9 @@ class CrossedCriterion(ProfiledCriterion):
 
     def columns_of_parameters(self) -> list[np.ndarray]:
         """For each theta parameter of a diagonal Lambda, the positions of the effects it scales."""
+        cached = getattr(self, "_columns_cache", None)
+        if cached is not None and cached[0] is self.levels:
+            return cached[1]
         out = []
         for index, terms in enumerate(self.levels):
             position = self.order.index(index)
@@ -211,6 +250,7 @@ class CrossedCriterion(ProfiledCriterion):
             for basis in terms.covariance.basis:
                 own = np.flatnonzero(np.diag(basis))
                 out.append((groups[:, None] + own[None, :]).ravel())
+        self._columns_cache = (self.levels, out)
         return out
 
     def _first_transform(self, d1, lam1, inv1) -> sp.csr_matrix:
@@ -252,14 +292,17 @@ class CrossedCriterion(ProfiledCriterion):
 
     def can_select_inverse(self, blocks) -> bool:
         """Whether S^-1 on S's pattern is affordable: always from a sparse factor, up to a size dense."""
+        return self._can_invert(blocks.solve_rest)
+
+    def _can_invert(self, factor) -> bool:
         from engine.mixed.crossed.predict import DENSE_INVERSE_LIMIT
 
-        factor = blocks.solve_rest
-        return self.n_rest <= DENSE_INVERSE_LIMIT or (isinstance(factor, _SparseFactor) and factor.symmetric)
+        return self.n_rest <= DENSE_INVERSE_LIMIT or isinstance(factor, BlockFactor) or (
+            isinstance(factor, _SparseFactor) and factor.symmetric)
 
     def deviance_at_sigma(self, theta: np.ndarray, sigma: float) -> float:
         """-2 log L (or -2 log L_R) with sigma given rather than profiled out."""
-        evaluation = self._evaluate(np.asarray(theta, dtype=float))[0]
+        evaluation = self.evaluate(theta, gradient=False)
         dof = self.n - self.p if self.reml else self.n
         value = evaluation.logdet_v + dof * (LOG_2PI + 2.0 * np.log(sigma)) + evaluation.r2 / sigma ** 2
         return value + (evaluation.logdet_x if self.reml else 0.0)
@@ -295,6 +338,9 @@ class _SparseFactor:
             raise UserInputError("the random-effects cross-products are not positive definite")
         self.logdet = float(np.sum(np.log(diagonal)))
         self.size = matrix.shape[0]
+        columns = np.repeat(np.arange(self.size), np.diff(matrix.indptr))
+        coupling = (matrix.data != 0.0) & (matrix.indices != columns)
+        self.decoupled = np.bincount(matrix.indices[coupling], minlength=self.size) == 0
         self.symmetric = np.array_equal(self.lu.perm_r, self.lu.perm_c)  # one symmetric permutation
 
     def __call__(self, rhs: np.ndarray) -> np.ndarray:
@@ -314,8 +360,7 @@ class _SparseFactor:
         lower.sort_indices()
         strict = sp.tril(lower, k=-1, format="csc")
         strict.sort_indices()
-        return selected_inverse(strict, lu.U.diagonal(), lu.perm_c)
-        return SelectedInverse(z, lu.perm_c)
+        return selected_inverse(strict, lu.U.diagonal(), lu.perm_c, self.decoupled)
 
 
 class _SchurPattern:
@@ -365,6 +410,10 @@ class _SchurPattern:
                            minlength=self.nnz)  # filled where row <= column
         half[self.strictly_lower] = half[self.mirror[self.strictly_lower]]
         return half
+
+    def matrix(self) -> sp.csc_matrix:
+        """The pattern itself (every entry 1), as a CSC matrix."""
+        return sp.csc_matrix((np.ones(self.nnz), self.indices, self.indptr), shape=(self.size, self.size))
 
     def assemble(self, scale: np.ndarray, weights: np.ndarray) -> sp.csc_matrix:
         """diag(scale) (A22 - sum_g w_g a_g a_g') diag(scale) + I as a CSC matrix."""
