@@ -63,6 +63,9 @@ class ComponentBlocks:
             slot, place = np.nonzero(~filled)
             unit.append(batch_offsets[b] + slot * width * width + place * (width + 1))
         self.padding_diagonal = np.concatenate(unit) if unit else np.zeros(0, dtype=np.int64)
+        every_row = np.arange(size)
+        self.diagonal_target = self._flat(every_row, every_row)
+        self.queries: dict = {}  # the last entries() query's flat positions, reused when it recurs
         # Rows of the right-hand sides gathered into (blocks, width) per batch.
         self.rhs_positions = []
         for b, (width, number) in enumerate(self.batches):
@@ -140,15 +143,21 @@ class BlockFactor:
         return self  # S^-1 is already formed, block by block
 
     def diagonal(self) -> np.ndarray:
-        rows = np.arange(self.size)
-        return self.flat[self.blocks._flat(rows, rows)]
+        return self.flat[self.blocks.diagonal_target]
 
     def entries(self, rows, cols) -> np.ndarray:
         """Entries (rows[k], cols[k]) of S^-1, any shape; zero between blocks."""
-        rows, cols = np.asarray(rows), np.asarray(cols)
-        rows, cols = np.broadcast_arrays(rows, cols)
+        queries = self.blocks.queries
+        cached = queries.get((id(rows), id(cols)))
+        if cached is not None and cached[0] is rows and cached[1] is cols:
+            return np.where(cached[2], self.flat[cached[3]], 0.0)
+        query = (rows, cols)
+        rows, cols = np.broadcast_arrays(np.asarray(rows), np.asarray(cols))
         same = self.blocks.row_component[rows] == self.blocks.row_component[cols]
         flat = np.where(same, self.blocks._flat(rows, np.where(same, cols, rows)), 0)
+        if isinstance(query[0], np.ndarray) and isinstance(query[1], np.ndarray):
+            # the same query arrays come back at every evaluation (the Schur pattern's rows and columns)
+            self.blocks.queries = {(id(query[0]), id(query[1])): (query[0], query[1], same, flat)}
         return np.where(same, self.flat[flat], 0.0)
 
 

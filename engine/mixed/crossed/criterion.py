@@ -61,6 +61,7 @@ class CrossedCriterion(ProfiledCriterion):
         self.factors = factors
         self.order = sorted(range(len(levels)), key=lambda i: -factors[i].n_groups * len(levels[i].columns))
         self.diagonal = all(lv.covariance.kind != "unstructured" or len(lv.columns) == 1 for lv in levels)
+        self._rest_index = None
         self._prepare(columns)
 
     # ----- set-up (theta-independent) ---------------------------------------------------------
@@ -120,8 +121,14 @@ class CrossedCriterion(ProfiledCriterion):
         first = lams[self.order[0]]
         lam1 = np.broadcast_to(first, (self.n1, self.q1, self.q1))
         if self.diagonal:
-            rest = np.concatenate([np.tile(np.diag(lams[i]), self.factors[i].n_groups) for i in self.order[1:]]) \
-                if len(self.order) > 1 else np.zeros(0)
+            if self._rest_index is None:  # which diagonal entry of which Lambda each effect takes
+                sizes = [len(self.levels[i].columns) for i in self.order[1:]]
+                starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+                self._rest_index = np.concatenate(
+                    [np.tile(start + np.arange(size), self.factors[i].n_groups)
+                     for start, size, i in zip(starts, sizes, self.order[1:])]) if sizes else np.zeros(0, np.int64)
+            diagonals = [np.diag(lams[i]) for i in self.order[1:]]
+            rest = np.concatenate(diagonals)[self._rest_index] if diagonals else np.zeros(0)
             return lam1, np.diag(first), rest
         rest = sp.block_diag([sp.kron(sp.identity(self.factors[i].n_groups), lams[i]) for i in self.order[1:]],
                              format="csr") if len(self.order) > 1 else sp.csr_matrix((0, 0))
