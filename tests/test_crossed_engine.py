@@ -261,3 +261,35 @@ def test_gradient_with_a_factor_at_zero_on_the_sparse_factor(monkeypatch):
     free = np.arange(theta.size) != 1  # the deviance is even in a zero theta: its gradient is 0 there
     np.testing.assert_allclose(gradient[free], numeric[free], rtol=1e-5, atol=1e-3)
     assert gradient[1] == 0.0
+
+
+@pytest.mark.parametrize("dense_classes", [True, False])
+def test_absorbed_first_factor_matches_the_per_group_blocks(dense_classes, monkeypatch):
+    """The evaluation with the scalar first factor summed by classes of equal a_g (absorbed.py)
+    against the per-group blocked factorisation, for deviance, beta and the exact gradient; with
+    the class sums held densely and as sparse matrices."""
+    from engine.mixed.covariance import LevelCovariance
+    from engine.mixed.criterion import LevelTerms
+    from engine.mixed.crossed import absorbed
+    from engine.mixed.crossed.criterion import CrossedCriterion
+    from engine.mixed.crossed.factors import grouping_factors
+    from engine.mixed.crossed.gradient import analytic_gradient
+    from engine.mixed.prepare import build_work_columns, prepare_model_data
+
+    if not dense_classes:
+        monkeypatch.setattr(absorbed, "MAX_DENSE_CLASS_ENTRIES", 0)
+    spec = ModelSpec.parse_lme4("perform ~ tutoring + (1|dist_id/school_id) + (1 + tutoring||teach_id) "
+                                "+ (0 + tutoring|student_id)", "REML")  # a slope: a_g takes several values
+    data = prepare_model_data(pd.read_csv(DATA / "seed_d5_crossed.csv"), spec)
+    work = build_work_columns(data, spec)
+    levels = [LevelTerms(c, LevelCovariance(len(c), lv.covariance)) for c, lv in zip(work.level_columns, spec.levels)]
+    criterion = CrossedCriterion(work.matrix, grouping_factors(data.frame, spec), levels, work.x_columns,
+                                 work.y_column, True)
+    assert criterion.absorbed is not None and criterion.absorbed.a.size > 1
+    for seed in range(3):
+        theta = np.random.default_rng(seed).uniform(0.2, 1.2, criterion.n_params)
+        fast = criterion.evaluate(theta)
+        full, blocks = criterion._evaluate(theta)
+        assert fast.deviance == pytest.approx(full.deviance, rel=1e-12)
+        np.testing.assert_allclose(fast.beta, full.beta, rtol=1e-10)
+        np.testing.assert_allclose(fast.gradient, analytic_gradient(criterion, theta, full, blocks), rtol=1e-9)

@@ -41,14 +41,10 @@ class AbsorbedFirstFactor:
         width = ztw1.shape[1]
         self.width = width
         # G: the full symmetric pattern values of sum_{g in c} a_g a_g', one column per class.
-        position = pattern.pair_position
-        product = pattern.pair_product
-        klass = group_class[pattern.pair_group]
-        off = pattern.rows[position] != pattern.cols[position]
-        position = np.concatenate([position, pattern.mirror[position[off]]])
-        product = np.concatenate([product, product[off]])
-        klass = np.concatenate([klass, klass[off]])
-        self.g = self._class_matrix(position, klass, product, pattern.nnz, n_classes)
+        upper = self._class_matrix(pattern.pair_position, group_class[pattern.pair_group], pattern.pair_product,
+                                   pattern.nnz, n_classes)  # filled where row <= column
+        source = np.where(pattern.strictly_lower, pattern.mirror, np.arange(pattern.nnz))
+        self.g = upper[source]
         # R: sum_{g in c} A21[:, g] (Z1g'W), as (others * width) x classes.
         coo = a21.tocoo()
         rows = (coo.row[:, None] * width + np.arange(width)[None, :]).ravel()

@@ -32,6 +32,7 @@ from engine.mixed.crossed.selected_inverse import selected_inverse
 DENSE_LIMIT = 400  # Schur complements up to this size are factored densely
 DENSE_FILL = 0.15  # ... and larger ones when at least this share of entries is non-zero
 GRADIENT_STEP = 1e-6
+MAX_POSITION_TABLE = 1 << 24  # S's size squared up to which entries are located by a direct table
 MAX_SCHUR_PAIRS = 40_000_000  # pairs of entries within the first factor's columns, for _SchurPattern
 
 
@@ -387,6 +388,11 @@ class _SchurPattern:
         self.rows = self.indices
         self.cols = np.repeat(np.arange(size), np.diff(self.indptr))
         self.size, self.nnz = size, self.indices.size
+        self._keys = self.cols.astype(np.int64) * size + self.rows  # sorted: CSC with sorted rows
+        self._table = None
+        if size * size <= MAX_POSITION_TABLE:  # a direct table beats a binary search per entry
+            self._table = np.empty(size * size, dtype=np.int32 if self.nnz < 2 ** 31 else np.int64)
+            self._table[self._keys] = np.arange(self.nnz)
         counts = np.diff(columns.indptr)
         group = np.repeat(np.arange(columns.shape[1]), counts)
         start = columns.indptr[:-1]
@@ -405,12 +411,14 @@ class _SchurPattern:
         self.diagonal_position = self._positions(np.arange(size), np.arange(size))
         self.mirror = self._positions(self.cols, self.rows)  # position of (j, i) for each (i, j)
         self.strictly_lower = self.rows > self.cols
+        self._table = None  # only needed while the positions above are found
 
     def _positions(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Index into the pattern's data of entries (row, col), all inside the pattern."""
         keys = cols.astype(np.int64) * self.size + rows
-        all_keys = self.cols.astype(np.int64) * self.size + self.rows
-        return np.searchsorted(all_keys, keys)
+        if self._table is not None:
+            return self._table[keys].astype(np.int64)
+        return np.searchsorted(self._keys, keys)
 
     def weighted_sum(self, weights: np.ndarray) -> np.ndarray:
         half = np.bincount(self.pair_position, weights=self.pair_product * weights[self.pair_group],
