@@ -63,6 +63,7 @@ class CrossedCriterion(ProfiledCriterion):
         self.order = sorted(range(len(levels)), key=lambda i: -factors[i].n_groups * len(levels[i].columns))
         self.diagonal = all(lv.covariance.kind != "unstructured" or len(lv.columns) == 1 for lv in levels)
         self._rest_index = None
+        self._last_evaluation: dict = {}
         self._prepare(columns)
 
     # ----- set-up (theta-independent) ---------------------------------------------------------
@@ -139,7 +140,17 @@ class CrossedCriterion(ProfiledCriterion):
     def evaluate(self, theta: np.ndarray, gradient: bool = True, keep: bool = False) -> Evaluation:
         theta = np.asarray(theta, dtype=float)
         if self.absorbed is not None and not keep:
-            return self._evaluate_absorbed(theta, gradient)
+            # The optimiser and the standard errors ask again for points already evaluated (the
+            # start, the optimum): the last evaluation is kept and handed back for the same theta.
+            # The dict is shared with the optimiser's shallow copy of this criterion (same terms).
+            key = tuple(id(terms) for terms in self.levels)
+            last = self._last_evaluation.get("last")
+            if last is not None and last[0] == key and np.array_equal(last[1], theta) and (
+                    last[2].gradient is not None or not gradient):
+                return last[2]
+            evaluation = self._evaluate_absorbed(theta, gradient)
+            self._last_evaluation["last"] = (key, theta.copy(), evaluation)
+            return evaluation
         evaluation, blocks = self._evaluate(theta)
         if gradient:
             from engine.mixed.crossed.gradient import analytic_gradient
