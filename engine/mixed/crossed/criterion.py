@@ -6,7 +6,10 @@ M = Lambda' Z'Z Lambda + I (see ENGINE-NOTES; the profiling of beta and sigma is
 criterion's). As in MixedModels.jl the factors are ordered by size and the largest one's block
 of M, which is block diagonal (its groups share no rows), is factored group by group; only the
 Schur complement of the other factors is factored as a whole: densely when small or filled,
-otherwise with a sparse LU (SuperLU, symmetric mode, no pivoting: M is positive definite).
+otherwise with a sparse LU (SuperLU, symmetric mode, no pivoting: M is positive definite), or
+block by block when its pattern falls apart into independent blocks (components.py). A scalar
+first factor is absorbed analytically for the optimiser's evaluations (absorbed.py); the
+per-group blocks are formed only for the predictions.
 The gradient in theta is exact when every Lambda is diagonal (gradient.py), otherwise taken by
 central differences. See docs/engine-derivation.md, "Crossed factors".
 """
