@@ -209,19 +209,30 @@ def test_sparse_and_dense_factorisations_agree(monkeypatch):
         np.testing.assert_allclose(ours.std_errors, theirs.std_errors, rtol=1e-6)
 
 
-def test_schur_blocks_by_component_agree_with_the_whole_sparse_factor(monkeypatch):
+def _unbalanced_districts(frame):
+    """Districts of unequal size: district 1 loses two schools, district 2 the teachers 41-50."""
+    keep = ~((frame.dist_id == 1) & frame.school_id.isin([1, 2])) & ~frame.teach_id.between(41, 50)
+    return frame[keep].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("unbalanced", [False, True])
+def test_schur_blocks_by_component_agree_with_the_whole_sparse_factor(unbalanced, monkeypatch):
     """Teachers cross students only within schools, so S splits into one block per district:
-    factoring the blocks one by one must give the whole sparse LU's fit, sds and BLUPs."""
+    factoring the blocks one by one (in batches of padded equal size) must give the whole sparse
+    LU's fit, sds and BLUPs."""
     from engine.mixed.crossed import components
     from engine.mixed.crossed import criterion as crossed_criterion
 
     frame = pd.read_csv(DATA / "seed_d5_crossed.csv")
+    if unbalanced:
+        frame = _unbalanced_districts(frame)
     spec = ModelSpec.parse_lme4("perform ~ tutoring + (1|dist_id/school_id) + (1|teach_id) + (1|student_id)")
     built = []
     original = components.component_blocks
     monkeypatch.setattr(crossed_criterion, "component_blocks", lambda m: built.append(original(m)) or built[-1])
     blocked = fit_mixed(frame, spec)
     assert built and built[0] is not None and len(set(built[0].row_component)) == 5  # one block per district
+    assert len(built[0].batches) == (3 if unbalanced else 1)  # blocks of 28, 35 and 46 rows: three sizes
     monkeypatch.setattr(crossed_criterion, "component_blocks", lambda m: None)
     monkeypatch.setattr(crossed_criterion, "DENSE_LIMIT", 0)
     monkeypatch.setattr(crossed_criterion, "DENSE_FILL", 2.0)
