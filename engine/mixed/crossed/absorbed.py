@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-MAX_DENSE_CLASS_ENTRIES = 20_000_000  # (pattern entries) x (classes) held densely up to this
+MAX_DENSE_CLASS_ENTRIES = 5_000_000  # (pattern entries) x (classes) held densely up to this (40 MB)
 
 
 class AbsorbedFirstFactor:

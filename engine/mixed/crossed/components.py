@@ -166,7 +166,7 @@ def _lower_triangular_inverse(lower: np.ndarray) -> np.ndarray:
     [[A^-1, 0], [-D^-1 C A^-1, D^-1]]. Batched products of halves beat LAPACK's general inverse,
     called matrix by matrix, several times over for the small blocks met here."""
     size = lower.shape[-1]
-    if size <= 8:
+    if size <= 16:  # below this LAPACK's inverse is as quick as further halving
         return np.linalg.inv(lower)
     half = size // 2
     out = np.zeros_like(lower)
