@@ -407,16 +407,7 @@ class _SchurPattern:
         if size * size <= MAX_POSITION_TABLE:  # a direct table beats a binary search per entry
             self._table = np.empty(size * size, dtype=np.int32 if self.nnz < 2 ** 31 else np.int64)
             self._table[self._keys] = np.arange(self.nnz)
-        counts = np.diff(columns.indptr)
-        group = np.repeat(np.arange(columns.shape[1]), counts)
-        start = columns.indptr[:-1]
-        reps = counts[group]
-        first = np.repeat(np.arange(columns.nnz), reps)
-        within = np.arange(first.size) - np.repeat(np.cumsum(reps) - reps, reps)
-        second = start[group[first]] + within
-        upper = columns.indices[first] <= columns.indices[second]  # each pair once; mirrored below
-        first, second = first[upper], second[upper]
-        self.pair_group = group[first]
+        first, second, self.pair_group = _upper_pairs(columns.indptr)  # each pair once; mirrored below
         self.pair_product = columns.data[first] * columns.data[second]
         self.pair_position = self._positions(columns.indices[first], columns.indices[second])
         a22 = a22.tocoo()
@@ -451,6 +442,26 @@ class _SchurPattern:
         values *= scale[self.rows] * scale[self.cols]
         values[self.diagonal_position] += 1.0
         return sp.csc_matrix((values, self.indices, self.indptr), shape=(self.size, self.size))
+
+
+def _upper_pairs(indptr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair (a, b), a <= b, of entry positions within one column of a CSC matrix with sorted
+    rows, and the column: built for all columns with the same number of entries at once."""
+    counts = np.diff(indptr)
+    firsts, seconds, groups = [], [], []
+    for count in np.unique(counts):
+        if count == 0:
+            continue
+        columns = np.flatnonzero(counts == count)
+        a, b = np.triu_indices(int(count))
+        start = indptr[columns][:, None]
+        firsts.append((start + a[None, :]).ravel())
+        seconds.append((start + b[None, :]).ravel())
+        groups.append(np.repeat(columns, a.size))
+    if not firsts:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    return np.concatenate(firsts), np.concatenate(seconds), np.concatenate(groups)
 
 
 class SelectedInverse:
