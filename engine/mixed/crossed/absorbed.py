@@ -28,8 +28,13 @@ MAX_DENSE_CLASS_ENTRIES = 5_000_000  # (pattern entries) x (classes) held densel
 class AbsorbedFirstFactor:
     """Theta-independent sums over the first factor's groups, by class of equal a_g.
 
-    Built from the criterion's ``_SchurPattern`` (pairs of entries in one column of A21), its
-    A21 and the first factor's Z1'W.
+    Parameters
+    ----------
+    pattern : the criterion's ``_SchurPattern`` (S's pattern and the pairs of entries in one
+        column of A21).
+    a21 : Z2'Z1, the other factors' cross-products with the first factor's groups.
+    a_groups : (groups,) a_g = Z1g'Z1g, the first factor's diagonal of Z'Z.
+    ztw1 : (groups, p + 1) Z1g'W for W = [X y].
     """
 
     def __init__(self, pattern, a21: sp.csr_matrix, a_groups: np.ndarray, ztw1: np.ndarray):
@@ -56,7 +61,6 @@ class AbsorbedFirstFactor:
         self.q = np.zeros((width * width, n_classes))
         for k in range(width * width):
             self.q[k] = np.bincount(group_class, weights=outer[:, k], minlength=n_classes)
-        self.a21_others = a21.shape[0]
 
     @staticmethod
     def _class_matrix(rows, classes, values, n_rows, n_classes):

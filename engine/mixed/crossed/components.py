@@ -85,7 +85,16 @@ class ComponentBlocks:
 
 
 def component_blocks(matrix_pattern: sp.csc_matrix) -> ComponentBlocks | None:
-    """The arrangement for S's pattern, or None when S is one large component (or too costly)."""
+    """The arrangement of S in independent dense blocks.
+
+    Parameters
+    ----------
+    matrix_pattern : S's pattern (any values) as a CSC matrix with sorted rows, diagonal included.
+
+    Returns
+    -------
+    The arrangement, or None when S is one component, or a block is too large to factor densely.
+    """
     size = matrix_pattern.shape[0]
     if size == 0:
         return None

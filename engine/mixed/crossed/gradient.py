@@ -79,7 +79,21 @@ def _assemble(criterion, evaluation, d_logdet, d_r2, d_xx) -> np.ndarray:
 def absorbed_gradient(criterion, theta: np.ndarray, evaluation, d: float, w: np.ndarray, scale: np.ndarray,
                       h_rest: np.ndarray, factor) -> np.ndarray:
     """``analytic_gradient`` when the scalar first factor is absorbed (absorbed.py): the first
-    factor's trace and rows of H come from its sums by class, the others' from S."""
+    factor's trace and rows of H come from its sums by class, the others' from S.
+
+    Parameters
+    ----------
+    criterion : the ``CrossedCriterion`` (with ``absorbed`` set).
+    theta : the parameters evaluated.
+    evaluation : the evaluation at ``theta``; its gradient pieces are filled in.
+    d, w, scale : the first factor's theta, its weights by class and Lambda2's diagonal.
+    h_rest : S^-1 S_W, the other factors' rows of H = M^-1 Lambda'Z'W.
+    factor : S's factorisation, with ``inverse()``.
+
+    Returns
+    -------
+    The gradient of the deviance in theta.
+    """
     p, split = criterion.p, criterion.split
     inverse = factor.inverse()
     n_params = theta.size
