@@ -9,8 +9,9 @@ Cases:
   ``perform ~ tutoring + (1|dist_id/school_id) + (1|teach_id) + (1|student_id)``, REML.
 
 Each case runs in a fresh process; `fit seconds` is the engine's own time (optimisation, standard
-errors, predicted effects), the best of two fits; lme4's time is its `lmer` call alone (data already
-read), the best of two for the moving design and one run for InstEval.
+errors, predicted effects), lme4's time is its `lmer` call alone (data already read); each side is
+the best of the same number of runs (REPEATS: three for the moving design, two for InstEval).
+The machine's load average is written beside the table: other jobs may share it.
 
     python bench/bench_crossed.py [--cases insteval moving]
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -34,10 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.bench_fit import machine  # noqa: E402
 
-# The machine is shared, so times wander: ours is the best of REPEATS fits, lme4's the best of
-# LME4_REPEATS (one for InstEval, whose fit takes minutes).
-REPEATS = 2
-LME4_REPEATS = {"insteval": 1, "moving": 2}
+# The machine is shared, so times wander: each side is the best of REPEATS runs of the case.
+REPEATS = {"insteval": 2, "moving": 3}
 CASES = {
     "insteval": ("y ~ service + (1|s) + (1|d) + (1|dept)", 5.0),
     "moving": ("perform ~ tutoring + (1|dist_id/school_id) + (1|teach_id) + (1|student_id)", 10.0),
@@ -87,7 +87,7 @@ def child_ours(case: str, path: str) -> dict:
     frame = pd.read_csv(path)
     small = pd.read_csv(ROOT / "tests" / "data" / "penicillin.csv")
     fit_mixed(small, ModelSpec.parse_lme4("diameter ~ 1 + (1|plate) + (1|sample)"))  # warm imports
-    results = [fit_mixed(frame, spec) for _ in range(REPEATS)]
+    results = [fit_mixed(frame, spec) for _ in range(REPEATS[case])]
     result = min(results, key=lambda r: r.fit_seconds)
     return {"rows": len(frame), "seconds": result.fit_seconds, "loglik": result.loglik,
             "converged": result.converged, "iterations": len(result.iterations)}
@@ -101,7 +101,7 @@ def run_lme4(case: str, path: Path) -> dict | None:
         "suppressMessages(library(lme4)); d <- read.csv(commandArgs(TRUE)[1]);"
         "for (v in intersect(c('s','d','dept','dist_id','school_id','teach_id','student_id'), names(d))) "
         "d[[v]] <- factor(d[[v]]);"
-        f"t <- Inf; for (i in 1:{LME4_REPEATS[case]}) t <- min(t, system.time(m <- lmer({formula}, data=d, REML=TRUE))[['elapsed']]);"
+        f"t <- Inf; for (i in 1:{REPEATS[case]}) t <- min(t, system.time(m <- lmer({formula}, data=d, REML=TRUE))[['elapsed']]);"
         "cat(sprintf('{\"seconds\": %.4f, \"loglik\": %.6f}', t, as.numeric(logLik(m))))")
     done = subprocess.run(["Rscript", "-e", script, str(path)], capture_output=True, text=True)
     if done.returncode != 0:
@@ -117,6 +117,13 @@ def in_fresh_process(case: str, path: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def load_average() -> str:
+    try:
+        return ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", choices=sorted(CASES), default=["insteval", "moving"])
@@ -129,6 +136,7 @@ def main() -> None:
              "| case | model (REML) | rows | HLM Explorer fit s | log-lik | lme4 s | lme4 log-lik | lme4 / ours | target |",
              "|---|---|---:|---:|---:|---:|---:|---:|---|"]
     print("\n".join(lines), flush=True)
+    start_load = load_average()
     with tempfile.TemporaryDirectory() as folder:
         for case in args.cases:
             formula, target = CASES[case]
@@ -150,6 +158,9 @@ def main() -> None:
                            + f">= {target:g}x {verdict} |")
             print(row, flush=True)
             lines.append(row)
+    lines += ["", f"Load average (1, 5, 15 min): {start_load} at the start of the run, {load_average()} at its end, "
+                  f"on {os.cpu_count()} cores."]
+    print(lines[-1])
     out = ROOT / "bench" / "results" / "crossed.md"
     out.write_text("\n".join(lines) + "\n")
 

@@ -183,10 +183,12 @@ def test_schur_pattern_and_plain_sparse_products_agree(monkeypatch):
 
 def test_sparse_and_dense_factorisations_agree(monkeypatch):
     """The sparse LU path (with its selected inverse) against the dense Cholesky path."""
+    from engine.mixed.crossed import components
     from engine.mixed.crossed import criterion as crossed_criterion
 
     frame = pd.read_csv(DATA / "seed_d5_crossed.csv")
     spec = ModelSpec.parse_lme4("perform ~ tutoring + (1|dist_id/school_id) + (1|teach_id) + (1|student_id)")
+    monkeypatch.setattr(components, "MAX_BLOCK", 0)  # S whole, not by its districts' blocks
     dense = fit_mixed(frame, spec)
     monkeypatch.setattr(crossed_criterion, "DENSE_LIMIT", 0)
     monkeypatch.setattr(crossed_criterion, "DENSE_FILL", 2.0)
@@ -198,3 +200,100 @@ def test_sparse_and_dense_factorisations_agree(monkeypatch):
     for ours, theirs in zip(sparse.level_effects, dense.level_effects):
         np.testing.assert_allclose(ours.estimates, theirs.estimates, rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(ours.std_errors, theirs.std_errors, rtol=1e-6)
+
+
+def _unbalanced_districts(frame):
+    """Districts of unequal size: district 1 loses two schools, district 2 the teachers 41-50."""
+    keep = ~((frame.dist_id == 1) & frame.school_id.isin([1, 2])) & ~frame.teach_id.between(41, 50)
+    return frame[keep].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("unbalanced", [False, True])
+def test_schur_blocks_by_component_agree_with_the_whole_sparse_factor(unbalanced, monkeypatch):
+    """Teachers cross students only within schools, so S splits into one block per district:
+    factoring the blocks one by one (in batches of padded equal size) must give the whole sparse
+    LU's fit, sds and BLUPs."""
+    from engine.mixed.crossed import components
+    from engine.mixed.crossed import criterion as crossed_criterion
+
+    frame = pd.read_csv(DATA / "seed_d5_crossed.csv")
+    if unbalanced:
+        frame = _unbalanced_districts(frame)
+    spec = ModelSpec.parse_lme4("perform ~ tutoring + (1|dist_id/school_id) + (1|teach_id) + (1|student_id)")
+    built = []
+    original = components.component_blocks
+    monkeypatch.setattr(crossed_criterion, "component_blocks", lambda m: built.append(original(m)) or built[-1])
+    blocked = fit_mixed(frame, spec)
+    assert built and built[0] is not None and len(set(built[0].row_component)) == 5  # one block per district
+    assert len(built[0].batches) == (3 if unbalanced else 1)  # blocks of 28, 35 and 46 rows: three sizes
+    monkeypatch.setattr(crossed_criterion, "component_blocks", lambda m: None)
+    monkeypatch.setattr(crossed_criterion, "DENSE_LIMIT", 0)
+    monkeypatch.setattr(crossed_criterion, "DENSE_FILL", 2.0)
+    whole = fit_mixed(frame, spec)
+    assert relative_error(blocked.loglik, whole.loglik) < 1e-10
+    for ours, theirs in zip(blocked.random, whole.random):
+        assert relative_error(ours.estimate, theirs.estimate) < 1e-5
+        assert relative_error(ours.se, theirs.se) < 1e-4
+    for ours, theirs in zip(blocked.level_effects, whole.level_effects):
+        np.testing.assert_allclose(ours.estimates, theirs.estimates, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(ours.std_errors, theirs.std_errors, rtol=1e-6)
+
+
+def test_gradient_with_a_factor_at_zero_on_the_sparse_factor(monkeypatch):
+    """A factor whose sd is zero leaves unit rows in S that the sparse LU drops from its pattern;
+    the exact gradient must still match central differences there (it once failed outright)."""
+    from engine.mixed.covariance import LevelCovariance
+    from engine.mixed.criterion import LevelTerms
+    from engine.mixed.crossed import criterion as crossed_criterion
+    from engine.mixed.crossed.criterion import CrossedCriterion
+    from engine.mixed.crossed.factors import grouping_factors
+    from engine.mixed.prepare import build_work_columns, prepare_model_data
+
+    monkeypatch.setattr(crossed_criterion, "component_blocks", lambda m: None)
+    monkeypatch.setattr(crossed_criterion, "DENSE_LIMIT", 0)
+    monkeypatch.setattr(crossed_criterion, "DENSE_FILL", 2.0)
+    spec = ModelSpec.parse_lme4("perform ~ tutoring + (1|dist_id/school_id) + (1 + tutoring||teach_id) "
+                                "+ (0 + tutoring|student_id)", "REML")
+    data = prepare_model_data(pd.read_csv(DATA / "seed_d5_crossed.csv"), spec)
+    work = build_work_columns(data, spec)
+    levels = [LevelTerms(c, LevelCovariance(len(c), lv.covariance)) for c, lv in zip(work.level_columns, spec.levels)]
+    criterion = CrossedCriterion(work.matrix, grouping_factors(data.frame, spec), levels, work.x_columns,
+                                 work.y_column, True)
+    theta = np.array([0.3, 0.0, 0.9, 0.1, 0.7])  # the school sd at zero
+    gradient = criterion.evaluate(theta).gradient
+    numeric = criterion._numeric_gradient(theta)
+    free = np.arange(theta.size) != 1  # the deviance is even in a zero theta: its gradient is 0 there
+    np.testing.assert_allclose(gradient[free], numeric[free], rtol=1e-5, atol=1e-3)
+    assert gradient[1] == 0.0
+
+
+@pytest.mark.parametrize("dense_classes", [True, False])
+def test_absorbed_first_factor_matches_the_per_group_blocks(dense_classes, monkeypatch):
+    """The evaluation with the scalar first factor summed by classes of equal a_g (absorbed.py)
+    against the per-group blocked factorisation, for deviance, beta and the exact gradient; with
+    the class sums held densely and as sparse matrices."""
+    from engine.mixed.covariance import LevelCovariance
+    from engine.mixed.criterion import LevelTerms
+    from engine.mixed.crossed import absorbed
+    from engine.mixed.crossed.criterion import CrossedCriterion
+    from engine.mixed.crossed.factors import grouping_factors
+    from engine.mixed.crossed.gradient import analytic_gradient
+    from engine.mixed.prepare import build_work_columns, prepare_model_data
+
+    if not dense_classes:
+        monkeypatch.setattr(absorbed, "MAX_DENSE_CLASS_ENTRIES", 0)
+    spec = ModelSpec.parse_lme4("perform ~ tutoring + (1|dist_id/school_id) + (1 + tutoring||teach_id) "
+                                "+ (0 + tutoring|student_id)", "REML")  # a slope: a_g takes several values
+    data = prepare_model_data(pd.read_csv(DATA / "seed_d5_crossed.csv"), spec)
+    work = build_work_columns(data, spec)
+    levels = [LevelTerms(c, LevelCovariance(len(c), lv.covariance)) for c, lv in zip(work.level_columns, spec.levels)]
+    criterion = CrossedCriterion(work.matrix, grouping_factors(data.frame, spec), levels, work.x_columns,
+                                 work.y_column, True)
+    assert criterion.absorbed is not None and criterion.absorbed.a.size > 1
+    for seed in range(3):
+        theta = np.random.default_rng(seed).uniform(0.2, 1.2, criterion.n_params)
+        fast = criterion.evaluate(theta)
+        full, blocks = criterion._evaluate(theta)
+        assert fast.deviance == pytest.approx(full.deviance, rel=1e-12)
+        np.testing.assert_allclose(fast.beta, full.beta, rtol=1e-8)  # sums in another order: rounding
+        np.testing.assert_allclose(fast.gradient, analytic_gradient(criterion, theta, full, blocks), rtol=1e-8, atol=1e-6)

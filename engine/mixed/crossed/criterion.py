@@ -6,7 +6,10 @@ M = Lambda' Z'Z Lambda + I (see ENGINE-NOTES; the profiling of beta and sigma is
 criterion's). As in MixedModels.jl the factors are ordered by size and the largest one's block
 of M, which is block diagonal (its groups share no rows), is factored group by group; only the
 Schur complement of the other factors is factored as a whole: densely when small or filled,
-otherwise with a sparse LU (SuperLU, symmetric mode, no pivoting: M is positive definite).
+otherwise with a sparse LU (SuperLU, symmetric mode, no pivoting: M is positive definite), or
+block by block when its pattern falls apart into independent blocks (components.py). A scalar
+first factor is absorbed analytically for the optimiser's evaluations (absorbed.py); the
+per-group blocks are formed only for the predictions.
 The gradient in theta is exact when every Lambda is diagonal (gradient.py), otherwise taken by
 central differences. See docs/engine-derivation.md, "Crossed factors".
 """
@@ -24,12 +27,15 @@ from scipy.sparse.linalg import splu
 
 from engine.errors import UserInputError
 from engine.mixed.criterion import LOG_2PI, Evaluation, LevelTerms, ProfiledCriterion
+from engine.mixed.crossed.absorbed import AbsorbedFirstFactor
+from engine.mixed.crossed.components import BlockFactor, component_blocks
 from engine.mixed.crossed.factors import GroupingFactor
 from engine.mixed.crossed.selected_inverse import selected_inverse
 
 DENSE_LIMIT = 400  # Schur complements up to this size are factored densely
 DENSE_FILL = 0.15  # ... and larger ones when at least this share of entries is non-zero
 GRADIENT_STEP = 1e-6
+MAX_POSITION_TABLE = 1 << 24  # S's size squared up to which entries are located by a direct table
 MAX_SCHUR_PAIRS = 40_000_000  # pairs of entries within the first factor's columns, for _SchurPattern
 
 
@@ -59,6 +65,8 @@ class CrossedCriterion(ProfiledCriterion):
         self.factors = factors
         self.order = sorted(range(len(levels)), key=lambda i: -factors[i].n_groups * len(levels[i].columns))
         self.diagonal = all(lv.covariance.kind != "unstructured" or len(lv.columns) == 1 for lv in levels)
+        self._rest_index = None
+        self._last_evaluation: dict = {}
         self._prepare(columns)
 
     # ----- set-up (theta-independent) ---------------------------------------------------------
@@ -100,6 +108,11 @@ class CrossedCriterion(ProfiledCriterion):
             per_group = np.diff(self.a21.tocsc().indptr).astype(np.int64)
             if int(per_group @ per_group) <= MAX_SCHUR_PAIRS:  # else the pair list would not fit in memory
                 self.pattern = _SchurPattern(self.a22, self.a21)
+        # The scalar first factor summed out once for all evaluations (absorbed.py).
+        self.absorbed = None if self.pattern is None else \
+            AbsorbedFirstFactor(self.pattern, self.a21, self.a11_blocks[:, 0, 0], self.ztw[: self.split])
+        # S's independent blocks (crossing only within coarser units), factored densely in batches.
+        self.blocking = None if self.pattern is None else component_blocks(self.pattern.matrix())
 
     # ----- Lambda -----------------------------------------------------------------------------
     def _level_lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
@@ -113,8 +126,14 @@ class CrossedCriterion(ProfiledCriterion):
         first = lams[self.order[0]]
         lam1 = np.broadcast_to(first, (self.n1, self.q1, self.q1))
         if self.diagonal:
-            rest = np.concatenate([np.tile(np.diag(lams[i]), self.factors[i].n_groups) for i in self.order[1:]]) \
-                if len(self.order) > 1 else np.zeros(0)
+            if self._rest_index is None:  # which diagonal entry of which Lambda each effect takes
+                sizes = [len(self.levels[i].columns) for i in self.order[1:]]
+                starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+                self._rest_index = np.concatenate(
+                    [np.tile(start + np.arange(size), self.factors[i].n_groups)
+                     for start, size, i in zip(starts, sizes, self.order[1:])]) if sizes else np.zeros(0, np.int64)
+            diagonals = [np.diag(lams[i]) for i in self.order[1:]]
+            rest = np.concatenate(diagonals)[self._rest_index] if diagonals else np.zeros(0)
             return lam1, np.diag(first), rest
         rest = sp.block_diag([sp.kron(sp.identity(self.factors[i].n_groups), lams[i]) for i in self.order[1:]],
                              format="csr") if len(self.order) > 1 else sp.csr_matrix((0, 0))
@@ -123,6 +142,18 @@ class CrossedCriterion(ProfiledCriterion):
     # ----- evaluation ---------------------------------------------------------------------------
     def evaluate(self, theta: np.ndarray, gradient: bool = True, keep: bool = False) -> Evaluation:
         theta = np.asarray(theta, dtype=float)
+        if self.absorbed is not None and not keep:
+            # The optimiser and the standard errors ask again for points already evaluated (the
+            # start, the optimum): the last evaluation is kept and handed back for the same theta.
+            # The dict is shared with the optimiser's shallow copy of this criterion (same terms).
+            key = tuple(id(terms) for terms in self.levels)
+            last = self._last_evaluation.get("last")
+            if last is not None and last[0] == key and np.array_equal(last[1], theta) and (
+                    last[2].gradient is not None or not gradient):
+                return last[2]
+            evaluation = self._evaluate_absorbed(theta, gradient)
+            self._last_evaluation["last"] = (key, theta.copy(), evaluation)
+            return evaluation
         evaluation, blocks = self._evaluate(theta)
         if gradient:
             from engine.mixed.crossed.gradient import analytic_gradient
@@ -133,6 +164,32 @@ class CrossedCriterion(ProfiledCriterion):
             evaluation.childsums = [blocks]  # the predictions reuse the factorisation
         return evaluation
 
+    def _evaluate_absorbed(self, theta: np.ndarray, gradient: bool) -> Evaluation:
+        """As ``evaluate`` without the first factor's per-group blocks (absorbed.py)."""
+        _, d1, rest = self._lambda_parts(theta)
+        d = float(d1[0])
+        absorbed = self.absorbed
+        w = absorbed.weights(d)
+        s_rw = absorbed.others_w(d, w, self.ztw[self.split:], rest)
+        factor, logdet_rest = self._factor_rest(absorbed.schur_values(d, w, rest))
+        h_rest = factor(s_rw)
+        schur = absorbed.w_part(d, w, self.wtw) - s_rw.T @ h_rest
+        evaluation = self._profile(schur, absorbed.logdet(d) + logdet_rest)
+        if gradient:
+            from engine.mixed.crossed.gradient import absorbed_gradient
+
+            exact = absorbed_gradient(self, theta, evaluation, d, w, rest, h_rest, factor) \
+                if self._can_invert(factor) else None
+            evaluation.gradient = self._numeric_gradient(theta) if exact is None else exact
+        return evaluation
+
+    def _factor_rest(self, s_rr: sp.csc_matrix):
+        """Factor S: by its independent blocks when it has them (on the Schur pattern), else whole."""
+        if self.blocking is not None and self.pattern is not None and s_rr.nnz == self.pattern.nnz:
+            factor = self.blocking.factor(s_rr.data)
+            return factor, factor.logdet
+        return _factor(s_rr)
+
     def _numeric_gradient(self, theta: np.ndarray) -> np.ndarray:
         out = np.empty(theta.size)
         for i in range(theta.size):
@@ -140,7 +197,8 @@ class CrossedCriterion(ProfiledCriterion):
             up, down = theta.copy(), theta.copy()
             up[i] += step
             down[i] -= step
-            out[i] = (self._evaluate(up)[0].deviance - self._evaluate(down)[0].deviance) / (2 * step)
+            out[i] = (self.evaluate(up, gradient=False).deviance
+                      - self.evaluate(down, gradient=False).deviance) / (2 * step)
         return out
 
     def _evaluate(self, theta):
@@ -195,7 +253,7 @@ class CrossedCriterion(ProfiledCriterion):
             else:
                 s_rr = (t22 + self.identity_rest - b_rest @ b_rest.T).tocsc()
             s_rw = u2 - b_rest @ flat
-            solve_rest, logdet_rest = _factor(s_rr)
+            solve_rest, logdet_rest = self._factor_rest(s_rr)
             logdet += logdet_rest
             schur = w_part - s_rw.T @ solve_rest(s_rw)
         evaluation = self._profile(schur, logdet)
@@ -203,6 +261,9 @@ class CrossedCriterion(ProfiledCriterion):
 
     def columns_of_parameters(self) -> list[np.ndarray]:
         """For each theta parameter of a diagonal Lambda, the positions of the effects it scales."""
+        cached = getattr(self, "_columns_cache", None)
+        if cached is not None and cached[0] is self.levels:
+            return cached[1]
         out = []
         for index, terms in enumerate(self.levels):
             position = self.order.index(index)
@@ -211,6 +272,7 @@ class CrossedCriterion(ProfiledCriterion):
             for basis in terms.covariance.basis:
                 own = np.flatnonzero(np.diag(basis))
                 out.append((groups[:, None] + own[None, :]).ravel())
+        self._columns_cache = (self.levels, out)
         return out
 
     def _first_transform(self, d1, lam1, inv1) -> sp.csr_matrix:
@@ -252,14 +314,17 @@ class CrossedCriterion(ProfiledCriterion):
 
     def can_select_inverse(self, blocks) -> bool:
         """Whether S^-1 on S's pattern is affordable: always from a sparse factor, up to a size dense."""
+        return self._can_invert(blocks.solve_rest)
+
+    def _can_invert(self, factor) -> bool:
         from engine.mixed.crossed.predict import DENSE_INVERSE_LIMIT
 
-        factor = blocks.solve_rest
-        return self.n_rest <= DENSE_INVERSE_LIMIT or (isinstance(factor, _SparseFactor) and factor.symmetric)
+        return self.n_rest <= DENSE_INVERSE_LIMIT or isinstance(factor, BlockFactor) or (
+            isinstance(factor, _SparseFactor) and factor.symmetric)
 
     def deviance_at_sigma(self, theta: np.ndarray, sigma: float) -> float:
         """-2 log L (or -2 log L_R) with sigma given rather than profiled out."""
-        evaluation = self._evaluate(np.asarray(theta, dtype=float))[0]
+        evaluation = self.evaluate(theta, gradient=False)
         dof = self.n - self.p if self.reml else self.n
         value = evaluation.logdet_v + dof * (LOG_2PI + 2.0 * np.log(sigma)) + evaluation.r2 / sigma ** 2
         return value + (evaluation.logdet_x if self.reml else 0.0)
@@ -295,6 +360,9 @@ class _SparseFactor:
             raise UserInputError("the random-effects cross-products are not positive definite")
         self.logdet = float(np.sum(np.log(diagonal)))
         self.size = matrix.shape[0]
+        columns = np.repeat(np.arange(self.size), np.diff(matrix.indptr))
+        coupling = (matrix.data != 0.0) & (matrix.indices != columns)
+        self.decoupled = np.bincount(matrix.indices[coupling], minlength=self.size) == 0
         self.symmetric = np.array_equal(self.lu.perm_r, self.lu.perm_c)  # one symmetric permutation
 
     def __call__(self, rhs: np.ndarray) -> np.ndarray:
@@ -314,8 +382,7 @@ class _SparseFactor:
         lower.sort_indices()
         strict = sp.tril(lower, k=-1, format="csc")
         strict.sort_indices()
-        return selected_inverse(strict, lu.U.diagonal(), lu.perm_c)
-        return SelectedInverse(z, lu.perm_c)
+        return selected_inverse(strict, lu.U.diagonal(), lu.perm_c, self.decoupled)
 
 
 class _SchurPattern:
@@ -335,16 +402,12 @@ class _SchurPattern:
         self.rows = self.indices
         self.cols = np.repeat(np.arange(size), np.diff(self.indptr))
         self.size, self.nnz = size, self.indices.size
-        counts = np.diff(columns.indptr)
-        group = np.repeat(np.arange(columns.shape[1]), counts)
-        start = columns.indptr[:-1]
-        reps = counts[group]
-        first = np.repeat(np.arange(columns.nnz), reps)
-        within = np.arange(first.size) - np.repeat(np.cumsum(reps) - reps, reps)
-        second = start[group[first]] + within
-        upper = columns.indices[first] <= columns.indices[second]  # each pair once; mirrored below
-        first, second = first[upper], second[upper]
-        self.pair_group = group[first]
+        self._keys = self.cols.astype(np.int64) * size + self.rows  # sorted: CSC with sorted rows
+        self._table = None
+        if size * size <= MAX_POSITION_TABLE:  # a direct table beats a binary search per entry
+            self._table = np.empty(size * size, dtype=np.int32 if self.nnz < 2 ** 31 else np.int64)
+            self._table[self._keys] = np.arange(self.nnz)
+        first, second, self.pair_group = _upper_pairs(columns.indptr)  # each pair once; mirrored below
         self.pair_product = columns.data[first] * columns.data[second]
         self.pair_position = self._positions(columns.indices[first], columns.indices[second])
         a22 = a22.tocoo()
@@ -353,18 +416,24 @@ class _SchurPattern:
         self.diagonal_position = self._positions(np.arange(size), np.arange(size))
         self.mirror = self._positions(self.cols, self.rows)  # position of (j, i) for each (i, j)
         self.strictly_lower = self.rows > self.cols
+        self._table = None  # only needed while the positions above are found
 
     def _positions(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Index into the pattern's data of entries (row, col), all inside the pattern."""
         keys = cols.astype(np.int64) * self.size + rows
-        all_keys = self.cols.astype(np.int64) * self.size + self.rows
-        return np.searchsorted(all_keys, keys)
+        if self._table is not None:
+            return self._table[keys].astype(np.int64)
+        return np.searchsorted(self._keys, keys)
 
     def weighted_sum(self, weights: np.ndarray) -> np.ndarray:
         half = np.bincount(self.pair_position, weights=self.pair_product * weights[self.pair_group],
                            minlength=self.nnz)  # filled where row <= column
         half[self.strictly_lower] = half[self.mirror[self.strictly_lower]]
         return half
+
+    def matrix(self) -> sp.csc_matrix:
+        """The pattern itself (every entry 1), as a CSC matrix."""
+        return sp.csc_matrix((np.ones(self.nnz), self.indices, self.indptr), shape=(self.size, self.size))
 
     def assemble(self, scale: np.ndarray, weights: np.ndarray) -> sp.csc_matrix:
         """diag(scale) (A22 - sum_g w_g a_g a_g') diag(scale) + I as a CSC matrix."""
@@ -373,6 +442,26 @@ class _SchurPattern:
         values *= scale[self.rows] * scale[self.cols]
         values[self.diagonal_position] += 1.0
         return sp.csc_matrix((values, self.indices, self.indptr), shape=(self.size, self.size))
+
+
+def _upper_pairs(indptr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair (a, b), a <= b, of entry positions within one column of a CSC matrix with sorted
+    rows, and the column: built for all columns with the same number of entries at once."""
+    counts = np.diff(indptr)
+    firsts, seconds, groups = [], [], []
+    for count in np.unique(counts):
+        if count == 0:
+            continue
+        columns = np.flatnonzero(counts == count)
+        a, b = np.triu_indices(int(count))
+        start = indptr[columns][:, None]
+        firsts.append((start + a[None, :]).ravel())
+        seconds.append((start + b[None, :]).ravel())
+        groups.append(np.repeat(columns, a.size))
+    if not firsts:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    return np.concatenate(firsts), np.concatenate(seconds), np.concatenate(groups)
 
 
 class SelectedInverse:

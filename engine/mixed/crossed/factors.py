@@ -55,8 +55,11 @@ def nesting_order(factors: list[GroupingFactor]) -> list[int] | None:
     order = sorted(range(len(factors)), key=lambda i: (factors[i].n_groups, i))
     for coarse, fine in zip(order[:-1], order[1:]):
         a, b = factors[coarse], factors[fine]
-        pairs = np.unique(b.codes * np.int64(a.n_groups) + a.codes)
-        if pairs.size != b.n_groups:
+        # Nested when every fine group lies in one coarse group: the coarse code of one row of
+        # each fine group (here the last written) must be that of all its rows.
+        parent = np.empty(b.n_groups, dtype=a.codes.dtype)
+        parent[b.codes] = a.codes
+        if not np.array_equal(parent[b.codes], a.codes):
             return None
     return order
 

@@ -23,7 +23,8 @@ from engine.model_spec import ModelSpec
 from engine.results import FitResult, GroupCount, LevelEffects, LinkCovariance
 
 HESSIAN_STEP = 1e-3  # second differences of -2 log L, on the log-sd / atanh-corr / log-sigma scale
-GRADIENT_HESSIAN_STEP = 1e-4  # first differences of its exact gradient (the nested path's step)
+PROFILE_HESSIAN_STEP = 1e-7  # forward differences of the profiled deviance's exact gradient, relative to theta
+JACOBIAN_STEP = 1e-6  # central differences of the explicit map psi -> (theta, log sigma)
 
 
 def fit_crossed(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, predict: bool = True,
@@ -116,13 +117,17 @@ def _params(level) -> list[bool]:
 
 
 class CrossedVarianceParameters(VarianceParameters):
-    """Standard errors on Stata's scale: the Hessian of -2 log L by central differences of its exact
-    gradient when there is one, else by central second differences of the function."""
+    """Standard errors on Stata's scale. With an exact gradient: the Hessian of the profiled
+    deviance by forward differences of that gradient in theta, completed analytically in sigma
+    (``_hessian_from_profile``); else by central second differences of the function."""
 
     def _covariance(self, step: float | None = None) -> np.ndarray | None:
-        exact = self.criterion.diagonal and self.criterion.evaluate(self.theta).d_logdet_v is not None
-        if exact:  # central differences of the exact gradient, as on the nested path
-            return super()._covariance(GRADIENT_HESSIAN_STEP)
+        if self.criterion.diagonal:
+            centre = self.criterion.evaluate(self.theta)
+            if centre.d_r2 is not None:
+                from engine.mixed.inference import _inverse_or_none
+
+                return _inverse_or_none(0.5 * self._hessian_from_profile(centre))
         step = HESSIAN_STEP
         psi = self.psi()
         size = psi.size
@@ -143,6 +148,43 @@ class CrossedVarianceParameters(VarianceParameters):
         from engine.mixed.inference import _inverse_or_none
 
         return _inverse_or_none(0.5 * hessian)
+
+
+    def _hessian_from_profile(self, centre) -> np.ndarray:
+        """Hessian of -2 log L in psi (log sds, log sigma) from that of the profiled deviance D_p.
+
+        D_p(theta) = min over sigma of D(theta, sigma), so in (theta, log sigma), at the optimum
+        sigma^2 = r2 / dof: D_ss = 4 dof, D_ts = -2 dof (d r2 / d theta) / r2 and
+        D_tt = H_p + D_ts D_ts' / D_ss with H_p the Hessian of D_p (forward differences of its
+        exact gradient, one evaluation per parameter). At a stationary point psi's Hessian is
+        J' H J, with J = d(theta, log sigma) / d psi (no evaluations: the map is explicit).
+        """
+        criterion, theta = self.criterion, self.theta
+        psi = self.psi()
+        jacobian = np.empty((theta.size + 1, psi.size))
+        for j in range(psi.size):
+            up, down = psi.copy(), psi.copy()
+            up[j] += JACOBIAN_STEP
+            down[j] -= JACOBIAN_STEP
+            (t_up, s_up), (t_down, s_down) = self.theta_sigma(up), self.theta_sigma(down)
+            jacobian[:-1, j] = (t_up - t_down) / (2 * JACOBIAN_STEP)
+            jacobian[-1, j] = (np.log(s_up) - np.log(s_down)) / (2 * JACOBIAN_STEP)
+        moving = np.flatnonzero(np.any(jacobian[:-1] != 0.0, axis=1) & (theta != 0.0))
+        profiled = np.zeros((theta.size, theta.size))
+        for k in moving:
+            step = PROFILE_HESSIAN_STEP * abs(theta[k])
+            shifted = theta.copy()
+            shifted[k] += step
+            profiled[:, k] = (criterion.evaluate(shifted).gradient - centre.gradient) / step
+        inner = np.ix_(moving, moving)
+        profiled[inner] = 0.5 * (profiled[inner] + profiled[inner].T)
+        dof = criterion.n - criterion.p if criterion.reml else criterion.n
+        cross = -2.0 * dof * centre.d_r2 / centre.r2
+        full = np.zeros((theta.size + 1, theta.size + 1))
+        full[:-1, :-1] = profiled + np.outer(cross, cross) / (4.0 * dof)
+        full[:-1, -1] = full[-1, :-1] = cross
+        full[-1, -1] = 4.0 * dof
+        return jacobian.T @ full @ jacobian
 
 
 def _boundary_warnings(variance: VarianceParameters, spec: ModelSpec) -> list[str]:

@@ -56,9 +56,16 @@ def analytic_gradient(criterion, theta: np.ndarray, evaluation, blocks) -> np.nd
                 d_r2[k] = -2.0 * float(hw[columns] @ hw[columns]) / t
                 d_xx[k] = -2.0 * h_x[columns].T @ h_x[columns] / t
             k += 1
+    return _assemble(criterion, evaluation, d_logdet, d_r2, d_xx)
+
+
+def _assemble(criterion, evaluation, d_logdet, d_r2, d_xx) -> np.ndarray:
+    """The deviance's gradient from those of log|V|, r2 and X'V^-1X; the pieces are kept on
+    ``evaluation`` for the likelihood at a given sigma."""
+    p = criterion.p
     dof = criterion.n - p if criterion.reml else criterion.n
     gradient = d_logdet + dof * d_r2 / evaluation.r2
-    d_logdet_x = np.zeros(n_params)
+    d_logdet_x = np.zeros(d_logdet.size)
     if p:
         xx_inv = np.linalg.inv(evaluation.xtvx)
         d_logdet_x = np.einsum("ij,tji->t", xx_inv, d_xx)
@@ -67,6 +74,52 @@ def analytic_gradient(criterion, theta: np.ndarray, evaluation, blocks) -> np.nd
     evaluation.d_logdet_v, evaluation.d_r2, evaluation.d_logdet_x = d_logdet, d_r2, d_logdet_x
     evaluation.d_xtvx = d_xx
     return gradient
+
+
+def absorbed_gradient(criterion, theta: np.ndarray, evaluation, d: float, w: np.ndarray, scale: np.ndarray,
+                      h_rest: np.ndarray, factor) -> np.ndarray:
+    """``analytic_gradient`` when the scalar first factor is absorbed (absorbed.py): the first
+    factor's trace and rows of H come from its sums by class, the others' from S.
+
+    Parameters
+    ----------
+    criterion : the ``CrossedCriterion`` (with ``absorbed`` set).
+    theta : the parameters evaluated.
+    evaluation : the evaluation at ``theta``; its gradient pieces are filled in.
+    d, w, scale : the first factor's theta, its weights by class and Lambda2's diagonal.
+    h_rest : S^-1 S_W, the other factors' rows of H = M^-1 Lambda'Z'W.
+    factor : S's factorisation, with ``inverse()``.
+
+    Returns
+    -------
+    The gradient of the deviance in theta.
+    """
+    p, split = criterion.p, criterion.split
+    inverse = factor.inverse()
+    n_params = theta.size
+    d_logdet, d_r2 = np.zeros(n_params), np.zeros(n_params)
+    d_xx = np.zeros((n_params, p, p))
+    w_vec = np.append(-evaluation.beta, 1.0)
+    first = criterion.order[0]
+    columns_of = criterion.columns_of_parameters()
+    diagonal = None
+    k = 0
+    for index, terms in enumerate(criterion.levels):
+        for _ in terms.covariance.basis:
+            columns, t = columns_of[k], theta[k]
+            if t != 0.0:
+                if index == first:
+                    trace, gram = criterion.absorbed.first_factor_pieces(d, w, scale, h_rest, inverse)
+                else:
+                    if diagonal is None:
+                        diagonal = inverse.diagonal()
+                    own = h_rest[columns - split]
+                    trace, gram = float(diagonal[columns - split].sum()), own.T @ own
+                d_logdet[k] = 2.0 * (columns.size - trace) / t
+                d_r2[k] = -2.0 * float(w_vec @ gram @ w_vec) / t
+                d_xx[k] = -2.0 * gram[:p, :p] / t
+            k += 1
+    return _assemble(criterion, evaluation, d_logdet, d_r2, d_xx)
 
 
 def _first_factor_trace(criterion, blocks, inverse, own: np.ndarray) -> float:

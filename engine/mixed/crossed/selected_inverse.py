@@ -60,26 +60,38 @@ class _Plan:
 class SparseSelectedInverse:
     """S^-1 on the factor's pattern: ``diagonal()`` and ``entries(rows, cols)`` in S's own order."""
 
-    def __init__(self, plan: _Plan, off: np.ndarray, diag: np.ndarray, rank: np.ndarray):
+    def __init__(self, plan: _Plan, off: np.ndarray, diag: np.ndarray, rank: np.ndarray,
+                 decoupled: np.ndarray | None = None):
         self.plan, self.off, self.diag, self.rank = plan, off, diag, rank
+        self.decoupled = decoupled  # by L's order: rows of S with no non-zero off the diagonal
 
     def diagonal(self) -> np.ndarray:
         return self.diag[self.rank]
+
+    def padded_off(self) -> np.ndarray:
+        """The off-diagonal values and one zero after them (the slot of entries known to be zero)."""
+        return np.append(self.off, 0.0)
 
     def entries(self, rows, cols) -> np.ndarray:
         cached = self.plan.queries.get((id(rows), id(cols)))
         if cached is not None and cached[0] is rows and cached[1] is cols and np.array_equal(cached[2], self.rank):
             position, on_diagonal, low = cached[3:]
-            return np.where(on_diagonal, self.diag[low], self.off[position] if self.off.size else 0.0)
+            return np.where(on_diagonal, self.diag[low], self.padded_off()[position])
         query_rows, query_cols = rows, cols
         rows, cols = self.rank[np.asarray(rows)], self.rank[np.asarray(cols)]
         low, high = np.minimum(rows, cols), np.maximum(rows, cols)
         keys = low.astype(np.int64) * self.plan.size + high
         position = np.minimum(np.searchsorted(self.plan.keys, keys), max(self.plan.keys.size - 1, 0))
         inside = (low == high) | (self.plan.keys[position] == keys) if self.plan.keys.size else (low == high)
-        if not np.all(inside):
-            raise ValueError("an entry outside the factor's pattern was asked for")
         values = self.off[position] if self.plan.keys.size else np.zeros(keys.shape)
+        if not np.all(inside):
+            # A row of S that is a unit row (its random effects scaled to zero) is its own block:
+            # S^-1 is zero beside its diagonal, though S's pattern may still list those entries.
+            zero = ~inside & (self.decoupled[low] | self.decoupled[high]) if self.decoupled is not None else None
+            if zero is None or not np.array_equal(zero, ~inside):
+                raise ValueError("an entry outside the factor's pattern was asked for")
+            values = np.where(zero, 0.0, values)
+            position = np.where(zero, self.off.size, position)  # the cached query reads the zero slot
         if isinstance(query_rows, np.ndarray) and isinstance(query_cols, np.ndarray):
             # the same query arrays come back at every evaluation (the Schur pattern's rows and columns)
             self.plan.queries = {(id(query_rows), id(query_cols)): (query_rows, query_cols, self.rank.copy(),
@@ -90,8 +102,12 @@ class SparseSelectedInverse:
 _cache: dict[str, _Plan] = {}
 
 
-def selected_inverse(strict: sp.csc_matrix, diagonal: np.ndarray, rank: np.ndarray) -> SparseSelectedInverse:
-    """Z = (L D L')^-1 on the pattern of L = I + ``strict`` (sorted CSC); ``rank`` maps S's rows to L's."""
+def selected_inverse(strict: sp.csc_matrix, diagonal: np.ndarray, rank: np.ndarray,
+                     decoupled: np.ndarray | None = None) -> SparseSelectedInverse:
+    """Z = (L D L')^-1 on the pattern of L = I + ``strict`` (sorted CSC); ``rank`` maps S's rows to L's.
+
+    ``decoupled`` (by S's rows) marks rows of S without non-zero entries off the diagonal, whose
+    entries off the diagonal of Z are zero even where S's pattern lists them."""
     size = diagonal.size
     plan = _cache.get("last")
     if plan is None or plan.size != size or not plan.matches(strict):
@@ -109,4 +125,8 @@ def selected_inverse(strict: sp.csc_matrix, diagonal: np.ndarray, rank: np.ndarr
         column = -np.einsum("bij,bj->bi", block, values)
         off[entry[valid]] = column[valid]
         diag[batch] = 1.0 / diagonal[batch] - np.einsum("bi,bi->b", values, column)
-    return SparseSelectedInverse(plan, off[:-1], diag, rank)
+    by_rank = None
+    if decoupled is not None and decoupled.any():
+        by_rank = np.zeros(size, dtype=bool)
+        by_rank[rank[decoupled]] = True
+    return SparseSelectedInverse(plan, off[:-1], diag, rank, by_rank)
