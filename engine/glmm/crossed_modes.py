@@ -1,0 +1,269 @@
+"""Conditional modes of a GLMM whose random factors cross, by penalised IRLS with a sparse Cholesky.
+
+At fixed theta and beta the modes u (spherical: b = Lambda u) minimise
+-2 log p(y | eta) + |u|^2 with eta = offset + X beta + Z Lambda u. A Newton step solves
+H u_new = Lambda' Z' (W Z Lambda u + s) with H = Lambda' Z' W Z Lambda + I, W the curvature and s
+the scores of the log-density (see engine.glmm.modes for the nested recursion of the same step).
+
+H has one block per factor. As in the linear crossed criterion (engine.mixed.crossed), the factor
+with most random effects comes first: its block of H is block diagonal (its groups share no rows)
+and is factored group by group; only the Schur complement of the other factors,
+S = H22 - H21 H11^-1 H12, is factored as a whole (densely when small, else a sparse LU in
+symmetric mode), so log|H| = log|H11| + log|S|.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import cho_factor, cho_solve
+from scipy.sparse.linalg import splu
+
+from engine.glmm.family import Family
+from engine.glmm.modes import PIRLS_MAX_STEPS, PIRLS_TOLERANCE, halve_until_no_rise
+from engine.mixed.covariance import LevelCovariance
+from engine.mixed.crossed.factors import GroupingFactor
+
+DENSE_LIMIT = 2000  # Schur complements up to this size are factored densely
+INVERSE_LIMIT = 6000  # conditional sds need S^-1; beyond this size they are not computed
+
+
+@dataclass
+class CrossedModeState:
+    """The result of PIRLS at one (theta, beta)."""
+
+    u: np.ndarray  # spherical modes, in the columns' (internal) order
+    random_part: np.ndarray  # per row: (Z Lambda u)_i
+    log_density: float
+    penalty: float  # |u|^2
+    logdet: float  # log|Lambda' Z' W Z Lambda + I|, W the Fisher weights at the modes
+    steps: int
+    converged: bool
+    effects: list[np.ndarray] | None = None  # per level (model order): b = Lambda u as (groups, q)
+    conditional_sds: list[np.ndarray] | None = None  # per level (groups, q): sqrt diag(Lambda H^-1 Lambda')
+
+    @property
+    def laplace_deviance(self) -> float:
+        return -2.0 * self.log_density + self.penalty + self.logdet
+
+
+class _Factorisation:
+    """H = Lambda' Z' W Z Lambda + I factored by blocks: H11 per group of the first factor, S for the rest."""
+
+    def __init__(self, h: sp.csr_matrix, split: int, q1: int):
+        self.split, self.q1 = split, q1
+        n1 = split // q1
+        h11 = h[:split, :split].tocoo()
+        blocks = np.zeros((n1, q1, q1))
+        blocks[h11.row // q1, h11.row % q1, h11.col % q1] = h11.data
+        chol = np.linalg.cholesky(blocks)
+        self.logdet = 2.0 * float(np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2))))
+        self.h11_inverse = np.linalg.inv(blocks)
+        inverse = sp.block_diag(list(self.h11_inverse), format="csr") if q1 > 1 else sp.diags(self.h11_inverse[:, 0, 0])
+        self.inverse11 = inverse.tocsr()
+        self.h21 = h[split:, :split].tocsr()
+        self.rest = h.shape[0] - split
+        self.dense = None
+        self.lu = None
+        if self.rest:
+            schur = (h[split:, split:] - self.h21 @ self.inverse11 @ self.h21.T).tocsc()
+            if self.rest <= DENSE_LIMIT or schur.nnz >= 0.15 * self.rest ** 2:
+                self.dense = cho_factor(schur.toarray(), lower=True)
+                self.logdet += 2.0 * float(np.sum(np.log(np.diag(self.dense[0]))))
+            else:
+                self.lu = splu(schur, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                               options={"SymmetricMode": True})
+                diagonal = self.lu.U.diagonal()
+                if np.any(diagonal <= 0):
+                    raise np.linalg.LinAlgError("H is not positive definite")
+                self.logdet += float(np.sum(np.log(diagonal)))
+
+    def _solve_schur(self, rhs: np.ndarray) -> np.ndarray:
+        return cho_solve(self.dense, rhs) if self.dense is not None else self.lu.solve(rhs)
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        first, second = rhs[: self.split], rhs[self.split:]
+        y1 = self.inverse11 @ first
+        if not self.rest:
+            return y1
+        u2 = self._solve_schur(second - self.h21 @ y1)
+        u1 = self.inverse11 @ (first - self.h21.T @ u2)
+        return np.concatenate([u1, u2])
+
+    def diagonal_blocks_of_inverse(self, sizes: list[tuple[int, int]]) -> list[np.ndarray] | None:
+        """The (groups, q, q) diagonal blocks of H^-1 for the first factor and then each other one
+        (``sizes`` = (groups, q) per factor, internal order); None when S is too large to invert."""
+        if self.rest > INVERSE_LIMIT:
+            return None
+        n1, q1 = sizes[0]
+        if not self.rest:
+            return [self.h11_inverse]
+        s_inverse = self._solve_schur(np.eye(self.rest))
+        s_inverse = 0.5 * (s_inverse + s_inverse.T)
+        # H^-1_11 = H11^-1 + Y' S^-1 Y with Y = H21 H11^-1; its diagonal blocks row by row of Y'
+        y = (self.h21 @ self.inverse11).T.tocsr()  # (split, rest)
+        product = np.asarray(y @ s_inverse)  # (split, rest)
+        first = self.h11_inverse.copy()
+        yd = y.toarray() if y.shape[0] * y.shape[1] <= 5e7 else None
+        for a in range(q1):
+            for b in range(q1):
+                rows_a = np.arange(n1) * q1 + a
+                rows_b = np.arange(n1) * q1 + b
+                if yd is not None:
+                    first[:, a, b] += np.sum(product[rows_a] * yd[rows_b], axis=1)
+                else:
+                    first[:, a, b] += np.asarray(y[rows_b].multiply(product[rows_a]).sum(axis=1)).ravel()
+        out = [first]
+        start = 0
+        for groups, q in sizes[1:]:
+            block = s_inverse[start:start + groups * q, start:start + groups * q]
+            index = np.arange(groups)[:, None] * q + np.arange(q)[None, :]
+            out.append(block[index[:, :, None], index[:, None, :]])
+            start += groups * q
+        return out
+
+
+class CrossedModes:
+    """PIRLS for random factors that cross: one Z for all factors, one sparse factorisation of H."""
+
+    def __init__(self, factors: list[GroupingFactor], family: Family, y: np.ndarray,
+                 effect_columns: list[np.ndarray], covariances: list[LevelCovariance]):
+        """``factors``, ``effect_columns`` ((rows, q) per level, 1 for _cons) and ``covariances``
+        follow the model's levels, which is also theta's order."""
+        self.factors = factors
+        self.family = family
+        self.y = y
+        self.covariances = covariances
+        self.offsets = np.cumsum([0] + [c.n_params for c in covariances]).tolist()
+        self.q = [cov.q for cov in covariances]
+        # internal column order: the factor with most random effects first (its block of H is block diagonal)
+        self.order = sorted(range(len(factors)), key=lambda i: (-factors[i].n_groups * self.q[i], i))
+        n = y.size
+        blocks, starts = [], [0]
+        for index in self.order:
+            q, factor = self.q[index], factors[index]
+            rows = np.repeat(np.arange(n), q)
+            cols = (factor.codes[:, None] * q + np.arange(q)[None, :]).ravel()
+            blocks.append(sp.csc_matrix((effect_columns[index].ravel(), (rows, cols)), shape=(n, factor.n_groups * q)))
+            starts.append(starts[-1] + factor.n_groups * q)
+        self.column_starts = starts  # internal order
+        self.z = sp.hstack(blocks, format="csr")
+        self.split = starts[1]
+        self.q1 = self.q[self.order[0]]
+        self.size = starts[-1]
+        self.warm: np.ndarray | None = None
+        self._lambda_theta: np.ndarray | None = None
+        self._z_lambda: sp.csr_matrix | None = None
+
+    # ----- Lambda -------------------------------------------------------------------------------
+    def level_lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
+        return [cov.lambda_of(theta[self.offsets[i]:self.offsets[i + 1]]) for i, cov in enumerate(self.covariances)]
+
+    def lambda_matrix(self, theta: np.ndarray) -> sp.csr_matrix:
+        lams = self.level_lambdas(theta)
+        return sp.block_diag([sp.kron(sp.identity(self.factors[i].n_groups), sp.csr_matrix(lams[i]))
+                              for i in self.order], format="csr")
+
+    def z_lambda(self, theta: np.ndarray) -> sp.csr_matrix:
+        """Z Lambda, kept for the last theta (PIRLS calls it once per step)."""
+        theta = np.asarray(theta, dtype=float)
+        if self._lambda_theta is None or not np.array_equal(theta, self._lambda_theta):
+            self._z_lambda = (self.z @ self.lambda_matrix(theta)).tocsr()
+            self._lambda_theta = theta.copy()
+        return self._z_lambda
+
+    def factorise(self, z_lambda: sp.csr_matrix, weights: np.ndarray) -> _Factorisation:
+        weighted = z_lambda.multiply(weights[:, None]).tocsr()
+        h = (z_lambda.T @ weighted).tocsr() + sp.identity(self.size, format="csr")
+        return _Factorisation(h.tocsr(), self.split, self.q1)
+
+    # ----- PIRLS --------------------------------------------------------------------------------
+    def solve(self, theta: np.ndarray, fixed_part: np.ndarray, need_sds: bool = False) -> CrossedModeState:
+        """Penalised IRLS to a tight optimum (Newton steps, step halving) from the previous modes."""
+        theta = np.asarray(theta, dtype=float)
+        family, y = self.family, self.y
+        zl = self.z_lambda(theta)
+        u = np.zeros(self.size)
+        random = np.zeros(y.size)
+        log_density = float(np.sum(family.log_density(y, fixed_part)))
+        penalty = 0.0
+        objective = -2.0 * log_density
+        if self.warm is not None:  # the previous modes, unless they are a worse start than zero
+            warm_random = zl @ self.warm
+            warm_log_density = float(np.sum(family.log_density(y, fixed_part + warm_random)))
+            warm_penalty = float(self.warm @ self.warm)
+            if -2.0 * warm_log_density + warm_penalty < objective:
+                u, random, log_density, penalty = self.warm.copy(), warm_random, warm_log_density, warm_penalty
+                objective = -2.0 * log_density + penalty
+
+        def at(candidate):
+            candidate_random = zl @ candidate[0]
+            return (candidate_random, float(np.sum(family.log_density(y, fixed_part + candidate_random))),
+                    float(candidate[0] @ candidate[0]))
+
+        converged, steps = False, 0
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for steps in range(1, PIRLS_MAX_STEPS + 1):
+                eta = fixed_part + random
+                weights, scores = family.weights_and_scores(y, eta)
+                weights = family.newton_weights(y, eta, weights)  # Newton steps; log|H| keeps the Fisher weights
+                try:
+                    proposal = self.factorise(zl, weights).solve(zl.T @ (weights * random + scores))
+                except np.linalg.LinAlgError:
+                    break
+                (proposal,), new_random, new_log_density, new_penalty, new_objective = halve_until_no_rise(
+                    [u], [proposal], at, objective)
+                decrease = objective - new_objective
+                u, random, log_density, penalty, objective = proposal, new_random, new_log_density, new_penalty, new_objective
+                if decrease <= PIRLS_TOLERANCE * (abs(objective) + 1.0):
+                    converged = True
+                    break
+            weights, _ = family.weights_and_scores(y, fixed_part + random)
+            try:
+                factorisation = self.factorise(zl, weights)
+                logdet = factorisation.logdet
+            except np.linalg.LinAlgError:
+                factorisation, logdet = None, np.inf
+        if not np.isfinite(log_density):
+            logdet = np.inf
+        self.warm = u
+        state = CrossedModeState(u, random, log_density, penalty, logdet, steps, converged)
+        if need_sds:
+            state.effects = self.effects(theta, u)
+            state.conditional_sds = self.conditional_sds(theta, factorisation)
+        return state
+
+    # ----- per level ----------------------------------------------------------------------------
+    def _per_level(self, vector_blocks: list[np.ndarray]) -> list[np.ndarray]:
+        """Internal-order blocks back to the model's level order."""
+        out = [None] * len(self.order)
+        for position, index in enumerate(self.order):
+            out[index] = vector_blocks[position]
+        return out
+
+    def effects(self, theta: np.ndarray, u: np.ndarray) -> list[np.ndarray]:
+        """b = Lambda u per level, (groups, q)."""
+        lams = self.level_lambdas(theta)
+        blocks = []
+        for position, index in enumerate(self.order):
+            part = u[self.column_starts[position]:self.column_starts[position + 1]].reshape(-1, self.q[index])
+            blocks.append(part @ lams[index].T)
+        return self._per_level(blocks)
+
+    def conditional_sds(self, theta: np.ndarray, factorisation: _Factorisation | None) -> list[np.ndarray] | None:
+        """sqrt of the diagonal of Lambda H^-1 Lambda' per level, (groups, q) (lme4's condVar)."""
+        if factorisation is None:
+            return None
+        sizes = [(self.factors[i].n_groups, self.q[i]) for i in self.order]
+        blocks = factorisation.diagonal_blocks_of_inverse(sizes)
+        if blocks is None:
+            return None
+        lams = self.level_lambdas(theta)
+        out = []
+        for position, index in enumerate(self.order):
+            lam = lams[index]
+            variances = np.einsum("ab,gbc,ac->ga", lam, blocks[position], lam)
+            out.append(np.sqrt(np.maximum(variances, 0.0)))
+        return self._per_level(out)

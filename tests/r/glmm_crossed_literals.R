@@ -1,0 +1,46 @@
+# Reference numbers for tests/test_glmm_crossed.py (crossed random factors, Laplace), lme4 1.1-31.
+# Run from the repository root: Rscript tests/r/glmm_crossed_literals.R [write]
+# With "write" it first writes tests/data/verbagg.csv and tests/data/absences_crossed.csv.
+suppressMessages(library(lme4)); library(numDeriv)
+args <- commandArgs(trailingOnly = TRUE)
+if (length(args) && args[1] == "write") {
+  data(VerbAgg)
+  v <- data.frame(r2 = as.integer(VerbAgg$r2 == "Y"), anger = VerbAgg$Anger,
+                  male = as.integer(VerbAgg$Gender == "M"), btype = as.integer(VerbAgg$btype),
+                  self = as.integer(VerbAgg$situ == "self"), id = as.integer(as.character(VerbAgg$id)),
+                  item = as.integer(VerbAgg$item))
+  write.csv(v, "tests/data/verbagg.csv", row.names = FALSE)
+  set.seed(20261130)
+  n <- 1500; schools <- 50; hoods <- 40
+  school <- sample(schools, n, replace = TRUE)
+  hood <- ((school + sample(0:12, n, replace = TRUE)) %% hoods) + 1  # neighbourhoods overlap schools
+  x <- round(rnorm(n), 3); days <- sample(100:180, n, replace = TRUE)
+  u <- rnorm(schools, sd = 0.4); s <- rnorm(schools, sd = 0.15); w <- rnorm(hoods, sd = 0.3)
+  eta <- -3 + 0.3 * x + u[school] + s[school] * x + w[hood]
+  absences <- rpois(n, days * exp(eta))
+  write.csv(data.frame(absences, x, days, school, hood), "tests/data/absences_crossed.csv", row.names = FALSE)
+}
+fitcase <- function(label, formula, data, family) {
+  ctrl <- glmerControl(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-12, maxfun = 1e5), tolPwrss = 1e-13)
+  t0 <- proc.time()[["elapsed"]]
+  m <- glmer(formula, data = data, family = family, control = ctrl)
+  for (i in 1:3) m <- update(m, start = getME(m, c("theta", "fixef")))
+  dev <- update(m, devFunOnly = TRUE)
+  par <- c(getME(m, "theta"), fixef(m))
+  h <- hessian(function(p) dev(p), par, method.args = list(r = 6))
+  v <- solve(h / 2)
+  nth <- length(getME(m, "theta"))
+  se <- sqrt(diag(v))[-(1:nth)]
+  cat(sprintf("CASE %s loglik=%.12f\n", label, as.numeric(logLik(m))))
+  cat(sprintf("  fix %s %.12f %.12f\n", names(fixef(m)), fixef(m), se), sep = "")
+  vc <- as.data.frame(VarCorr(m))
+  cat(sprintf("  vc %s %s %s %.12f\n", vc$grp, vc$var1, vc$var2, vc$sdcor), sep = "")
+  cat(sprintf("  vcov.glmer.se %s\n", paste(sprintf("%.10f", sqrt(diag(as.matrix(vcov(m))))), collapse = " ")))
+}
+va <- read.csv("tests/data/verbagg.csv")
+fitcase("verbagg_logit", r2 ~ anger + male + factor(btype) + self + (1|id) + (1|item), va, binomial)
+fitcase("verbagg_probit", r2 ~ anger + male + factor(btype) + self + (1|id) + (1|item), va, binomial(link = "probit"))
+ab <- read.csv("tests/data/absences_crossed.csv")
+fitcase("absences_crossed_poisson", absences ~ x + offset(log(days)) + (1|school) + (1|hood), ab, poisson)
+fitcase("absences_crossed_slope", absences ~ x + offset(log(days)) + (1 + x|school) + (1|hood), ab, poisson)
+fitcase("verbagg_item_slope", r2 ~ anger + male + factor(btype) + self + (1|id) + (1 + male|item), va, binomial)
