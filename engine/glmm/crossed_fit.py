@@ -18,7 +18,7 @@ from engine.glmm.crossed_criterion import CrossedGlmmCriterion
 from engine.glmm.diagnostics import data_warnings
 from engine.glmm.family import Family
 from engine.glmm.glm import fit_glm
-from engine.glmm.optimize import covariance_in_theta, minimise_glmm
+from engine.glmm.optimize import BOUNDARY_SD, HESSIAN_STEP, covariance_in_theta, minimise_glmm, theta_bounds
 from engine.mixed.covariance import LevelCovariance
 from engine.mixed.crossed.factors import GroupingFactor, grouping_factors, nested_equivalent, nesting_order
 from engine.mixed.inference import fixed_effect_rows
@@ -100,7 +100,7 @@ def fit_glmm_crossed(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, 
     optimum = minimise_glmm(criterion, np.concatenate([theta0, beta_glm]), should_stop, report)
     theta, beta = criterion.split(optimum.params)
     loglik = -0.5 * optimum.deviance
-    cov_all, free = covariance_in_theta(criterion, optimum.params)
+    cov_all, free = covariance_from_gradient(criterion, optimum.params)
     n_free = int(free.sum())
     state = criterion.modes.solve(theta, criterion.fixed_part(beta), need_sds=predict)
 
@@ -161,3 +161,41 @@ def _fit_nested_instead(frame, spec, order, factors, start_theta, predict, shoul
     result.notes.append(f"The random factors nest in these data ({names}, outermost first): the model was fitted "
                         f"as nested levels (the same model, on the fast nested path).")
     return result
+
+
+def covariance_from_gradient(criterion: CrossedGlmmCriterion, params: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """Inverse observed information over (free theta, beta), by central differences of the exact
+    gradient; diagonal theta entries below BOUNDARY_SD are held fixed. Returns it (None when not
+    positive definite) and the free-theta mask; second differences of the deviance when the
+    gradient is not available."""
+    theta, beta = criterion.split(params)
+    diagonal = np.array([low is not None for low, _ in theta_bounds(criterion)])
+    free = ~(diagonal & (np.abs(theta) <= BOUNDARY_SD))
+    n_free = int(free.sum())
+    x0 = np.concatenate([theta[free], beta])
+    keep = np.concatenate([free, np.ones(beta.size, dtype=bool)])
+
+    def gradient(x):
+        full = theta.copy()
+        full[free] = x[:n_free]
+        answer = criterion.deviance_and_gradient(np.concatenate([full, x[n_free:]]))
+        return None if answer is None else answer[1][keep]
+
+    hessian = np.empty((x0.size, x0.size))
+    for j in range(x0.size):
+        step = HESSIAN_STEP * max(1.0, abs(x0[j]))
+        up, down = x0.copy(), x0.copy()
+        up[j] += step
+        down[j] -= step
+        g_up, g_down = gradient(up), gradient(down)
+        if g_up is None or g_down is None:
+            return covariance_in_theta(criterion, params)
+        hessian[:, j] = (g_up - g_down) / (2.0 * step)
+    criterion.deviance(params)  # leave the modes at the optimum
+    try:
+        cov = np.linalg.inv(0.25 * (hessian + hessian.T))  # the information is half the deviance's Hessian
+    except np.linalg.LinAlgError:
+        return None, free
+    if not np.all(np.isfinite(cov)) or np.any(np.diag(cov) <= 0):
+        return None, free
+    return cov, free

@@ -92,41 +92,68 @@ class _Factorisation:
         u1 = self.inverse11 @ (first - self.h21.T @ u2)
         return np.concatenate([u1, u2])
 
-    def diagonal_blocks_of_inverse(self, sizes: list[tuple[int, int]]) -> list[np.ndarray] | None:
-        """The (groups, q, q) diagonal blocks of H^-1 for the first factor and then each other one
-        (``sizes`` = (groups, q) per factor, internal order); None when S is too large to invert."""
+    def schur_inverse(self) -> np.ndarray | None:
+        """S^-1 as a dense matrix (kept), or None when S is too large to invert."""
         if self.rest > INVERSE_LIMIT:
             return None
-        n1, q1 = sizes[0]
+        if getattr(self, "_schur_inverse", None) is None:
+            inverse = self._solve_schur(np.eye(self.rest))
+            self._schur_inverse = 0.5 * (inverse + inverse.T)
+        return self._schur_inverse
+
+    def inverse_at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray | None:
+        """Entries (rows[k], cols[k]) of H^-1 with rows[k] <= cols[k], for columns that share a data
+        row (two columns of the first factor then lie in the same group). None when S is too large.
+
+        With Y' = H11^-1 H12:  H^-1 = [[H11^-1 + Y' S^-1 Y, -Y' S^-1], [-S^-1 Y, S^-1]].
+        """
+        out = np.zeros(rows.size)
         if not self.rest:
-            return [self.h11_inverse]
-        s_inverse = self._solve_schur(np.eye(self.rest))
-        s_inverse = 0.5 * (s_inverse + s_inverse.T)
-        # H^-1_11 = H11^-1 + Y' S^-1 Y with Y = H21 H11^-1; its diagonal blocks row by row of Y'
-        y = (self.h21 @ self.inverse11).T.tocsr()  # (split, rest)
-        product = np.asarray(y @ s_inverse)  # (split, rest)
-        first = self.h11_inverse.copy()
-        yd = y.toarray() if y.shape[0] * y.shape[1] <= 5e7 else None
-        for a in range(q1):
-            for b in range(q1):
-                rows_a = np.arange(n1) * q1 + a
-                rows_b = np.arange(n1) * q1 + b
-                if yd is not None:
-                    first[:, a, b] += np.sum(product[rows_a] * yd[rows_b], axis=1)
-                else:
-                    first[:, a, b] += np.asarray(y[rows_b].multiply(product[rows_a]).sum(axis=1)).ravel()
-        out = [first]
-        start = 0
-        for groups, q in sizes[1:]:
-            block = s_inverse[start:start + groups * q, start:start + groups * q]
-            index = np.arange(groups)[:, None] * q + np.arange(q)[None, :]
-            out.append(block[index[:, :, None], index[:, None, :]])
-            start += groups * q
+            first = rows < self.split
+            out[first] = self.h11_inverse[rows // self.q1, rows % self.q1, cols % self.q1]
+            return out
+        s_inverse = self.schur_inverse()
+        if s_inverse is None:
+            return None
+        if getattr(self, "_y_t", None) is None:
+            self._y_t = (self.inverse11 @ self.h21.T).tocsr()  # (split, rest)
+            self._y_t.sort_indices()
+        y_t, split, q1 = self._y_t, self.split, self.q1
+        both_rest = rows >= split
+        out[both_rest] = s_inverse[rows[both_rest] - split, cols[both_rest] - split]
+        mixed = np.flatnonzero((rows < split) & (cols >= split))
+        if mixed.size:
+            pair, position = _row_entries(y_t, rows[mixed])
+            values = y_t.data[position] * s_inverse[y_t.indices[position], cols[mixed][pair] - split]
+            out[mixed] = -np.bincount(pair, weights=values, minlength=mixed.size)
+        both_first = np.flatnonzero(cols < split)
+        for chunk in np.array_split(both_first, max(1, both_first.size // 4096)):
+            if not chunk.size:
+                continue
+            a, b = rows[chunk], cols[chunk]
+            right = np.asarray(y_t[b] @ s_inverse)  # (chunk, rest): S^-1 Y_b per pair
+            pair, position = _row_entries(y_t, a)
+            values = y_t.data[position] * right[pair, y_t.indices[position]]
+            out[chunk] = (self.h11_inverse[a // q1, a % q1, b % q1]
+                          + np.bincount(pair, weights=values, minlength=chunk.size))
         return out
 
 
+def _row_entries(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each k, the positions in ``matrix.data`` of the entries of row rows[k]: (k per entry, position)."""
+    starts = matrix.indptr[rows]
+    counts = matrix.indptr[rows + 1] - starts
+    pair = np.repeat(np.arange(rows.size), counts)
+    within = np.arange(pair.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    return pair, starts[pair] + within
+
+
 class CrossedModes:
-    """PIRLS for random factors that cross: one Z for all factors, one sparse factorisation of H."""
+    """PIRLS for random factors that cross: one Z for all factors, one sparse factorisation of H.
+
+    Each data row has K = sum of the levels' q non-zero columns of Z ("slots"): ``slot_cols``
+    (rows, K) holds them (internal column order) and the slots of level l are ``level_slots[l]``.
+    """
 
     def __init__(self, factors: list[GroupingFactor], family: Family, y: np.ndarray,
                  effect_columns: list[np.ndarray], covariances: list[LevelCovariance]):
@@ -135,27 +162,36 @@ class CrossedModes:
         self.factors = factors
         self.family = family
         self.y = y
+        self.effect_columns = effect_columns
         self.covariances = covariances
         self.offsets = np.cumsum([0] + [c.n_params for c in covariances]).tolist()
         self.q = [cov.q for cov in covariances]
         # internal column order: the factor with most random effects first (its block of H is block diagonal)
         self.order = sorted(range(len(factors)), key=lambda i: (-factors[i].n_groups * self.q[i], i))
         n = y.size
-        blocks, starts = [], [0]
-        for index in self.order:
+        blocks, starts, slot_cols = [], [0], []
+        self.level_slots: list[list[int]] = [[] for _ in factors]
+        for position, index in enumerate(self.order):
             q, factor = self.q[index], factors[index]
+            columns = starts[-1] + factor.codes[:, None] * q + np.arange(q)[None, :]
             rows = np.repeat(np.arange(n), q)
-            cols = (factor.codes[:, None] * q + np.arange(q)[None, :]).ravel()
-            blocks.append(sp.csc_matrix((effect_columns[index].ravel(), (rows, cols)), shape=(n, factor.n_groups * q)))
+            blocks.append(sp.csc_matrix((effect_columns[index].ravel(), (rows, (columns - starts[-1]).ravel())),
+                                        shape=(n, factor.n_groups * q)))
+            used = sum(c.shape[1] for c in slot_cols)
+            self.level_slots[index] = list(range(used, used + q))
+            slot_cols.append(columns)
             starts.append(starts[-1] + factor.n_groups * q)
+        self.slot_cols = np.hstack(slot_cols)
         self.column_starts = starts  # internal order
         self.z = sp.hstack(blocks, format="csr")
         self.split = starts[1]
         self.q1 = self.q[self.order[0]]
         self.size = starts[-1]
         self.warm: np.ndarray | None = None
+        self.last_factorisation: _Factorisation | None = None  # at the last modes, Fisher weights
         self._lambda_theta: np.ndarray | None = None
         self._z_lambda: sp.csr_matrix | None = None
+        self._pairs = None
 
     # ----- Lambda -------------------------------------------------------------------------------
     def level_lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
@@ -173,6 +209,14 @@ class CrossedModes:
             self._z_lambda = (self.z @ self.lambda_matrix(theta)).tocsr()
             self._lambda_theta = theta.copy()
         return self._z_lambda
+
+    def slot_values(self, matrices: list[np.ndarray]) -> np.ndarray:
+        """(rows, K): per level, its effect columns times the level's q x q matrix (Lambda: the
+        values of Z Lambda in each row's slots)."""
+        out = np.empty(self.slot_cols.shape)
+        for index, matrix in enumerate(matrices):
+            out[:, self.level_slots[index]] = self.effect_columns[index] @ matrix
+        return out
 
     def factorise(self, z_lambda: sp.csr_matrix, weights: np.ndarray) -> _Factorisation:
         weighted = z_lambda.multiply(weights[:, None]).tocsr()
@@ -229,11 +273,26 @@ class CrossedModes:
         if not np.isfinite(log_density):
             logdet = np.inf
         self.warm = u
+        self.last_factorisation = factorisation
         state = CrossedModeState(u, random, log_density, penalty, logdet, steps, converged)
         if need_sds:
             state.effects = self.effects(theta, u)
             state.conditional_sds = self.conditional_sds(theta, factorisation)
         return state
+
+    # ----- entries of H^-1 ----------------------------------------------------------------------
+    def inverse_in_slots(self, factorisation: _Factorisation) -> np.ndarray | None:
+        """(rows, K, K): H^-1 at each row's pairs of slots; None when S is too large to invert."""
+        if self._pairs is None:
+            n, k = self.slot_cols.shape
+            a = np.broadcast_to(self.slot_cols[:, :, None], (n, k, k))
+            b = np.broadcast_to(self.slot_cols[:, None, :], (n, k, k))
+            keys = np.minimum(a, b).astype(np.int64) * self.size + np.maximum(a, b)
+            unique, inverse = np.unique(keys.ravel(), return_inverse=True)
+            self._pairs = (unique // self.size, unique % self.size, inverse.reshape(n, k, k))
+        rows, cols, inverse = self._pairs
+        values = factorisation.inverse_at(rows, cols)
+        return None if values is None else values[inverse]
 
     # ----- per level ----------------------------------------------------------------------------
     def _per_level(self, vector_blocks: list[np.ndarray]) -> list[np.ndarray]:
@@ -256,14 +315,18 @@ class CrossedModes:
         """sqrt of the diagonal of Lambda H^-1 Lambda' per level, (groups, q) (lme4's condVar)."""
         if factorisation is None:
             return None
-        sizes = [(self.factors[i].n_groups, self.q[i]) for i in self.order]
-        blocks = factorisation.diagonal_blocks_of_inverse(sizes)
-        if blocks is None:
-            return None
         lams = self.level_lambdas(theta)
         out = []
         for position, index in enumerate(self.order):
+            q, groups = self.q[index], self.factors[index].n_groups
+            first = self.column_starts[position] + np.arange(groups)[:, None, None] * q
+            a = np.broadcast_to(first + np.arange(q)[None, :, None], (groups, q, q))
+            b = np.broadcast_to(first + np.arange(q)[None, None, :], (groups, q, q))
+            values = factorisation.inverse_at(np.minimum(a, b).ravel(), np.maximum(a, b).ravel())
+            if values is None:
+                return None
+            block = values.reshape(groups, q, q)
             lam = lams[index]
-            variances = np.einsum("ab,gbc,ac->ga", lam, blocks[position], lam)
+            variances = np.einsum("ab,gbc,ac->ga", lam, block, lam)
             out.append(np.sqrt(np.maximum(variances, 0.0)))
         return self._per_level(out)
