@@ -80,8 +80,8 @@ class CrossedGlmmCriterion:
         newton_weights, newton = weights, factorisation
         if self.family.link not in DERIVATIVE_OF_WEIGHT:  # probit: the modes move with the observed curvature
             newton_weights = self.family.newton_weights(self.y, eta, weights)
-            newton = modes.factorise(zl, newton_weights)
-        a_values = modes.slot_values(modes.level_lambdas(theta))
+            newton = modes.factorise(theta, newton_weights)
+        a_values = modes.a_values(theta)
         leverage = np.einsum("ia,iab,ib->i", a_values, inverse, a_values)
         r = slope * leverage
         m = newton.solve(zl.T @ r)

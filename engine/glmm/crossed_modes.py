@@ -52,23 +52,20 @@ class CrossedModeState:
 class _Factorisation:
     """H = Lambda' Z' W Z Lambda + I factored by blocks: H11 per group of the first factor, S for the rest."""
 
-    def __init__(self, h: sp.csr_matrix, split: int, q1: int):
+    def __init__(self, blocks: np.ndarray, h21: sp.csr_matrix, h22: sp.csr_matrix, split: int, q1: int):
+        """``blocks``: H11 as (groups, q1, q1); ``h21``, ``h22``: the other factors' rows of H."""
         self.split, self.q1 = split, q1
-        n1 = split // q1
-        h11 = h[:split, :split].tocoo()
-        blocks = np.zeros((n1, q1, q1))
-        blocks[h11.row // q1, h11.row % q1, h11.col % q1] = h11.data
         chol = np.linalg.cholesky(blocks)
         self.logdet = 2.0 * float(np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2))))
         self.h11_inverse = np.linalg.inv(blocks)
         inverse = sp.block_diag(list(self.h11_inverse), format="csr") if q1 > 1 else sp.diags(self.h11_inverse[:, 0, 0])
         self.inverse11 = inverse.tocsr()
-        self.h21 = h[split:, :split].tocsr()
-        self.rest = h.shape[0] - split
+        self.h21 = h21
+        self.rest = h22.shape[0]
         self.dense = None
         self.lu = None
         if self.rest:
-            schur = (h[split:, split:] - self.h21 @ self.inverse11 @ self.h21.T).tocsc()
+            schur = (h22 - self.h21 @ self.inverse11 @ self.h21.T).tocsc()
             if self.rest <= DENSE_LIMIT or schur.nnz >= 0.15 * self.rest ** 2:
                 self.dense = cho_factor(schur.toarray(), lower=True)
                 self.logdet += 2.0 * float(np.sum(np.log(np.diag(self.dense[0]))))
@@ -192,6 +189,7 @@ class CrossedModes:
         self._lambda_theta: np.ndarray | None = None
         self._z_lambda: sp.csr_matrix | None = None
         self._pairs = None
+        self._a_theta: np.ndarray | None = None
 
     # ----- Lambda -------------------------------------------------------------------------------
     def level_lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
@@ -218,10 +216,56 @@ class CrossedModes:
             out[:, self.level_slots[index]] = self.effect_columns[index] @ matrix
         return out
 
-    def factorise(self, z_lambda: sp.csr_matrix, weights: np.ndarray) -> _Factorisation:
-        weighted = z_lambda.multiply(weights[:, None]).tocsr()
-        h = (z_lambda.T @ weighted).tocsr() + sp.identity(self.size, format="csr")
-        return _Factorisation(h.tocsr(), self.split, self.q1)
+    def factorise(self, theta: np.ndarray, weights: np.ndarray) -> _Factorisation:
+        """H = Lambda' Z' W Z Lambda + I by blocks: each pair of a row's slots adds w_i A_ia A_ib to
+        one entry of H (A = Z Lambda), summed by one bincount over the precomputed pattern."""
+        rows, cols, inverse = self._pair_pattern()
+        a_values = self.a_values(theta)
+        first, second = self._upper_slots
+        values = np.bincount(inverse[:, : first.size].ravel(),
+                             weights=(weights[:, None] * a_values[:, first] * a_values[:, second]).ravel(),
+                             minlength=rows.size)
+        split, q1 = self.split, self.q1
+        ff, fr, rr = self._pair_kinds
+        blocks = np.zeros((split // q1, q1, q1))
+        group, a, b = rows[ff] // q1, rows[ff] % q1, cols[ff] % q1
+        blocks[group, a, b] = values[ff]
+        blocks[group, b, a] = values[ff]
+        blocks += np.eye(q1)
+        rest = self.size - split
+        h21 = sp.csr_matrix((values[fr], (cols[fr] - split, rows[fr])), shape=(rest, split))
+        off = rr & (rows != cols)
+        h22 = sp.csr_matrix((np.concatenate([values[rr], values[off], np.ones(rest)]),
+                             (np.concatenate([rows[rr], cols[off], np.arange(split, self.size)]) - split,
+                              np.concatenate([cols[rr], rows[off], np.arange(split, self.size)]) - split)),
+                            shape=(rest, rest))
+        return _Factorisation(blocks, h21, h22, split, q1)
+
+    def _pair_pattern(self):
+        """The distinct entries (row <= col) of H that data rows touch, and for each row and pair of
+        its slots (the upper pairs a <= b first, then the lower ones) the entry it adds to."""
+        if self._pairs is None:
+            n, k = self.slot_cols.shape
+            upper_a, upper_b = np.triu_indices(k)
+            lower_a, lower_b = np.tril_indices(k, -1)
+            self._upper_slots = (upper_a, upper_b)
+            self._all_slots = (np.concatenate([upper_a, lower_a]), np.concatenate([upper_b, lower_b]))
+            a = self.slot_cols[:, self._all_slots[0]]
+            b = self.slot_cols[:, self._all_slots[1]]
+            keys = np.minimum(a, b).astype(np.int64) * self.size + np.maximum(a, b)
+            unique, inverse = np.unique(keys.ravel(), return_inverse=True)
+            rows, cols = unique // self.size, unique % self.size
+            self._pairs = (rows, cols, inverse.reshape(n, -1))
+            self._pair_kinds = (cols < self.split, (rows < self.split) & (cols >= self.split), rows >= self.split)
+        return self._pairs
+
+    def a_values(self, theta: np.ndarray) -> np.ndarray:
+        """(rows, K): the values of Z Lambda in each row's slots, kept for the last theta."""
+        theta = np.asarray(theta, dtype=float)
+        if self._a_theta is None or not np.array_equal(theta, self._a_theta):
+            self._a_values = self.slot_values(self.level_lambdas(theta))
+            self._a_theta = theta.copy()
+        return self._a_values
 
     # ----- PIRLS --------------------------------------------------------------------------------
     def solve(self, theta: np.ndarray, fixed_part: np.ndarray, need_sds: bool = False) -> CrossedModeState:
@@ -254,7 +298,7 @@ class CrossedModes:
                 weights, scores = family.weights_and_scores(y, eta)
                 weights = family.newton_weights(y, eta, weights)  # Newton steps; log|H| keeps the Fisher weights
                 try:
-                    proposal = self.factorise(zl, weights).solve(zl.T @ (weights * random + scores))
+                    proposal = self.factorise(theta, weights).solve(zl.T @ (weights * random + scores))
                 except np.linalg.LinAlgError:
                     break
                 (proposal,), new_random, new_log_density, new_penalty, new_objective = halve_until_no_rise(
@@ -266,7 +310,7 @@ class CrossedModes:
                     break
             weights, _ = family.weights_and_scores(y, fixed_part + random)
             try:
-                factorisation = self.factorise(zl, weights)
+                factorisation = self.factorise(theta, weights)
                 logdet = factorisation.logdet
             except np.linalg.LinAlgError:
                 factorisation, logdet = None, np.inf
@@ -283,16 +327,15 @@ class CrossedModes:
     # ----- entries of H^-1 ----------------------------------------------------------------------
     def inverse_in_slots(self, factorisation: _Factorisation) -> np.ndarray | None:
         """(rows, K, K): H^-1 at each row's pairs of slots; None when S is too large to invert."""
-        if self._pairs is None:
-            n, k = self.slot_cols.shape
-            a = np.broadcast_to(self.slot_cols[:, :, None], (n, k, k))
-            b = np.broadcast_to(self.slot_cols[:, None, :], (n, k, k))
-            keys = np.minimum(a, b).astype(np.int64) * self.size + np.maximum(a, b)
-            unique, inverse = np.unique(keys.ravel(), return_inverse=True)
-            self._pairs = (unique // self.size, unique % self.size, inverse.reshape(n, k, k))
-        rows, cols, inverse = self._pairs
+        rows, cols, inverse = self._pair_pattern()
         values = factorisation.inverse_at(rows, cols)
-        return None if values is None else values[inverse]
+        if values is None:
+            return None
+        n, k = self.slot_cols.shape
+        out = np.empty((n, k, k))
+        out[:, self._all_slots[0], self._all_slots[1]] = values[inverse]
+        out[:, self._all_slots[1], self._all_slots[0]] = values[inverse]
+        return out
 
     # ----- per level ----------------------------------------------------------------------------
     def _per_level(self, vector_blocks: list[np.ndarray]) -> list[np.ndarray]:

