@@ -55,9 +55,17 @@ def _dense_design(frame, result):
     return np.hstack(blocks), np.concatenate(scales)
 
 
-def test_modes_deviance_and_conditional_sds_against_a_dense_computation():
+@pytest.mark.parametrize("small_limits", [False, True])
+def test_modes_deviance_and_conditional_sds_against_a_dense_computation(small_limits, monkeypatch):
     """At the estimates: the predicted effects are the conditional modes (Lambda'Z'(y - mu) = u), -2 log L
-    is the Laplace formula computed densely, and the conditional sds are sqrt diag(Lambda H^-1 Lambda')."""
+    is the Laplace formula computed densely, and the conditional sds are sqrt diag(Lambda H^-1 Lambda').
+    With small limits the large-data branches run: the sparse LU of S and H^-1's entries in chunks."""
+    from engine.glmm import crossed_modes
+
+    if small_limits:
+        monkeypatch.setattr(crossed_modes, "DENSE_LIMIT", 0)
+        monkeypatch.setattr(crossed_modes, "DENSE_FILL", 2.0)
+        monkeypatch.setattr(crossed_modes, "DENSE_PRODUCT_LIMIT", 0)
     frame = _small_crossed_binary()
     result = fit_mixed(frame, ModelSpec.parse("melogit y x || _all: R.student || _all: R.item"))
     assert result.converged

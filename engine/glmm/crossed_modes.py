@@ -27,7 +27,9 @@ from engine.mixed.covariance import LevelCovariance
 from engine.mixed.crossed.factors import GroupingFactor
 
 DENSE_LIMIT = 2000  # Schur complements up to this size are factored densely
-INVERSE_LIMIT = 6000  # conditional sds need S^-1; beyond this size they are not computed
+DENSE_FILL = 0.15  # ... and larger ones when at least this share of their entries is non-zero
+INVERSE_LIMIT = 4000
+DENSE_PRODUCT_LIMIT = 20_000_000  # Y' S^-1 (first factor's columns x the others') is formed densely up to this size  # conditional sds need S^-1; beyond this size they are not computed
 
 
 @dataclass
@@ -66,7 +68,7 @@ class _Factorisation:
         self.lu = None
         if self.rest:
             schur = (h22 - self.h21 @ self.inverse11 @ self.h21.T).tocsc()
-            if self.rest <= DENSE_LIMIT or schur.nnz >= 0.15 * self.rest ** 2:
+            if self.rest <= DENSE_LIMIT or schur.nnz >= DENSE_FILL * self.rest ** 2:
                 self.dense = cho_factor(schur.toarray(), lower=True)
                 self.logdet += 2.0 * float(np.sum(np.log(np.diag(self.dense[0]))))
             else:
@@ -119,11 +121,20 @@ class _Factorisation:
         both_rest = rows >= split
         out[both_rest] = s_inverse[rows[both_rest] - split, cols[both_rest] - split]
         mixed = np.flatnonzero((rows < split) & (cols >= split))
+        both_first = np.flatnonzero(cols < split)
+        if split * self.rest <= DENSE_PRODUCT_LIMIT:  # Y' S^-1 as one dense matrix: plain gathers
+            right = np.asarray(y_t @ s_inverse)  # (split, rest)
+            out[mixed] = -right[rows[mixed], cols[mixed] - split]
+            a, b = rows[both_first], cols[both_first]
+            pair, position = _row_entries(y_t, b)
+            values = y_t.data[position] * right[a[pair], y_t.indices[position]]
+            out[both_first] = (self.h11_inverse[a // q1, a % q1, b % q1]
+                               + np.bincount(pair, weights=values, minlength=both_first.size))
+            return out
         if mixed.size:
             pair, position = _row_entries(y_t, rows[mixed])
             values = y_t.data[position] * s_inverse[y_t.indices[position], cols[mixed][pair] - split]
             out[mixed] = -np.bincount(pair, weights=values, minlength=mixed.size)
-        both_first = np.flatnonzero(cols < split)
         for chunk in np.array_split(both_first, max(1, both_first.size // 4096)):
             if not chunk.size:
                 continue
