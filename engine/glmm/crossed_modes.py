@@ -54,41 +54,61 @@ class CrossedModeState:
 class _Factorisation:
     """H = Lambda' Z' W Z Lambda + I factored by blocks: H11 per group of the first factor, S for the rest."""
 
-    def __init__(self, blocks: np.ndarray, h21: sp.csr_matrix, h22: sp.csr_matrix, split: int, q1: int):
-        """``blocks``: H11 as (groups, q1, q1); ``h21``, ``h22``: the other factors' rows of H."""
+    def __init__(self, blocks: np.ndarray, h21, h22, split: int, q1: int):
+        """``blocks``: H11 as (groups, q1, q1); ``h21``, ``h22``: the other factors' rows of H, both
+        dense arrays (small problems) or both sparse."""
         self.split, self.q1 = split, q1
         chol = np.linalg.cholesky(blocks)
         self.logdet = 2.0 * float(np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2))))
         self.h11_inverse = np.linalg.inv(blocks)
-        inverse = sp.block_diag(list(self.h11_inverse), format="csr") if q1 > 1 else sp.diags(self.h11_inverse[:, 0, 0])
-        self.inverse11 = inverse.tocsr()
         self.h21 = h21
         self.rest = h22.shape[0]
         self.dense = None
         self.lu = None
-        if self.rest:
-            schur = (h22 - self.h21 @ self.inverse11 @ self.h21.T).tocsc()
-            if self.rest <= DENSE_LIMIT or schur.nnz >= DENSE_FILL * self.rest ** 2:
-                self.dense = cho_factor(schur.toarray(), lower=True)
-                self.logdet += 2.0 * float(np.sum(np.log(np.diag(self.dense[0]))))
-            else:
-                self.lu = splu(schur, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                               options={"SymmetricMode": True})
-                diagonal = self.lu.U.diagonal()
-                if np.any(diagonal <= 0):
-                    raise np.linalg.LinAlgError("H is not positive definite")
-                self.logdet += float(np.sum(np.log(diagonal)))
+        self._y_dense = None  # Y' = H11^-1 H12 when H21 is dense
+        self._y_t = None
+        if not self.rest:
+            return
+        if isinstance(h21, np.ndarray):
+            self._y_dense = self.apply_inverse11(h21.T)
+            self.dense = cho_factor(h22 - h21 @ self._y_dense, lower=True)
+            self.logdet += 2.0 * float(np.sum(np.log(np.diag(self.dense[0]))))
+            return
+        schur = (h22 - h21 @ self._inverse11_sparse() @ h21.T).tocsc()
+        if self.rest <= DENSE_LIMIT or schur.nnz >= DENSE_FILL * self.rest ** 2:
+            self.dense = cho_factor(schur.toarray(), lower=True)
+            self.logdet += 2.0 * float(np.sum(np.log(np.diag(self.dense[0]))))
+        else:
+            self.lu = splu(schur, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                           options={"SymmetricMode": True})
+            diagonal = self.lu.U.diagonal()
+            if np.any(diagonal <= 0):
+                raise np.linalg.LinAlgError("H is not positive definite")
+            self.logdet += float(np.sum(np.log(diagonal)))
+
+    def apply_inverse11(self, values: np.ndarray) -> np.ndarray:
+        """H11^-1 times a vector or the columns of a matrix (group by group)."""
+        if self.q1 == 1:
+            inverse = self.h11_inverse[:, 0, 0]
+            return values * (inverse if values.ndim == 1 else inverse[:, None])
+        shaped = values.reshape(-1, self.q1, *values.shape[1:])
+        return np.einsum("gab,gb...->ga...", self.h11_inverse, shaped).reshape(values.shape)
+
+    def _inverse11_sparse(self) -> sp.csr_matrix:
+        if self.q1 == 1:
+            return sp.diags(self.h11_inverse[:, 0, 0], format="csr")
+        return sp.block_diag(list(self.h11_inverse), format="csr")
 
     def _solve_schur(self, rhs: np.ndarray) -> np.ndarray:
         return cho_solve(self.dense, rhs) if self.dense is not None else self.lu.solve(rhs)
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         first, second = rhs[: self.split], rhs[self.split:]
-        y1 = self.inverse11 @ first
+        y1 = self.apply_inverse11(first)
         if not self.rest:
             return y1
         u2 = self._solve_schur(second - self.h21 @ y1)
-        u1 = self.inverse11 @ (first - self.h21.T @ u2)
+        u1 = self.apply_inverse11(first - self.h21.T @ u2)
         return np.concatenate([u1, u2])
 
     def schur_inverse(self) -> np.ndarray | None:
@@ -114,23 +134,22 @@ class _Factorisation:
         s_inverse = self.schur_inverse()
         if s_inverse is None:
             return None
-        if getattr(self, "_y_t", None) is None:
-            self._y_t = (self.inverse11 @ self.h21.T).tocsr()  # (split, rest)
-            self._y_t.sort_indices()
-        y_t, split, q1 = self._y_t, self.split, self.q1
+        split, q1 = self.split, self.q1
         both_rest = rows >= split
         out[both_rest] = s_inverse[rows[both_rest] - split, cols[both_rest] - split]
         mixed = np.flatnonzero((rows < split) & (cols >= split))
         both_first = np.flatnonzero(cols < split)
-        if split * self.rest <= DENSE_PRODUCT_LIMIT:  # Y' S^-1 as one dense matrix: plain gathers
-            right = np.asarray(y_t @ s_inverse)  # (split, rest)
+        if self._y_dense is not None:  # Y' S^-1 as one dense matrix: plain gathers
+            right = self._y_dense @ s_inverse  # (split, rest)
             out[mixed] = -right[rows[mixed], cols[mixed] - split]
             a, b = rows[both_first], cols[both_first]
-            pair, position = _row_entries(y_t, b)
-            values = y_t.data[position] * right[a[pair], y_t.indices[position]]
             out[both_first] = (self.h11_inverse[a // q1, a % q1, b % q1]
-                               + np.bincount(pair, weights=values, minlength=both_first.size))
+                               + np.einsum("ij,ij->i", right[a], self._y_dense[b]))
             return out
+        if self._y_t is None:
+            self._y_t = (self._inverse11_sparse() @ self.h21.T).tocsr()  # (split, rest)
+            self._y_t.sort_indices()
+        y_t = self._y_t
         if mixed.size:
             pair, position = _row_entries(y_t, rows[mixed])
             values = y_t.data[position] * s_inverse[y_t.indices[position], cols[mixed][pair] - split]
@@ -244,6 +263,14 @@ class CrossedModes:
         blocks[group, b, a] = values[ff]
         blocks += np.eye(q1)
         rest = self.size - split
+        if rest <= DENSE_LIMIT and split * rest <= DENSE_PRODUCT_LIMIT:  # small: dense blocks, BLAS products
+            h21 = np.zeros((rest, split))
+            h21[cols[fr] - split, rows[fr]] = values[fr]
+            h22 = np.eye(rest)
+            h22[rows[rr] - split, cols[rr] - split] += values[rr]
+            off = rr & (rows != cols)
+            h22[cols[off] - split, rows[off] - split] += values[off]
+            return _Factorisation(blocks, h21, h22, split, q1)
         h21 = sp.csr_matrix((values[fr], (cols[fr] - split, rows[fr])), shape=(rest, split))
         off = rr & (rows != cols)
         h22 = sp.csr_matrix((np.concatenate([values[rr], values[off], np.ones(rest)]),
