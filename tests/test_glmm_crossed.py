@@ -21,13 +21,50 @@ from engine.model_spec import ModelSpec
 from tests.reference_cases import DATA, relative_error
 
 VERBAGG = "r2 anger male i.btype self || _all: R.id || _all: R.item"
-GLMER = {}  # filled below from R's output
+GLMER = {
+    "verbagg_logit": dict(  # glmer(r2 ~ anger + male + factor(btype) + self + (1|id) + (1|item), binomial)
+        data="verbagg.csv", model="melogit " + VERBAGG, loglik=-4075.699859872638,
+        fixed={"_cons": (0.199058134921, 0.406538888534), "anger": (0.057429612564, 0.016839032583),
+               "male": (0.320710847946, 0.191927968017), "2.btype": (-1.058799983847, 0.257283787841),
+               "3.btype": (-2.105402559697, 0.259467609133), "self": (-1.055464370471, 0.210782467917)},
+        sd={"id": 1.339708887778, "item": 0.495303979889}),
+    "verbagg_probit": dict(  # the same, binomial(link = "probit")
+        data="verbagg.csv", model="meprobit " + VERBAGG, loglik=-4079.193320983793,
+        fixed={"_cons": (0.124753740200, 0.239135853079), "anger": (0.033554379423, 0.009896170916),
+               "male": (0.192069182027, 0.112937183959), "2.btype": (-0.625741895423, 0.151476305874),
+               "3.btype": (-1.232833632796, 0.152265385786), "self": (-0.621816273915, 0.123967171786)},
+        sd={"id": 0.788652534619, "item": 0.291577949988}),
+    "absences_crossed_poisson": dict(  # absences ~ x + offset(log(days)) + (1|school) + (1|hood), poisson
+        data="absences_crossed.csv",
+        model="glmer(absences ~ x + offset(log(days)) + (1|school) + (1|hood), family = poisson)",
+        loglik=-3747.467005650013,
+        fixed={"_cons": (-3.033951615613, 0.071594852748), "x": (0.303547415018, 0.009838799689)},
+        sd={"school": 0.373853548998, "hood": 0.296679345115}),
+}
 
 
-def fit(name, **changes):
+def fit(name):
     case = GLMER[name]
     frame = pd.read_csv(DATA / case["data"])
     return case, frame, fit_mixed(frame, ModelSpec.parse(case["model"]))
+
+
+@pytest.mark.parametrize("name", sorted(GLMER))
+def test_matches_glmer(name):
+    case, _, result = fit(name)
+    assert result.converged
+    assert not any("crossed" in note and "nest" in note for note in result.notes)  # the crossed criterion ran
+    assert result.loglik >= case["loglik"] - 1e-6 * abs(case["loglik"])
+    assert relative_error(result.loglik, case["loglik"]) < 1e-6
+    for term, (coef, se) in case["fixed"].items():
+        assert relative_error(result.coef(term).coef, coef) < 1e-4, term
+        assert relative_error(result.coef(term).se, se) < 1e-4, term
+    for level, sd in case["sd"].items():
+        assert relative_error(result.random_param(level, "sd(_cons)").estimate, sd) < 1e-3, level
+    for (level, term), sd in case.get("slope_sd", {}).items():
+        assert relative_error(result.random_param(level, f"sd({term})").estimate, sd) < 1e-3, term
+    for (level, param), rho in case.get("corr", {}).items():
+        assert abs(result.random_param(level, param).estimate - rho) < 1e-3
 
 
 # ----- independent checks (no R) -------------------------------------------------------------------
@@ -132,3 +169,34 @@ def test_adaptive_quadrature_is_refused_for_crossed_factors():
         ModelSpec.parse("melogit " + VERBAGG + ", intpoints(7)")
     with pytest.raises(UserInputError, match="crossed random factors.*Laplace"):
         ModelSpec.parse("glmer(r2 ~ anger + (1|id) + (1|item), family = binomial, nAGQ = 5)")
+
+
+def test_report_json_and_predicted_effects_of_a_crossed_fit():
+    """Stata's layout for crossed terms (_all, var(R.x)); JSON rows keep level = the factor and
+    param = sd(_cons); groups per factor; predicted effects per factor, fitted probabilities."""
+    from engine.glmm.report import format_glmm_report
+
+    case, frame, result = fit("verbagg_logit")
+    text = format_glmm_report(result)
+    assert "var(R.item)" in text and "var(R.id)" in text and "\n_all         |" in text
+    assert "Integration method: laplace" in text
+    payload = json.loads(result.to_json())
+    assert [(row["level"], row["param"]) for row in payload["random"]] == [("id", "sd(_cons)"), ("item", "sd(_cons)")]
+    assert payload["family"] == "binomial" and payload["link"] == "logit" and payload["nagq"] == 1
+    assert [(g["level"], g["groups"], g["min"], g["max"]) for g in payload["groups"]] == [("id", 316, 24, 24),
+                                                                                         ("item", 24, 316, 316)]
+    items = result.level_effects[1]
+    assert items.level == "item" and items.estimates.shape == (24, 1)
+    assert list(items.group_ids["item"]) == list(range(1, 25))
+    # the fitted probabilities are the fixed part plus both factors' effects, through the inverse logit
+    x = np.column_stack([frame.anger, frame.male, frame.btype == 2, frame.btype == 3, frame.self,
+                         np.ones(len(frame))]).astype(float)
+    beta = np.array([row.coef for row in result.fixed])
+    eta = x @ beta
+    for effects in result.level_effects:
+        lookup = dict(zip(effects.group_ids[effects.level], effects.estimates[:, 0]))
+        eta = eta + frame[effects.level].map(lookup).to_numpy()
+    np.testing.assert_allclose(result.fitted, 1 / (1 + np.exp(-eta)), rtol=1e-10)
+    # the effects' spread: their sds are below the factors' sds (shrinkage), and not zero
+    assert 0 < np.std(items.estimates) < case["sd"]["item"]
+    assert np.all((items.std_errors > 0) & (items.std_errors < case["sd"]["item"]))
