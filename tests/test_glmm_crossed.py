@@ -3,7 +3,8 @@
 R: glmer(..., control = glmerControl(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-12), tolPwrss = 1e-13)),
 refitted from its optimum, then polished by Newton steps on lme4's own deviance function (bobyqa stops
 ~1e-8 short in -2 log L, which moves flat directions of the coefficients by ~1e-4); SEs from numDeriv's
-Richardson Hessian of that deviance in (theta, beta). tests/r/glmm_crossed_literals.R has the R code.
+Richardson Hessian of that deviance in (theta, beta), or (random-slope case, see there) from central
+second differences with step 0.01. tests/r/glmm_crossed_literals.R has the R code.
 Data: tests/data/verbagg.csv (lme4's VerbAgg: r2 = "Y", male = Gender "M", btype 1 curse 2 scold
 3 shout, self = situ "self") and absences_crossed.csv (simulated: 1,500 students in 50 schools
 crossed with 40 neighbourhoods, days at risk as exposure).
@@ -40,6 +41,16 @@ GLMER = {
         loglik=-3747.467005650013,
         fixed={"_cons": (-3.033951615613, 0.071594852748), "x": (0.303547415018, 0.009838799689)},
         sd={"school": 0.373853548998, "hood": 0.296679345115}),
+    "absences_crossed_slope": dict(  # ... + (1 + x|school) + (1|hood): a correlated random slope beside a crossed factor
+        data="absences_crossed.csv", model="mepoisson absences x || _all: R.hood || school: x, "
+                                           "covariance(unstructured) exposure(days)",
+        loglik=-3691.574004175939,
+        # SEs by central second differences (step 0.01) of lme4's deviance: at its optimum lme4's PIRLS leaves
+        # noise of ~2e-6 in -2 log L, which the Richardson Hessian amplifies to ~1e-3 in the SE of x here
+        fixed={"_cons": (-3.042719209086, 0.0710214569), "x": (0.299294608680, 0.0222039875)},
+        # from lme4's theta (0.368336064531, 0.000880579234, 0.136273603443 | 0.296135579643)
+        sd={"school": 0.368336064531, "hood": 0.296135579643}, slope_sd={("school", "x"): 0.136276448498},
+        corr={("school", "corr(x,_cons)"): 0.006461712524}),
 }
 
 

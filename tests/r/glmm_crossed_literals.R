@@ -20,6 +20,14 @@ if (length(args) && args[1] == "write") {
   absences <- rpois(n, days * exp(eta))
   write.csv(data.frame(absences, x, days, school, hood), "tests/data/absences_crossed.csv", row.names = FALSE)
 }
+central_hessian <- function(f, x, h) {
+  n <- length(x); H <- matrix(0, n, n)
+  for (i in 1:n) for (j in 1:i) {
+    ei <- replace(numeric(n), i, h); ej <- replace(numeric(n), j, h)
+    H[i, j] <- H[j, i] <- (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (4 * h * h)
+  }
+  H
+}
 fitcase <- function(label, formula, data, family) {
   ctrl <- glmerControl(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-12, maxfun = 1e5), tolPwrss = 1e-13)
   t0 <- proc.time()[["elapsed"]]
@@ -39,6 +47,10 @@ fitcase <- function(label, formula, data, family) {
   h <- hessian(function(p) dev(p), par, method.args = list(r = 6))
   v <- solve(h / 2)
   se <- sqrt(diag(v))[-(1:nth)]
+  # lme4's deviance carries PIRLS noise (~1e-6 at some points) that Richardson's small steps amplify:
+  # plain central second differences with step 0.01 are the robust SEs (used for the random-slope case)
+  v2 <- solve(central_hessian(dev, par, 0.01) / 2)
+  cat(sprintf("  se.central.0.01 %s\n", paste(sprintf("%.10f", sqrt(diag(v2))[-(1:nth)]), collapse = " ")))
   cat(sprintf("CASE %s glmer loglik=%.12f polished loglik=%.12f (%.1f s)\n", label, as.numeric(logLik(m)),
               -dev(par) / 2, elapsed))
   beta <- par[-(1:nth)]
