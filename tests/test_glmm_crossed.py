@@ -51,6 +51,16 @@ GLMER = {
         # from lme4's theta (0.368336064531, 0.000880579234, 0.136273603443 | 0.296135579643)
         sd={"school": 0.368336064531, "hood": 0.296135579643}, slope_sd={("school", "x"): 0.136276448498},
         corr={("school", "corr(x,_cons)"): 0.006461712524}),
+    "verbagg_item_slope": dict(  # VerbAgg with (1|id) + (1 + male|item): a correlated slope on the crossed factor
+        data="verbagg.csv",
+        model="glmer(r2 ~ anger + male + factor(btype) + self + (1|id) + (1 + male|item), family = binomial)",
+        loglik=-4055.977912969962,
+        fixed={"_cons": (0.186737008188, 0.398614123089), "anger": (0.057832568850, 0.016980061386),
+               "male": (0.333870567934, 0.215327695053), "2.btype": (-0.914361687237, 0.177669341978),
+               "3.btype": (-2.437672949394, 0.193994659395), "self": (-0.930830730917, 0.147670531188)},
+        # from lme4's theta (1.351848721801 | 0.651733038249, -0.458335316417, 0.058313683862)
+        sd={"id": 1.351848721801, "item": 0.651733038249}, slope_sd={("item", "male"): 0.462030029328},
+        corr={("item", "corr(male,_cons)"): -0.992003305681}),
 }
 
 

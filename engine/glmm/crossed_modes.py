@@ -263,7 +263,8 @@ class CrossedModes:
         blocks[group, b, a] = values[ff]
         blocks += np.eye(q1)
         rest = self.size - split
-        if rest <= DENSE_LIMIT and split * rest <= DENSE_PRODUCT_LIMIT:  # small: dense blocks, BLAS products
+        if rest <= DENSE_LIMIT and DENSE_FILL * split * rest <= np.count_nonzero(fr) and split * rest <= DENSE_PRODUCT_LIMIT:
+            # small and filled (every person answers most items): dense blocks, BLAS products
             h21 = np.zeros((rest, split))
             h21[cols[fr] - split, rows[fr]] = values[fr]
             h22 = np.eye(rest)
