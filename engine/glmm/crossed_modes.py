@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg.lapack import dpotri
 from scipy.sparse.linalg import splu
 
 from engine.glmm.family import Family
@@ -116,7 +117,13 @@ class _Factorisation:
         if self.rest > INVERSE_LIMIT:
             return None
         if getattr(self, "_schur_inverse", None) is None:
-            inverse = self._solve_schur(np.eye(self.rest))
+            if self.dense is not None:  # LAPACK's inverse from the Cholesky factor (lower triangle)
+                lower, info = dpotri(self.dense[0], lower=1)
+                if info != 0:
+                    raise np.linalg.LinAlgError("inverse of the Schur complement failed")
+                inverse = np.tril(lower) + np.tril(lower, -1).T
+            else:
+                inverse = self._solve_schur(np.eye(self.rest))
             self._schur_inverse = 0.5 * (inverse + inverse.T)
         return self._schur_inverse
 
