@@ -221,3 +221,31 @@ def test_report_json_and_predicted_effects_of_a_crossed_fit():
     # the effects' spread: their sds are below the factors' sds (shrinkage), and not zero
     assert 0 < np.std(items.estimates) < case["sd"]["item"]
     assert np.all((items.std_errors > 0) & (items.std_errors < case["sd"]["item"]))
+
+
+def test_row_predictions_of_crossed_and_nested_count_models():
+    """predict after mepoisson: xb includes ln(exposure), eta adds each factor's effect, fitted = exp(eta)
+    (the fit's own means), fitted_fixed = exp(xb); a row with a missing value keeps its ids, no numbers."""
+    from engine.predictions import random_effects_table, row_predictions
+
+    frame = pd.read_csv(DATA / "absences_crossed.csv")
+    frame.loc[3, "x"] = np.nan
+    result = fit_mixed(frame, ModelSpec.parse("mepoisson absences x || _all: R.school || _all: R.hood, exposure(days)"))
+    rows = row_predictions(frame, result)
+    kept = rows[rows.in_sample]
+    data = frame.drop(index=3)
+    xb = np.log(data.days) + result.coef("_cons").coef + result.coef("x").coef * data.x
+    np.testing.assert_allclose(kept.xb, xb, rtol=1e-12)
+    table = random_effects_table(result)
+    for level in ("school", "hood"):
+        lookup = table[table.level == level].set_index(level)["estimate"]
+        np.testing.assert_allclose(kept[f"re_{level}__cons"], data[level].map(lookup), rtol=1e-12)
+    np.testing.assert_allclose(kept.eta, xb + kept.re_school__cons + kept.re_hood__cons, rtol=1e-12)
+    np.testing.assert_allclose(kept.fitted, np.exp(kept.eta), rtol=1e-12)
+    np.testing.assert_allclose(kept.fitted, result.fitted, rtol=1e-10)
+    np.testing.assert_allclose(kept.fitted_fixed, np.exp(xb), rtol=1e-12)
+    np.testing.assert_allclose(kept.residual, data.absences - kept.fitted, rtol=1e-12)
+    assert not rows.in_sample[3] and np.isnan(rows.fitted[3]) and rows.school[3] == frame.school[3]
+    nested = pd.read_csv(DATA / "absences.csv")
+    fit = fit_mixed(nested, ModelSpec.parse("mepoisson absences x || school: || class:, exposure(days)"))
+    np.testing.assert_allclose(row_predictions(nested, fit).fitted, fit.fitted, rtol=1e-10)
