@@ -117,9 +117,10 @@ def fit_glmm_crossed(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, 
                      criterion.n_theta, optimum, state.converged, theta, sd_rows, var_rows, warnings, groups, fixed)
     if spec.eform:
         result.fixed_eform = [exponentiated(row) for row in fixed]
-    crossed = ", ".join(level.name for level in spec.levels)
-    result.notes.append(f"Crossed random factors ({crossed}): the Laplace approximation with a sparse Cholesky of "
-                        f"Lambda'Z'WZ Lambda + I (lme4's glmer, nAGQ = 1); groups count the distinct ids of each factor.")
+    factors_text = ", ".join(level.name for level in spec.levels)
+    result.notes.append(f"The random factors ({factors_text}) cross: fitted with the Laplace approximation and a "
+                        f"sparse Cholesky of Lambda'Z'WZ Lambda + I (lme4's glmer, nAGQ = 1); groups count the "
+                        f"distinct ids of each factor.")
     result.notes += data_notes
     result.notes.append("ICCs are not reported for crossed random factors (as Stata's estat icc).")
     if data.dropped_rows:
