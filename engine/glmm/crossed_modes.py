@@ -161,13 +161,20 @@ class _Factorisation:
             pair, position = _row_entries(y_t, rows[mixed])
             values = y_t.data[position] * s_inverse[y_t.indices[position], cols[mixed][pair] - split]
             out[mixed] = -np.bincount(pair, weights=values, minlength=mixed.size)
-        for chunk in np.array_split(both_first, max(1, both_first.size // 4096)):
+        # Y_a' S^-1 Y_b reads S^-1 only where both rows of Y' have entries (a student's few teachers)
+        for chunk in np.array_split(both_first, max(1, both_first.size // 65536)):
             if not chunk.size:
                 continue
             a, b = rows[chunk], cols[chunk]
-            right = np.asarray(y_t[b] @ s_inverse)  # (chunk, rest): S^-1 Y_b per pair
-            pair, position = _row_entries(y_t, a)
-            values = y_t.data[position] * right[pair, y_t.indices[position]]
+            pair, first_position = _row_entries(y_t, a)
+            b_starts = y_t.indptr[b]
+            repeats = (y_t.indptr[b + 1] - b_starts)[pair]
+            pair = np.repeat(pair, repeats)
+            first_position = np.repeat(first_position, repeats)
+            within = np.arange(pair.size) - np.repeat(np.cumsum(repeats) - repeats, repeats)
+            second_position = b_starts[pair] + within
+            values = (y_t.data[first_position] * y_t.data[second_position]
+                      * s_inverse[y_t.indices[first_position], y_t.indices[second_position]])
             out[chunk] = (self.h11_inverse[a // q1, a % q1, b % q1]
                           + np.bincount(pair, weights=values, minlength=chunk.size))
         return out
