@@ -3,8 +3,9 @@
 R: glmer(..., control = glmerControl(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-12), tolPwrss = 1e-13)),
 refitted from its optimum, then polished by Newton steps on lme4's own deviance function (bobyqa stops
 ~1e-8 short in -2 log L, which moves flat directions of the coefficients by ~1e-4); SEs from numDeriv's
-Richardson Hessian of that deviance in (theta, beta), or (random-slope case, see there) from central
-second differences with step 0.01. tests/r/glmm_crossed_literals.R has the R code.
+Richardson Hessian of that deviance in (theta, beta) (VerbAgg), or for the Poisson cases from central
+second differences with step 0.01 (lme4's PIRLS leaves noise in its deviance that Richardson's small
+steps amplify; see the random-slope case). tests/r/glmm_crossed_literals.R has the R code.
 Data: tests/data/verbagg.csv (lme4's VerbAgg: r2 = "Y", male = Gender "M", btype 1 curse 2 scold
 3 shout, self = situ "self") and absences_crossed.csv (simulated: 1,500 students in 50 schools
 crossed with 40 neighbourhoods, days at risk as exposure).
@@ -39,7 +40,7 @@ GLMER = {
         data="absences_crossed.csv",
         model="glmer(absences ~ x + offset(log(days)) + (1|school) + (1|hood), family = poisson)",
         loglik=-3747.467005650013,
-        fixed={"_cons": (-3.033951615613, 0.071594852748), "x": (0.303547415018, 0.009838799689)},
+        fixed={"_cons": (-3.033951615613, 0.0715990662), "x": (0.303547415018, 0.0098386111)},  # SEs: central, 0.01
         sd={"school": 0.373853548998, "hood": 0.296679345115}),
     "absences_crossed_slope": dict(  # ... + (1 + x|school) + (1|hood): a correlated random slope beside a crossed factor
         data="absences_crossed.csv", model="mepoisson absences x || _all: R.hood || school: x, "

@@ -1,6 +1,8 @@
 # Reference numbers for tests/test_glmm_crossed.py (crossed random factors, Laplace), lme4 1.1-31.
 # Run from the repository root: Rscript tests/r/glmm_crossed_literals.R [write]
-# With "write" it first writes tests/data/verbagg.csv and tests/data/absences_crossed.csv.
+# With "write" it first writes tests/data/verbagg.csv and tests/data/absences_crossed.csv; with a case's
+# label it fits only that case. tests/data/seed_moving_binary.csv was simulated by the project
+# (preset tutoring_binary with move_prob 0.5 at teach_id, seed 3; the id, treatment and outcome columns).
 suppressMessages(library(lme4)); library(numDeriv)
 args <- commandArgs(trailingOnly = TRUE)
 if (length(args) && args[1] == "write") {
@@ -58,10 +60,15 @@ fitcase <- function(label, formula, data, family) {
   cat(sprintf("  theta %s %.12f\n", names(getME(m, "theta")), par[1:nth]), sep = "")  # sds follow from theta
   cat(sprintf("  vcov.glmer.se %s\n", paste(sprintf("%.10f", sqrt(diag(as.matrix(vcov(m))))), collapse = " ")))
 }
+only <- if (length(args) && args[1] != "write") args[1] else NULL
+run <- function(label, ...) if (is.null(only) || only == label) fitcase(label, ...)
 va <- read.csv("tests/data/verbagg.csv")
-fitcase("verbagg_logit", r2 ~ anger + male + factor(btype) + self + (1|id) + (1|item), va, binomial)
-fitcase("verbagg_probit", r2 ~ anger + male + factor(btype) + self + (1|id) + (1|item), va, binomial(link = "probit"))
+run("verbagg_logit", r2 ~ anger + male + factor(btype) + self + (1|id) + (1|item), va, binomial)
+run("verbagg_probit", r2 ~ anger + male + factor(btype) + self + (1|id) + (1|item), va, binomial(link = "probit"))
 ab <- read.csv("tests/data/absences_crossed.csv")
-fitcase("absences_crossed_poisson", absences ~ x + offset(log(days)) + (1|school) + (1|hood), ab, poisson)
-fitcase("absences_crossed_slope", absences ~ x + offset(log(days)) + (1 + x|school) + (1|hood), ab, poisson)
-fitcase("verbagg_item_slope", r2 ~ anger + male + factor(btype) + self + (1|id) + (1 + male|item), va, binomial)
+run("absences_crossed_poisson", absences ~ x + offset(log(days)) + (1|school) + (1|hood), ab, poisson)
+run("absences_crossed_slope", absences ~ x + offset(log(days)) + (1 + x|school) + (1|hood), ab, poisson)
+run("verbagg_item_slope", r2 ~ anger + male + factor(btype) + self + (1|id) + (1 + male|item), va, binomial)
+sm <- read.csv("tests/data/seed_moving_binary.csv")
+run("seed_moving_binary", pass ~ tutoring + (1|dist_id) + (1|dist_id:school_id) + (1|teach_id) + (1|student_id),
+    sm, binomial)
