@@ -7,8 +7,10 @@ Richardson Hessian of that deviance in (theta, beta) (VerbAgg), or for the Poiss
 second differences with step 0.01 (lme4's PIRLS leaves noise in its deviance that Richardson's small
 steps amplify; see the random-slope case). tests/r/glmm_crossed_literals.R has the R code.
 Data: tests/data/verbagg.csv (lme4's VerbAgg: r2 = "Y", male = Gender "M", btype 1 curse 2 scold
-3 shout, self = situ "self") and absences_crossed.csv (simulated: 1,500 students in 50 schools
-crossed with 40 neighbourhoods, days at risk as exposure).
+3 shout, self = situ "self"), absences_crossed.csv (simulated: 1,500 students in 50 schools
+crossed with 40 neighbourhoods, days at risk as exposure) and seed_moving_binary.csv (the seed's
+design with a pass/fail outcome, students changing teacher with probability 0.5: nested districts
+and schools, crossed teachers and students).
 """
 
 import json
@@ -62,6 +64,14 @@ GLMER = {
         # from lme4's theta (1.351848721801 | 0.651733038249, -0.458335316417, 0.058313683862)
         sd={"id": 1.351848721801, "item": 0.651733038249}, slope_sd={("item", "male"): 0.462030029328},
         corr={("item", "corr(male,_cons)"): -0.992003305681}),
+    "seed_moving_binary": dict(  # the seed's design, half the students changing teacher in semester 2, pass/fail:
+        # pass ~ tutoring + (1|dist_id) + (1|dist_id:school_id) + (1|teach_id) + (1|student_id), binomial
+        data="seed_moving_binary.csv",
+        model="melogit pass tutoring || dist_id: || school_id: || _all: R.teach_id || _all: R.student_id",
+        loglik=-4874.399693078592,
+        fixed={"_cons": (-0.491630227901, 0.257302283508), "tutoring": (0.517213371546, 0.068531615434)},
+        sd={"dist_id": 0.483320258648, "school_id": 0.626488409384, "teach_id": 0.724354914094,
+            "student_id": 0.737280289577}),
 }
 
 
