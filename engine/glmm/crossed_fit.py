@@ -61,7 +61,23 @@ class FactorGroups:
 
 def fit_glmm_crossed(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, predict: bool = True,
                      should_stop=None, on_iteration=None):
-    """Fit ``spec`` (a non-Gaussian family with crossed random factors); see ``engine.glmm.fit_glmm``."""
+    """Fit a logistic, probit or Poisson model whose random factors cross (Laplace, as glmer's nAGQ = 1).
+
+    Parameters
+    ----------
+    frame : the data; rows with missing values in the model's variables are dropped.
+    spec : the model (``spec.family`` not Gaussian, some level crossed); ``nagq`` must be 1.
+    start_theta : optional starting values of theta (Lambda's parameters, levels in the spec's order).
+    predict : also compute the predicted random effects (with conditional sds) and fitted means.
+    should_stop : polled at each likelihood evaluation; returning True raises ``Cancelled``.
+    on_iteration : called with (iteration, log-likelihood) as the optimiser proceeds.
+
+    Returns
+    -------
+    FitResult
+        As a nested GLMM's: coefficients with SEs from the observed information, sd (and corr) rows
+        per factor with ``level`` = the factor's name, LR test against the single-level GLM.
+    """
     from engine.glmm.fit import (_convergence_warnings, _fixed_effects_covariance, _offset, _result, _slope_rows,
                                  exponentiated)
 

@@ -1,4 +1,5 @@
-"""Fit a GLMM (binary or count outcome, nested random intercepts) by maximum likelihood."""
+"""Fit a GLMM (binary or count outcome, nested random intercepts) by maximum likelihood; crossed
+factors go to engine.glmm.crossed_fit."""
 
 from __future__ import annotations
 
