@@ -268,3 +268,23 @@ def test_row_predictions_of_crossed_and_nested_count_models():
     nested = pd.read_csv(DATA / "absences.csv")
     fit = fit_mixed(nested, ModelSpec.parse("mepoisson absences x || school: || class:, exposure(days)"))
     np.testing.assert_allclose(row_predictions(nested, fit).fitted, fit.fitted, rtol=1e-10)
+
+
+def test_without_the_inverse_the_fit_takes_differences_and_agrees(monkeypatch):
+    """When S is too large to invert, derivatives come from differences of the deviance: the same fit,
+    and the predicted effects come without conditional sds (said in a note)."""
+    from engine.glmm import crossed_modes
+
+    frame = _small_crossed_binary()
+    spec = ModelSpec.parse("melogit y x || _all: R.student || _all: R.item")
+    exact = fit_mixed(frame, spec)
+    monkeypatch.setattr(crossed_modes, "INVERSE_LIMIT", 0)
+    numeric = fit_mixed(frame, spec)
+    assert numeric.converged
+    assert numeric.loglik == pytest.approx(exact.loglik, rel=1e-9)
+    for a, b in zip(numeric.fixed, exact.fixed):
+        assert a.coef == pytest.approx(b.coef, abs=2e-4) and a.se == pytest.approx(b.se, rel=1e-3)
+    for a, b in zip(numeric.random, exact.random):
+        assert a.estimate == pytest.approx(b.estimate, rel=1e-3)
+    assert np.all(np.isnan(numeric.level_effects[0].std_errors))
+    assert any("Conditional standard errors" in note for note in numeric.notes)
