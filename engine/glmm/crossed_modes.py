@@ -9,7 +9,8 @@ H has one block per factor. As in the linear crossed criterion (engine.mixed.cro
 with most random effects comes first: its block of H is block diagonal (its groups share no rows)
 and is factored group by group; only the Schur complement of the other factors,
 S = H22 - H21 H11^-1 H12, is factored as a whole (densely when small, else a sparse LU in
-symmetric mode), so log|H| = log|H11| + log|S|.
+symmetric mode), so log|H| = log|H11| + log|S|. H itself is assembled by one weighted bincount
+over each row's pairs of non-zero columns of Z ("slots"), on a pattern found once.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from engine.mixed.crossed.factors import GroupingFactor
 
 DENSE_LIMIT = 2000  # Schur complements up to this size are factored densely
 DENSE_FILL = 0.15  # ... and larger ones when at least this share of their entries is non-zero
-INVERSE_LIMIT = 4000
-DENSE_PRODUCT_LIMIT = 20_000_000  # Y' S^-1 (first factor's columns x the others') is formed densely up to this size  # conditional sds need S^-1; beyond this size they are not computed
+INVERSE_LIMIT = 4000  # the exact gradient and the conditional sds need a dense S^-1; not beyond this size
+DENSE_PRODUCT_LIMIT = 20_000_000  # H21 (the first factor's columns x the others') is kept dense up to this size
 
 
 @dataclass
