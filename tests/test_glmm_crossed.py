@@ -288,3 +288,20 @@ def test_without_the_inverse_the_fit_takes_differences_and_agrees(monkeypatch):
         assert a.estimate == pytest.approx(b.estimate, rel=1e-3)
     assert np.all(np.isnan(numeric.level_effects[0].std_errors))
     assert any("Conditional standard errors" in note for note in numeric.notes)
+
+
+LME4_RANEF = {  # VerbAgg logit: ranef(m, condVar = TRUE), tests/r/glmm_crossed_ranef.R: (mode, conditional sd)
+    ("item", 1): (-0.2330775695, 0.1464493037), ("item", 2): (0.1655014477, 0.1386329802),
+    ("item", 3): (0.7103190925, 0.1368736297), ("item", 24): (-0.1666139918, 0.1642970552),
+    ("id", 1): (-0.6735992150, 0.4407105548), ("id", 2): (-2.2395569289, 0.6395204932),
+    ("id", 3): (-0.0430009932, 0.4378981075), ("id", 316): (-0.5896866523, 0.4725282761),
+}
+
+
+def test_predicted_effects_and_conditional_sds_match_lme4():
+    _, _, result = fit("verbagg_logit")
+    effects = {level_effects.level: level_effects for level_effects in result.level_effects}
+    for (level, group), (mode, sd) in LME4_RANEF.items():
+        row = list(effects[level].group_ids[level]).index(group)
+        assert effects[level].estimates[row, 0] == pytest.approx(mode, rel=1e-3, abs=1e-5), (level, group)
+        assert effects[level].std_errors[row, 0] == pytest.approx(sd, rel=1e-4), (level, group)
