@@ -49,6 +49,10 @@ def row_predictions(frame: pd.DataFrame, result: FitResult) -> pd.DataFrame:
         ``in_sample``, ``xb``, one ``re_<level>_<term>`` column per random effect, ``fitted``
         and ``residual`` (missing for rows outside the estimation sample).
     """
+    if result.family not in (None, "gaussian"):  # binary and count outcomes: means on the outcome's scale
+        from engine.glmm.predictions import glmm_row_predictions
+
+        return glmm_row_predictions(frame, result)
     data, hierarchy = _estimation_rows(frame, result)
     if result.spec.levels and not result.level_effects:
         raise UserInputError("the fit was made without predictions; refit with predictions switched on")

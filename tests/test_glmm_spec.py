@@ -101,12 +101,11 @@ def test_glmer_calls(call, stata):
 
 
 def test_glmer_call_refusals():
-    # Crossed factors are read (as || _all: R.b) but a binary model with them is refused at the fit.
+    # Crossed factors are read (as || _all: R.b) and fitted by the crossed GLMM criterion
+    # (tests/test_glmm_crossed.py); adaptive quadrature is refused for them.
     crossed = ModelSpec.parse("glmer(y ~ x + (1|a) + (1|b), family = binomial)")
     assert crossed.has_crossed
-    frame = pd.DataFrame({"y": [0, 1, 1, 0, 1, 0], "x": [0.1, 0.5, 0.2, 0.9, 0.4, 0.3],
-                          "a": [1, 1, 2, 2, 3, 3], "b": [1, 2, 1, 2, 1, 2]})
-    with pytest.raises(UserInputError, match="crossed random factors are not supported for binary and count"):
-        fit_mixed(frame, crossed)
+    with pytest.raises(UserInputError, match="crossed random factors are fitted by the Laplace"):
+        ModelSpec.parse("glmer(y ~ x + (1|a) + (1|b), family = binomial, nAGQ = 3)")
     with pytest.raises(UserInputError, match="family"):
         ModelSpec.parse("glmer(y ~ x + (1|a), family = Gamma)")

@@ -1,4 +1,5 @@
-"""Fit a GLMM (binary or count outcome, nested random intercepts) by maximum likelihood."""
+"""Fit a GLMM (binary or count outcome, nested random intercepts) by maximum likelihood; crossed
+factors go to engine.glmm.crossed_fit."""
 
 from __future__ import annotations
 
@@ -46,9 +47,11 @@ def fit_glmm(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, predict:
 def _fit_glmm(frame, spec, start_theta, predict, should_stop, on_iteration) -> FitResult:
     started = time.perf_counter()
     family = Family(spec.family, spec.link)
-    if getattr(spec, "has_crossed", False):  # the crossed-factor criterion is linear only
-        raise UserInputError("crossed random factors are not supported for binary and count outcomes yet: "
-                             "their levels must be nested")
+    if spec.has_crossed:  # crossed factors: their own criterion (or the nested one, when they nest in the data)
+        from engine.glmm.crossed_fit import fit_glmm_crossed
+
+        return fit_glmm_crossed(frame, spec, start_theta=start_theta, predict=predict, should_stop=should_stop,
+                                on_iteration=on_iteration)
     data = prepare_model_data(frame, spec)
     if spec.binomial:  # successes out of trials
         family = Family(family.name, family.link, data.frame[spec.binomial].to_numpy(dtype=float))

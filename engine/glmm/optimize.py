@@ -60,7 +60,15 @@ def minimise_glmm(criterion: GlmmCriterion, start: np.ndarray,
 
     exact = has_exact_gradient(criterion)
 
+    own_gradient = getattr(criterion, "deviance_and_gradient", None)  # a criterion with its own exact gradient
+
     def objective(params):
+        if own_gradient is not None:
+            if should_stop is not None and should_stop():
+                raise Cancelled()
+            answer = own_gradient(params)
+            if answer is not None:
+                return answer
         if exact:
             if should_stop is not None and should_stop():
                 raise Cancelled()

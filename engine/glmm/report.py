@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from engine.report import RULE, _num, _p, format_iteration_log
+from engine.report import RULE, _crossed_label, _is_stata_crossed, _num, _p, format_iteration_log
 from engine.results import FitResult
 
 TITLES = {("binomial", "logit"): "Mixed-effects logistic regression",
@@ -95,11 +95,15 @@ def _coefficients(result: FitResult) -> list[str]:
 
 def _variance_components(result: FitResult, variances: bool) -> list[str]:
     rows = result.random_variances if variances else result.random
+    levels = {level.name: level for level in (result.spec.levels if result.spec else [])}
     lines = ["-" * 13 + "+" + "-" * 64]
     for row in rows:
         ci = row.ci or [None, None]
-        lines.append(f"{row.level[:12]:<12} |")
-        lines.append(f"{row.param[:12]:>12} | {_num(row.estimate)}  {_num(row.se)}{'':20}{_num(ci[0])}  {_num(ci[1])}")
+        crossed = _is_stata_crossed(levels.get(row.level))
+        if crossed:  # Stata's `_all: R.x`: the equation _all, the parameter var(R.x); JSON keeps level x
+            row = _crossed_label(row, levels[row.level])
+        lines.append(f"{('_all' if crossed else row.level)[:12]:<12} |")
+        lines.append(f"{_abbreviated(row.param):>12} | {_num(row.estimate)}  {_num(row.se)}{'':20}{_num(ci[0])}  {_num(ci[1])}")
         lines.append("-" * 13 + "+" + "-" * 64)
     lines[-1] = RULE
     if result.fixed_eform:
@@ -107,6 +111,11 @@ def _variance_components(result: FitResult, variances: bool) -> list[str]:
         lines.append(f"Note: Estimates are transformed only in the first equation; _cons estimates baseline {base}"
                      + (" (conditional on zero random effects)." if result.groups else "."))
     return lines
+
+
+def _abbreviated(name: str, width: int = 12) -> str:
+    """Stata's abbreviation of a long name: its start, a tilde and its last two characters."""
+    return name if len(name) <= width else name[: width - 3] + "~" + name[-2:]
 
 
 def _lr_line(result: FitResult) -> list[str]:

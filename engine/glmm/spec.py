@@ -89,6 +89,10 @@ def check_glmm_fields(spec) -> None:
     Family(spec.family, spec.link)
     if spec.method == "REML":
         raise UserInputError("REML is not defined for binary and count outcomes: they are fitted by maximum likelihood")
+    if spec.nagq > 1 and any(level.crossed for level in spec.levels):
+        raise UserInputError(
+            f"intpoints({spec.nagq}) (adaptive quadrature) is for one random-intercept level; crossed random "
+            f"factors are fitted by the Laplace approximation: use intpoints(1) (lme4's nAGQ = 1)")
     if spec.nagq > 1:
         single_intercept = len(spec.levels) == 1 and spec.levels[0].terms == ["_cons"]
         if not single_intercept:
