@@ -62,7 +62,9 @@ def row_predictions(frame: pd.DataFrame, result: FitResult) -> pd.DataFrame:
     xb = data.design.matrix @ beta
     effects: dict[str, np.ndarray] = {}
     for index, level_effects in enumerate(result.level_effects):
-        codes = hierarchy.row_codes[index]
+        # Crossed factors are not levels of one hierarchy: their groups are matched on the ids.
+        codes = (group_of_each_row(data.frame, level_effects.group_ids) if result.spec.has_crossed
+                 else hierarchy.row_codes[index])
         estimates = np.asarray(level_effects.estimates)
         for term in result.spec.levels[index].terms:  # Stata's order
             effects[random_effect_column(level_effects.level, term)] = estimates[codes, level_effects.terms.index(term)]
@@ -139,6 +141,17 @@ def random_effects_table(result: FitResult) -> pd.DataFrame:
     return table[["level", *names, "term", "estimate", "se"]]
 
 
+def group_of_each_row(rows: pd.DataFrame, group_ids: pd.DataFrame) -> np.ndarray:
+    """The index of each row's group in ``group_ids`` (one row per group, its id columns), matched on
+    those columns: independent of how the fit numbered the groups (nested or crossed)."""
+    keys = list(group_ids.columns)
+    table = group_ids.reset_index(drop=True).assign(_group=np.arange(len(group_ids)))
+    matched = rows[keys].reset_index(drop=True).merge(table, on=keys, how="left")["_group"]
+    if matched.isna().any():
+        raise UserInputError("the fit was made on other data: some rows' groups are not among the fit's groups")
+    return matched.to_numpy(dtype=np.int64)
+
+
 def _estimation_rows(frame: pd.DataFrame, result: FitResult):
     """The fit's rows of ``frame`` (index = positions in ``frame``) and their grouping, rebuilt
     exactly as the fit built them, so group codes match ``result.level_effects``."""
@@ -151,7 +164,7 @@ def _estimation_rows(frame: pd.DataFrame, result: FitResult):
     if len(data.y) != result.nobs:
         raise UserInputError(f"the data have {len(data.y)} usable rows but the fit used {result.nobs}: "
                              f"give the data the model was fitted to")
-    return data, build_hierarchy(data.frame, result.spec.level_names)
+    return data, None if result.spec.has_crossed else build_hierarchy(data.frame, result.spec.level_names)
 
 
 def check_output_path(path: str, option: str) -> None:

@@ -156,3 +156,21 @@ def test_a_saved_fit_is_refitted_for_its_predictions(hsb):
         np.testing.assert_allclose(columns[name], expected[name], rtol=0, atol=1e-6)
     with pytest.raises(UserInputError, match="other data"):
         prediction_columns(hsb.assign(mathach=hsb["mathach"] * 1.01), FitResult.from_dict(fit.to_dict()))
+
+
+def test_row_predictions_of_a_crossed_fit_match_each_row_to_its_factors_groups():
+    # Crossed factors are not one hierarchy: numbering rows by nested codes read past the end of the
+    # student effects (an IndexError traceback) before they were matched on the ids.
+    from pathlib import Path
+
+    frame = pd.read_csv(Path(__file__).parent / "data" / "crossed_ddf.csv")
+    fit = fit_mixed(frame, ModelSpec.parse("y x z || _all: R.teach || _all: R.student, reml"))
+    rows = row_predictions(frame, fit)
+    effects = random_effects_table(fit)
+    for level in ("teach", "student"):
+        table = effects[effects["level"] == level].set_index(level)["estimate"]
+        assert np.array_equal(rows[f"re_{level}__cons"].to_numpy(), table.loc[frame[level]].to_numpy())
+    beta = np.array([row.coef for row in fit.fixed])
+    expected = (frame[["x", "z"]].to_numpy() @ beta[:2] + beta[2] + rows["re_teach__cons"] + rows["re_student__cons"])
+    assert np.allclose(rows["fitted"], expected, rtol=0, atol=1e-10)
+    assert np.allclose(rows["fitted"], fit.fitted, rtol=0, atol=1e-8)

@@ -31,7 +31,7 @@ def glmm_row_predictions(frame: pd.DataFrame, result: FitResult) -> pd.DataFrame
     from engine.glmm.family import Family
     from engine.glmm.fit import _offset
     from engine.mixed.prepare import prepare_model_data
-    from engine.predictions import IN_SAMPLE, random_effect_column
+    from engine.predictions import IN_SAMPLE, group_of_each_row, random_effect_column
 
     spec = result.spec
     if spec is None or result.estimator != "mixed":
@@ -52,7 +52,7 @@ def glmm_row_predictions(frame: pd.DataFrame, result: FitResult) -> pd.DataFrame
     effects: dict[str, np.ndarray] = {}
     levels = {level.name: level for level in spec.levels}
     for level_effects in result.level_effects:
-        codes = _group_of_each_row(data.frame, level_effects.group_ids)
+        codes = group_of_each_row(data.frame, level_effects.group_ids)
         estimates = np.asarray(level_effects.estimates, dtype=float)
         for term in levels[level_effects.level].terms:  # Stata's order
             values = estimates[codes, level_effects.terms.index(term)]
@@ -79,13 +79,3 @@ def glmm_row_predictions(frame: pd.DataFrame, result: FitResult) -> pd.DataFrame
         out[name] = column
     return out
 
-
-def _group_of_each_row(rows: pd.DataFrame, group_ids: pd.DataFrame) -> np.ndarray:
-    """The index of each row's group in ``group_ids`` (one row per group, its id columns), matched on
-    those columns: independent of how the fit numbered the groups (nested or crossed)."""
-    keys = list(group_ids.columns)
-    table = group_ids.reset_index(drop=True).assign(_group=np.arange(len(group_ids)))
-    matched = rows[keys].reset_index(drop=True).merge(table, on=keys, how="left")["_group"]
-    if matched.isna().any():
-        raise UserInputError("the fit was made on other data: some rows' groups are not among the fit's groups")
-    return matched.to_numpy(dtype=np.int64)
