@@ -89,8 +89,8 @@ class BootstrapDraws:
 
 def bootstrap_problem(result: FitResult, frame: pd.DataFrame, seed: int) -> BootstrapProblem:
     """The data's structure and the fitted parameters of ``result`` (a mixed fit of ``frame``)."""
-    from engine.mixed.hierarchy import build_hierarchy
     from engine.mixed.prepare import prepare_model_data
+    from engine.mixed.row_groups import row_groups
 
     if result.estimator != "mixed" or result.spec is None:
         raise UserInputError(f"bootstrap intervals need a mixed-model fit, not {result.estimator!r}")
@@ -98,7 +98,7 @@ def bootstrap_problem(result: FitResult, frame: pd.DataFrame, seed: int) -> Boot
     data = prepare_model_data(frame, spec)
     coefficients = {row.term: row.coef for row in result.fixed}
     beta = np.array([coefficients[name] for name in data.design.names], dtype=float)
-    hierarchy = build_hierarchy(data.frame, spec.level_names)
+    groups = row_groups(data.frame, spec)  # crossed factors: one effect per id of the factor
     random = {(row.level, row.param): row.estimate for row in result.random}
     z_columns, factors = [], []
     for level in spec.levels:
@@ -113,7 +113,7 @@ def bootstrap_problem(result: FitResult, frame: pd.DataFrame, seed: int) -> Boot
         changes["dfmethod"] = None
     return BootstrapProblem(
         frame=data.frame.copy(), spec=spec.replace(**changes), mean=data.design.matrix @ beta,
-        codes=list(hierarchy.row_codes), group_counts=list(hierarchy.group_counts), z=z_columns,
+        codes=[codes for codes, _ in groups], group_counts=[count for _, count in groups], z=z_columns,
         factors=factors, sigma=float(random[("Residual", "sd(Residual)")]),
         start_theta=list(result.theta) or None, seed=int(seed), names=parameter_names(result))
 

@@ -188,3 +188,26 @@ def test_cli_refuses_bad_bootstrap_options(extra, message, capsys):
     args = ["fit", str(DATA / "pastes.csv"), "--model", PASTES, "--ci", "bootstrap", *extra]
     assert main.main(args) == 2
     assert capsys.readouterr().err.strip() == f"error: {message}"
+
+
+def test_replicates_of_a_crossed_fit_share_one_effect_per_id_of_each_factor():
+    """Penicillin: plates crossed with samples. Each replicate draws one effect per plate and one per
+    sample (before, the nested codes gave each plate x sample cell its own 'sample' effect, and the
+    residual sd's bootstrap interval missed its estimate)."""
+    frame = pd.read_csv(DATA / "penicillin.csv")
+    result = fit_mixed(frame, ModelSpec.parse("diameter || _all: R.plate || _all: R.sample", method="REML"))
+    problem = bootstrap_problem(result, frame, seed=3)
+    assert problem.group_counts == [24, 6]
+    draws = np.array([problem.outcome(rep) for rep in range(4000)])
+    sd = {row.level: row.estimate for row in result.random}
+    cov = np.cov(draws, rowvar=False)
+    plate, sample = frame["plate"].to_numpy(), frame["sample"].to_numpy()
+    same_plate, same_sample = plate[:, None] == plate[None, :], sample[:, None] == sample[None, :]
+    assert np.mean(cov[same_plate & ~same_sample]) == pytest.approx(sd["plate"] ** 2, rel=0.08)
+    assert np.mean(cov[same_sample & ~same_plate]) == pytest.approx(sd["sample"] ** 2, rel=0.08)
+    assert abs(np.mean(cov[~same_plate & ~same_sample])) < 0.05 * sd["sample"] ** 2
+    assert np.mean(np.diag(cov)) == pytest.approx(sum(value ** 2 for value in sd.values()), rel=0.06)
+    intervals = run_bootstrap(problem, 40, workers=1).percentile_intervals()
+    residual = result.random_param("Residual", "sd(Residual)").estimate
+    low, high = intervals["Residual:sd(Residual)"]
+    assert low < residual < high

@@ -28,6 +28,7 @@ import pandas as pd
 
 from engine.design import RESIDUAL, Truth
 from engine.errors import UserInputError
+from engine.mixed.row_groups import row_groups
 from engine.model_spec import ModelSpec
 from engine.montecarlo.replicate import RECORD_COLUMNS, fit_records
 from engine.montecarlo.study import replication_seed
@@ -165,7 +166,7 @@ def prepare_check(frame: pd.DataFrame, model: str, *, reps: int = 200, seed: int
     unknown = [term for term in tested if term not in names]
     if unknown:
         raise UserInputError(f"--terms {unknown[0]}: not a fixed effect of the model ({', '.join(names)})")
-    groupings = _level_groupings(data.frame, spec)
+    groupings = row_groups(data.frame, spec)
     levels = []
     for index, level in enumerate(spec.levels):
         terms_here = level.terms
@@ -183,20 +184,6 @@ def prepare_check(frame: pd.DataFrame, model: str, *, reps: int = 200, seed: int
                         residual_sd=residual, random_truth=random_truth, tested=tested, reps=reps, seed=seed,
                         alpha=alpha)
     return check.validate(), fit
-
-
-def _level_groupings(frame: pd.DataFrame, spec: ModelSpec) -> list[tuple[np.ndarray, int]]:
-    """Per level, every row's group code and the number of groups: nested levels combine their id
-    with the levels above; a crossed factor's groups are its own ids (each drawn once, shared by
-    every row of that id whatever the other factors)."""
-    if spec.has_crossed:
-        from engine.mixed.crossed.factors import grouping_factors
-
-        return [(factor.codes, factor.n_groups) for factor in grouping_factors(frame, spec)]
-    from engine.mixed.hierarchy import build_hierarchy
-
-    hierarchy = build_hierarchy(frame, spec.level_names)
-    return list(zip(hierarchy.row_codes, hierarchy.group_counts))
 
 
 def _covariance(fit: FitResult, level: str, terms: list[str]) -> np.ndarray:
