@@ -258,3 +258,17 @@ def test_four_levels_match_direct_root_finding_and_lme4_within_its_spline_error(
         assert _close(limits[label].lower, lower, 1e-6) and _close(limits[label].upper, upper, 1e-6), label
     for label, (lower, upper) in SEED_ML_LME4.items():
         assert _close(limits[label].lower, lower, 5e-3) and _close(limits[label].upper, upper, 5e-3), label
+
+
+def test_crossed_factors_profile_limits_match_lme4_confint():
+    """Penicillin, plates crossed with samples, by ML: the profile runs on the crossed criterion (it
+    used to rebuild a nested one and stop with a traceback). lme4's confint(method = "profile")
+    (lme4 1.1-31, oldNames = FALSE), checked to 5e-4 as the nested cases above."""
+    lme4 = {"plate:sd(_cons)": (0.6335659660, 1.1821039851), "sample:sd(_cons)": (1.0957893965, 3.5562917781),
+            "Residual:sd(Residual)": (0.4858454001, 0.6294534786)}
+    frame = pd.read_csv(DATA / "penicillin.csv")
+    result = fit_mixed(frame, ModelSpec.parse("diameter || _all: R.plate || _all: R.sample", method="ML"))
+    limits = {limit.parameter.label: limit for limit in profile_limits(frame, result)}
+    assert set(limits) == set(lme4)
+    for label, (lower, upper) in lme4.items():
+        assert _close(limits[label].lower, lower, 5e-4) and _close(limits[label].upper, upper, 5e-4), label

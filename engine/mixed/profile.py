@@ -272,7 +272,12 @@ def profile_limits(frame, result: FitResult, level: float = 0.95,
 
 def _profile_limits(frame, result, level, should_stop) -> list[ProfileLimit]:
     spec = result.spec
-    criterion = criterion_of(frame, spec)
+    if spec.has_crossed:
+        from engine.mixed.crossed.fit import criterion_and_spec
+
+        criterion, spec = criterion_and_spec(frame, spec)
+    else:
+        criterion = criterion_of(frame, spec)
     optimum = minimise_deviance(criterion, np.asarray(result.theta, dtype=float) if result.theta else None,
                                 should_stop)
     evaluation = criterion.evaluate(optimum.theta, gradient=False)
@@ -280,7 +285,8 @@ def _profile_limits(frame, result, level, should_stop) -> list[ProfileLimit]:
     sigma_hat = float(np.sqrt(evaluation.r2 / deviance.dof))
     phi_hat = deviance.phi_of(optimum.theta, sigma_hat)
     # Levels with the same groups as a neighbour have no separate variance: nothing to profile.
-    unidentified = criterion.hierarchy.levels_sharing_groups()
+    unidentified = (criterion.hierarchy.levels_sharing_groups() if isinstance(criterion, NestedCriterion)
+                    else frozenset())  # crossed factors are told apart by how they cross
     _check_same_estimates(result, deviance, phi_hat, unidentified)
     d_min = deviance.value_and_gradient(phi_hat)[0]
     profiler = Profiler(deviance, phi_hat, d_min, should_stop)

@@ -38,10 +38,8 @@ def fit_crossed(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, predi
         return _fit_nested_instead(frame, spec, order, factors, start_theta, predict, should_stop, on_iteration)
     check_dfmethod(spec)
     work = build_work_columns(data, spec)
-    levels = [LevelTerms(columns, LevelCovariance(len(columns), level.covariance))
-              for columns, level in zip(work.level_columns, spec.levels)]
-    reml = spec.method == "REML"
-    criterion = CrossedCriterion(work.matrix, factors, levels, work.x_columns, work.y_column, reml)
+    criterion = _crossed_criterion(work, factors, spec)
+    reml = criterion.reml
     report = None
     if on_iteration is not None:
         def report(iteration, deviance):
@@ -92,6 +90,27 @@ def fit_crossed(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, predi
         _attach_predictions(result, criterion, blocks, optimum.theta, evaluation, sigma, factors, data, work, beta)
     result.fit_seconds = time.perf_counter() - started
     return result
+
+
+def _crossed_criterion(work, factors, spec: ModelSpec) -> CrossedCriterion:
+    levels = [LevelTerms(columns, LevelCovariance(len(columns), level.covariance))
+              for columns, level in zip(work.level_columns, spec.levels)]
+    return CrossedCriterion(work.matrix, factors, levels, work.x_columns, work.y_column, spec.method == "REML")
+
+
+def criterion_and_spec(frame: pd.DataFrame, spec: ModelSpec):
+    """The criterion ``fit_crossed`` minimises for ``spec`` on ``frame``, with the spec in that
+    criterion's parameter order: the nested equivalent when the factors nest in the data (as the
+    fit then does), else ``spec`` itself with the crossed criterion. For profile intervals."""
+    from engine.mixed.profile import criterion_of
+
+    data = prepare_model_data(frame, spec)
+    factors = grouping_factors(data.frame, spec)
+    order = nesting_order(factors)
+    if order is not None:
+        nested = nested_equivalent(spec, order)
+        return criterion_of(frame, nested), nested
+    return _crossed_criterion(build_work_columns(data, spec), factors, spec), spec
 
 
 def _fit_nested_instead(frame, spec, order, factors, start_theta, predict, should_stop, on_iteration):
