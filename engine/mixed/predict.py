@@ -55,10 +55,7 @@ def predict_random_effects(criterion: NestedCriterion, evaluation: Evaluation, t
         lam = terms.covariance.lambda_of(theta[offset: offset + terms.covariance.n_params])
         parents = hierarchy.parents[level]
         is_leaf = level == hierarchy.n_levels - 1
-        if is_leaf and criterion.collapse_leaf:
-            sz = criterion.leaf_sums[:, None, :]  # (G, 1, k): the S_z row of a leaf group is its column sums
-        else:
-            sz = evaluation.childsums[level][:, terms.columns, :]
+        sz = evaluation.childsums[level][:, terms.columns, :]
         step = _scalar_step if len(terms.columns) == 1 else _block_step
         estimates, sds, parent_w, parent_omega = step(
             terms.columns, lam, sz, parent_w, parent_omega, parents, sigma, need_children=not is_leaf)

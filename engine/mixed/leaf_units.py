@@ -1,0 +1,224 @@
+"""The lowest level's groups absorbed from theta-independent sums, merged where they share Z'Z.
+
+A leaf group g with random-effect columns z contributes to its parent's sum of children
+
+    S_g - S_g.z P_g S_g.z',   P = Lambda M^-1 Lambda',   M = I + Lambda' A Lambda,   A = S_g.zz
+
+(Woodbury; the determinant lemma adds log|M|). ``S_g`` is the group's plain cross-product
+W_g'W_g, so only P depends on theta, and P depends on the group only through A. Groups with the
+same parent and the same A (e.g. students measured at the same occasions) form one unit, and
+
+    sum over the unit of S_g.z P S_g.z' = sum_{l <= m} P_lm Q_lm,
+    Q_lm = sum over the unit of (S_g.l S_g.m' + S_g.m S_g.l')   (l < m; S_g.l S_g.l' for l = m)
+
+with Q formed once, before the fit. An evaluation then costs a q x q matrix function per unit
+(closed form for q = 1 and 2) and q(q+1)/2 weighted sums per entry of S: no pass over the leaf
+groups. Derivatives, with dLambda = E (a basis matrix of Lambda) and C = Lambda M^-1:
+
+    dP = F + F',   F = (I - P A) E C',        d log|M| = 2 <E, A C>   (sum of entrywise products)
+
+A random-intercept leaf is the case q = 1: A is the group's size and P = t^2 / (1 + t^2 m).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from engine.mixed.hierarchy import first_index_of_runs
+
+
+class LeafUnits:
+    """Theta-independent sums of the lowest level's groups, merged by (parent, Z'Z).
+
+    Parameters
+    ----------
+    leaf_cross : (k(k+1)/2, groups) packed W_g'W_g of every leaf group.
+    packing : the packing of k x k matrices (``SymmetricPacking``) used by ``leaf_cross``.
+    z : positions of the leaf level's random-effect columns in W.
+    parents : (groups,) the parent of each leaf group, sorted (all zeros under the root).
+    transform : T (q x q) with Z T well-conditioned columns (slopes centred and scaled), or None.
+        Everything is held for the columns Z T and Lambda is taken to T^-1 Lambda: a slope far
+        from zero (a calendar year) would otherwise make P's entries huge and cancel in the sums.
+
+    P and its derivatives are computed once per distinct Z'Z (a pattern: e.g. the set of occasions
+    a student was measured at), and the sums over units are one product with a sparse matrix that
+    holds Q: row (entry of S, parent), column (entry of P, pattern).
+    """
+
+    def __init__(self, leaf_cross: np.ndarray, packing, z: list[int], parents: np.ndarray,
+                 transform: np.ndarray | None = None):
+        from scipy import sparse
+
+        from engine.mixed.criterion import SymmetricPacking  # one packing convention for both
+
+        q = len(z)
+        self.q = q
+        self.q_packing = SymmetricPacking(q)
+        qr, qc = self.q_packing.rows, self.q_packing.cols
+        z = np.asarray(z)
+        self.transform = np.eye(q) if transform is None else np.asarray(transform, dtype=float)
+        self.inverse_transform = np.linalg.inv(self.transform)
+        # The columns S_g.z T, (k, q, groups), and A = T'Z'Z T of each group, packed (q(q+1)/2, groups).
+        sz = leaf_cross[packing.position[:, z]]
+        if transform is not None:
+            sz = np.einsum("kqg,qr->krg", sz, self.transform)
+        a_groups = np.einsum("lm,mrg->lrg", self.transform.T, sz[z])[qr, qc]
+        pattern, n_patterns = _pattern_codes(a_groups)
+        self.pattern_count = np.bincount(pattern, minlength=n_patterns).astype(float)
+        first = np.empty(n_patterns, dtype=np.int64)
+        first[pattern[::-1]] = np.arange(pattern.size - 1, -1, -1)
+        self.a = np.ascontiguousarray(a_groups[:, first])  # (q-packed, patterns)
+        self.n_parents = int(parents[-1]) + 1 if parents.size else 1
+        # One unit per (parent, pattern) pair; Q summed over each unit's groups.
+        unit_codes, unit_keys = pd.factorize(parents.astype(np.int64) * np.int64(n_patterns) + pattern, sort=True)
+        unit_parent, unit_pattern = np.divmod(np.asarray(unit_keys, dtype=np.int64), np.int64(n_patterns))
+        n_units = unit_keys.size
+        self.n_units = n_units
+        n_q, n_k = self.q_packing.size, packing.size
+        rows, cols = packing.rows, packing.cols
+        values = np.empty((n_q, n_k, n_units))
+        for index, (l, m) in enumerate(zip(qr, qc)):
+            for entry in range(n_k):
+                product = sz[rows[entry], l] * sz[cols[entry], m]
+                if l != m:
+                    product = product + sz[rows[entry], m] * sz[cols[entry], l]
+                values[index, entry] = np.bincount(unit_codes, weights=product, minlength=n_units)
+        matrix_rows = np.arange(n_k)[None, :, None] * self.n_parents + unit_parent[None, None, :]
+        matrix_cols = np.arange(n_q)[:, None, None] * n_patterns + unit_pattern[None, None, :]
+        self.q_matrix = sparse.csr_matrix(
+            (values.ravel(), (np.broadcast_to(matrix_rows, values.shape).ravel(),
+                              np.broadcast_to(matrix_cols, values.shape).ravel())),
+            shape=(n_k * self.n_parents, n_q * n_patterns))
+        self.parent_total = np.add.reduceat(leaf_cross, first_index_of_runs(parents), axis=1)
+
+    def absorb(self, lam: np.ndarray, basis: list[np.ndarray], gradient: bool):
+        """The parents' sums of absorbed children at Lambda = ``lam``.
+
+        Returns the stack (1 [+ len(basis)], packed k x k, parents): the sums, then their
+        derivatives along each basis matrix of Lambda; log|M| summed over the leaf groups; and
+        its derivatives (len(basis),) (empty without ``gradient``).
+        """
+        weigh = _weights_scalar if self.q == 1 else _weights_pair if self.q == 2 else _weights_general
+        lam = self.inverse_transform @ lam
+        basis = [self.inverse_transform @ e for e in basis] if gradient else []
+        p, dp, logdet, dlogdet = weigh(lam, basis, self.a, self.q_packing)
+        weights = p[None] if not gradient else np.concatenate([p[None], dp])  # (D, q-packed, patterns)
+        depth = weights.shape[0]
+        summed = self.q_matrix @ weights.reshape(depth, -1).T  # (entries x parents, D)
+        out = np.ascontiguousarray(summed.reshape(-1, self.n_parents, depth).transpose(2, 0, 1))
+        np.negative(out, out=out)
+        out[0] += self.parent_total
+        total_logdet = float(logdet @ self.pattern_count)
+        if not gradient:
+            return out, total_logdet, np.zeros(0)
+        return out, total_logdet, dlogdet @ self.pattern_count
+
+
+def _pattern_codes(keys: np.ndarray) -> tuple[np.ndarray, int]:
+    """Codes 0.. of the distinct columns of ``keys`` (bitwise-equal numbers only: no tolerance),
+    and how many there are."""
+    pattern = np.zeros(keys.shape[1], dtype=np.int64)
+    n_patterns = 1
+    for row in keys:
+        codes, uniques = pd.factorize(row)
+        pattern, patterns = pd.factorize(pattern * np.int64(len(uniques)) + codes)
+        n_patterns = len(patterns)
+    return pattern.astype(np.int64, copy=False), n_patterns
+
+
+def _weights_scalar(lam, basis, a, _packing):
+    """q = 1: M = 1 + t^2 a, P = t^2 / M; along a basis value e: dP = 2 e t / M^2, d log M = 2 e t a / M."""
+    t = float(lam[0, 0])
+    m = 1.0 + t * t * a[0]
+    p = (t * t / m)[None]
+    logdet = np.log(m)
+    if not basis:
+        return p, None, logdet, None
+    e = np.array([float(b[0, 0]) for b in basis])
+    dp = (2.0 * t / (m * m))[None, None, :] * e[:, None, None]
+    dlogdet = e[:, None] * (2.0 * t * a[0] / m)[None, :]
+    return p, dp, logdet, dlogdet
+
+
+def _weights_pair(lam, basis, a, _packing):
+    """q = 2 in closed form: 2 x 2 matrices held as nested lists of entries, each entry a vector
+    over units or a constant (zero constants are skipped)."""
+    L = [[float(lam[0, 0]), float(lam[0, 1])], [float(lam[1, 0]), float(lam[1, 1])]]
+    A = [[a[0], a[1]], [a[1], a[2]]]
+    B = _product(A, L)
+    m00 = 1.0 + _sum2(L[0][0], B[0][0], L[1][0], B[1][0])
+    m01 = _sum2(L[0][0], B[0][1], L[1][0], B[1][1])
+    m11 = 1.0 + _sum2(L[0][1], B[0][1], L[1][1], B[1][1])
+    det = _full(m00 * m11 - m01 * m01, a.shape[1])  # a constant when Lambda = 0
+    inv_det = 1.0 / det
+    inverse = [[m11 * inv_det, -m01 * inv_det], [-m01 * inv_det, m00 * inv_det]]
+    C = _product(L, inverse)  # Lambda M^-1
+    Lt = [[L[0][0], L[1][0]], [L[0][1], L[1][1]]]
+    P = _product(C, Lt)
+    p = np.stack([_full(P[0][0], det.size), _full(P[0][1], det.size), _full(P[1][1], det.size)])
+    logdet = np.log(det)
+    if not basis:
+        return p, None, logdet, None
+    AC = _product(A, C)
+    PA = _product(P, A)
+    N = [[1.0 - PA[0][0], -PA[0][1]], [-PA[1][0], 1.0 - PA[1][1]]]  # I - P A
+    Ct = [[C[0][0], C[1][0]], [C[0][1], C[1][1]]]
+    dp = np.empty((len(basis), 3, det.size))
+    dlogdet = np.zeros((len(basis), det.size))
+    for index, e in enumerate(basis):
+        E = [[float(e[0, 0]), float(e[0, 1])], [float(e[1, 0]), float(e[1, 1])]]
+        F = _product(N, _product(E, Ct))
+        dp[index, 0] = 2.0 * F[0][0]
+        dp[index, 1] = F[0][1] + F[1][0]
+        dp[index, 2] = 2.0 * F[1][1]
+        for r in range(2):
+            for c in range(2):
+                if E[r][c] != 0.0:
+                    dlogdet[index] += (2.0 * E[r][c]) * AC[r][c]
+    return p, dp, logdet, dlogdet
+
+
+def _weights_general(lam, basis, a, packing):
+    """Any q: the same formulas on (units, q, q) stacks."""
+    A = packing.unpack(a.T)  # (units, q, q)
+    q = lam.shape[0]
+    M = np.eye(q) + lam.T @ A @ lam
+    _, logdet = np.linalg.slogdet(M)  # M is positive definite
+    inverse = np.linalg.inv(M)
+    C = lam @ inverse
+    P = C @ lam.T
+    p = packing.pack(P).T.copy()
+    if not basis:
+        return p, None, logdet, None
+    N = np.eye(q) - P @ A
+    AC = A @ C
+    Ct = np.swapaxes(C, 1, 2)
+    dp = np.empty((len(basis), packing.size, A.shape[0]))
+    dlogdet = np.empty((len(basis), A.shape[0]))
+    for index, e in enumerate(basis):
+        F = N @ (e @ Ct)
+        dp[index] = packing.pack(F + np.swapaxes(F, 1, 2)).T
+        dlogdet[index] = 2.0 * np.einsum("rc,urc->u", e, AC)
+    return p, dp, logdet, dlogdet
+
+
+def _is_zero(value) -> bool:
+    return isinstance(value, float) and value == 0.0
+
+
+def _sum2(a, b, c, d):
+    """a b + c d for entries that are vectors or constants, skipping zero constants."""
+    terms = [x * y for x, y in ((a, b), (c, d)) if not (_is_zero(x) or _is_zero(y))]
+    if not terms:
+        return 0.0
+    return terms[0] + terms[1] if len(terms) == 2 else terms[0]
+
+
+def _product(X, Y):
+    return [[_sum2(X[r][0], Y[0][c], X[r][1], Y[1][c]) for c in range(2)] for r in range(2)]
+
+
+def _full(entry, size: int) -> np.ndarray:
+    """A vector over units, also for an entry that came out as a constant."""
+    return entry if isinstance(entry, np.ndarray) else np.full(size, float(entry))
