@@ -142,40 +142,38 @@ def _weights_scalar(lam, basis, a, _packing):
 
 
 def _weights_pair(lam, basis, a, _packing):
-    """q = 2 in closed form: 2 x 2 matrices held as nested lists of entries, each entry a vector
-    over units or a constant (zero constants are skipped)."""
-    L = [[float(lam[0, 0]), float(lam[0, 1])], [float(lam[1, 0]), float(lam[1, 1])]]
-    A = [[a[0], a[1]], [a[1], a[2]]]
-    B = _product(A, L)
-    m00 = 1.0 + _sum2(L[0][0], B[0][0], L[1][0], B[1][0])
-    m01 = _sum2(L[0][0], B[0][1], L[1][0], B[1][1])
-    m11 = 1.0 + _sum2(L[0][1], B[0][1], L[1][1], B[1][1])
-    det = _full(m00 * m11 - m01 * m01, a.shape[1])  # a constant when Lambda = 0
-    inv_det = 1.0 / det
-    inverse = [[m11 * inv_det, -m01 * inv_det], [-m01 * inv_det, m00 * inv_det]]
-    C = _product(L, inverse)  # Lambda M^-1
-    Lt = [[L[0][0], L[1][0]], [L[0][1], L[1][1]]]
-    P = _product(C, Lt)
-    p = np.stack([_full(P[0][0], det.size), _full(P[0][1], det.size), _full(P[1][1], det.size)])
+    """q = 2 in closed form, entry by entry, each entry a vector over patterns."""
+    (l00, l01), (l10, l11) = lam.tolist()
+    a0, a1, a2 = a  # A = [[a0, a1], [a1, a2]]
+    b00, b01 = a0 * l00 + a1 * l10, a0 * l01 + a1 * l11  # B = A Lambda
+    b10, b11 = a1 * l00 + a2 * l10, a1 * l01 + a2 * l11
+    m00 = 1.0 + l00 * b00 + l10 * b10  # M = I + Lambda' B
+    m01 = l00 * b01 + l10 * b11
+    m11 = 1.0 + l01 * b01 + l11 * b11
+    det = m00 * m11 - m01 * m01
+    i00, i01, i11 = m11 / det, -m01 / det, m00 / det  # M^-1
+    c00, c01 = l00 * i00 + l01 * i01, l00 * i01 + l01 * i11  # C = Lambda M^-1
+    c10, c11 = l10 * i00 + l11 * i01, l10 * i01 + l11 * i11
+    p00, p01, p11 = c00 * l00 + c01 * l01, c00 * l10 + c01 * l11, c10 * l10 + c11 * l11  # P = C Lambda'
+    p = np.stack([p00, p01, p11])
     logdet = np.log(det)
     if not basis:
         return p, None, logdet, None
-    AC = _product(A, C)
-    PA = _product(P, A)
-    N = [[1.0 - PA[0][0], -PA[0][1]], [-PA[1][0], 1.0 - PA[1][1]]]  # I - P A
-    Ct = [[C[0][0], C[1][0]], [C[0][1], C[1][1]]]
+    ac = (a0 * c00 + a1 * c10, a0 * c01 + a1 * c11, a1 * c00 + a2 * c10, a1 * c01 + a2 * c11)  # A C
+    n00, n01 = 1.0 - (p00 * a0 + p01 * a1), -(p00 * a1 + p01 * a2)  # N = I - P A
+    n10, n11 = -(p01 * a0 + p11 * a1), 1.0 - (p01 * a1 + p11 * a2)
     dp = np.empty((len(basis), 3, det.size))
-    dlogdet = np.zeros((len(basis), det.size))
+    dlogdet = np.empty((len(basis), det.size))
     for index, e in enumerate(basis):
-        E = [[float(e[0, 0]), float(e[0, 1])], [float(e[1, 0]), float(e[1, 1])]]
-        F = _product(N, _product(E, Ct))
-        dp[index, 0] = 2.0 * F[0][0]
-        dp[index, 1] = F[0][1] + F[1][0]
-        dp[index, 2] = 2.0 * F[1][1]
-        for r in range(2):
-            for c in range(2):
-                if E[r][c] != 0.0:
-                    dlogdet[index] += (2.0 * E[r][c]) * AC[r][c]
+        (e00, e01), (e10, e11) = e.tolist()
+        g00, g01 = e00 * c00 + e01 * c01, e00 * c10 + e01 * c11  # E C'
+        g10, g11 = e10 * c00 + e11 * c01, e10 * c10 + e11 * c11
+        f01 = n00 * g01 + n01 * g11  # F = N E C'
+        f10 = n10 * g00 + n11 * g10
+        dp[index, 0] = 2.0 * (n00 * g00 + n01 * g10)
+        dp[index, 1] = f01 + f10
+        dp[index, 2] = 2.0 * (n10 * g01 + n11 * g11)
+        dlogdet[index] = 2.0 * (e00 * ac[0] + e01 * ac[1] + e10 * ac[2] + e11 * ac[3])
     return p, dp, logdet, dlogdet
 
 
@@ -201,24 +199,3 @@ def _weights_general(lam, basis, a, packing):
         dp[index] = packing.pack(F + np.swapaxes(F, 1, 2)).T
         dlogdet[index] = 2.0 * np.einsum("rc,urc->u", e, AC)
     return p, dp, logdet, dlogdet
-
-
-def _is_zero(value) -> bool:
-    return isinstance(value, float) and value == 0.0
-
-
-def _sum2(a, b, c, d):
-    """a b + c d for entries that are vectors or constants, skipping zero constants."""
-    terms = [x * y for x, y in ((a, b), (c, d)) if not (_is_zero(x) or _is_zero(y))]
-    if not terms:
-        return 0.0
-    return terms[0] + terms[1] if len(terms) == 2 else terms[0]
-
-
-def _product(X, Y):
-    return [[_sum2(X[r][0], Y[0][c], X[r][1], Y[1][c]) for c in range(2)] for r in range(2)]
-
-
-def _full(entry, size: int) -> np.ndarray:
-    """A vector over units, also for an entry that came out as a constant."""
-    return entry if isinstance(entry, np.ndarray) else np.full(size, float(entry))
