@@ -404,10 +404,13 @@ def _root_mean_squares(columns: np.ndarray) -> np.ndarray:
     """sqrt(mean(column^2)) of each column, 1 where that is 0 or not finite."""
     if columns.shape[0] == 0:
         return np.ones(columns.shape[1])
-    largest = np.max(np.abs(columns), axis=0)
-    largest = np.where(np.isfinite(largest) & (largest > 0), largest, 1.0)
-    unit = columns / largest  # no overflow in the squares, however large the values
-    rms = largest * np.sqrt(np.einsum("ij,ij->j", unit, unit) / columns.shape[0])
+    with np.errstate(over="ignore"):
+        rms = np.sqrt(np.einsum("ij,ij->j", columns, columns) / columns.shape[0])
+    if not np.all(np.isfinite(rms)):  # squares overflowed: scale each column by its largest value first
+        largest = np.max(np.abs(columns), axis=0)
+        largest = np.where(np.isfinite(largest) & (largest > 0), largest, 1.0)
+        unit = columns / largest
+        rms = largest * np.sqrt(np.einsum("ij,ij->j", unit, unit) / columns.shape[0])
     return np.where(np.isfinite(rms) & (rms > 0), rms, 1.0)
 
 
