@@ -43,7 +43,8 @@ class LeafUnits:
 
     P and its derivatives are computed once per distinct Z'Z (a pattern: e.g. the set of occasions
     a student was measured at), and the sums over units are one product with a sparse matrix that
-    holds Q: row (entry of S, parent), column (entry of P, pattern).
+    holds Q: row (entry of S, parent), column (entry of P, pattern). With one random effect
+    (q = 1) Q is kept per unit instead and weighted unit by unit.
     """
 
     def __init__(self, leaf_cross: np.ndarray, packing, z: list[int], parents: np.ndarray,
@@ -84,12 +85,21 @@ class LeafUnits:
                 if l != m:
                     product = product + sz[rows[entry], m] * sz[cols[entry], l]
                 values[index, entry] = np.bincount(unit_codes, weights=product, minlength=n_units)
-        matrix_rows = np.arange(n_k)[None, :, None] * self.n_parents + unit_parent[None, None, :]
-        matrix_cols = np.arange(n_q)[:, None, None] * n_patterns + unit_pattern[None, None, :]
-        self.q_matrix = sparse.csr_matrix(
-            (values.ravel(), (np.broadcast_to(matrix_rows, values.shape).ravel(),
-                              np.broadcast_to(matrix_cols, values.shape).ravel())),
-            shape=(n_k * self.n_parents, n_q * n_patterns))
+        if n_q == 1:
+            # One weight per unit: weighting Q unit by unit and summing runs of units is cheaper
+            # than the sparse product (and gives the parents' sums contiguous).
+            self.q_matrix = None
+            self.unit_products = values[0]
+            self.unit_pattern = unit_pattern
+            unit_starts = first_index_of_runs(unit_parent)
+            self.unit_starts = None if unit_starts.size == n_units else unit_starts
+        else:
+            matrix_rows = np.arange(n_k)[None, :, None] * self.n_parents + unit_parent[None, None, :]
+            matrix_cols = np.arange(n_q)[:, None, None] * n_patterns + unit_pattern[None, None, :]
+            self.q_matrix = sparse.csr_matrix(
+                (values.ravel(), (np.broadcast_to(matrix_rows, values.shape).ravel(),
+                                  np.broadcast_to(matrix_cols, values.shape).ravel())),
+                shape=(n_k * self.n_parents, n_q * n_patterns))
         self.parent_total = np.add.reduceat(leaf_cross, first_index_of_runs(parents), axis=1)
 
     def absorb(self, lam: np.ndarray, basis: list[np.ndarray], gradient: bool):
@@ -103,11 +113,20 @@ class LeafUnits:
         lam = self.inverse_transform @ lam
         basis = [self.inverse_transform @ e for e in basis] if gradient else []
         p, dp, logdet, dlogdet = weigh(lam, basis, self.a, self.q_packing)
-        weights = p[None] if not gradient else np.concatenate([p[None], dp])  # (D, q-packed, patterns)
+        # (D, q-packed, patterns), negated: the sums are subtracted from the parents' totals.
+        weights = -p[None] if not gradient else -np.concatenate([p[None], dp])
         depth = weights.shape[0]
-        summed = self.q_matrix @ weights.reshape(depth, -1).T  # (entries x parents, D)
-        out = np.ascontiguousarray(summed.reshape(-1, self.n_parents, depth).transpose(2, 0, 1))
-        np.negative(out, out=out)
+        if self.q_matrix is None:
+            out = np.empty((depth,) + self.unit_products.shape)
+            for row, weight in zip(out, weights[:, 0]):
+                # One pattern (a balanced design): a scalar weight, no gather.
+                np.multiply(self.unit_products, weight[0] if weight.size == 1 else weight.take(self.unit_pattern),
+                            out=row)
+            if self.unit_starts is not None:
+                out = np.add.reduceat(out, self.unit_starts, axis=2)
+        else:
+            summed = self.q_matrix @ weights.reshape(depth, -1).T  # (entries x parents, D)
+            out = np.ascontiguousarray(summed.reshape(-1, self.n_parents, depth).transpose(2, 0, 1))
         out[0] += self.parent_total
         total_logdet = float(logdet @ self.pattern_count)
         if not gradient:
