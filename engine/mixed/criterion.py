@@ -4,9 +4,9 @@ See docs/engine-derivation.md. Every group carries S = W' V^-1 W over the column
 W = [random-effect columns | fixed-effect columns | outcome] of its rows. Bottom-up, a group sums
 its children's S and absorbs its own random effects with the Woodbury identity; the matrix
 determinant lemma accumulates log|V|. Derivatives with respect to theta ride along in forward
-mode. Leaf groups' cross-products do not depend on theta and are aggregated once; when the
-lowest level has a random intercept only, leaf groups of equal size under one parent are merged,
-so an evaluation costs O(groups above the leaves).
+mode. Leaf groups' cross-products do not depend on theta, so the lowest level is absorbed from
+sums formed once, with leaf groups that share a parent and a Z'Z merged (``LeafUnits``): an
+evaluation costs O(distinct (parent, Z'Z) pairs) there and O(groups) above.
 """
 
 from __future__ import annotations
