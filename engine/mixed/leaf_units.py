@@ -28,6 +28,9 @@ import pandas as pd
 from engine.mixed.hierarchy import first_index_of_runs
 
 
+PATTERN_BLOCK = 4096  # patterns per block of the closed-form weights
+
+
 class LeafUnits:
     """Theta-independent sums of the lowest level's groups, merged by (parent, Z'Z).
 
@@ -112,26 +115,35 @@ class LeafUnits:
         weigh = _weights_scalar if self.q == 1 else _weights_pair if self.q == 2 else _weights_general
         lam = self.inverse_transform @ lam
         basis = [self.inverse_transform @ e for e in basis] if gradient else []
-        p, dp, logdet, dlogdet = weigh(lam, basis, self.a, self.q_packing)
-        # (D, q-packed, patterns), negated: the sums are subtracted from the parents' totals.
-        weights = -p[None] if not gradient else -np.concatenate([p[None], dp])
-        depth = weights.shape[0]
+        depth = 1 + len(basis)
+        n_patterns = self.pattern_count.size
+        # Negated weights (the sums are subtracted from the parents' totals), laid out as the
+        # sparse product's right-hand side: (q-packed, patterns, D).
+        weights = np.empty((self.q_packing.size, n_patterns, depth))
+        logdet, dlogdet = 0.0, np.zeros(len(basis))
+        # In blocks of patterns: with many (times that differ between students) the temporaries
+        # of the closed forms then stay small and in cache.
+        for start in range(0, n_patterns, PATTERN_BLOCK):
+            block = slice(start, start + PATTERN_BLOCK)
+            p, dp, block_logdet, block_dlogdet = weigh(lam, basis, self.a[:, block], self.q_packing)
+            np.negative(p, out=weights[:, block, 0])
+            if basis:
+                np.negative(np.moveaxis(dp, 0, -1), out=weights[:, block, 1:])
+                dlogdet += block_dlogdet @ self.pattern_count[block]
+            logdet += float(block_logdet @ self.pattern_count[block])
         if self.q_matrix is None:
             out = np.empty((depth,) + self.unit_products.shape)
-            for row, weight in zip(out, weights[:, 0]):
+            for row, weight in zip(out, weights[0].T):
                 # One pattern (a balanced design): a scalar weight, no gather.
                 np.multiply(self.unit_products, weight[0] if weight.size == 1 else weight.take(self.unit_pattern),
                             out=row)
             if self.unit_starts is not None:
                 out = np.add.reduceat(out, self.unit_starts, axis=2)
         else:
-            summed = self.q_matrix @ weights.reshape(depth, -1).T  # (entries x parents, D)
+            summed = self.q_matrix @ weights.reshape(-1, depth)  # (entries x parents, D)
             out = np.ascontiguousarray(summed.reshape(-1, self.n_parents, depth).transpose(2, 0, 1))
         out[0] += self.parent_total
-        total_logdet = float(logdet @ self.pattern_count)
-        if not gradient:
-            return out, total_logdet, np.zeros(0)
-        return out, total_logdet, dlogdet @ self.pattern_count
+        return out, logdet, (dlogdet if gradient else np.zeros(0))
 
 
 def _pattern_codes(keys: np.ndarray) -> tuple[np.ndarray, int]:
