@@ -11,9 +11,9 @@ same parent and the same A (e.g. students measured at the same occasions) form o
     sum over the unit of S_g.z P S_g.z' = sum_{l <= m} P_lm Q_lm,
     Q_lm = sum over the unit of (S_g.l S_g.m' + S_g.m S_g.l')   (l < m; S_g.l S_g.l' for l = m)
 
-with Q formed once, before the fit. An evaluation then costs a q x q matrix function per unit
-(closed form for q = 1 and 2) and q(q+1)/2 weighted sums per entry of S: no pass over the leaf
-groups. Derivatives, with dLambda = E (a basis matrix of Lambda) and C = Lambda M^-1:
+with Q formed once, before the fit. An evaluation then costs a q x q matrix function per distinct
+A (closed form for q = 1 and 2) and q(q+1)/2 weighted sums per unit and entry of S: no pass over
+the leaf groups. Derivatives, with dLambda = E (a basis matrix of Lambda) and C = Lambda M^-1:
 
     dP = F + F',   F = (I - P A) E C',        d log|M| = 2 <E, A C>   (sum of entrywise products)
 
@@ -209,8 +209,8 @@ def _weights_pair(lam, basis, a, _packing):
 
 
 def _weights_general(lam, basis, a, packing):
-    """Any q: the same formulas on (units, q, q) stacks."""
-    A = packing.unpack(a.T)  # (units, q, q)
+    """Any q: the same formulas on (patterns, q, q) stacks."""
+    A = packing.unpack(a.T)  # (patterns, q, q)
     q = lam.shape[0]
     M = np.eye(q) + lam.T @ A @ lam
     _, logdet = np.linalg.slogdet(M)  # M is positive definite
