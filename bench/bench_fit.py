@@ -7,7 +7,10 @@ predicted effects). Peers run in the same invocation where the size allows: stat
 8,000 rows, and lme4 (if R with lme4 is installed) at every size up to --lme4-max rows.
 
     python bench/bench_fit.py [--case tutoring|growth] [--sizes 5 50 500 5000] [--no-statsmodels]
-                              [--lme4-max 800000]
+                              [--lme4-max 800000] [--repeat 1]
+
+--repeat N times each fit N times, ours and lme4's alike, and reports the fastest of the N (on a
+machine shared with other jobs the fastest run is the one least disturbed by them).
 
 Writes bench/results/fit.md (fit-growth.md for the growth case) and prints the same table.
 """
@@ -45,7 +48,7 @@ def simulated(case: str, units: int):
     return simulate(get_preset(preset).with_units(level, units), seed=1).frame
 
 
-def child_ours(case: str, units: int) -> dict:
+def child_ours(case: str, units: int, repeat: int = 1) -> dict:
     sys.path.insert(0, str(ROOT))
     from engine.mixed import fit_mixed
     from engine.model_spec import ModelSpec
@@ -56,8 +59,11 @@ def child_ours(case: str, units: int) -> dict:
     fit_mixed(simulate(get_preset(CASES[case][0]), seed=99).frame, spec)  # warm imports and caches
     frame = simulated(case, units)
     rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    result = fit_mixed(frame, spec)
-    return {"rows": len(frame), "seconds": result.fit_seconds, "loglik": result.loglik,
+    seconds = []
+    for _ in range(repeat):
+        result = fit_mixed(frame, spec)
+        seconds.append(result.fit_seconds)
+    return {"rows": len(frame), "seconds": min(seconds), "loglik": result.loglik,
             "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "data_mb": rss_data,
             "converged": result.converged}
 
@@ -78,7 +84,7 @@ def child_statsmodels(case: str, units: int) -> dict:
     return {"rows": len(frame), "seconds": time.perf_counter() - started, "loglik": float(fitted.llf)}
 
 
-def run_lme4(case: str, units: int) -> dict | None:
+def run_lme4(case: str, units: int, repeat: int = 1) -> dict | None:
     """Time lme4 on the very same data (written to CSV; lme4's time excludes reading it)."""
     if shutil.which("Rscript") is None:
         return None
@@ -90,7 +96,8 @@ def run_lme4(case: str, units: int) -> dict | None:
         script = (
             "suppressMessages(library(lme4)); d <- read.csv(commandArgs(TRUE)[1]);"
             f"invisible(lmer({formula}, data=d[1:2000,], REML=TRUE));"
-            f"t <- system.time(m <- lmer({formula}, data=d, REML=TRUE))[['elapsed']];"
+            f"t <- min(sapply(seq_len({repeat}), function(i) system.time(m <<- lmer({formula}, data=d, "
+            "REML=TRUE))[['elapsed']]));"
             "cat(sprintf('{\"seconds\": %.4f, \"loglik\": %.6f}', t, as.numeric(logLik(m))))")
         done = subprocess.run(["Rscript", "-e", script, str(path)], capture_output=True, text=True)
         if done.returncode != 0:
@@ -98,8 +105,8 @@ def run_lme4(case: str, units: int) -> dict | None:
         return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def in_fresh_process(kind: str, case: str, units: int) -> dict:
-    done = subprocess.run([sys.executable, __file__, "--child", kind, case, str(units)],
+def in_fresh_process(kind: str, case: str, units: int, repeat: int = 1) -> dict:
+    done = subprocess.run([sys.executable, __file__, "--child", kind, case, str(units), str(repeat)],
                           capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1]}
@@ -118,26 +125,36 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
+def load_average() -> str:
+    try:
+        return " / ".join(f"{value:.1f}" for value in os.getloadavg()) + " (1 / 5 / 15 min)"
+    except OSError:
+        return "unknown"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", choices=sorted(CASES), default="tutoring")
     parser.add_argument("--sizes", type=int, nargs="+", help="units of the top level (default per case)")
     parser.add_argument("--no-statsmodels", action="store_true")
     parser.add_argument("--lme4-max", type=int, default=800_000, help="largest row count to time lme4 on")
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--repeat", type=int, default=1, help="time each fit this many times, keep the fastest")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        kind, case, units = args.child[0], args.child[1], int(args.child[2])
-        print(json.dumps(child_ours(case, units) if kind == "ours" else child_statsmodels(case, units)))
+        kind, case, units, repeat = args.child[0], args.child[1], int(args.child[2]), int(args.child[3])
+        print(json.dumps(child_ours(case, units, repeat) if kind == "ours" else child_statsmodels(case, units)))
         return
     preset, level, model = CASES[args.case][:3]
     sizes = args.sizes or CASES[args.case][4]
-    lines = [f"Machine: {machine()}", f"Model: `{model}` on the `{preset}` preset, sized by {level}.", "",
+    timing = "one run each" if args.repeat == 1 else f"fastest of {args.repeat} runs each, ours and the peers'"
+    lines = [f"Machine: {machine()}", f"Model: `{model}` on the `{preset}` preset, sized by {level}.",
+             f"Timing: {timing}; load average at the start {load_average()} (other jobs share the machine).", "",
              f"| {level} | rows | HLM Explorer fit s | peak memory MB (data alone) | log-lik | peer | peer s | peer / ours |",
              "|---:|---:|---:|---:|---:|---|---:|---:|"]
     print("\n".join(lines), flush=True)
     for units in sizes:
-        ours = in_fresh_process("ours", args.case, units)
+        ours = in_fresh_process("ours", args.case, units, args.repeat)
         if "error" in ours:
             row = f"| {units} | | error: {ours['error']} | | | | | |"
             print(row, flush=True)
@@ -147,7 +164,7 @@ def main() -> None:
         if ours["rows"] <= 8000 and args.case == "tutoring" and not args.no_statsmodels:
             peers.append(("statsmodels MixedLM", in_fresh_process("statsmodels", args.case, units)))
         if ours["rows"] <= args.lme4_max:
-            lme4 = run_lme4(args.case, units)
+            lme4 = run_lme4(args.case, units, args.repeat)
             if lme4 is not None:
                 peers.append(("lme4 (R)", lme4))
         base = (f"| {units:,} | {ours['rows']:,} | {ours['seconds']:.3f} | {ours['peak_mb']:,.0f} "
@@ -165,6 +182,8 @@ def main() -> None:
             row = base + text
             print(row, flush=True)
             lines.append(row)
+    lines += ["", f"Load average at the end: {load_average()}."]
+    print(lines[-1], flush=True)
     out = ROOT / "bench" / "results" / ("fit.md" if args.case == "tutoring" else f"fit-{args.case}.md")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")

@@ -223,7 +223,7 @@ def nakagawa_r2(result: FitResult, fixed_part: np.ndarray, slope_values: dict[st
     for level in result.spec.levels:
         terms, sigma = level_covariance(result, level.name)
         z = np.column_stack([np.ones(n) if t == "_cons" else slope_values[t] for t in terms])
-        var_random += float(np.einsum("ij,jk,ik->", z, sigma, z)) / n
+        var_random += float(np.sum((z @ sigma) * z)) / n  # mean of z' Sigma z over the rows
     total = var_fixed + var_random + residual_variance(result)
     return {"marginal": var_fixed / total, "conditional": (var_fixed + var_random) / total}
 

@@ -4,9 +4,9 @@ See docs/engine-derivation.md. Every group carries S = W' V^-1 W over the column
 W = [random-effect columns | fixed-effect columns | outcome] of its rows. Bottom-up, a group sums
 its children's S and absorbs its own random effects with the Woodbury identity; the matrix
 determinant lemma accumulates log|V|. Derivatives with respect to theta ride along in forward
-mode. Leaf groups' cross-products do not depend on theta and are aggregated once; when the
-lowest level has a random intercept only, leaf groups of equal size under one parent are merged,
-so an evaluation costs O(groups above the leaves).
+mode. Leaf groups' cross-products do not depend on theta, so the lowest level is absorbed from
+sums formed once, with leaf groups that share a parent and a Z'Z merged (``LeafUnits``): an
+evaluation costs O(distinct (parent, Z'Z) pairs) there and O(groups) above.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import numpy as np
 
 from engine.errors import UserInputError
 from engine.mixed.covariance import LevelCovariance, lower_triangular_factor
-from engine.mixed.hierarchy import Hierarchy, first_index_of_runs
+from engine.mixed.hierarchy import Hierarchy
+from engine.mixed.leaf_units import LeafUnits
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -146,38 +147,15 @@ class NestedCriterion(ProfiledCriterion):
             starts = h.child_starts(level)
             one_each = level > 0 and starts.size == h.group_counts[level]
             self.starts.append(None if one_each else starts)
-        self.collapse_leaf = False
+        self.leaf_units = None
         if h.n_levels == 0:
             self.total_cross = self.packing.pack(columns.T @ columns)[None, :, None]
             return
         leaf = h.n_levels - 1
-        leaf_cross = packed_cross_products_by_group(columns, h.row_codes[leaf], h.group_counts[leaf], self.packing)
-        leaf_terms = self.levels[leaf]
-        self.collapse_leaf = len(leaf_terms.columns) == 1 and self._is_constant_column(columns, leaf_terms.columns[0])
-        if not self.collapse_leaf:
-            self.leaf_cross = leaf_cross[None]
-            return
-        z = leaf_terms.columns[0]
-        sums = leaf_cross[self.packing.column(z)]  # column sums of each leaf group, (k, groups)
-        sizes = np.rint(sums[z]).astype(np.int64)
-        parents = h.parents[leaf]
-        # Units: (parent, size) pairs; sorted by parent so each parent's units are contiguous.
-        radix = np.int64(sizes.max() + 1)
-        unit_codes, unit_keys = _factorize_sorted(parents * radix + sizes)
-        n_units = unit_keys.size
-        self.unit_size = (unit_keys % radix).astype(float)
-        self.unit_count = np.bincount(unit_codes, minlength=n_units).astype(float)
-        unit_parent = unit_keys // radix
-        self.leaf_sums = sums.T
-        self.leaf_sizes = sizes
-        rows, cols = self.packing.rows, self.packing.cols
-        outer = np.empty((self.packing.size, n_units))
-        for index in range(self.packing.size):
-            outer[index] = np.bincount(unit_codes, weights=sums[rows[index]] * sums[cols[index]], minlength=n_units)
-        self.unit_outer = outer
-        self.leaf_parent_total = np.add.reduceat(leaf_cross, h.child_starts(leaf), axis=1)
-        unit_starts = first_index_of_runs(unit_parent)
-        self.unit_starts = None if unit_starts.size == n_units else unit_starts
+        self.leaf_cross = packed_cross_products_by_group(columns, h.row_codes[leaf], h.group_counts[leaf],
+                                                         self.packing)
+        self.leaf_units = LeafUnits(self.leaf_cross, self.packing, self.levels[leaf].columns, h.parents[leaf],
+                                    self.search_transforms[leaf])
 
     def _theta_scale(self) -> np.ndarray:
         """Per parameter, the factor that makes theta unit-free: theta_scaled = theta_scale * theta.
@@ -254,15 +232,13 @@ class NestedCriterion(ProfiledCriterion):
             stack = self.total_cross
         else:
             leaf = n_levels - 1
-            if self.collapse_leaf:
-                stack, ld, dld = self._collapsed_leaf(theta, gradient)
-                top = leaf - 1
-            else:
-                stack, ld, dld = self.leaf_cross, 0.0, np.zeros(0)
-                top = leaf
+            if keep:
+                childsums[leaf] = self.packing.unpack(self.leaf_cross.T)
+            stack, ld, dld = self._absorb_leaf(theta, gradient)
+            top = leaf - 1
             logdet += ld
             if gradient:
-                dlogdet[self.n_params - dld.size:] += dld
+                dlogdet[self.param_offsets[leaf]:] += dld
             for level in range(top, -1, -1):
                 if keep:
                     childsums[level] = self.packing.unpack(stack[0].T)
@@ -281,27 +257,12 @@ class NestedCriterion(ProfiledCriterion):
         starts = self.starts[level]
         return stack if starts is None else np.add.reduceat(stack, starts, axis=2)
 
-    def _collapsed_leaf(self, theta, gradient):
-        """Children sums for the parents of leaf groups with a random intercept only.
-
-        A leaf group of size m contributes A - w(m) a a' with w(m) = t^2 / (1 + t^2 m), so units of
-        equal size under one parent share w and their a a' can be summed once, before the fit.
-        """
-        t = theta[self.n_params - 1]
-        m = self.unit_size
-        denom = 1.0 + t * t * m
-        logdet = float(np.dot(self.unit_count, np.log(denom)))
-        out = np.empty((2 if gradient else 1,) + self.unit_outer.shape)
-        np.multiply(self.unit_outer, -t * t / denom, out=out[0])
-        if gradient:
-            np.multiply(self.unit_outer, -2.0 * t / denom ** 2, out=out[1])
-        if self.unit_starts is not None:
-            out = np.add.reduceat(out, self.unit_starts, axis=2)
-        out[0] += self.leaf_parent_total
-        if not gradient:
-            return out, logdet, np.zeros(0)
-        dlogdet = np.array([float(np.dot(self.unit_count, 2.0 * t * m / denom))])
-        return out, logdet, dlogdet
+    def _absorb_leaf(self, theta, gradient):
+        """The lowest level, absorbed from its theta-independent unit sums (see ``LeafUnits``)."""
+        leaf = self.hierarchy.n_levels - 1
+        cov = self.levels[leaf].covariance
+        own = theta[self.param_offsets[leaf]: self.param_offsets[leaf + 1]]
+        return self.leaf_units.absorb(cov.lambda_of(own), cov.basis, gradient)
 
     def _absorb(self, level, stack, theta, gradient):
         """Absorb one level's random effects into each of its groups (Woodbury, determinant lemma)."""
@@ -443,10 +404,13 @@ def _root_mean_squares(columns: np.ndarray) -> np.ndarray:
     """sqrt(mean(column^2)) of each column, 1 where that is 0 or not finite."""
     if columns.shape[0] == 0:
         return np.ones(columns.shape[1])
-    largest = np.max(np.abs(columns), axis=0)
-    largest = np.where(np.isfinite(largest) & (largest > 0), largest, 1.0)
-    unit = columns / largest  # no overflow in the squares, however large the values
-    rms = largest * np.sqrt(np.einsum("ij,ij->j", unit, unit) / columns.shape[0])
+    with np.errstate(over="ignore"):
+        rms = np.sqrt(np.einsum("ij,ij->j", columns, columns) / columns.shape[0])
+    if not np.all(np.isfinite(rms)):  # squares overflowed: scale each column by its largest value first
+        largest = np.max(np.abs(columns), axis=0)
+        largest = np.where(np.isfinite(largest) & (largest > 0), largest, 1.0)
+        unit = columns / largest
+        rms = largest * np.sqrt(np.einsum("ij,ij->j", unit, unit) / columns.shape[0])
     return np.where(np.isfinite(rms) & (rms > 0), rms, 1.0)
 
 
@@ -465,10 +429,3 @@ def _chol_solve(chol: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     from scipy.linalg import cho_solve
 
     return cho_solve((chol, True), rhs)
-
-
-def _factorize_sorted(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    import pandas as pd
-
-    codes, uniques = pd.factorize(keys, sort=True)
-    return codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=np.int64)

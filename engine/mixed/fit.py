@@ -74,7 +74,8 @@ def _fit_mixed(frame, spec, *, start_theta, predict, should_stop, on_iteration) 
     if start_theta is None and not single_group:
         start_theta = _start_from_subsample(work, data, hierarchy, levels, reml, should_stop)
     try:
-        optimum = minimise_deviance(criterion, start_theta, should_stop, report_iteration, held_at_zero=held)
+        optimum = minimise_deviance(criterion, start_theta, should_stop, report_iteration, held_at_zero=held,
+                                    coarse_search=True)
     except np.linalg.LinAlgError:
         raise UserInputError(
             "the fit broke down numerically: a variance grew without bound until the fixed effects' "
@@ -215,7 +216,7 @@ def _start_from_subsample(work, data, hierarchy, levels, reml, should_stop):
     keep = hierarchy.row_codes[0] % stride == 0
     sub_hierarchy = build_hierarchy(data.frame.loc[keep], hierarchy.level_names)
     sub_criterion = NestedCriterion(work.matrix[keep], sub_hierarchy, levels, work.x_columns, work.y_column, reml)
-    return minimise_deviance(sub_criterion, None, should_stop).theta
+    return minimise_deviance(sub_criterion, None, should_stop, coarse_search=True).theta
 
 
 def _fixed_effects_on_data_scale(evaluation, sigma, work, names):

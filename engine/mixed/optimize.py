@@ -24,10 +24,18 @@ class OptimumTheta:
     evaluations: int = 0
 
 
+STRICT_OPTIONS = {"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9, "maxcor": 20}
+# Coarse search: stop L-BFGS-B once a step gains less than 1e-12 of the deviance and let Newton's
+# method finish. Near the optimum L-BFGS-B spends most of its evaluations on line searches in the
+# rounding noise of the deviance; a Newton step from there costs one evaluation per parameter.
+COARSE_OPTIONS = dict(STRICT_OPTIONS, ftol=1e-12)
+POLISHED_GRADIENT = 1e-10  # projected gradient, relative to the deviance, that needs no further search
+
+
 def minimise_deviance(criterion: NestedCriterion, start: np.ndarray | None = None,
                       should_stop: Callable[[], bool] | None = None,
                       on_iteration: Callable[[int, float], None] | None = None,
-                      held_at_zero: np.ndarray | None = None) -> OptimumTheta:
+                      held_at_zero: np.ndarray | None = None, coarse_search: bool = False) -> OptimumTheta:
     """L-BFGS-B from ``start`` (lme4's default: 1 on the diagonal), polished until the gradient vanishes.
 
     ``held_at_zero`` (a boolean mask over theta) marks parameters kept at 0, e.g. those of a
@@ -37,6 +45,10 @@ def minimise_deviance(criterion: NestedCriterion, start: np.ndarray | None = Non
     at unit size), so the path, the start, the boundary tests and the convergence test do not
     depend on the units of a random slope.
     ``start`` and the returned theta are in the criterion's own units.
+
+    ``coarse_search`` stops L-BFGS-B early (``COARSE_OPTIONS``) and leaves the last digits to the
+    Newton polish; where the polish cannot finish (a parameter near its bound, a Hessian that is
+    not positive definite) the strict search continues from there, so the optimum is the same.
     """
     space = SearchSpace(criterion)
     theta0 = criterion.start() if start is None else space.from_theta(start)
@@ -66,7 +78,7 @@ def minimise_deviance(criterion: NestedCriterion, start: np.ndarray | None = Non
     history.append(objective(theta0)[0])
     if on_iteration is not None:
         on_iteration(0, history[0])
-    options = {"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9, "maxcor": 20}
+    options = COARSE_OPTIONS if coarse_search else STRICT_OPTIONS
     result = minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=bounds, callback=record, options=options)
     theta = _clip_to_bounds(result.x, bounds)
     value, gradient = objective(theta)
@@ -94,6 +106,14 @@ def minimise_deviance(criterion: NestedCriterion, start: np.ndarray | None = Non
         if candidate_value < value - 1e-10:
             theta, value, gradient = candidate, candidate_value, candidate_gradient
     theta, value, gradient = _newton_polish(objective, theta, value, gradient, bounds)
+    if coarse_search and not _at_stationary_point(theta, gradient, bounds, POLISHED_GRADIENT * max(1.0, abs(value))):
+        result = minimize(objective, theta, jac=True, method="L-BFGS-B", bounds=bounds, callback=record,
+                          options=STRICT_OPTIONS)
+        candidate = _clip_to_bounds(result.x, bounds)
+        candidate_value, candidate_gradient = objective(candidate)
+        if candidate_value < value:
+            theta, value, gradient = candidate, candidate_value, candidate_gradient
+        theta, value, gradient = _newton_polish(objective, theta, value, gradient, bounds)
     # The gradient grows with the data; judge it relative to the criterion's size.
     converged = _at_stationary_point(theta, gradient, bounds, tolerance=max(1e-3, 1e-7 * abs(value)))
     return OptimumTheta(space.to_theta(theta), value, bool(converged), str(result.message), history, last["count"])

@@ -55,11 +55,8 @@ def predict_random_effects(criterion: NestedCriterion, evaluation: Evaluation, t
         lam = terms.covariance.lambda_of(theta[offset: offset + terms.covariance.n_params])
         parents = hierarchy.parents[level]
         is_leaf = level == hierarchy.n_levels - 1
-        if is_leaf and criterion.collapse_leaf:
-            sz = criterion.leaf_sums[:, None, :]  # (G, 1, k): the S_z row of a leaf group is its column sums
-        else:
-            sz = evaluation.childsums[level][:, terms.columns, :]
-        step = _scalar_step if len(terms.columns) == 1 else _block_step
+        sz = evaluation.childsums[level][:, terms.columns, :]
+        step = _scalar_step if len(terms.columns) == 1 else _leaf_block_step if is_leaf else _block_step
         estimates, sds, parent_w, parent_omega = step(
             terms.columns, lam, sz, parent_w, parent_omega, parents, sigma, need_children=not is_leaf)
         out.append((estimates, sds))
@@ -121,3 +118,60 @@ def _block_step(columns, lam, sz, parent_w, parent_omega, parents, sigma, need_c
     f = np.eye(k) - embed @ lam @ h  # (G, k, k)
     noise = embed @ lam @ (sigma ** 2 * m_inv) @ lam.T @ embed.T
     return u_hat, sds, w - u_hat @ embed.T, f @ omega @ f.transpose(0, 2, 1) + noise
+
+
+def _leaf_block_step(columns, lam, sz, parent_w, parent_omega, parents, sigma, need_children=False):
+    """``_block_step`` for the lowest level (no children to pass on), with groups along the last
+    axis and the small q x k products spelt out entry by entry: numpy's batched products of tiny
+    matrices cost far more than these vector operations over groups."""
+    q, k = len(columns), sz.shape[2]
+    s = np.ascontiguousarray(np.moveaxis(sz, 0, -1))  # (q, k, G): S_z'
+    n = s.shape[2]
+    t = _constant_times(lam.T, s)  # Lambda' S_z', (q, k, G)
+    m = np.zeros((q, q, n))  # M = I + (Lambda' S_z')[:, z] Lambda
+    for i in range(q):
+        m[i, i] += 1.0
+        for j in range(q):
+            for l in range(q):
+                if lam[l, j] != 0.0:
+                    m[i, j] += t[i, columns[l]] * lam[l, j]
+    m_inv = _small_inverses(m)
+    h = np.zeros((q, k, n))
+    for i in range(q):
+        for j in range(q):
+            h[i] += m_inv[i, j] * t[j]
+    r = _constant_times(lam, h)  # the effects' loadings on w: u_hat = r w
+    w = parent_w.T[:, parents]  # (k, G)
+    omega = np.moveaxis(parent_omega, 0, -1)[:, :, parents]  # (k, k, G)
+    u_hat = np.zeros((q, n))
+    var_u = np.zeros((q, n))
+    for i in range(q):
+        for a in range(k):
+            u_hat[i] += r[i, a] * w[a]
+            var_u[i] += r[i, a] * r[i, a] * omega[a, a]
+            for b in range(a + 1, k):
+                var_u[i] += 2.0 * r[i, a] * r[i, b] * omega[a, b]
+        for j in range(q):
+            for l in range(q):
+                if lam[i, j] != 0.0 and lam[i, l] != 0.0:
+                    var_u[i] += (sigma ** 2 * lam[i, j] * lam[i, l]) * m_inv[j, l]
+    sds = np.sqrt(np.clip(var_u, 0.0, None))
+    return u_hat.T, sds.T, None, None
+
+
+def _constant_times(constant: np.ndarray, stack: np.ndarray) -> np.ndarray:
+    """constant (a x b) times each matrix of ``stack`` (b, c, G), zero entries skipped."""
+    out = np.zeros((constant.shape[0],) + stack.shape[1:])
+    for i in range(constant.shape[0]):
+        for j in range(constant.shape[1]):
+            if constant[i, j] != 0.0:
+                out[i] += constant[i, j] * stack[j]
+    return out
+
+
+def _small_inverses(m: np.ndarray) -> np.ndarray:
+    """Inverses of the q x q matrices m[:, :, g]."""
+    if m.shape[0] == 2:
+        det = m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0]
+        return np.stack([np.stack([m[1, 1], -m[0, 1]]), np.stack([-m[1, 0], m[0, 0]])]) / det
+    return np.moveaxis(np.linalg.inv(np.moveaxis(m, -1, 0)), 0, -1)
