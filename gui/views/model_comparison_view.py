@@ -116,8 +116,9 @@ class ModelComparisonView(QWidget):
         add_row = QHBoxLayout()
         add_row.addWidget(self.model_edit, 1)
         add_row.addWidget(self.add_button)
+        add_row.addWidget(self.nested_crossed_button)  # beside Add: the order row would widen the window
         order_row = QHBoxLayout()
-        for button in (self.remove_button, self.up_button, self.down_button, self.nested_crossed_button):
+        for button in (self.remove_button, self.up_button, self.down_button):
             order_row.addWidget(button)
         run_row = QHBoxLayout()
         run_row.addWidget(self.compare_button, 1)
