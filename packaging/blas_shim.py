@@ -142,5 +142,8 @@ def share_fortran_runtime(internal: Path) -> str:
                 if path.is_file() and not path.is_symlink() and path != candidate):
             candidate.unlink()
             dropped.append(name)
+            link = internal / name  # PyInstaller's link to it at the top of the folder
+            if link.is_symlink():
+                link.unlink()
     return (f"scipy's Fortran runtime {theirs.name} is now a link to numpy's {ours.name} "
             f"({len(users)} modules use it); dropped {', '.join(dropped) or 'nothing else'}")
