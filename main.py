@@ -20,6 +20,34 @@ def keep_pyarrow_out() -> None:
 keep_pyarrow_out()
 
 
+class _NoNumpyF2py:
+    """Import finder that answers ``import numpy.f2py`` with an empty module, as the packaged program
+    does (packaging/rthook_absent_modules.py).
+
+    f2py is numpy's Fortran-wrapper generator, a build tool the program never uses, but scipy's
+    array-API layer reads every attribute of numpy when scipy loads, which imports f2py: 60-90 ms
+    of every command that uses scipy. Any use of the empty module fails with an AttributeError.
+    """
+
+    @staticmethod
+    def find_spec(fullname, path=None, target=None):
+        from importlib.machinery import ModuleSpec
+
+        return ModuleSpec(fullname, _NoNumpyF2py) if fullname == "numpy.f2py" else None
+
+    @staticmethod
+    def create_module(spec):
+        return None
+
+    @staticmethod
+    def exec_module(module):
+        module.__doc__ = "numpy's f2py, not loaded by HLM Explorer"
+
+
+if _NoNumpyF2py not in sys.meta_path:
+    sys.meta_path.insert(0, _NoNumpyF2py)
+
+
 def main(argv: list[str] | None = None) -> int:
     from engine.cli import build_parser, run_command
     from gui.launch import project_argument

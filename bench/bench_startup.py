@@ -1,6 +1,7 @@
 """Start-up time of the command line and the window, whole process, median of fresh processes.
 
     python bench/bench_startup.py [--runs 7] [--executable dist/hlm-explorer/hlm-explorer]
+                                  [--other-executable OTHER_BUILD/hlm-explorer]
 
 Each command runs RUNS times in a fresh process (after one unrecorded warm-up run, so that the
 files are in the page cache); the table gives the median, the fastest and the slowest wall time
@@ -58,6 +59,9 @@ def main() -> int:
     parser.add_argument("--compare-with", type=Path, metavar="CHECKOUT",
                         help="another checkout of the project (e.g. the commit before a change): its "
                              "--help, fit and window rows are timed too, in the same run, with the ratio")
+    parser.add_argument("--other-executable", type=Path, metavar="EXECUTABLE",
+                        help="another packaged build (e.g. of the commit before a change): its rows are timed "
+                             "too, in the same run, with the ratio to --executable's")
     args = parser.parse_args()
 
     python = sys.executable
@@ -92,13 +96,26 @@ def main() -> int:
             ("window shown", "packaged", "packaged: hlm-explorer (offscreen, closed once shown)", [str(executable)],
              dict(packaged, QT_QPA_PLATFORM="offscreen", HLM_QUIT_WHEN_SHOWN="1")),
         ]
+    if args.other_executable is not None:
+        other_executable = args.other_executable.resolve()
+        other_packaged = {key: value for key, value in environment.items() if key != "PYTHONPATH"}
+        rows += [
+            ("--help", "other packaged", "other packaged: hlm-explorer --help", [str(other_executable), "--help"],
+             other_packaged),
+            ("fit hsb.csv", "other packaged", "other packaged: hlm-explorer fit tests/data/hsb.csv ...",
+             [str(other_executable), *HSB_FIT], other_packaged),
+            ("window shown", "other packaged", "other packaged: hlm-explorer (offscreen, closed once shown)",
+             [str(other_executable)], dict(other_packaged, QT_QPA_PLATFORM="offscreen", HLM_QUIT_WHEN_SHOWN="1")),
+        ]
     load_before = os.getloadavg()[0]
     lines = ["| what | command | median wall s | fastest s | slowest s | median CPU s | target s |",
              "|---|---|---:|---:|---:|---:|---:|"]
     medians: dict[tuple[str, str], float] = {}
+    cpus: dict[tuple[str, str], float] = {}
     for kind, source, label, command, env in rows:
         result = measure(command, args.runs, env)
         medians[(kind, source)] = result["median"]
+        cpus[(kind, source)] = result["cpu"]
         target = TARGETS.get(kind)
         lines.append(f"| {kind} | `{label}` | {result['median']:.2f} | {result['min']:.2f} | {result['max']:.2f} | "
                      f"{result['cpu']:.2f} | {'' if target is None else f'{target:g}'} |")
@@ -111,6 +128,17 @@ def main() -> int:
             if (kind, "this") in medians and (kind, other_name) in medians:
                 this, other = medians[(kind, "this")], medians[(kind, other_name)]
                 lines.append(f"| {kind} | {this:.2f} | {other:.2f} | {other / this:.1f}x |")
+        print("\n".join(lines[-5:]))
+    if args.other_executable is not None:
+        lines += ["", f"Packaged against `{args.other_executable}` in the same run (its median / this build's "
+                  "median; CPU seconds in brackets):", "",
+                  "| what | this build s | other build s | other / this |", "|---|---:|---:|---:|"]
+        for kind in TARGETS:
+            if (kind, "packaged") in medians and (kind, "other packaged") in medians:
+                this, other = medians[(kind, "packaged")], medians[(kind, "other packaged")]
+                this_cpu, other_cpu = cpus[(kind, "packaged")], cpus[(kind, "other packaged")]
+                lines.append(f"| {kind} | {this:.2f} ({this_cpu:.2f}) | {other:.2f} ({other_cpu:.2f}) | "
+                             f"{other / this:.1f}x |")
         print("\n".join(lines[-5:]))
     load_after = os.getloadavg()[0]
     header = [

@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${1:-.venv}"
-SIZE_LIMIT_MB=280  # measured 257 MB on Linux x86-64 before lxml came back for Word reports (+10 MB); the issue asks for 200, which needs a feature dropped (packaging/README.md, "Size")
+SIZE_LIMIT_MB=200  # the issue's limit; measured 197.9 MB on Linux x86-64 (packaging/README.md, "Size and time")
 if [ -x "$VENV/bin/python" ]; then
     PYTHON="$VENV/bin/python"
 else
