@@ -80,7 +80,13 @@ def test_spec_round_trips_through_json():
 
 # ----- parsing: bad strings -------------------------------------------------------------------
 @pytest.mark.parametrize("text, hint", [
-    ("logit", "expected 'ols', 'fe <group>'"),
+    ("xtlogit", "expected 'ols', 'fe <group>'"),
+    ("logit student_id", "logit takes no group variable or options here"),
+    ("probit, vce(robust)", "probit takes no group variable or options here"),
+    ("melogit pass || student_id:", "write only the random part after 'melogit'"),
+    ("melogit || student_id:, reml", "reml is not available for binary and count outcomes"),
+    ("melogit || a: || b:, intpoints(7)", "needs a single level with a random intercept only"),
+    ("melogit || student_id:, vce(robust)", "melogit reports model-based standard errors"),
     ("olsx", "expected 'ols', 'fe <group>'"),
     ("fe", "needs the panel variable"),
     ("re a b", "one panel variable"),
