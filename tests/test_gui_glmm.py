@@ -69,6 +69,9 @@ def test_design_form_simulates_a_binary_outcome(qtbot, main_window):
     spec = window.model_view.spec  # the model follows the design's outcome type
     assert (spec.family, spec.link, spec.method) == ("binomial", "logit", "ML")
     assert window.model_view.family_combo.currentText().startswith("Binary 0/1, logit")
+    # Monte Carlo's model is the model builder's: the GLMM, not a linear model of the 0/1 outcome
+    assert window.montecarlo_view.model_texts() == [spec.to_stata()]
+    assert spec.to_stata().startswith("melogit pass tutoring || ")
     design_view.family_combo.setCurrentIndex(3)
     design_view._set_family(3)  # what choosing it with the mouse (activated) does
     assert (design_view.design.family, design_view.design.link) == ("poisson", "log")
