@@ -771,6 +771,8 @@ def short_label(summary: EstimatorSummary) -> str:
         return label
     if summary.estimator in SHORT_LABELS:
         label += {"robust": " rob.", "cluster": " cl."}.get(spec.vce, "")
+    elif spec.command in ("xtlogit", "xtprobit", "xtpoisson"):
+        label = f"{spec.command} RE"
     elif spec.is_glmm:
         label = spec.command
     return label

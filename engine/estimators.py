@@ -8,6 +8,8 @@ An :class:`EstimatorSpec` is parsed from one of::
     mixed || student_id:                  a nested mixed model (Stata's mixed; ML by default)
     mixed || dist_id: || school_id:, reml
     logit                                 pooled logistic regression (also probit, poisson)
+    xtlogit student_id, re                random-effects logit (also xtprobit, xtpoisson): the
+                                          one-level melogit with 12-point adaptive quadrature
     melogit || student_id:                a multilevel logistic model (also meprobit, mepoisson,
                                           meglm with family() link()); ML, Laplace unless intpoints()
 
@@ -36,10 +38,14 @@ from engine.serialize import to_jsonable
 
 KEYWORD_ALIASES = {"ols": "ols", "regress": "ols", "fe": "fe", "re": "re", "mixed": "mixed",
                    "logit": "mixed", "probit": "mixed", "poisson": "mixed", "melogit": "mixed",
-                   "meprobit": "mixed", "mepoisson": "mixed", "meglm": "mixed"}
+                   "meprobit": "mixed", "mepoisson": "mixed", "meglm": "mixed",
+                   "xtlogit": "mixed", "xtprobit": "mixed", "xtpoisson": "mixed"}
 # Binary and count models: fitted as the GLMM of the same command (melogit with no level = logit).
 POOLED_GLMM_COMMANDS = {"logit": "melogit", "probit": "meprobit", "poisson": "mepoisson"}
 GLMM_COMMANDS = ("melogit", "meprobit", "mepoisson", "meglm")
+# Stata's random-effects panel commands: the one-level GLMM by 12-point adaptive quadrature (their default).
+PANEL_GLMM_COMMANDS = {"xtlogit": "melogit", "xtprobit": "meprobit", "xtpoisson": "mepoisson"}
+PANEL_GLMM_INTPOINTS = 12
 PANEL_METHODS = {"ols": "OLS", "fe": "within", "re": "GLS"}
 EXPECTED_FORMS = ("expected 'ols', 'fe <group>', 're <group>' (each optionally followed by "
                   "', vce(robust)' or ', vce(cluster <column>)'), 'mixed || <level>: [|| <level>: ...] [, reml|ml]', "
@@ -114,7 +120,7 @@ class EstimatorSpec:
     @property
     def level_names(self) -> list[str]:
         """Levels with random effects, outermost first: the mixed model's levels, or the FE/RE group."""
-        if self.estimator == "mixed":
+        if self.estimator == "mixed":  # xtlogit's group among them
             return self._placeholder_model().level_names
         return [self.group] if self.group else []
 
@@ -150,7 +156,8 @@ class EstimatorSpec:
         """The GLMM command the model text starts with ('' for a linear mixed model)."""
         if self.command == "mixed":
             return ""
-        return POOLED_GLMM_COMMANDS.get(self.command, self.command) + " "
+        word = POOLED_GLMM_COMMANDS.get(self.command) or PANEL_GLMM_COMMANDS.get(self.command, self.command)
+        return word + " "
 
     def _placeholder_model(self) -> ModelSpec:
         return ModelSpec.parse(f"{self._command_word()}{_OUTCOME_PLACEHOLDER} {self.random_part}".strip())
@@ -184,6 +191,8 @@ def parse_estimator(text: str) -> EstimatorSpec:
     command = first_word.group(0).lower()
     if command in POOLED_GLMM_COMMANDS:
         return _parse_pooled(given, command, rest.strip())
+    if command in PANEL_GLMM_COMMANDS:
+        return _parse_panel_glmm(given, command, rest)
     if keyword == "mixed":
         return _parse_mixed(given, rest.strip(), command)
     return _parse_panel(given, keyword, rest)
@@ -207,6 +216,31 @@ def _parse_mixed(given: str, random_part: str, command: str = "mixed") -> Estima
         options = "[, reml|ml]" if command == "mixed" else "[, intpoints(n)]"
         raise UserInputError(f"estimator {given!r}: {error}; expected '{command} || <level>: [|| <level>: ...] "
                              f"{options}'") from None
+    return spec
+
+
+def _parse_panel_glmm(given: str, command: str, rest: str) -> EstimatorSpec:
+    """'xtlogit group[, re]' (xtprobit, xtpoisson): the random-effects model, Stata's default;
+    ', fe' (conditional logit / Poisson) is not offered and is refused."""
+    head, comma, option_text = rest.partition(",")
+    words = head.split()
+    if len(words) != 1:
+        what = "needs the panel variable" if not words else f"takes one panel variable, not {len(words)}"
+        raise UserInputError(f"estimator {given!r}: {command} {what}; expected e.g. '{command} student_id, re'")
+    options = option_text.split()
+    if options == ["fe"]:
+        raise UserInputError(f"estimator {given!r}: {command}, fe (the conditional model) is not offered; the "
+                             f"random-effects model is '{command} {words[0]}, re' or "
+                             f"'{PANEL_GLMM_COMMANDS[command]} || {words[0]}:'")
+    if comma and options != ["re"]:
+        raise UserInputError(f"estimator {given!r}: unknown option {option_text.strip()!r}; expected "
+                             f"'{command} {words[0]}, re'")
+    spec = EstimatorSpec(text=given, estimator="mixed", group=words[0], command=command,
+                         random_part=f"|| {words[0]}:, intpoints({PANEL_GLMM_INTPOINTS})")
+    try:
+        spec._placeholder_model()
+    except UserInputError as error:
+        raise UserInputError(f"estimator {given!r}: {error}") from None
     return spec
 
 

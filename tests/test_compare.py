@@ -244,7 +244,7 @@ def test_robust_fits_get_no_hausman_test(seed):
     ([], None, "no estimator to compare"),
     (["ols", "ols"], None, "listed more than once"),
     (["ols"], "sector", "treatment 'sector' is not among the predictors"),
-    (["xtlogit student_id"], None, "unknown estimator 'xtlogit student_id'"),
+    (["xtgee student_id"], None, "unknown estimator 'xtgee student_id'"),
     # A binary model of a continuous outcome is refused, naming the estimator and the outcome.
     (["probit"], None, "^probit: the outcome 'perform' must be 0 or 1"),
 ])

@@ -218,3 +218,17 @@ def test_pooled_estimator_parses_to_the_single_level_glmm():
     assert spec.is_pooled and spec.level_names == [] and spec.method == "ML"
     model = spec.model_spec("pass", ["tutoring"])
     assert (model.family, model.link, model.levels) == ("binomial", "probit", [])
+
+
+def test_xtlogit_re_is_the_one_level_glmm_by_12_point_quadrature(binary):
+    comparison = compare(binary.frame, "pass", ["tutoring"],
+                         ["xtlogit student_id, re", "melogit || student_id:, intpoints(12)", "melogit || student_id:"],
+                         truth=binary.truth)
+    xtlogit, quadrature, laplace = comparison.table
+    assert xtlogit.treatment.estimate == pytest.approx(quadrature.treatment.estimate, abs=1e-12)
+    assert xtlogit.component("student_id:sd(_cons)").estimate == pytest.approx(
+        quadrature.component("student_id:sd(_cons)").estimate, abs=1e-12)
+    assert comparison.result("xtlogit student_id, re").nagq == 12
+    # two rows per student: Laplace puts the student sd well below the quadrature's (and the truth's 1.0)
+    assert laplace.component("student_id:sd(_cons)").estimate < 0.9 * xtlogit.component("student_id:sd(_cons)").estimate
+    assert "xtlogit RE" in format_comparison(comparison)
