@@ -67,9 +67,9 @@ class EstimatorSpec:
     text : str
         The string as given (outer spaces removed); fit results carry it as their ``name``.
     estimator : str
-        'ols', 'fe', 're' or 'mixed'.
+        'ols', 'fe', 're' or 'mixed' (binary and count models too: see ``command``).
     group : str or None
-        The panel variable of 'fe' and 're'.
+        The panel variable of 'fe', 're' and 'xtlogit' (xtprobit, xtpoisson).
     vce : str
         'conventional', 'robust' or 'cluster' (always 'conventional' for 'mixed').
     cluster : str or None
@@ -77,6 +77,10 @@ class EstimatorSpec:
     random_part : str
         For 'mixed': everything after the word ``mixed`` (levels, slopes, options), e.g.
         ``"|| dist_id: || student_id:, reml"``; empty otherwise.
+    command : str
+        The command word of a 'mixed' estimator: 'mixed' (linear); 'melogit', 'meprobit',
+        'mepoisson', 'meglm' (binary and count outcomes); 'logit', 'probit', 'poisson' (their
+        single-level models); 'xtlogit', 'xtprobit', 'xtpoisson' (one level, 12-point quadrature).
     """
 
     text: str
