@@ -9,6 +9,11 @@ the mixed models (``"student_id:sd(_cons)"``, ``"Residual:sd(Residual)"``): the 
 ``ols``) the residual sd. When a fixed-effects and a random-effects fit at the same group are
 both in the list (conventional standard errors), the Hausman test is computed and attached.
 
+Binary and count outcomes: the truth is on the latent scale (log-odds, probit, log-rate), which
+only the models of the same family and link estimate (``logit``, ``melogit || ...``); any other
+estimator in the list (a linear probability model) gets a ``truth_note`` and no truth or
+coverage cells. :func:`default_estimators` gives such a design the GLM and GLMM estimators.
+
 The JSON form (:meth:`Comparison.to_dict`) is ``{"estimators": [...], "truth": {...},
 "table": [...], ...}``; each estimator has the shape of ``fit --json`` (``FitResult.to_dict``),
 and the FE and RE ones carry the panel extras under the keys sigma_u, sigma_e, rho, theta,
@@ -112,6 +117,10 @@ class EstimatorSummary:
         Wall time of the fit, data preparation included.
     converged : bool
         False when an optimiser stopped short (mixed models).
+    truth_note : str or None
+        Set when the estimator's parameters are on another scale than the truth's (a linear
+        model of a binary outcome against its latent-logit truth): its truth cells and coverage
+        are then left blank and the note says why.
     """
 
     name: str
@@ -122,6 +131,7 @@ class EstimatorSummary:
     components: list[ComponentSummary] = field(default_factory=list)
     fit_seconds: float = 0.0
     converged: bool = True
+    truth_note: Optional[str] = None
 
     def component(self, key: str) -> Optional[ComponentSummary]:
         """The component named ``key``, or None when this estimator does not estimate it."""
@@ -370,13 +380,48 @@ def comparison_of_results(results: Sequence[FitResult], truth: Optional[Truth], 
 
 def summarize(spec: EstimatorSpec, result: FitResult, treatment: Optional[str],
               truth: Optional[Truth]) -> EstimatorSummary:
-    """One estimator's column: the treatment coefficient, the variance components and the fit time."""
+    """One estimator's column: the treatment coefficient, the variance components and the fit time.
+
+    An estimator whose parameters are not on the truth's scale (:func:`scale_mismatch`) gets no
+    truth and no coverage, and a note saying why."""
+    note = scale_mismatch(result, truth)
+    comparable_truth = None if note is not None else truth
     return EstimatorSummary(
         name=spec.text, estimator=result.estimator, method=result.method, nobs=result.nobs,
-        treatment=treatment_summary(result, treatment, truth),
-        components=[ComponentSummary(key=key, estimate=value, truth=true_component(truth, key))
+        treatment=treatment_summary(result, treatment, comparable_truth),
+        components=[ComponentSummary(key=key, estimate=value, truth=true_component(comparable_truth, key))
                     for key, value in variance_components(spec, result)],
-        fit_seconds=result.fit_seconds, converged=result.converged)
+        fit_seconds=result.fit_seconds, converged=result.converged, truth_note=note)
+
+
+def truth_scale(truth: Optional[Truth]) -> Optional[tuple[str, str]]:
+    """The (family, link) of the design a truth was simulated from; None when the truth carries no design."""
+    if truth is None or not isinstance(truth.design, dict):
+        return None
+    family = truth.design.get("family", "gaussian")
+    return family, truth.design.get("link", "identity" if family == "gaussian" else "")
+
+
+def scale_mismatch(result: FitResult, truth: Optional[Truth]) -> Optional[str]:
+    """Why ``result`` cannot be held against ``truth``, or None when it can.
+
+    A binary or count design's truth is on the latent (logit, probit or log-rate) scale; a
+    linear model of that outcome (ols, fe, re, mixed) estimates effects on the probability or
+    count scale, and a model with another link on another latent scale.
+    """
+    scale = truth_scale(truth)
+    if scale is None:
+        return None
+    family, link = scale
+    fitted = (result.family or "gaussian", result.link or "identity")
+    if fitted == (family, link):
+        return None
+    if fitted[0] == "gaussian":
+        kind = "linear probability model" if family == "binomial" else "linear model of the counts"
+        return f"{kind}: not comparable with the latent-scale truth ({family}, {link} link)"
+    if family == "gaussian":
+        return f"{fitted[0]} model of a continuous outcome: not comparable with the truth"
+    return f"{fitted[0]} model with {fitted[1]} link: not comparable with the truth on the {link} scale"
 
 
 def treatment_summary(result: FitResult, treatment: Optional[str],
@@ -499,6 +544,13 @@ def default_estimators(design: Design) -> list[EstimatorSpec]:
     within that level (xtreg, fe could estimate nothing), and the bottom-level-only mixed
     model when it is the all-levels one.
 
+    A binary or count design (``design.family`` not gaussian) gets their counterparts instead,
+    all by maximum likelihood (Laplace) and compared with the truth on the latent scale: the
+    single-level model (``logit``, ``probit`` or ``poisson``), the GLMM with the bottom level only,
+    the GLMM with all levels, and the nested GLMM without the levels units move between and the
+    crossed GLMM when something is crossed (see :func:`glmm_estimators`). The linear estimators
+    are left out: on a 0/1 or count outcome they estimate other parameters than the truth's.
+
     Raises
     ------
     UserInputError
@@ -508,6 +560,8 @@ def default_estimators(design: Design) -> list[EstimatorSpec]:
     if not levels:
         raise UserInputError(f"design {design.name or ''}: no level holds more than one row, "
                              f"so there is nothing to compare against OLS")
+    if design.family != "gaussian":
+        return glmm_estimators(design)
     bottom = levels[-1]
     _, predictors = design_model(design)
     variable_levels = design.variable_levels()
@@ -533,8 +587,44 @@ def default_estimators(design: Design) -> list[EstimatorSpec]:
     return [parse_estimator(text) for text in texts]
 
 
+def glmm_command(design: Design) -> str:
+    """Stata's multilevel command for a design's outcome: melogit, meprobit or mepoisson."""
+    from engine.glmm.spec import STATA_COMMAND
+
+    return STATA_COMMAND.get((design.family, design.link), "meglm")
+
+
+def glmm_estimators(design: Design) -> list[EstimatorSpec]:
+    """The comparison's estimators for a binary or count design (see :func:`default_estimators`).
+
+    For the tutoring_binary preset::
+
+        logit, melogit || student_id:, melogit || dist_id: || school_id: || teach_id: || student_id:
+
+    All by maximum likelihood with the Laplace approximation (REML is not defined for these
+    models); a design with an exposure-free Poisson outcome gets ``poisson`` and ``mepoisson``.
+    """
+    from engine.glmm.single_level import pooled_command
+
+    levels = design_levels_with_replication(design)
+    command = glmm_command(design)
+    pooled = pooled_command(design.family, design.link)
+    texts = [pooled if pooled in ("logit", "probit", "poisson") else command]
+    if len(levels) > 1:
+        texts.append(f"{command} || {levels[-1]}:")
+    texts.append(f"{command} " + " ".join(f"|| {name}:" for name in levels))
+    without_moving = [name for name in levels if design.level(name).move_prob == 0]
+    if len(without_moving) < len(levels) and without_moving:
+        texts.append(f"{command} " + " ".join(f"|| {name}:" for name in without_moving))
+    crossed = crossed_model_text(design)
+    if crossed is not None:
+        texts.append(crossed)
+    return [parse_estimator(text) for text in dict.fromkeys(texts)]
+
+
 def crossed_model_text(design: Design) -> str | None:
-    """The crossed mixed model of a design, by REML; None when nothing is crossed.
+    """The crossed mixed model of a design, by REML (by ML, as melogit, meprobit or mepoisson, for a
+    binary or count design); None when nothing is crossed.
 
     Bottom units that move between a level's units (``move_prob``): the levels above the first
     such level nested, it and every level below it crossed (``|| _all: R.x``). A crossed factor
@@ -552,6 +642,8 @@ def crossed_model_text(design: Design) -> str | None:
         parts.append(f"|| {name}:")
         parts += [f"|| _all: R.{factor.name}" for factor in design.crossed if factor.within == name]
     parts += [f"|| _all: R.{name}" for name in levels[first:]]
+    if design.family != "gaussian":
+        return f"{glmm_command(design)} " + " ".join(parts)
     return "mixed " + " ".join(parts) + ", reml"
 
 
@@ -559,12 +651,14 @@ def nested_and_crossed_models(design: Design) -> list[ModelSpec]:
     """The nested and the crossed models of a design with something crossed, as ModelSpecs to
     compare side by side (the Compare models tab): every level nested, the nesting without the
     levels units move between (when units move), and the crossed model; all by REML, with the
-    design's outcome and predictors. Empty when nothing is crossed."""
+    design's outcome and predictors (binary and count designs: the GLMMs, by ML). Empty when
+    nothing is crossed."""
     if not design.crossed_names():
         return []
     outcome, predictors = design_model(design)
+    method = "REML" if design.family == "gaussian" else "ML"
     return [spec.model_spec(outcome, predictors) for spec in default_estimators(design)
-            if spec.estimator == "mixed" and spec.method == "REML" and len(spec.level_names) > 1]
+            if spec.estimator == "mixed" and spec.method == method and len(spec.level_names) > 1]
 
 
 # ----- the printed table -------------------------------------------------------------------
@@ -606,8 +700,10 @@ def format_comparison(comparison: Comparison) -> str:
         lines.append(f"Mixed models: t tests with dfmethod({comparison.dfmethod}); other estimators their own "
                      f"t tests (z where df is blank)")
     if has_truth:
+        scale = truth_scale(truth)
+        latent = f", on the latent {scale[1]} scale" if scale is not None and scale[0] != "gaussian" else ""
         lines.append("Truth: the parameters the data were simulated from"
-                     + (f" (seed {truth.seed})" if truth.seed is not None else ""))
+                     + (f" (seed {truth.seed}{latent})" if truth.seed is not None else f" ({latent[2:]})" if latent else ""))
     lines += ["", line("", [f"({k})" for k in range(1, len(table) + 1)]),
               line("", [short_label(row) for row in table], "Truth" if has_truth else ""), rule]
 
@@ -642,6 +738,13 @@ def format_comparison(comparison: Comparison) -> str:
     for pair in comparison.hausman:
         lines.append(f"Hausman test ({pair.fe} vs {pair.re}): chi2({int(pair.df)}) = {pair.stat:.2f}, "
                      f"Prob > chi2 = {pair.p:.4f}")
+    for k, (row, result) in enumerate(zip(table, comparison.estimators), start=1):
+        if row.truth_note is not None:
+            lines.append(f"Note ({k}): {row.truth_note}; its truth cells and coverage are left blank.")
+        elif has_truth and result.family not in (None, "gaussian") and not result.random:
+            lines.append(f"Note ({k}): a single-level {short_label(row)} model estimates the population-averaged "
+                         f"effect, smaller in size than the truth's within-group (conditional) effect when the "
+                         f"levels vary.")
     for k, result in enumerate(comparison.estimators, start=1):
         for note in result.notes:
             lines.append(f"Note ({k}): {note}")
@@ -659,11 +762,19 @@ def format_comparison(comparison: Comparison) -> str:
 
 
 def short_label(summary: EstimatorSummary) -> str:
-    """The column heading of an estimator: OLS, FE, RE, 'Mixed ML' or 'Mixed REML' (+ ' rob.'/' cl.')."""
+    """The column heading of an estimator: OLS, FE, RE, 'Mixed ML' or 'Mixed REML' (+ ' rob.'/' cl.');
+    for binary and count models Stata's command: logit, probit, poisson, melogit, meprobit, mepoisson."""
     label = SHORT_LABELS.get(summary.estimator, f"Mixed {summary.method}")
-    if summary.estimator in SHORT_LABELS:
+    try:
         spec = parse_estimator(summary.name)
+    except UserInputError:  # a name from elsewhere (e.g. an old JSON file): the generic heading
+        return label
+    if summary.estimator in SHORT_LABELS:
         label += {"robust": " rob.", "cluster": " cl."}.get(spec.vce, "")
+    elif spec.command in ("xtlogit", "xtprobit", "xtpoisson"):
+        label = f"{spec.command} RE"
+    elif spec.is_glmm:
+        label = spec.command
     return label
 
 
@@ -692,5 +803,5 @@ def yes_no(value: Optional[bool]) -> str:
 
 
 __all__ = ["Comparison", "CoefficientSummary", "ComponentSummary", "EstimatorSummary", "HausmanPair",
-           "compare", "default_estimators", "design_model", "format_comparison", "estimator_to_json",
+           "compare", "default_estimators", "design_model", "glmm_estimators", "scale_mismatch", "truth_scale", "format_comparison", "estimator_to_json",
            "estimator_from_json", "panel_extras_to_json"]

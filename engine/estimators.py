@@ -7,7 +7,14 @@ An :class:`EstimatorSpec` is parsed from one of::
     re student_id                         random effects, Swamy-Arora GLS (xtreg, re)
     mixed || student_id:                  a nested mixed model (Stata's mixed; ML by default)
     mixed || dist_id: || school_id:, reml
+    logit                                 pooled logistic regression (also probit, poisson)
+    xtlogit student_id, re                random-effects logit (also xtprobit, xtpoisson): the
+                                          one-level melogit with 12-point adaptive quadrature
+    melogit || student_id:                a multilevel logistic model (also meprobit, mepoisson,
+                                          meglm with family() link()); ML, Laplace unless intpoints()
 
+``logit``, ``probit`` and ``poisson`` are the single-level models of binary and count outcomes
+(Stata's commands of those names); ``melogit`` etc. with no level are the same models.
 ``ols``, ``fe`` and ``re`` take ``vce(robust)`` or ``vce(cluster <column>)`` after a comma, as
 in Stata (``ols, vce(cluster school_id)``). The ``mixed`` form holds only the random part (levels
 outermost first, their slopes and options, ``reml``/``ml``); the outcome and the predictors are
@@ -29,10 +36,20 @@ from engine.model_spec import ModelSpec
 from engine.results import FitResult
 from engine.serialize import to_jsonable
 
-KEYWORD_ALIASES = {"ols": "ols", "regress": "ols", "fe": "fe", "re": "re", "mixed": "mixed"}
+KEYWORD_ALIASES = {"ols": "ols", "regress": "ols", "fe": "fe", "re": "re", "mixed": "mixed",
+                   "logit": "mixed", "probit": "mixed", "poisson": "mixed", "melogit": "mixed",
+                   "meprobit": "mixed", "mepoisson": "mixed", "meglm": "mixed",
+                   "xtlogit": "mixed", "xtprobit": "mixed", "xtpoisson": "mixed"}
+# Binary and count models: fitted as the GLMM of the same command (melogit with no level = logit).
+POOLED_GLMM_COMMANDS = {"logit": "melogit", "probit": "meprobit", "poisson": "mepoisson"}
+GLMM_COMMANDS = ("melogit", "meprobit", "mepoisson", "meglm")
+# Stata's random-effects panel commands: the one-level GLMM by 12-point adaptive quadrature (their default).
+PANEL_GLMM_COMMANDS = {"xtlogit": "melogit", "xtprobit": "meprobit", "xtpoisson": "mepoisson"}
+PANEL_GLMM_INTPOINTS = 12
 PANEL_METHODS = {"ols": "OLS", "fe": "within", "re": "GLS"}
 EXPECTED_FORMS = ("expected 'ols', 'fe <group>', 're <group>' (each optionally followed by "
-                  "', vce(robust)' or ', vce(cluster <column>)') or 'mixed || <level>: [|| <level>: ...] [, reml|ml]'")
+                  "', vce(robust)' or ', vce(cluster <column>)'), 'mixed || <level>: [|| <level>: ...] [, reml|ml]', "
+                  "'logit', 'probit', 'poisson' or 'melogit || <level>: [|| <level>: ...]' (also meprobit, mepoisson)")
 # Stands in for the outcome while the random part of a mixed estimator is checked on its own.
 _OUTCOME_PLACEHOLDER = "__outcome__"
 _OPTION_RE = re.compile(r"([A-Za-z_]+)\s*(?:\(([^)]*)\))?")
@@ -50,9 +67,9 @@ class EstimatorSpec:
     text : str
         The string as given (outer spaces removed); fit results carry it as their ``name``.
     estimator : str
-        'ols', 'fe', 're' or 'mixed'.
+        'ols', 'fe', 're' or 'mixed' (binary and count models too: see ``command``).
     group : str or None
-        The panel variable of 'fe' and 're'.
+        The panel variable of 'fe', 're' and 'xtlogit' (xtprobit, xtpoisson).
     vce : str
         'conventional', 'robust' or 'cluster' (always 'conventional' for 'mixed').
     cluster : str or None
@@ -60,6 +77,10 @@ class EstimatorSpec:
     random_part : str
         For 'mixed': everything after the word ``mixed`` (levels, slopes, options), e.g.
         ``"|| dist_id: || student_id:, reml"``; empty otherwise.
+    command : str
+        The command word of a 'mixed' estimator: 'mixed' (linear); 'melogit', 'meprobit',
+        'mepoisson', 'meglm' (binary and count outcomes); 'logit', 'probit', 'poisson' (their
+        single-level models); 'xtlogit', 'xtprobit', 'xtpoisson' (one level, 12-point quadrature).
     """
 
     text: str
@@ -68,6 +89,9 @@ class EstimatorSpec:
     vce: str = "conventional"
     cluster: Optional[str] = None
     random_part: str = ""
+    # The command of a 'mixed' estimator: 'mixed' (linear), 'melogit', 'meprobit', 'mepoisson' or
+    # 'meglm' (binary and count outcomes), or 'logit', 'probit', 'poisson' (their single-level models).
+    command: str = "mixed"
 
     @classmethod
     def parse(cls, text: str) -> "EstimatorSpec":
@@ -100,7 +124,7 @@ class EstimatorSpec:
     @property
     def level_names(self) -> list[str]:
         """Levels with random effects, outermost first: the mixed model's levels, or the FE/RE group."""
-        if self.estimator == "mixed":
+        if self.estimator == "mixed":  # xtlogit's group among them
             return self._placeholder_model().level_names
         return [self.group] if self.group else []
 
@@ -118,12 +142,29 @@ class EstimatorSpec:
             raise UserInputError(f"estimator {self.text!r} is {self.estimator}, not a mixed model")
         head = " ".join([outcome, *predictors])
         try:
-            return ModelSpec.parse(f"{head} {self.random_part}".strip())
+            return ModelSpec.parse(f"{self._command_word()}{head} {self.random_part}".strip())
         except UserInputError as error:
             raise UserInputError(f"estimator {self.text!r}: {error}") from None
 
+    @property
+    def is_glmm(self) -> bool:
+        """True for the binary and count models (logit ... melogit ...), False for linear ones."""
+        return self.estimator == "mixed" and self.command != "mixed"
+
+    @property
+    def is_pooled(self) -> bool:
+        """True for the single-level binary and count models (logit, probit, poisson)."""
+        return self.command in POOLED_GLMM_COMMANDS
+
+    def _command_word(self) -> str:
+        """The GLMM command the model text starts with ('' for a linear mixed model)."""
+        if self.command == "mixed":
+            return ""
+        word = POOLED_GLMM_COMMANDS.get(self.command) or PANEL_GLMM_COMMANDS.get(self.command, self.command)
+        return word + " "
+
     def _placeholder_model(self) -> ModelSpec:
-        return ModelSpec.parse(f"{_OUTCOME_PLACEHOLDER} {self.random_part}".strip())
+        return ModelSpec.parse(f"{self._command_word()}{_OUTCOME_PLACEHOLDER} {self.random_part}".strip())
 
     # ----- JSON ------------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -151,28 +192,68 @@ def parse_estimator(text: str) -> EstimatorSpec:
     rest = given[first_word.end():]
     if rest and not (rest[0].isspace() or rest[0] in ",|"):
         raise UserInputError(f"unknown estimator {given!r}: {EXPECTED_FORMS}")
+    command = first_word.group(0).lower()
+    if command in POOLED_GLMM_COMMANDS:
+        return _parse_pooled(given, command, rest.strip())
+    if command in PANEL_GLMM_COMMANDS:
+        return _parse_panel_glmm(given, command, rest)
     if keyword == "mixed":
-        return _parse_mixed(given, rest.strip())
+        return _parse_mixed(given, rest.strip(), command)
     return _parse_panel(given, keyword, rest)
 
 
-def _parse_mixed(given: str, random_part: str) -> EstimatorSpec:
-    """'mixed || level: ... [, options]': only the random part; the fixed part comes from the model."""
+def _parse_mixed(given: str, random_part: str, command: str = "mixed") -> EstimatorSpec:
+    """'mixed || level: ... [, options]' (or melogit, meprobit, mepoisson, meglm): only the random
+    part; the fixed part comes from the model."""
     if random_part and not random_part.startswith(("||", ",")):
         fixed_text = random_part.split("||")[0].split(",")[0].strip()
         raise UserInputError(
-            f"estimator {given!r}: write only the random part after 'mixed', e.g. 'mixed || student_id:'; "
+            f"estimator {given!r}: write only the random part after '{command}', e.g. '{command} || student_id:'; "
             f"the outcome and predictors ({fixed_text!r} here) are given once for every estimator")
     if re.search(r"\bvce\s*\(", random_part, flags=re.IGNORECASE):
         raise UserInputError(
-            f"estimator {given!r}: vce() is taken by ols, fe and re; mixed reports model-based standard errors")
-    spec = EstimatorSpec(text=given, estimator="mixed", random_part=random_part)
+            f"estimator {given!r}: vce() is taken by ols, fe and re; {command} reports model-based standard errors")
+    spec = EstimatorSpec(text=given, estimator="mixed", random_part=random_part, command=command)
     try:
         spec._placeholder_model()
     except UserInputError as error:
-        raise UserInputError(f"estimator {given!r}: {error}; expected 'mixed || <level>: [|| <level>: ...] "
-                             f"[, reml|ml]'") from None
+        options = "[, reml|ml]" if command == "mixed" else "[, intpoints(n)]"
+        raise UserInputError(f"estimator {given!r}: {error}; expected '{command} || <level>: [|| <level>: ...] "
+                             f"{options}'") from None
     return spec
+
+
+def _parse_panel_glmm(given: str, command: str, rest: str) -> EstimatorSpec:
+    """'xtlogit group[, re]' (xtprobit, xtpoisson): the random-effects model, Stata's default;
+    ', fe' (conditional logit / Poisson) is not offered and is refused."""
+    head, comma, option_text = rest.partition(",")
+    words = head.split()
+    if len(words) != 1:
+        what = "needs the panel variable" if not words else f"takes one panel variable, not {len(words)}"
+        raise UserInputError(f"estimator {given!r}: {command} {what}; expected e.g. '{command} student_id, re'")
+    options = option_text.split()
+    if options == ["fe"]:
+        raise UserInputError(f"estimator {given!r}: {command}, fe (the conditional model) is not offered; the "
+                             f"random-effects model is '{command} {words[0]}, re' or "
+                             f"'{PANEL_GLMM_COMMANDS[command]} || {words[0]}:'")
+    if comma and options != ["re"]:
+        raise UserInputError(f"estimator {given!r}: unknown option {option_text.strip()!r}; expected "
+                             f"'{command} {words[0]}, re'")
+    spec = EstimatorSpec(text=given, estimator="mixed", group=words[0], command=command,
+                         random_part=f"|| {words[0]}:, intpoints({PANEL_GLMM_INTPOINTS})")
+    try:
+        spec._placeholder_model()
+    except UserInputError as error:
+        raise UserInputError(f"estimator {given!r}: {error}") from None
+    return spec
+
+
+def _parse_pooled(given: str, command: str, rest: str) -> EstimatorSpec:
+    """'logit', 'probit' or 'poisson': the single-level model, no group and no options."""
+    if rest:
+        raise UserInputError(f"estimator {given!r}: {command} takes no group variable or options here; expected "
+                             f"'{command}' (for random effects: '{POOLED_GLMM_COMMANDS[command]} || <level>:')")
+    return EstimatorSpec(text=given, estimator="mixed", command=command)
 
 
 def _parse_panel(given: str, keyword: str, rest: str) -> EstimatorSpec:
@@ -304,7 +385,8 @@ def run_estimator(spec: EstimatorSpec | str, frame: pd.DataFrame, outcome: str, 
         raise Cancelled(f"stopped before {spec.text}")
     terms = list(predictors)
     model = spec.model_spec(outcome, terms) if spec.estimator == "mixed" else None
-    if model is not None and dfmethod is not None:
+    # Binary and count models report z tests: a comparison's df method is for the linear mixed models.
+    if model is not None and dfmethod is not None and not spec.is_glmm:
         from engine.mixed.ddf import check_dfmethod
 
         model = model.replace(dfmethod=dfmethod)

@@ -123,6 +123,17 @@ def estimator_text(spec: ModelSpec, estimator: str) -> str:
     fit results carry it, and comparisons are built from it."""
     if estimator == "mixed":
         stata = spec.to_stata()
+        if spec.family != "gaussian":  # melogit / meprobit / mepoisson: the engine's estimator names
+            from engine.glmm.single_level import pooled_command
+
+            command = stata.split(None, 1)[0]
+            if "||" in stata:
+                return f"{command} " + stata[stata.index("||"):]
+            options = [word.strip(",") for word in stata.partition(",")[2].split() if word != "intpoints(1)"]
+            pooled = pooled_command(spec.family, spec.link)
+            if not options and pooled != "glm":
+                return pooled  # logit, probit, poisson: the single-level model
+            return f"{command}, {' '.join(options)}" if options else command
         if "||" in stata:
             return "mixed " + stata[stata.index("||"):]
         return "mixed, reml" if spec.method == "REML" else "mixed"

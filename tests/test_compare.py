@@ -244,7 +244,9 @@ def test_robust_fits_get_no_hausman_test(seed):
     ([], None, "no estimator to compare"),
     (["ols", "ols"], None, "listed more than once"),
     (["ols"], "sector", "treatment 'sector' is not among the predictors"),
-    (["probit"], None, "unknown estimator 'probit'"),
+    (["xtgee student_id"], None, "unknown estimator 'xtgee student_id'"),
+    # A binary model of a continuous outcome is refused, naming the estimator and the outcome.
+    (["probit"], None, "^probit: the outcome 'perform' must be 0 or 1"),
 ])
 def test_bad_requests(seed, estimators, treatment, message):
     with pytest.raises(UserInputError, match=message):

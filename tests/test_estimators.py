@@ -80,7 +80,16 @@ def test_spec_round_trips_through_json():
 
 # ----- parsing: bad strings -------------------------------------------------------------------
 @pytest.mark.parametrize("text, hint", [
-    ("logit", "expected 'ols', 'fe <group>'"),
+    ("xtgee", "expected 'ols', 'fe <group>'"),
+    ("logit student_id", "logit takes no group variable or options here"),
+    ("probit, vce(robust)", "probit takes no group variable or options here"),
+    ("melogit pass || student_id:", "write only the random part after 'melogit'"),
+    ("melogit || student_id:, reml", "reml is not available for binary and count outcomes"),
+    ("melogit || a: || b:, intpoints(7)", "needs a single level with a random intercept only"),
+    ("melogit || student_id:, vce(robust)", "melogit reports model-based standard errors"),
+    ("xtlogit student_id, fe", "xtlogit, fe (the conditional model) is not offered"),
+    ("xtlogit", "xtlogit needs the panel variable"),
+    ("xtpoisson school_id, vce(robust)", "unknown option"),
     ("olsx", "expected 'ols', 'fe <group>'"),
     ("fe", "needs the panel variable"),
     ("re a b", "one panel variable"),

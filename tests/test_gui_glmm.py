@@ -69,8 +69,41 @@ def test_design_form_simulates_a_binary_outcome(qtbot, main_window):
     spec = window.model_view.spec  # the model follows the design's outcome type
     assert (spec.family, spec.link, spec.method) == ("binomial", "logit", "ML")
     assert window.model_view.family_combo.currentText().startswith("Binary 0/1, logit")
+    # Monte Carlo's model is the model builder's: the GLMM, not a linear model of the 0/1 outcome
+    assert window.montecarlo_view.model_texts() == [spec.to_stata()]
+    assert spec.to_stata().startswith("melogit pass tutoring || ")
     design_view.family_combo.setCurrentIndex(3)
     design_view._set_family(3)  # what choosing it with the mouse (activated) does
     assert (design_view.design.family, design_view.design.link) == ("poisson", "log")
     frame = run_job(qtbot, window, design_view.simulate_button.click).frame
     assert frame["pass"].max() > 1
+
+
+def test_results_comparison_of_binary_fits_holds_only_glmms_against_the_latent_truth():
+    """The Results tab's comparison of a binary fit: the GLMM is named by its estimator string
+    and compared with the latent-scale truth; a linear fit of the same 0/1 outcome gets no truth."""
+    from engine.compare import comparison_of_results
+    from engine.panel import fit_ols
+    from engine.presets import get_preset
+    from engine.simulate import simulate
+    from gui.jobs import estimator_text
+    from gui.tables.comparison import comparison_legend, comparison_of, comparison_table
+
+    data = simulate(get_preset("tutoring_binary").with_units("dist_id", 2), seed=3)
+    spec = ModelSpec.parse("melogit pass tutoring || school_id: || student_id:")
+    assert estimator_text(spec, "mixed") == "melogit || school_id: || student_id:, intpoints(1)"
+    assert estimator_text(ModelSpec.parse("meprobit pass tutoring"), "mixed") == "probit"
+    glmm = fit_mixed(data.frame, spec, predict=False)
+    glmm.name = estimator_text(spec, "mixed")
+    ols = fit_ols(data.frame, "pass", ["tutoring"])
+    ols.name = "ols"
+    comparison = comparison_of([glmm, ols], data.truth, ["tutoring"])
+    assert comparison is not None
+    table = comparison_table(comparison)
+    coverage = table.loc[table["Parameter"] == "95% CI covers truth"].iloc[0]
+    low, high = glmm.coef("tutoring").ci
+    assert coverage["(1) melogit"] == ("yes" if low <= 0.5 <= high else "no")
+    assert pd.isna(coverage["(2) OLS"])  # blank, not "no"
+    assert table.loc[table["Parameter"] == "tutoring", "(1) melogit"].item() == glmm.coef("tutoring").coef
+    assert "Note (2): linear probability model: not comparable" in comparison_legend(comparison)
+    assert comparison_of_results([glmm], data.truth, ["tutoring"]).table[0].truth_note is None

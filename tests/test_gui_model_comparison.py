@@ -123,3 +123,35 @@ def test_list_editing_and_problems(qtbot, view):
     with qtbot.waitSignal(view.job_runner.busy_changed, timeout=30_000, check_params_cb=lambda busy: not busy):
         view.compare()
     assert failures and "meanses" in failures[0] and failures[0] in view.status_label.text()
+
+
+def test_nested_vs_crossed_lists_the_glmms_of_a_binary_design(qtbot):
+    """A pass/fail design with neighbourhoods crossed with schools: the button lists melogit models
+    (ML, Laplace), not linear REML ones, and the tab shows the engine's numbers for them."""
+    from engine.compare import nested_and_crossed_models
+    from engine.model_comparison import compare_models
+    from engine.simulate import simulate
+    from gui.views.model_comparison_view import ModelComparisonView, components_table
+    from test_compare_binary import binary_neighbourhoods
+
+    design = binary_neighbourhoods()
+    data = simulate(design, seed=2)
+    runner = JobRunner("comparison-binary-test")
+    view = ModelComparisonView(runner)
+    qtbot.addWidget(view)
+    try:
+        view.set_data(data.frame, data.truth)
+        view.nested_crossed_button.click()
+        assert [spec.to_stata() for spec in view.models()] == [
+            "melogit score ses || dist_id: || school_id:, intpoints(1)",
+            "melogit score ses || dist_id: || _all: R.neigh_id || school_id:, intpoints(1)"]
+        shown = compare(qtbot, view)
+        engine = compare_models(data.frame, nested_and_crossed_models(design), truth=data.truth)
+        table = components_table(shown)
+        assert table["Truth"].tolist() == [0.3, 0.5, 0.0, 0.7]  # latent-scale sds; no residual row
+        for row in engine.components:
+            for label, value in row.estimates.items():
+                assert table.loc[table["Parameter"] == row.key, label].item() == pytest.approx(value, rel=1e-8)
+        assert shown.tests[0].stat == pytest.approx(engine.tests[0].stat, rel=1e-8)
+    finally:
+        assert runner.shutdown(30_000)

@@ -37,12 +37,19 @@ def register(subparsers) -> None:
                         "(with --preset the design's outcome, treatment and covariates by default)")
     parser.add_argument("--estimator", action="append", default=[], metavar="SPEC",
                         help="repeatable: 'ols', 'fe GROUP', 're GROUP' (optionally ', vce(robust)' or "
-                             "', vce(cluster COLUMN)') or 'mixed || LEVEL: [|| LEVEL: ...] [, reml|ml]'. "
+                             "', vce(cluster COLUMN)'), 'mixed || LEVEL: [|| LEVEL: ...] [, reml|ml]'; for binary "
+                             "and count outcomes 'logit', 'probit', 'poisson' or 'melogit || LEVEL: [...]' (also "
+                             "meprobit, mepoisson; ML, Laplace unless intpoints(n)), 'xtlogit GROUP, re' (also xtprobit, "
+                             "xtpoisson: one level, 12-point quadrature; ', fe' is not offered). "
                              "Default with --preset (or data carrying its design): ols, fe and re at the "
                              "bottom level, mixed with the bottom level, mixed with all levels by REML and ML; when "
                              "something is crossed (units move, crossed factors), also the nested model without "
                              "the level units move between and the crossed model (_all: R.x), and a line per "
-                             "nested fit says where it put the crossed factor's variance")
+                             "nested fit says where it put the crossed factor's variance. A binary or count design "
+                             "gets their counterparts, compared with the truth on the latent scale: logit (probit, "
+                             "poisson), melogit with the bottom level, melogit with all levels (and the nested and "
+                             "crossed melogit models when something is crossed); linear estimators asked for on such "
+                             "data get no truth cells (they estimate on the probability or count scale)")
     parser.add_argument("--dfmethod", metavar="NAME",
                         help="t tests of the mixed models with small-sample df (Stata's dfmethod()): residual, repeated, "
                              "anova, satterthwaite or kroger (the last two need REML: the default mixed models are "
@@ -108,13 +115,15 @@ def reml_defaults(estimators: list, dfmethod: str) -> list:
         return estimators
     changed, texts = [], []
     for spec in estimators:
-        if spec.estimator == "mixed" and spec.method != "REML":
+        # Binary and count models (melogit ...) are fitted by ML and report z tests: left as they are.
+        if spec.estimator == "mixed" and not spec.is_glmm and spec.method != "REML":
             head = spec.random_part.split(",")[0].strip()
             spec = parse_estimator(f"mixed {head}, reml")
         if spec.text not in texts:
             texts.append(spec.text)
             changed.append(spec)
-    print(f"note: dfmethod({method}) needs REML, so the default mixed models are fitted by REML", file=sys.stderr)
+    if [spec.text for spec in changed] != [spec.text for spec in estimators]:
+        print(f"note: dfmethod({method}) needs REML, so the default mixed models are fitted by REML", file=sys.stderr)
     return changed
 
 

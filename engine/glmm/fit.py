@@ -55,6 +55,10 @@ def _fit_glmm(frame, spec, start_theta, predict, should_stop, on_iteration) -> F
     data = prepare_model_data(frame, spec)
     if spec.binomial:  # successes out of trials
         family = Family(family.name, family.link, data.frame[spec.binomial].to_numpy(dtype=float))
+    if not spec.levels:  # no random effects: the single-level model (Stata's logit, probit, poisson)
+        from engine.glmm.single_level import fit_single_level
+
+        return fit_single_level(data, spec, family, _offset(data.frame, spec), started)
     if any(level.slopes or not level.intercept for level in spec.levels):
         return _fit_general(data, spec, family, start_theta, predict, should_stop, on_iteration, started)
     y = data.y

@@ -10,6 +10,9 @@ from engine.results import FitResult
 TITLES = {("binomial", "logit"): "Mixed-effects logistic regression",
           ("binomial", "probit"): "Mixed-effects probit regression",
           ("poisson", "log"): "Mixed-effects Poisson regression"}
+# The single-level models (no random effects): Stata's logit, probit and poisson headers.
+SINGLE_LEVEL_TITLES = {("binomial", "logit"): "Logistic regression", ("binomial", "probit"): "Probit regression",
+                       ("poisson", "log"): "Poisson regression"}
 BASELINE = {("binomial", "logit"): "logistic", ("binomial", "probit"): "probit", ("poisson", "log"): "Poisson"}
 
 
@@ -26,12 +29,17 @@ def format_glmm_report(result: FitResult, variances: bool = True) -> str:
         lines.append(f"Centring: {centering.describe()}")
     if result.iterations:
         lines += [format_iteration_log(result), ""]
-    title = TITLES.get((result.family, result.link), f"Mixed-effects GLM ({result.family}, {result.link})")
+    single_level = not result.random  # no random effects: nothing to integrate
+    if single_level:
+        title = SINGLE_LEVEL_TITLES.get((result.family, result.link), f"GLM ({result.family}, {result.link})")
+    else:
+        title = TITLES.get((result.family, result.link), f"Mixed-effects GLM ({result.family}, {result.link})")
     lines.append(f"{title:<48}Number of obs     = {result.nobs:>10,}")
     lines += _groups(result)
-    method = "laplace" if (result.nagq or 1) <= 1 else "mcaghermite"
-    lines.append(f"{'Integration method: ' + method:<48}Integration pts.  = {result.nagq or 1:>10}")
-    lines.append("")
+    if not single_level:
+        method = "laplace" if (result.nagq or 1) <= 1 else "mcaghermite"
+        lines.append(f"{'Integration method: ' + method:<48}Integration pts.  = {result.nagq or 1:>10}")
+        lines.append("")
     if result.wald is not None:
         df = int(result.wald.df)
         lines.append(f"{'':<48}{'Wald chi2(' + str(df) + ')':<18}= {result.wald.stat:>10.2f}")
@@ -48,12 +56,12 @@ def format_glmm_report(result: FitResult, variances: bool = True) -> str:
         for row in result.latent_icc:
             ci = row.ci or [None, None]
             lines.append(f"  {row.level[:40]:<40} {_num(row.estimate)} {_num(row.se)}   {_num(ci[0])}  {_num(ci[1])}")
-    notes = [f"Integration: {result.integration}."]
+    notes = [f"Integration: {result.integration}."] if result.integration else []
     if spec is not None and spec.offset:
         notes.append(f"{spec.offset} is an offset (coefficient 1).")
     if spec is not None and spec.exposure:
         notes.append(f"ln({spec.exposure}) is an offset (coefficient 1): counts are per unit of {spec.exposure}.")
-    if result.link == "probit" and (result.nagq or 1) <= 1:
+    if result.link == "probit" and (result.nagq or 1) <= 1 and not single_level:
         notes.append("Laplace for probit uses the expected curvature at the modes, as lme4's glmer "
                      "(Stata's intpoints(1) uses the observed one; the two differ slightly).")
     for note in notes + list(result.notes):

@@ -18,7 +18,7 @@ import pandas as pd
 from engine.design import Design
 from engine.design_matrix import term_variables
 from engine.errors import UserInputError
-from engine.estimators import KEYWORD_ALIASES, EstimatorSpec, run_estimator
+from engine.estimators import GLMM_COMMANDS, KEYWORD_ALIASES, EstimatorSpec, run_estimator
 from engine.model_spec import ModelSpec
 from engine.results import FitResult
 
@@ -58,13 +58,14 @@ class StudyModel:
 
 
 def is_estimator_string(text: str) -> bool:
-    """True for ``ols``, ``regress``, ``fe g``, ``re g`` and ``mixed || ...``; False for Stata mixed
-    syntax (``[mixed] outcome predictors || ...``), whose first word after ``mixed`` is the outcome."""
+    """True for ``ols``, ``regress``, ``fe g``, ``re g``, ``mixed || ...``, ``logit`` and ``melogit || ...``;
+    False for Stata syntax (``[mixed] outcome predictors || ...``, ``melogit pass tutoring || ...``),
+    whose first word after the command is the outcome."""
     first = re.match(r"\s*([A-Za-z_]+)", text or "")
     if first is None or first.group(1).lower() not in KEYWORD_ALIASES:
         return False
     rest = text[first.end():]
-    if first.group(1).lower() == "mixed":
+    if first.group(1).lower() in ("mixed", *GLMM_COMMANDS):  # 'melogit pass tutoring || ...' is Stata syntax
         return rest.strip() == "" or rest.strip().startswith(("||", ","))
     return rest == "" or rest[0].isspace() or rest[0] == ","
 

@@ -73,6 +73,9 @@ def comparison_table(comparison) -> pd.DataFrame:
 def comparison_legend(comparison) -> str:
     """What each numbered column is, and the Hausman tests."""
     lines = [f"({k}) {row.name}" for k, row in enumerate(comparison.table, start=1)]
+    # Estimators on another scale than the truth (a linear model of a 0/1 outcome): no truth cells.
+    lines += [f"Note ({k}): {row.truth_note}; its coverage is left blank."
+              for k, row in enumerate(comparison.table, start=1) if getattr(row, "truth_note", None)]
     for pair in comparison.hausman:
         lines.append(f"Hausman test ({pair.fe} vs {pair.re}): chi2({int(pair.df)}) = {pair.stat:.2f}, "
                      f"Prob > chi2 = {pair.p:.4f}")
