@@ -20,7 +20,8 @@ from engine.glmm.family import Family
 from engine.glmm.glm import fit_glm
 from engine.glmm.optimize import BOUNDARY_SD, HESSIAN_STEP, covariance_in_theta, minimise_glmm, theta_bounds
 from engine.mixed.covariance import LevelCovariance
-from engine.mixed.crossed.factors import GroupingFactor, grouping_factors, nested_equivalent, nesting_order
+from engine.mixed.crossed.factors import (GroupingFactor, fit_as_nested, group_table, grouping_factors,
+                                         nesting_order)
 from engine.mixed.inference import fixed_effect_rows
 from engine.mixed.prepare import prepare_model_data
 from engine.model_spec import ModelSpec
@@ -44,12 +45,7 @@ class FactorGroups:
         return np.bincount(self.row_codes[level], minlength=self.group_counts[level])
 
     def group_table(self) -> list[GroupCount]:
-        table = []
-        for level, name in enumerate(self.level_names):
-            sizes = self.rows_per_group(level)
-            table.append(GroupCount(level=name, groups=int(sizes.size), min=int(sizes.min()),
-                                    mean=float(sizes.mean()), max=int(sizes.max())))
-        return table
+        return group_table(self.factors)
 
     def group_ids(self, frame: pd.DataFrame, level: int) -> pd.DataFrame:
         """The id columns of each group of factor ``level`` (its own id and those it lies within)."""
@@ -91,7 +87,10 @@ def fit_glmm_crossed(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, 
     factors = grouping_factors(data.frame, spec)
     order = nesting_order(factors)
     if order is not None:
-        return _fit_nested_instead(frame, spec, order, factors, start_theta, predict, should_stop, on_iteration)
+        from engine.glmm.fit import fit_glmm
+
+        return fit_as_nested(fit_glmm, frame, spec, order, factors, start_theta, predict=predict,
+                             should_stop=should_stop, on_iteration=on_iteration)
     if spec.binomial:  # successes out of trials
         family = Family(family.name, family.link, data.frame[spec.binomial].to_numpy(dtype=float))
     y = data.y
@@ -158,25 +157,6 @@ def fit_glmm_crossed(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, 
                          std_errors=sds[i] if sds is not None else np.full_like(state.effects[i], np.nan))
             for i, level in enumerate(spec.levels)]
     result.fit_seconds = time.perf_counter() - started
-    return result
-
-
-def _fit_nested_instead(frame, spec, order, factors, start_theta, predict, should_stop, on_iteration):
-    """The factors nest in these data: the nested GLMM path fits the same model, reported as written."""
-    from engine.glmm.fit import fit_glmm
-
-    nested = nested_equivalent(spec, order)
-    if start_theta is not None:
-        sizes = [LevelCovariance(len(level.terms), level.covariance).n_params for level in spec.levels]
-        offsets = np.cumsum([0] + sizes)
-        start_theta = np.concatenate([np.asarray(start_theta)[offsets[i]:offsets[i + 1]] for i in order])
-    result = fit_glmm(frame, nested, start_theta=start_theta, predict=predict, should_stop=should_stop,
-                      on_iteration=on_iteration)
-    result.spec = spec
-    result.model = result.name = spec.to_stata()
-    names = ", ".join(factors[i].name for i in order)
-    result.notes.append(f"The random factors nest in these data ({names}, outermost first): the model was fitted "
-                        f"as nested levels (the same model, on the fast nested path).")
     return result
 
 

@@ -20,6 +20,18 @@ class GroupingFactor:
     n_groups: int
 
 
+def group_table(factors: list[GroupingFactor]):
+    """Groups per factor and rows per group (minimum, mean, maximum), as the fit's header shows them."""
+    from engine.results import GroupCount
+
+    table = []
+    for factor in factors:
+        sizes = np.bincount(factor.codes, minlength=factor.n_groups)
+        table.append(GroupCount(level=factor.name, groups=factor.n_groups, min=int(sizes.min()),
+                                mean=float(sizes.mean()), max=int(sizes.max())))
+    return table
+
+
 def level_groupings(spec: ModelSpec) -> list[list[str]]:
     """Per level, the id columns whose combinations are its groups.
 
@@ -75,3 +87,23 @@ def nested_equivalent(spec: ModelSpec, order: list[int]) -> ModelSpec:
         levels.append(Level(name=level.name, slopes=list(level.slopes), intercept=level.intercept,
                             covariance=covariance))
     return spec.replace(levels=levels)
+
+
+def fit_as_nested(fit, frame: pd.DataFrame, spec: ModelSpec, order: list[int], factors: list[GroupingFactor],
+                  start_theta, **options):
+    """The factors nest in the data: fit the equivalent nested model with ``fit`` (the linear or the
+    GLMM fast path), reported as written, with a note saying so."""
+    from engine.mixed.covariance import LevelCovariance
+
+    nested = nested_equivalent(spec, order)
+    if start_theta is not None:  # the caller's start values follow the written order of the factors
+        sizes = [LevelCovariance(len(level.terms), level.covariance).n_params for level in spec.levels]
+        offsets = np.cumsum([0] + sizes)
+        start_theta = np.concatenate([np.asarray(start_theta)[offsets[i]:offsets[i + 1]] for i in order])
+    result = fit(frame, nested, start_theta=start_theta, **options)
+    result.spec = spec
+    result.model = result.name = spec.to_stata()
+    names = ", ".join(factors[i].name for i in order)
+    result.notes.append(f"The random factors nest in these data ({names}, outermost first): the model was fitted "
+                        f"as nested levels (the same model, on the fast nested path).")
+    return result

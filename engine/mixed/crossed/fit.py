@@ -13,14 +13,15 @@ import pandas as pd
 from engine.mixed.covariance import LevelCovariance
 from engine.mixed.criterion import LevelTerms
 from engine.mixed.crossed.criterion import CrossedCriterion
-from engine.mixed.crossed.factors import GroupingFactor, grouping_factors, nested_equivalent, nesting_order
+from engine.mixed.crossed.factors import (fit_as_nested, group_table, grouping_factors, nested_equivalent,
+                                         nesting_order)
 from engine.mixed.crossed.inference_ddf import crossed_fixed_effects_inference
 from engine.mixed.ddf import check_dfmethod, data_scale
 from engine.mixed.inference import BOUNDARY_RATIO, VarianceParameters, lr_test_vs_linear
 from engine.mixed.optimize import minimise_deviance
 from engine.mixed.prepare import build_work_columns, prepare_model_data
 from engine.model_spec import ModelSpec
-from engine.results import FitResult, GroupCount, LevelEffects, LinkCovariance
+from engine.results import FitResult, LevelEffects, LinkCovariance
 
 HESSIAN_STEP = 1e-3  # second differences of -2 log L, on the log-sd / atanh-corr / log-sigma scale
 PROFILE_HESSIAN_STEP = 1e-7  # forward differences of the profiled deviance's exact gradient, relative to theta
@@ -35,7 +36,10 @@ def fit_crossed(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, predi
     factors = grouping_factors(data.frame, spec)
     order = nesting_order(factors)
     if order is not None:
-        return _fit_nested_instead(frame, spec, order, factors, start_theta, predict, should_stop, on_iteration)
+        from engine.mixed.fit import _fit_mixed
+
+        return fit_as_nested(_fit_mixed, frame, spec, order, factors, start_theta, predict=predict,
+                             should_stop=should_stop, on_iteration=on_iteration)
     check_dfmethod(spec)
     work = build_work_columns(data, spec)
     criterion = _crossed_criterion(work, factors, spec)
@@ -69,7 +73,7 @@ def fit_crossed(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, predi
     result = FitResult(
         estimator="mixed", method=spec.method, nobs=n, fixed=inference.coefficient_rows(),
         name=spec.to_stata(), model=spec.to_stata(), depvar=spec.outcome, loglik=loglik,
-        converged=optimum.converged, random=sd_rows, groups=_group_table(factors),
+        converged=optimum.converged, random=sd_rows, groups=group_table(factors),
         lr_test=lr_test_vs_linear(loglik, loglik_linear, criterion.n_params),
         wald=inference.overall_test(), warnings=warnings, dropped_rows=data.dropped_rows,
         n_params=p + criterion.n_params + 1, iterations=[-0.5 * d for d in optimum.history],
@@ -111,28 +115,6 @@ def criterion_and_spec(frame: pd.DataFrame, spec: ModelSpec):
         nested = nested_equivalent(spec, order)
         return criterion_of(frame, nested), nested
     return _crossed_criterion(build_work_columns(data, spec), factors, spec), spec
-
-
-def _fit_nested_instead(frame, spec, order, factors, start_theta, predict, should_stop, on_iteration):
-    """The factors nest: fit the equivalent nested model on the fast path, reported as written."""
-    from engine.mixed.fit import _fit_mixed
-
-    nested = nested_equivalent(spec, order)
-    if start_theta is not None:
-        offsets = np.cumsum([0] + [len(_params(level)) for level in spec.levels])
-        start_theta = np.concatenate([np.asarray(start_theta)[offsets[i]:offsets[i + 1]] for i in order])
-    result = _fit_mixed(frame, nested, start_theta=start_theta, predict=predict, should_stop=should_stop,
-                        on_iteration=on_iteration)
-    result.spec = spec
-    result.model = result.name = spec.to_stata()
-    names = ", ".join(factors[i].name for i in order)
-    result.notes.append(f"The random factors nest in these data ({names}, outermost first): the model was fitted "
-                        f"as nested levels (the same model, on the fast nested path).")
-    return result
-
-
-def _params(level) -> list[bool]:
-    return LevelCovariance(len(level.terms), level.covariance).is_diagonal_param()
 
 
 class CrossedVarianceParameters(VarianceParameters):
@@ -215,15 +197,6 @@ def _boundary_warnings(variance: VarianceParameters, spec: ModelSpec) -> list[st
             out.append(f"The variance of {term} across {level.name} groups is estimated at zero (on the boundary); "
                        f"no standard error is reported for it; the model may be simplified by dropping it.")
     return out
-
-
-def _group_table(factors: list[GroupingFactor]) -> list[GroupCount]:
-    table = []
-    for factor in factors:
-        sizes = np.bincount(factor.codes, minlength=factor.n_groups)
-        table.append(GroupCount(level=factor.name, groups=factor.n_groups, min=int(sizes.min()),
-                                mean=float(sizes.mean()), max=int(sizes.max())))
-    return table
 
 
 def _attach_predictions(result, criterion, blocks, theta, evaluation, sigma, factors, data, work, beta):
