@@ -50,9 +50,10 @@ SYSTEM_PACKAGES: dict[str, tuple[str, str]] = {
     "libz.so.1": ("zlib1g", "zlib"),
 }
 # The Qt files whose links are checked, relative to PySide6/Qt: the xcb plugin, its integration
-# library and the GUI libraries every window loads first.
+# library and the GUI libraries every window loads first (D-Bus among them: the packaged program takes
+# libdbus from the system).
 QT_FILES = ("plugins/platforms/libqxcb.so", "lib/libQt6XcbQpa.so.6", "lib/libQt6Gui.so.6",
-            "lib/libQt6Widgets.so.6")
+            "lib/libQt6Widgets.so.6", "lib/libQt6DBus.so.6")
 # Libraries Qt's xcb integration needs even where a build does not list them as links.
 ALWAYS_CHECKED = ("libxcb-cursor.so.0",)
 # Provided by the C and C++ runtimes of any Linux system.
