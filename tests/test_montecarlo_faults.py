@@ -251,3 +251,29 @@ def test_killing_the_parent_stops_its_workers(tmp_path, signal_number, code):
     assert process.returncode == code, err
     assert not (tmp_path / "summary.json").exists()
     assert [p.name for p in tmp_path.iterdir()] == []  # no partial file either
+
+
+def test_a_dask_that_cannot_load_is_told_apart_from_one_not_installed(monkeypatch):
+    # The packaged program takes OpenSSL from the system: without it, distributed is installed but
+    # fails to import, which must not read as "not installed".
+    import builtins
+
+    from engine.errors import UserInputError
+    from engine.montecarlo.runner import _dask_executor
+
+    real_import = builtins.__import__
+
+    def failing(missing_name):
+        def fake_import(name, *args, **kwargs):
+            if name == "distributed":
+                raise ImportError(f"No module named {missing_name!r}" if missing_name == "distributed"
+                                  else "libssl.so.3: cannot open shared object file", name=missing_name)
+            return real_import(name, *args, **kwargs)
+        return fake_import
+
+    monkeypatch.setattr(builtins, "__import__", failing("distributed"))
+    with pytest.raises(UserInputError, match="dask.distributed is not installed$"):
+        _dask_executor("tcp://127.0.0.1:1")
+    monkeypatch.setattr(builtins, "__import__", failing("_ssl"))
+    with pytest.raises(UserInputError, match=r"cannot be loaded \(libssl\.so\.3: cannot open shared object file\)"):
+        _dask_executor("tcp://127.0.0.1:1")

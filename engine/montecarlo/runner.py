@@ -330,8 +330,11 @@ def _open_executor(workers: int | None, scheduler: Any) -> tuple[cf.Executor, st
 def _dask_executor(scheduler: Any) -> tuple[cf.Executor, str, int]:
     try:
         from distributed import Client
-    except ImportError:
-        raise UserInputError("a Dask scheduler was given but dask.distributed is not installed") from None
+    except ImportError as error:
+        # Installed but not importable (a system library such as libssl missing) reads differently
+        # from not installed at all: say which.
+        reason = "is not installed" if getattr(error, "name", None) == "distributed" else f"cannot be loaded ({error})"
+        raise UserInputError(f"a Dask scheduler was given but dask.distributed {reason}") from None
     if isinstance(scheduler, str):
         probe_scheduler(scheduler)
         try:
