@@ -741,10 +741,16 @@ def format_comparison(comparison: Comparison) -> str:
     for k, (row, result) in enumerate(zip(table, comparison.estimators), start=1):
         if row.truth_note is not None:
             lines.append(f"Note ({k}): {row.truth_note}; its truth cells and coverage are left blank.")
-        elif has_truth and result.family not in (None, "gaussian") and not result.random:
+        elif has_truth and result.family == "binomial" and not result.random:
             lines.append(f"Note ({k}): a single-level {short_label(row)} model estimates the population-averaged "
                          f"effect, smaller in size than the truth's within-group (conditional) effect when the "
                          f"levels vary.")
+        elif has_truth and result.family == "poisson" and not result.random:
+            # With a log link random intercepts only shift the marginal intercept (by half their
+            # variance): the slopes are the conditional ones, but the rows are treated as independent.
+            lines.append(f"Note ({k}): a single-level {short_label(row)} model estimates the same effects as the "
+                         f"mixed model (with a log link the levels shift only the intercept), but treats the rows "
+                         f"as independent: its standard errors are too small when the levels vary.")
     for k, result in enumerate(comparison.estimators, start=1):
         for note in result.notes:
             lines.append(f"Note ({k}): {note}")

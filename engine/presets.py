@@ -101,6 +101,21 @@ def tutoring_binary() -> Design:
     return design
 
 
+def tutoring_absences() -> Design:
+    """The seed's design with a count outcome, days absent per semester: Poisson, log link, a
+    baseline of 2 days (log 2), tutoring multiplying the rate by exp(-0.3) = 0.74, latent sds
+    district 0.2, school 0.3, teacher 0.3, student 0.5 (on the log-rate scale)."""
+    design = tutoring()
+    design.name = "tutoring_absences"
+    design.outcome = "absences"
+    for level, sd in zip(design.levels, (0.2, 0.3, 0.3, 0.5)):
+        level.sd = sd
+    design.intercept = 0.6931471805599453  # log 2
+    design.treatment.effect = -0.3
+    design.family, design.link = "poisson", "log"
+    return design
+
+
 def tutoring_moving() -> Design:
     """The seed's design where each student moves to another teacher of the same school in
     semester 2 with probability 0.5: teachers and students are crossed within schools."""
@@ -140,6 +155,7 @@ PRESETS: dict[str, Callable[[], Design]] = {
     "cluster_trial": cluster_trial,
     "growth": growth,
     "tutoring_binary": tutoring_binary,
+    "tutoring_absences": tutoring_absences,
     "tutoring_moving": tutoring_moving,
     "neighbourhoods": neighbourhoods,
 }

@@ -232,3 +232,23 @@ def test_xtlogit_re_is_the_one_level_glmm_by_12_point_quadrature(binary):
     # two rows per student: Laplace puts the student sd well below the quadrature's (and the truth's 1.0)
     assert laplace.component("student_id:sd(_cons)").estimate < 0.9 * xtlogit.component("student_id:sd(_cons)").estimate
     assert "xtlogit RE" in format_comparison(comparison)
+
+
+def test_count_preset_recovers_its_truth_and_the_pooled_note_fits_a_log_link():
+    """The tutoring_absences preset (Poisson, log link): the all-levels mepoisson recovers the
+    tutoring effect and each level's sd, and the pooled Poisson's note does not claim attenuation
+    (with a log link random intercepts shift only the intercept)."""
+    data = simulate(get_preset("tutoring_absences").with_units("dist_id", 10), seed=4)
+    assert data.frame["absences"].dtype.kind in "iu" and (data.frame["absences"] >= 0).all()
+    outcome, predictors = design_model(data.design)
+    estimators = default_estimators(data.design)
+    comparison = compare(data.frame, outcome, predictors, estimators, truth=data.truth)
+    pooled, *_, nested = comparison.table
+    assert abs(nested.treatment.estimate - (-0.3)) < 3 * nested.treatment.se
+    for level, sd in {"dist_id": 0.2, "school_id": 0.3, "teach_id": 0.3, "student_id": 0.5}.items():
+        component = nested.component(f"{level}:sd(_cons)")
+        assert component.truth == sd and abs(component.estimate - sd) < 0.15, level
+    # a log link: the pooled slope estimates the same effect, within its (too small) standard error
+    assert abs(pooled.treatment.estimate - nested.treatment.estimate) < 3 * nested.treatment.se
+    text = format_comparison(comparison)
+    assert "treats the rows as independent" in text and "population-averaged" not in text
