@@ -160,3 +160,26 @@ def test_exchangeable_block_fits_as_the_nested_path_when_factors_nest(monkeypatc
         assert (ours.level, ours.param) == (theirs.level, theirs.param)
         assert ours.estimate == pytest.approx(theirs.estimate, rel=1e-6, abs=1e-8)
     assert general.random_param("teach_id", "corr(tutoring _cons)").estimate == pytest.approx(-0.2138376438, rel=1e-6)
+
+
+def test_df_methods_read_exact_pieces_equal_to_their_differences():
+    """The df code (inference_ddf.DerivativeCriterion) now takes the exact pieces for a correlated
+    slope; they equal its Richardson differences of the sparse evaluation at the fitted theta."""
+    from engine.mixed import fit_mixed
+    from engine.mixed.crossed.inference_ddf import DerivativeCriterion
+
+    frame = pd.read_csv(DATA / "crossed_ddf.csv")
+    spec = ModelSpec.parse_lme4("y ~ x + z + factor(grp) + (1 + x | teach) + (1 | student)", "REML")
+    theta = np.array(fit_mixed(frame, spec, predict=False).theta)
+    data = prepare_model_data(frame, spec)
+    work = build_work_columns(data, spec)
+    levels = [LevelTerms(c, LevelCovariance(len(c), lv.covariance)) for c, lv in zip(work.level_columns, spec.levels)]
+    criterion = CrossedCriterion(work.matrix, grouping_factors(data.frame, spec), levels, work.x_columns,
+                                 work.y_column, True)
+    assert not criterion.diagonal
+    exact = DerivativeCriterion(criterion).evaluate(theta)
+    differences = DerivativeCriterion(criterion, differences_only=True).evaluate(theta)
+    assert exact.gradient is not None  # the criterion's own exact evaluation, not the differences
+    for piece in ("d_logdet_v", "d_logdet_x", "d_r2", "d_xtvx"):
+        np.testing.assert_allclose(getattr(exact, piece), getattr(differences, piece), rtol=1e-7,
+                                   atol=1e-9 * np.max(np.abs(getattr(exact, piece))))
