@@ -23,6 +23,8 @@ MODELS = {
     "slope_on_first": ("lme4", "perform ~ tutoring + (1|teach_id) + (1 + tutoring|student_id)"),
     # a correlated slope beside two intercept factors
     "mixed_with_intercepts": ("lme4", "perform ~ tutoring + (1 + tutoring|school_id) + (1|teach_id) + (1|student_id)"),
+    # q = 3 unstructured (two correlated slopes) on the smaller factor
+    "two_slopes": ("lme4", "perform ~ tutoring + semester + (1 + tutoring + semester|teach_id) + (1|student_id)"),
     # exchangeable block on the smaller factor, crossed with the students
     "exchangeable": ("stata", "perform tutoring || _all: R.student_id || teach_id: tutoring, covariance(exchangeable)"),
     # exchangeable block on the first factor
@@ -72,6 +74,8 @@ def branch(request, monkeypatch):
     if request.param == "sparse":  # every Schur complement through SuperLU
         monkeypatch.setattr(crossed_criterion, "DENSE_LIMIT", 0)
         monkeypatch.setattr(crossed_criterion, "DENSE_FILL", 2.0)
+    else:  # every one densely (LAPACK), whatever its size
+        monkeypatch.setattr(crossed_criterion, "DENSE_LIMIT", 10 ** 6)
     return request.param
 
 
