@@ -163,7 +163,12 @@ def test_exchangeable_block_fits_as_the_nested_path_when_factors_nest(monkeypatc
     for ours, theirs in zip(general.random, nested.random):
         assert (ours.level, ours.param) == (theirs.level, theirs.param)
         assert ours.estimate == pytest.approx(theirs.estimate, rel=1e-6, abs=1e-8)
+        assert ours.se == pytest.approx(theirs.se, rel=1e-5)
     assert general.random_param("teach_id", "corr(tutoring _cons)").estimate == pytest.approx(-0.2138376438, rel=1e-6)
+    for ours, theirs in zip(general.level_effects, nested.level_effects):  # predictions with the full block
+        np.testing.assert_allclose(ours.estimates, theirs.estimates, rtol=1e-8, atol=1e-9)
+        np.testing.assert_allclose(ours.std_errors, theirs.std_errors, rtol=1e-8)
+    np.testing.assert_allclose(general.fitted, nested.fitted, rtol=1e-9, atol=1e-9)
 
 
 def test_df_methods_read_exact_pieces_equal_to_their_differences():
