@@ -10,8 +10,10 @@ otherwise with a sparse LU (SuperLU, symmetric mode, no pivoting: M is positive 
 block by block when its pattern falls apart into independent blocks (components.py). A scalar
 first factor is absorbed analytically for the optimiser's evaluations (absorbed.py); the
 per-group blocks are formed only for the predictions.
-The gradient in theta is exact when every Lambda is diagonal (gradient.py), otherwise taken by
-central differences. See docs/engine-derivation.md, "Crossed factors".
+The gradient in theta is exact (gradient.py): for diagonal Lambda by the effects each parameter
+scales, for correlated (unstructured) and exchangeable blocks through Lambda's per-level inverse;
+central differences only where S^-1's selected entries are unaffordable or an unstructured Lambda
+is singular. See docs/engine-derivation.md, "Crossed factors".
 """
 
 from __future__ import annotations
@@ -64,7 +66,9 @@ class CrossedCriterion(ProfiledCriterion):
         super().__init__(columns, levels, x_columns, y_column, reml)
         self.factors = factors
         self.order = sorted(range(len(levels)), key=lambda i: -factors[i].n_groups * len(levels[i].columns))
-        self.diagonal = all(lv.covariance.kind != "unstructured" or len(lv.columns) == 1 for lv in levels)
+        # Exchangeable blocks are full (t1 (I - J/q) + t2 J/q): only identity/independent ones are diagonal.
+        self.diagonal = all(lv.covariance.kind in ("identity", "independent") or len(lv.columns) == 1
+                            for lv in levels)
         self._rest_index = None
         self._last_evaluation: dict = {}
         self._prepare(columns)
@@ -156,9 +160,9 @@ class CrossedCriterion(ProfiledCriterion):
             return evaluation
         evaluation, blocks = self._evaluate(theta)
         if gradient:
-            from engine.mixed.crossed.gradient import analytic_gradient
+            from engine.mixed.crossed.gradient import analytic_gradient, general_gradient
 
-            exact = analytic_gradient(self, theta, evaluation, blocks) if self.diagonal else None
+            exact = (analytic_gradient if self.diagonal else general_gradient)(self, theta, evaluation, blocks)
             evaluation.gradient = self._numeric_gradient(theta) if exact is None else exact
         if keep:
             evaluation.childsums = [blocks]  # the predictions reuse the factorisation

@@ -146,3 +146,135 @@ def _first_factor_trace(criterion, blocks, inverse, own: np.ndarray) -> float:
         block = sp.csr_matrix((weights.ravel(), (rows.ravel(), cols.ravel())), shape=(n1 * q1, n1 * q1))
         product = (b @ block @ b.T).tocoo()
     return trace + float(product.data @ inverse.entries(product.row, product.col))
+
+
+# ----- any block-diagonal Lambda (correlated slopes, exchangeable blocks) -----------------------
+SINGULAR_LAMBDA = 1e-6  # an unstructured Lambda with a diagonal entry this small (relative) is left to differences
+
+
+def general_gradient(criterion, theta: np.ndarray, evaluation, blocks) -> np.ndarray | None:
+    """d deviance / d theta for any block-diagonal Lambda = sum_k theta_k D_k, D_k = I (x) E_k on
+    its level's groups; None when the inverse it needs is unaffordable or an unstructured Lambda
+    is singular (then the caller takes differences).
+
+    With A = Z'Z, H = M^-1 Lambda'Z'W and R = Z'V^-1 W = Z'W - A Lambda H (Woodbury):
+      d log|V|     = 2 tr(M^-1 Lambda' A D_k) = 2 sum_g tr((I - M^-1_gg) Lambda_i^-1 E_k)
+                     (M^-1 Lambda'A = (I - M^-1) Lambda^-1, both block diagonal by group)
+      d W'V^-1 W   = -(R' D_k H + H' D_k' R)
+    so only the groups' diagonal blocks M^-1_gg of M^-1 are needed: for the first factor
+    L1^-T (I + B'S^-1 B) L1^-1, for the others S^-1's own blocks. For identity, independent and
+    exchangeable blocks Lambda E_k = theta_k E_k, so Lambda^-1 E_k = E_k / theta_k, and at
+    theta_k = 0 the term vanishes (the deviance is even in theta_k), as in ``analytic_gradient``.
+    """
+    if criterion.n_rest and not criterion.can_select_inverse(blocks):
+        return None
+    lambdas = criterion._level_lambdas(theta)
+    solved = []  # per level: Lambda_i^-1 E_k for each of its parameters
+    k = 0
+    for index, terms in enumerate(criterion.levels):
+        lam = lambdas[index]
+        unstructured = terms.covariance.kind == "unstructured" and lam.shape[0] > 1
+        if unstructured:
+            diagonal = np.abs(np.diag(lam))
+            if diagonal.min() <= SINGULAR_LAMBDA * max(1.0, float(np.abs(lam).max())):
+                return None
+            lam_inv = np.linalg.inv(lam)
+        own = []
+        for basis in terms.covariance.basis:
+            if unstructured:
+                own.append(lam_inv @ basis)
+            else:
+                own.append(basis / theta[k] if theta[k] != 0.0 else None)  # None: every term vanishes
+            k += 1
+        solved.append(own)
+
+    n1, q1, split = criterion.n1, criterion.q1, criterion.split
+    width = criterion.p + 1
+    c = blocks.c1
+    h_rest = np.zeros((0, width))
+    inverse = None
+    if criterion.n_rest:
+        h_rest = blocks.solve_rest(blocks.s_rw)
+        c = c - (blocks.b_rest.T @ h_rest).reshape(n1, q1, width)
+        inverse = blocks.solve_rest.inverse()
+    h_first = np.einsum("gji,gjk->gik", blocks.inv1, c)  # (groups, q1, p+1)
+    # R = Z'W - A Lambda H, by the blocks of A = [[A11, A12], [A21, A22]].
+    lh_first = np.einsum("ij,gjk->gik", blocks.lam1, h_first)
+    lh_rest = blocks.rest_lambda @ h_rest if criterion.n_rest else h_rest
+    lh_first_flat = lh_first.reshape(split, width)
+    r_first = criterion.ztw[:split] - np.einsum("gij,gjk->gik", criterion.a11_blocks, lh_first).reshape(split, width)
+    r_rest = criterion.ztw[split:].copy()
+    if criterion.n_rest:
+        r_first = r_first - criterion.a21.T @ lh_rest
+        r_rest = r_rest - criterion.a21 @ lh_first_flat - criterion.a22 @ lh_rest
+    h = np.vstack([h_first.reshape(split, width), h_rest])
+    r = np.vstack([r_first, r_rest])
+    w = np.append(-evaluation.beta, 1.0)
+    p = criterion.p
+    n_params = theta.size
+    d_logdet, d_r2 = np.zeros(n_params), np.zeros(n_params)
+    d_xx = np.zeros((n_params, p, p))
+    first = criterion.order[0]
+    k = 0
+    for index, terms in enumerate(criterion.levels):
+        position = criterion.order.index(index)
+        start, stop = criterion.offsets[position], criterion.offsets[position + 1]
+        q = len(terms.columns)
+        groups = (stop - start) // q
+        h_level = h[start:stop].reshape(groups, q, width)
+        r_level = r[start:stop].reshape(groups, q, width)
+        if index == first:
+            diagonal_blocks = None
+        else:
+            local = np.arange(groups)[:, None, None] * q + start - split
+            rows = np.broadcast_to(local + np.arange(q)[None, :, None], (groups, q, q))
+            cols = np.broadcast_to(local + np.arange(q)[None, None, :], (groups, q, q))
+            diagonal_blocks = _selected(inverse, rows.ravel(), cols.ravel())
+            if diagonal_blocks is None:
+                return None
+            diagonal_blocks = diagonal_blocks.reshape(groups, q, q)
+        for basis, lam_inv_e in zip(terms.covariance.basis, solved[index]):
+            if lam_inv_e is None:
+                k += 1
+                continue
+            if np.any(lam_inv_e):
+                if index == first:
+                    inverse_trace = _first_factor_block_trace(criterion, blocks, inverse, lam_inv_e)
+                    if inverse_trace is None:
+                        return None
+                else:
+                    inverse_trace = float(np.einsum("gab,ba->", diagonal_blocks, lam_inv_e))
+                d_logdet[k] = 2.0 * (groups * float(np.trace(lam_inv_e)) - inverse_trace)
+            rw, hw = r_level @ w, h_level @ w
+            d_r2[k] = -2.0 * float(np.einsum("ga,ab,gb->", rw, basis, hw))
+            half = np.einsum("gai,ab,gbj->ij", r_level[:, :, :p], basis, h_level[:, :, :p])
+            d_xx[k] = -(half + half.T)
+            k += 1
+    return _assemble(criterion, evaluation, d_logdet, d_r2, d_xx)
+
+
+def _selected(inverse, rows, cols) -> np.ndarray | None:
+    """S^-1's entries at (rows, cols), or None when some lie outside the factor's pattern (an entry
+    of S that cancelled to zero): the caller then takes differences."""
+    try:
+        return inverse.entries(rows, cols)
+    except ValueError:
+        return None
+
+
+def _first_factor_block_trace(criterion, blocks, inverse, matrix: np.ndarray) -> float | None:
+    """sum_g tr(M^-1_gg C) over the first factor's groups, C = ``matrix`` (q1 x q1):
+    M^-1_gg = L1g^-T (I + B_g'S^-1 B_g) L1g^-1, so the sum is sum_g tr(W_g) + tr(S^-1 B W B')
+    with W_g = L1g^-1 C L1g^-T and W = blockdiag(W_g)."""
+    weights = np.einsum("gai,ij,gbj->gab", blocks.inv1, matrix, blocks.inv1)
+    trace = float(np.einsum("gaa->", weights))
+    if inverse is None:
+        return trace
+    n1, q1 = criterion.n1, criterion.q1
+    rows = (np.arange(n1)[:, None, None] * q1 + np.arange(q1)[None, :, None]).repeat(q1, axis=2)
+    cols = (np.arange(n1)[:, None, None] * q1 + np.arange(q1)[None, None, :]).repeat(q1, axis=1)
+    block = sp.csr_matrix((weights.ravel(), (rows.ravel(), cols.ravel())), shape=(n1 * q1, n1 * q1))
+    b = blocks.b_rest
+    product = (b @ block @ b.T).tocoo()
+    entries = _selected(inverse, product.row, product.col)
+    return None if entries is None else trace + float(product.data @ entries)

@@ -5,7 +5,7 @@ reads a criterion through one interface: ``evaluate(theta, gradient=True)`` retu
 r2, log|V|, log|X'V^-1X| and their exact theta-derivatives ``d_xtvx``, ``d_r2``, ``d_logdet_v``,
 ``d_logdet_x``; second derivatives are differences of those. ``DerivativeCriterion`` gives the
 crossed criterion that interface: the exact derivatives of its sparse evaluation when it has them
-(every Lambda diagonal), otherwise Richardson-extrapolated central differences of the exact sparse
+(gradient.py; not when S^-1 is unaffordable or an unstructured Lambda singular), otherwise Richardson-extrapolated central differences of the exact sparse
 evaluation (error ~ step^4). Kenward-Roger's P_i and Q_ij are derivatives of X'V^-1X, so no n x n
 matrix is ever formed, whatever n.
 
@@ -57,7 +57,7 @@ class DerivativeCriterion:
         theta = np.asarray(theta, dtype=float)
         if not gradient:
             return self.criterion.evaluate(theta, gradient=False)
-        if getattr(self.criterion, "diagonal", False) and not self.differences_only:
+        if not self.differences_only:  # exact pieces unless the criterion fell back to differences
             evaluation = self.criterion.evaluate(theta, gradient=True)
             if evaluation.d_xtvx is not None and evaluation.d_logdet_v is not None:
                 return evaluation
