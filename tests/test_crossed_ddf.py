@@ -176,8 +176,8 @@ def test_kenward_roger_adjusts_the_covariance_and_the_report_says_so():
 
 @pytest.mark.parametrize("case", ["crossed_unstructured", "crossed_independent"])
 def test_differences_of_the_sparse_evaluation_equal_the_exact_derivatives(case):
-    """Without exact derivatives (a correlated slope) the pieces are differences of the exact sparse
-    evaluation; where both exist (independent slopes) they agree."""
+    """Where the selected inverse is unaffordable the pieces are differences of the exact sparse
+    evaluation; they agree with the exact derivatives (independent and correlated slopes alike)."""
     from engine.mixed.crossed.criterion import CrossedCriterion
     from engine.mixed.crossed.factors import grouping_factors
     from engine.mixed.covariance import LevelCovariance
