@@ -23,6 +23,7 @@ from typing import Any, Callable, Optional
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from engine.errors import Cancelled, UserInputError
+from gui.main_thread_gc import ui_thread_collection
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,14 @@ class _JobExecutor(QObject):
 
     @Slot(object, object)
     def execute(self, job: Job, cancel_event: threading.Event) -> None:
+        # No garbage collection on this thread while the job runs (see gui.main_thread_gc).
+        ui_thread_collection.job_started()
+        try:
+            self._execute(job, cancel_event)
+        finally:
+            ui_thread_collection.job_ended()
+
+    def _execute(self, job: Job, cancel_event: threading.Event) -> None:
         if cancel_event.is_set():  # superseded while it waited in the queue
             self.job_cancelled.emit(job.job_id)
             return
@@ -133,6 +142,7 @@ class JobRunner(QObject):
 
     def __init__(self, name: str = "worker", parent: QObject | None = None):
         super().__init__(parent)
+        ui_thread_collection.start_timer()
         self._thread = QThread()
         self._thread.setObjectName(name)
         self._executor = _JobExecutor()
