@@ -628,23 +628,7 @@ def _validate(design: Design) -> None:
         where = f"level {level.name}"
         claim(level.name, where)
         _check_number(where, "sd", level.sd, minimum=0)
-        units = level.units
-        if units.distribution not in UNIT_DISTRIBUTIONS:
-            raise UserInputError(
-                f"{where}: units distribution must be one of {', '.join(UNIT_DISTRIBUTIONS)}, "
-                f"got {units.distribution!r}")
-        if units.distribution == "fixed":
-            _check_number(where, "units", units.n, minimum=1, integer=True)
-        elif units.distribution == "uniform":
-            _check_number(where, "units min", units.min, minimum=1, integer=True)
-            _check_number(where, "units max", units.max, minimum=units.min, integer=True)
-        elif units.distribution == "empirical":
-            if not units.sizes:
-                raise UserInputError(f"{where}: empirical units need the observed group sizes (sizes is empty)")
-            for size in units.sizes:
-                _check_number(where, "units sizes", size, minimum=1, integer=True)
-        else:
-            _check_number(where, "units mean", units.mean, minimum=1)
+        _validate_units(where, level.units, UNIT_DISTRIBUTIONS)
         _check_number(where, "move_prob", level.move_prob, minimum=0, maximum=1)
         if level.move_prob > 0:
             if design.occasions is None:
@@ -653,7 +637,7 @@ def _validate(design: Design) -> None:
                 raise UserInputError(
                     f"{where}: move_prob applies to a level between the top and the bottom (the bottom "
                     f"level's units move among this level's units within their parent)")
-            if units.distribution == "fixed" and units.n < 2:
+            if level.units.distribution == "fixed" and level.units.n < 2:
                 raise UserInputError(f"{where}: move_prob needs at least 2 units per parent to move between")
     if design.occasions is not None:
         occasions = design.occasions
@@ -738,17 +722,22 @@ def _validate(design: Design) -> None:
 CROSSED_UNIT_DISTRIBUTIONS = ("fixed", "uniform", "poisson")
 
 
-def _validate_crossed_units(where: str, units: UnitCount) -> None:
-    """Units of a crossed factor per unit of its ``within`` level: a fixed count, uniform or Poisson."""
-    if units.distribution not in CROSSED_UNIT_DISTRIBUTIONS:
+def _validate_units(where: str, units: UnitCount, allowed: tuple[str, ...]) -> None:
+    """Units per parent (a level's) or per unit of ``within`` (a crossed factor's), of an allowed
+    distribution."""
+    if units.distribution not in allowed:
         raise UserInputError(
-            f"{where}: units distribution must be one of {', '.join(CROSSED_UNIT_DISTRIBUTIONS)}, "
-            f"got {units.distribution!r}")
+            f"{where}: units distribution must be one of {', '.join(allowed)}, got {units.distribution!r}")
     if units.distribution == "fixed":
         _check_number(where, "units", units.n, minimum=1, integer=True)
     elif units.distribution == "uniform":
         _check_number(where, "units min", units.min, minimum=1, integer=True)
         _check_number(where, "units max", units.max, minimum=units.min, integer=True)
+    elif units.distribution == "empirical":
+        if not units.sizes:
+            raise UserInputError(f"{where}: empirical units need the observed group sizes (sizes is empty)")
+        for size in units.sizes:
+            _check_number(where, "units sizes", size, minimum=1, integer=True)
     else:
         _check_number(where, "units mean", units.mean, minimum=1)
 
@@ -760,7 +749,7 @@ def _validate_crossed_factor(design: Design, index: int, factor, claim) -> None:
     where = f"crossed factor {factor.name}"
     claim(factor.name, where)
     _check_number(where, "sd", factor.sd, minimum=0)
-    _validate_crossed_units(where, factor.units)
+    _validate_units(where, factor.units, CROSSED_UNIT_DISTRIBUTIONS)  # no observed sizes: no data behind it
     if factor.within is not None:
         above_bottom = design.level_names[:-1]
         if factor.within not in above_bottom:
