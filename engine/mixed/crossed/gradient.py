@@ -18,21 +18,27 @@ import scipy.sparse as sp
 
 
 
-def analytic_gradient(criterion, theta: np.ndarray, evaluation, blocks) -> np.ndarray | None:
-    """d deviance / d theta, or None when the inverse it needs would be too large to form."""
-    if not criterion.can_select_inverse(blocks):
-        return None
-    n1, q1, split = criterion.n1, criterion.q1, criterion.split
+def _solve_h(criterion, blocks):
+    """H = M^-1 Lambda'Z'W by blocks: the first factor's rows per group (groups, q1, p+1), the other
+    factors' rows (S^-1 S_W), and S's factorisation (None without other factors)."""
     width = criterion.p + 1
     c = blocks.c1
     h_rest = np.zeros((0, width))
     inverse = None
     if criterion.n_rest:
         h_rest = blocks.solve_rest(blocks.s_rw)
-        c = c - (blocks.b_rest.T @ h_rest).reshape(n1, q1, width)
+        c = c - (blocks.b_rest.T @ h_rest).reshape(criterion.n1, criterion.q1, width)
         inverse = blocks.solve_rest.inverse()
-    h_first = np.einsum("gji,gjk->gik", blocks.inv1, c).reshape(split, width)
-    h = np.vstack([h_first, h_rest])
+    return np.einsum("gji,gjk->gik", blocks.inv1, c), h_rest, inverse
+
+
+def analytic_gradient(criterion, theta: np.ndarray, evaluation, blocks) -> np.ndarray | None:
+    """d deviance / d theta, or None when the inverse it needs would be too large to form."""
+    if not criterion.can_select_inverse(blocks):
+        return None
+    split = criterion.split
+    h_first, h_rest, inverse = _solve_h(criterion, blocks)
+    h = np.vstack([h_first.reshape(split, h_rest.shape[1]), h_rest])
     w = np.append(-evaluation.beta, 1.0)
     hw = h @ w
     p = criterion.p
@@ -122,6 +128,14 @@ def absorbed_gradient(criterion, theta: np.ndarray, evaluation, d: float, w: np.
     return _assemble(criterion, evaluation, d_logdet, d_r2, d_xx)
 
 
+def _block_diagonal(weights: np.ndarray) -> sp.csr_matrix:
+    """The sparse block-diagonal matrix of per-group q x q blocks ``weights`` (groups, q, q)."""
+    groups, q, _ = weights.shape
+    rows = (np.arange(groups)[:, None, None] * q + np.arange(q)[None, :, None]).repeat(q, axis=2)
+    cols = (np.arange(groups)[:, None, None] * q + np.arange(q)[None, None, :]).repeat(q, axis=1)
+    return sp.csr_matrix((weights.ravel(), (rows.ravel(), cols.ravel())), shape=(groups * q, groups * q))
+
+
 def _first_factor_trace(criterion, blocks, inverse, own: np.ndarray) -> float:
     """sum over groups and the effects in ``own`` of diag(M^-1) for the first factor:
     sum_g tr(W_g) + tr(S^-1 B W B') with W_g = L1g^-T[:, own] (L1g^-T[:, own])'."""
@@ -130,7 +144,7 @@ def _first_factor_trace(criterion, blocks, inverse, own: np.ndarray) -> float:
     trace = float(np.einsum("gaa->", weights))
     if inverse is None:
         return trace
-    n1, q1 = criterion.n1, criterion.q1
+    q1 = criterion.q1
     pattern = criterion.pattern
     if pattern is not None:  # B diag(w) B' on the Schur complement's pattern, B = Lambda2 A21 Lambda1 L1^-T
         d1 = blocks.lam1[0, 0]
@@ -141,10 +155,7 @@ def _first_factor_trace(criterion, blocks, inverse, own: np.ndarray) -> float:
     if q1 == 1:
         product = (b.multiply(weights[:, 0, 0][None, :]) @ b.T).tocoo()
     else:
-        rows = (np.arange(n1)[:, None, None] * q1 + np.arange(q1)[None, :, None]).repeat(q1, axis=2)
-        cols = (np.arange(n1)[:, None, None] * q1 + np.arange(q1)[None, None, :]).repeat(q1, axis=1)
-        block = sp.csr_matrix((weights.ravel(), (rows.ravel(), cols.ravel())), shape=(n1 * q1, n1 * q1))
-        product = (b @ block @ b.T).tocoo()
+        product = (b @ _block_diagonal(weights) @ b.T).tocoo()
     return trace + float(product.data @ inverse.entries(product.row, product.col))
 
 
@@ -188,16 +199,9 @@ def general_gradient(criterion, theta: np.ndarray, evaluation, blocks) -> np.nda
             k += 1
         solved.append(own)
 
-    n1, q1, split = criterion.n1, criterion.q1, criterion.split
-    width = criterion.p + 1
-    c = blocks.c1
-    h_rest = np.zeros((0, width))
-    inverse = None
-    if criterion.n_rest:
-        h_rest = blocks.solve_rest(blocks.s_rw)
-        c = c - (blocks.b_rest.T @ h_rest).reshape(n1, q1, width)
-        inverse = blocks.solve_rest.inverse()
-    h_first = np.einsum("gji,gjk->gik", blocks.inv1, c)  # (groups, q1, p+1)
+    split = criterion.split
+    h_first, h_rest, inverse = _solve_h(criterion, blocks)  # h_first: (groups, q1, p+1)
+    width = h_rest.shape[1]
     # R = Z'W - A Lambda H, by the blocks of A = [[A11, A12], [A21, A22]].
     lh_first = np.einsum("ij,gjk->gik", blocks.lam1, h_first)
     lh_rest = blocks.rest_lambda @ h_rest if criterion.n_rest else h_rest
@@ -270,11 +274,7 @@ def _first_factor_block_trace(criterion, blocks, inverse, matrix: np.ndarray) ->
     trace = float(np.einsum("gaa->", weights))
     if inverse is None:
         return trace
-    n1, q1 = criterion.n1, criterion.q1
-    rows = (np.arange(n1)[:, None, None] * q1 + np.arange(q1)[None, :, None]).repeat(q1, axis=2)
-    cols = (np.arange(n1)[:, None, None] * q1 + np.arange(q1)[None, None, :]).repeat(q1, axis=1)
-    block = sp.csr_matrix((weights.ravel(), (rows.ravel(), cols.ravel())), shape=(n1 * q1, n1 * q1))
     b = blocks.b_rest
-    product = (b @ block @ b.T).tocoo()
+    product = (b @ _block_diagonal(weights) @ b.T).tocoo()
     entries = _selected(inverse, product.row, product.col)
     return None if entries is None else trace + float(product.data @ entries)
