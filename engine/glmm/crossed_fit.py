@@ -75,7 +75,7 @@ def fit_glmm_crossed(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, 
         per factor with ``level`` = the factor's name, LR test against the single-level GLM.
     """
     from engine.glmm.fit import (_convergence_warnings, _fixed_effects_covariance, _offset, _result, _slope_rows,
-                                 exponentiated)
+                                 exponentiated, sample_notes)
 
     started = time.perf_counter()
     if spec.nagq > 1:
@@ -138,10 +138,7 @@ def fit_glmm_crossed(frame: pd.DataFrame, spec: ModelSpec, *, start_theta=None, 
                         f"distinct ids of each factor.")
     result.notes += data_notes
     result.notes.append("ICCs are not reported for crossed random factors (as Stata's estat icc).")
-    if data.dropped_rows:
-        result.notes.append(f"{data.dropped_rows} rows with missing values in the model's variables were dropped.")
-    if not glm_converged:
-        result.notes.append("The single-level model of the LR test did not converge (IRLS); its test is approximate.")
+    result.notes += sample_notes(data, glm_converged)
     if predict:
         fixed_part = criterion.fixed_part(beta)
         result.fitted = family.expected(fixed_part + state.random_part)

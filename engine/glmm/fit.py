@@ -104,10 +104,7 @@ def _fit_glmm(frame, spec, start_theta, predict, should_stop, on_iteration) -> F
     result.latent_icc = latent_iccs(family, spec, theta, free_levels,
                                     None if cov_all is None else cov_all[:n_free, :n_free])
     result.notes += nesting_notes(hierarchy) + data_notes
-    if data.dropped_rows:
-        result.notes.append(f"{data.dropped_rows} rows with missing values in the model's variables were dropped.")
-    if not glm_converged:
-        result.notes.append("The single-level model of the LR test did not converge (IRLS); its test is approximate.")
+    result.notes += sample_notes(data, glm_converged)
     if predict:
         _attach_predictions(result, family, criterion, state, theta, beta, hierarchy, data, offset)
     result.fit_seconds = time.perf_counter() - started
@@ -270,10 +267,7 @@ def _fit_general(data, spec, family, start_theta, predict, should_stop, on_itera
     result.notes += nesting_notes(hierarchy) + data_notes
     result.notes.append("ICCs are not reported: with random slopes the share of variance between groups depends "
                         "on the slope variables.")
-    if data.dropped_rows:
-        result.notes.append(f"{data.dropped_rows} rows with missing values in the model's variables were dropped.")
-    if not glm_converged:
-        result.notes.append("The single-level model of the LR test did not converge (IRLS); its test is approximate.")
+    result.notes += sample_notes(data, glm_converged)
     if predict:
         fixed_part = criterion.fixed_part(beta)
         result.fitted = family.expected(fixed_part + state.random_part)
@@ -382,6 +376,16 @@ def _fixed_effects_covariance(cov_all, n_free: int, n_fixed: int, warnings: list
                         "reported (a parameter may be at a boundary or not identified).")
         return np.full((n_fixed, n_fixed), np.nan)
     return cov_all[n_free:, n_free:]
+
+
+def sample_notes(data, glm_converged: bool = True) -> list[str]:
+    """Notes every GLMM report carries about its rows and its single-level comparison fit."""
+    notes = []
+    if data.dropped_rows:
+        notes.append(f"{data.dropped_rows} rows with missing values in the model's variables were dropped.")
+    if not glm_converged:
+        notes.append("The single-level model of the LR test did not converge (IRLS); its test is approximate.")
+    return notes
 
 
 def _convergence_warnings(optimum, state) -> list[str]:

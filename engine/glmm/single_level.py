@@ -47,6 +47,7 @@ def fit_single_level(data, spec, family: Family, offset: np.ndarray, started: fl
         (``logit pass tutoring``).
     """
     from engine.glmm.diagnostics import _separation_warnings
+    from engine.glmm.fit import sample_notes
 
     y = data.y
     family.check_outcome(y, spec.outcome)
@@ -87,8 +88,7 @@ def fit_single_level(data, spec, family: Family, offset: np.ndarray, started: fl
         wald=wald_test(names, beta, cov_beta) if np.all(np.isfinite(cov_beta)) else None,
         dropped_rows=data.dropped_rows, n_params=len(names), vcov=cov_beta.tolist(), spec=spec, dfmethod="z",
         family=family.name, link=family.link, nagq=spec.nagq)
-    if data.dropped_rows:
-        result.notes.append(f"{data.dropped_rows} rows with missing values in the model's variables were dropped.")
+    result.notes += sample_notes(data)
     result.fitted = family.expected(eta)
     result.fitted_fixed_only = result.fitted
     result.residuals = y - result.fitted
