@@ -243,6 +243,17 @@ class Truth:
     def to_dict(self) -> dict:
         return to_jsonable(self)
 
+    def source_design(self) -> "Design | None":
+        """The design the data were simulated from, or None when unknown. Parsed once per design
+        dict: the window asks for it on every fit, and parsing a design costs milliseconds."""
+        if not self.design:
+            return None
+        cached = self.__dict__.get("_parsed_design")
+        if cached is None or cached[0] is not self.design:
+            cached = (self.design, Design.from_dict(self.design))
+            self.__dict__["_parsed_design"] = cached
+        return cached[1]
+
     @classmethod
     def from_dict(cls, data: dict) -> "Truth":
         if not isinstance(data, dict) or not isinstance(data.get("fixed", {}), dict):

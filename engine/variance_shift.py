@@ -149,10 +149,9 @@ def variance_shifts(labelled: Sequence[tuple[str, FitResult]], truth: Optional[T
 def _default_factors(crossed_fit: FitResult, truth: Optional[Truth]) -> list[str]:
     written = crossed_factors_of(crossed_fit)
     if truth is not None and truth.design:
-        from engine.design import Design
 
         try:
-            named = Design.from_dict(truth.design).crossed_names()
+            named = truth.source_design().crossed_names()
         except UserInputError:  # a truth from a foreign file: fall back to the groups
             named = []
         chosen = [name for name in named if name in written]

@@ -64,7 +64,7 @@ class Session(QObject):
         if self.truth is None or not self.truth.design:
             return None
         try:
-            return Design.from_dict(self.truth.design).variance_shares()
+            return self.truth.source_design().variance_shares()
         except (ValueError, TypeError, ZeroDivisionError):
             return None
 

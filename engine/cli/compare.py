@@ -138,7 +138,6 @@ def load_or_simulate(args: argparse.Namespace):
         The preset, or the design stored with the truth of a simulated data file.
     """
     from engine.cli._options import apply_units
-    from engine.design import Design
     from engine.presets import get_preset
     from engine.simulate import simulate
 
@@ -151,7 +150,7 @@ def load_or_simulate(args: argparse.Namespace):
 
         dataset = read_data(args.data)
         truth = dataset.truth
-        design = Design.from_dict(truth.design) if truth is not None and truth.design else None
+        design = truth.source_design() if truth is not None else None
         return dataset.frame, truth, design
     if not args.preset:
         raise UserInputError("give a data file (with --model) or --preset NAME, e.g. --preset tutoring")

@@ -265,7 +265,7 @@ class ModelComparisonView(QWidget):
         if self._truth is None or not self._truth.design:
             return None
         try:
-            design = Design.from_dict(self._truth.design)
+            design = self._truth.source_design()
         except UserInputError:
             return None
         return design if design.crossed_names() else None
