@@ -215,6 +215,11 @@ class ModelSpec:
     def replace(self, **changes) -> "ModelSpec":
         return dataclasses.replace(self, **changes)
 
+    def pooled(self) -> "ModelSpec":
+        """The same outcome, predictors, family and options without levels: for a binary or count
+        outcome, Stata's logit, probit or poisson (quadrature needs a level, so Laplace's one point)."""
+        return self.replace(levels=[], nagq=1)
+
 
 def stata_level_order(levels: list[Level]) -> list[Level]:
     """Each crossed factor right after the nested levels it lies within (first of all when it

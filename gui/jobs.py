@@ -138,7 +138,7 @@ def estimator_text(spec: ModelSpec, estimator: str) -> str:
             return "mixed " + stata[stata.index("||"):]
         return "mixed, reml" if spec.method == "REML" else "mixed"
     if estimator == "ols":
-        return "ols"
+        return estimator_text(spec.pooled(), "mixed") if spec.family != "gaussian" else "ols"
     return f"{estimator} {_panel_variable(spec)}"
 
 
@@ -153,8 +153,8 @@ def fit_job(frame: pd.DataFrame, spec: ModelSpec, estimators: list[str], truth: 
         results = []
         for estimator in estimators:
             context.check()
-            label = ESTIMATOR_LABELS[estimator]
             name = estimator_text(spec, estimator)
+            label = f"Pooled {name}" if estimator == "ols" and spec.family != "gaussian" else ESTIMATOR_LABELS[estimator]
             context.report(f"{label}: starting", force=True)
             started = time.perf_counter()
             if estimator == "mixed":
@@ -165,6 +165,8 @@ def fit_job(frame: pd.DataFrame, spec: ModelSpec, estimators: list[str], truth: 
                 result = fit_mixed(frame, spec, should_stop=context.should_stop, on_iteration=on_iteration)
                 if intervals is not None and intervals.method != "wald":
                     _apply_intervals(context, label, result, frame, intervals)
+            elif estimator == "ols" and spec.family != "gaussian":  # the pooled logit, probit or Poisson model
+                result = fit_mixed(frame, spec.pooled(), should_stop=context.should_stop)
             elif estimator == "ols":
                 result = fit_ols(frame, spec.outcome, spec.fixed, constant=spec.constant)
             else:

@@ -24,7 +24,8 @@ def test_binary_fit_from_the_model_tab(qtbot, main_window, tmp_path):
     view.family_combo.setCurrentIndex(view.family_index("binomial", "logit"))
     view._on_family_changed()  # what choosing it with the mouse (activated) does
     assert view.method_buttons["ML"].isChecked()  # binary outcomes: maximum likelihood only
-    assert not view.estimator_checks["ols"].isEnabled()
+    assert not view.estimator_checks["fe"].isEnabled() and not view.estimator_checks["re"].isEnabled()
+    assert view.estimator_checks["ols"].text() == "Pooled logit"  # the single-level model of the family
     view.eform_check.setChecked(True)
     assert view.spec.to_stata() == MODEL + ", intpoints(1) or"
     assert view.stata_text.toPlainText() == MODEL + ", intpoints(1) or"
@@ -107,3 +108,36 @@ def test_results_comparison_of_binary_fits_holds_only_glmms_against_the_latent_t
     assert table.loc[table["Parameter"] == "tutoring", "(1) melogit"].item() == glmm.coef("tutoring").coef
     assert "Note (2): linear probability model: not comparable" in comparison_legend(comparison)
     assert comparison_of_results([glmm], data.truth, ["tutoring"]).table[0].truth_note is None
+
+
+def test_pooled_model_beside_the_mixed_one_is_the_family_s_single_level_model(qtbot, main_window, tmp_path):
+    """Ticking the pooled estimator for a binary outcome fits Stata's logit (probit) of the same
+    predictors, whose numbers are statsmodels' maximum-likelihood fit; back on a continuous
+    outcome the same box is OLS again."""
+    import statsmodels.api as sm
+
+    window = main_window
+    source = tmp_path / "seed_d5_binary.csv"
+    source.write_text(open("tests/data/seed_d5_binary.csv").read())
+    run_job(qtbot, window, lambda: window.open_data(source))
+    view = window.model_view
+    view.set_spec(ModelSpec.parse("mixed pass tutoring || school_id:"))
+    frame = pd.read_csv(source)
+    design = sm.add_constant(frame[["tutoring"]])
+    for family_link, label, name, glm in [(("binomial", "probit"), "Pooled probit", "probit", sm.Probit),
+                                          (("binomial", "logit"), "Pooled logit", "logit", sm.Logit)]:
+        view.family_combo.setCurrentIndex(view.family_index(*family_link))
+        view._on_family_changed()
+        assert view.estimator_checks["ols"].text() == label
+        view.estimator_checks["ols"].setChecked(True)
+        batch = run_job(qtbot, window, view.fit_button.click)
+        mixed, pooled = batch.results
+        assert mixed.name.startswith(f"me{name} || school_id:") and pooled.name == name
+        expected = glm(frame["pass"], design).fit(disp=0)
+        np.testing.assert_allclose([row.coef for row in pooled.fixed], expected.params.values[::-1], rtol=1e-6)
+        np.testing.assert_allclose([row.se for row in pooled.fixed], expected.bse.values[::-1], rtol=1e-5)
+        np.testing.assert_allclose(pooled.loglik, expected.llf, rtol=1e-9)
+        assert not pooled.random
+    view.family_combo.setCurrentIndex(view.family_index("gaussian", "identity"))
+    view._on_family_changed()
+    assert view.estimator_checks["ols"].text() == "OLS" and view.estimator_checks["fe"].isEnabled()

@@ -44,6 +44,14 @@ ESTIMATOR_HELP = {
     "fe": "Fixed effects with the innermost level as panel (Stata's xtreg, fe): each unit gets its own intercept.",
     "re": "Random effects GLS with the innermost level as panel (Stata's xtreg, re).",
 }
+# What the "OLS" estimator becomes for a binary or count outcome: the single-level GLM of its family.
+POOLED_LABELS = {("binomial", "logit"): "Pooled logit", ("binomial", "probit"): "Pooled probit",
+                 ("poisson", "log"): "Pooled Poisson"}
+POOLED_HELP = {
+    "binomial": "The single-level logit or probit model of the same predictors, ignoring the levels (Stata's logit, "
+                "probit): its effects are population-averaged, smaller than the mixed model's conditional ones.",
+    "poisson": "The single-level Poisson model of the same predictors, ignoring the levels (Stata's poisson): with a "
+               "log link its coefficients estimate the same effects, but its standard errors ignore the clustering."}
 INTERVAL_LABELS = {"wald": "Wald", "profile": "Profile likelihood", "bootstrap": "Bootstrap"}
 INTERVAL_HELP = ("Confidence intervals of the mixed model. Wald (Stata's default): sds and variances on the log "
                  "scale, correlations on the atanh scale. Profile likelihood: every sd, correlation and the "
@@ -664,9 +672,12 @@ class ModelView(QWidget):
         self.eform_check.setEnabled(glmm)
         self.eform_check.setText("Incidence-rate ratios (irr)" if family == "poisson" else "Odds ratios (or)")
         for name, check in self.estimator_checks.items():
-            check.setEnabled(not glmm or name == "mixed")
-            if glmm and name != "mixed":  # OLS and xtreg are linear estimators
+            check.setEnabled(not glmm or name in ("mixed", "ols"))
+            if glmm and name not in ("mixed", "ols"):  # xtreg fe and re are linear estimators
                 check.setChecked(False)
+        pooled = POOLED_LABELS.get(self.family_link(), "OLS")
+        self.estimator_checks["ols"].setText(pooled)
+        self.estimator_checks["ols"].setToolTip(POOLED_HELP.get(family, ESTIMATOR_HELP["ols"]))
         if glmm:
             self.estimator_checks["mixed"].setChecked(True)
 
