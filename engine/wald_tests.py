@@ -13,16 +13,22 @@ import re
 
 from engine.errors import UserInputError
 from engine.results import FitResult, JointTest
+from engine.stata_terms import CONTINUOUS, parse_terms
 
 _CATEGORICAL = re.compile(r"^i\.", re.IGNORECASE)
 _CONTINUOUS = re.compile(r"^c\.", re.IGNORECASE)
 
 
-def columns_for_terms(names: list[str], terms: list[str]) -> list[str]:
-    """The coefficients the terms name, in the model's order; an unknown term is a UserInputError."""
+def columns_for_terms(names: list[str], terms: list[str], continuous: set[str] | None = None) -> list[str]:
+    """The coefficients the terms name, in the model's order; an unknown term is a UserInputError.
+
+    ``continuous`` (the variables the model uses as continuous, see :func:`continuous_variables`)
+    tells a text factor's level ``c`` (column ``c.g``) from a continuous part ``c.g``; without it a
+    ``c.`` piece is taken as continuous.
+    """
     chosen: set[str] = set()
     for term in terms:
-        matched = _columns_for_term(names, term.strip())
+        matched = _columns_for_term(names, term.strip(), continuous)
         if not matched:
             raise UserInputError(f"term {term!r} names no coefficient of the model; its coefficients are "
                                  f"{', '.join(names)}")
@@ -30,7 +36,12 @@ def columns_for_terms(names: list[str], terms: list[str]) -> list[str]:
     return [name for name in names if name in chosen]
 
 
-def _columns_for_term(names: list[str], term: str) -> list[str]:
+def continuous_variables(fixed_terms: list[str]) -> set[str]:
+    """The variables that the fixed-effect terms (as written) use as continuous."""
+    return {part.variable for term in parse_terms(fixed_terms) for part in term.parts if part.kind == CONTINUOUS}
+
+
+def _columns_for_term(names: list[str], term: str, continuous: set[str] | None = None) -> list[str]:
     if term in names:
         return [term]
     if "##" in term:
@@ -38,13 +49,13 @@ def _columns_for_term(names: list[str], term: str) -> list[str]:
         pieces = [[f] for f in factors] + ["#".join(factors)] if len(factors) == 2 else None
         if pieces is None:
             raise UserInputError(f"term {term!r}: write interactions of more than two factors term by term")
-        out = _columns_for_term(names, factors[0]) + _columns_for_term(names, factors[1])
-        return out + _columns_for_term(names, "#".join(factors))
+        out = _columns_for_term(names, factors[0], continuous) + _columns_for_term(names, factors[1], continuous)
+        return out + _columns_for_term(names, "#".join(factors), continuous)
     factors = term.split("#")
-    return [name for name in names if _matches(name, factors)]
+    return [name for name in names if _matches(name, factors, continuous)]
 
 
-def _matches(column: str, factors: list[str]) -> bool:
+def _matches(column: str, factors: list[str], continuous: set[str] | None = None) -> bool:
     pieces = column.split("#")
     if len(pieces) != len(factors):
         return False
@@ -52,11 +63,14 @@ def _matches(column: str, factors: list[str]) -> bool:
     for piece, factor in zip(pieces, factors):
         variable = _CONTINUOUS.sub("", _CATEGORICAL.sub("", factor))
         categorical = bool(_CATEGORICAL.match(factor)) or (interaction and not _CONTINUOUS.match(factor))
+        # A piece c.V is a continuous part unless V is a text factor with a level "c" (V is then
+        # never continuous: a text column cannot be).
+        continuous_piece = continuous is None or variable in continuous
         if categorical:
             level, dot, name = piece.partition(".")
-            if not dot or name != variable or level == "c":
+            if not dot or name != variable or (level == "c" and continuous_piece):
                 return False
-        elif piece not in (variable, f"c.{variable}"):
+        elif piece != variable and not (piece == f"c.{variable}" and continuous_piece):
             return False
     return True
 
@@ -80,7 +94,8 @@ def joint_test(result: FitResult, terms: list[str]) -> JointTest:
     if inference is None:
         raise UserInputError("this fit carries no test information (a result read back from a file?): fit the "
                              "model again to test its terms")
-    columns = columns_for_terms(inference.names, terms)
+    continuous = continuous_variables(result.spec.fixed) if result.spec is not None else None
+    columns = columns_for_terms(inference.names, terms, continuous)
     test = inference.joint_test(columns, list(terms))
     result.tests.append(test)
     return test
