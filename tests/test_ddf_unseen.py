@@ -8,6 +8,8 @@ optimum), which also made the data:
   3-15 pupils per class, 3 missing x, rows shuffled; pupil covariate x, school covariate w, class
   covariate z and a pupil factor g with text levels a/b/c (its level c is the column ``c.g``).
 * tests/data/ddf_unseen_crossed.csv: 8 schools x 3 classes x 5 pupils, each rated by 3 of 7 raters.
+* tests/data/ddf_unseen_boundary.csv: 10 schools, 1-4 classes each (a quarter with one pupil), no
+  school slope of x (lme4 estimates its variance as exactly 0) and a rater label with no effect.
 
 Per model and coefficient, R's ``summary(m, ddf = "Satterthwaite")`` and ``summary(m, ddf =
 "Kenward-Roger")`` (which reports pbkrtest's adjusted SE), and ``anova(m, ddf = ...)``,
@@ -29,6 +31,7 @@ from tests.reference_cases import DATA, relative_error
 
 NESTED = "ddf_unseen_nested.csv"
 CROSSED = "ddf_unseen_crossed.csv"
+BOUNDARY = "ddf_unseen_boundary.csv"
 METHODS = ("satterthwaite", "kroger")
 
 # name: (data, model (Stata syntax or lme4 formula), R's restricted log-likelihood,
@@ -103,6 +106,27 @@ REML_CASES = {
         "x": (0.514532720327, 0.141668917784, 104.849252245, 0.000437151934211, 0.142842858152, 104.469167534, 0.000484983530294),
         "trt": (0.491225316228, 0.666085185389, 6.00213052906, 0.488646180442, 0.666090635486, 5.99922131706, 0.488662559854),
     }),
+    # Variances estimated at zero. pbkrtest still counts a zero variance (x: 3.45 df), lmerTest's
+    # Satterthwaite does not (101 df). lmer(y ~ x + z + (1 + x || school) + (1 | school:class))
+    "b_slope_zero": (BOUNDARY, "y x z || school: x || class:, reml", -182.8661116114, {
+        "(Intercept)": (1.10220890306, 0.452833969401, 9.17674124333, 0.0372430858428, 0.460640469294, 8.16131944851, 0.043076681226),
+        "x": (0.75503417923, 0.0910238446634, 101.176765969, 4.89799291416e-13, 0.104959355294, 3.45451957861, 0.00340148066528),
+        "z": (0.161718224869, 0.282027516189, 15.1710107837, 0.574767447831, 0.302793748446, 15.3111378751, 0.600950565042),
+    }),
+    # lmer(y ~ x + z + (1 + x | school) + (1 | school:class)): singular, correlation 1
+    "b_slope_zero_un": (BOUNDARY, "y x z || school: x, cov(un) || class:, reml", -182.775536256325, {
+        "(Intercept)": (1.11365339836, 0.462124851322, 8.78799680623, 0.0398831421383, 0.471369353678, 8.07104781266, 0.0455053385856),
+        "x": (0.774434064027, 0.0938372371761, 24.8669340124, 1.38115718118e-08, 0.11597552802, 3.55751398015, 0.00392885795903),
+        "z": (0.16874396596, 0.281426658235, 15.2468045099, 0.557577768051, 0.307662950971, 15.3301621984, 0.591267664959),
+    }),
+    # lmer(y ~ x + z + (1 | school / class) + (1 | rater)): the crossed rater's variance is 0. Before,
+    # Kenward-Roger's df for x were 99.6226 (R 99.6077): central differences with a step capped at
+    # half the lifted variance (1e-8) magnified the rounding of the crossed gradients.
+    "b_rater_crossed": (BOUNDARY, "y ~ x + z + (1 | school/class) + (1 | rater)", -182.8661116114, {
+        "(Intercept)": (1.10220890429, 0.452833976006, 9.17674088169, 0.0372430888427, 0.46064900518, 8.13322751227, 0.0431805746298),
+        "x": (0.755034179535, 0.0910238444401, 101.176766195, 4.8979922678e-13, 0.0920899306531, 99.607676144, 8.66811922767e-13),
+        "z": (0.16171822527, 0.282027520391, 15.1710102438, 0.574767452825, 0.303267111951, 15.3126937116, 0.601512858482),
+    }),
 }
 
 # lmer(..., REML = FALSE): log-likelihood and {term: (coef, se)}
@@ -166,11 +190,16 @@ def test_ml_fits_match_lme4(case):
         assert relative_error(result.coef(our_term(term)).se, se) < 1e-5
 
 
-def test_singular_fit_is_reported():
-    # lme4: "boundary (singular) fit"; the school covariance of y3 has correlation -1.
-    result = fit(NESTED, REML_CASES["n3_singular"][1], "kroger")
-    assert any("singular" in warning and "school" in warning for warning in result.warnings)
-    assert not any("singular" in warning for warning in fit(NESTED, REML_CASES["n3_slopes_both"][1], "kroger").warnings)
+@pytest.mark.parametrize("case, words", [("n3_singular", ("singular", "school")), ("b_slope_zero_un", ("singular", "school")),
+                                         ("b_slope_zero", ("variance of x", "zero")),
+                                         ("b_rater_crossed", ("rater", "zero"))])
+def test_boundary_fits_are_reported(case, words):
+    # lme4 prints "boundary (singular) fit" for each of these.
+    data, model = REML_CASES[case][:2]
+    result = fit(data, model, "kroger")
+    assert any(all(word in warning for word in words) for warning in result.warnings), result.warnings
+    assert not any("singular" in warning or "zero" in warning
+                   for warning in fit(NESTED, REML_CASES["n3_slopes_both"][1], "kroger").warnings)
 
 
 # anova(m, ddf = ...): (NumDF, DenDF, F, p) of the factor g (text levels a/b/c) and of x:w

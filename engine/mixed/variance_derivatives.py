@@ -226,11 +226,20 @@ def covariance_derivatives(criterion: NestedCriterion, theta: np.ndarray, sigma:
     s = sigma ** 2
     tau = mapping.lift_off_boundary(mapping.tau_of(np.asarray(theta, dtype=float), s))
     m = tau.size
-    _, d_info, info = _tau_gradients(criterion, mapping, tau)
+    g_centre, d_info, info = _tau_gradients(criterion, mapping, tau)
     second_logdet = np.empty((m, m))
     second_info = np.empty((m, m) + info.shape)
     for j in range(m):
-        step = _tau_step(mapping, tau, j)
+        step, forward = _tau_step(mapping, tau, j)
+        if forward:  # a variance at (or near) zero: step up only, (-3 f(0) + 4 f(h) - f(2h)) / 2h
+            near, far = tau.copy(), tau.copy()
+            near[j] += step
+            far[j] += 2 * step
+            g_near, d_near, _ = _tau_gradients(criterion, mapping, near)
+            g_far, d_far, _ = _tau_gradients(criterion, mapping, far)
+            second_logdet[:, j] = (4 * g_near - g_far - 3 * g_centre) / (2 * step)
+            second_info[:, j] = (4 * d_near - d_far - 3 * d_info) / (2 * step)
+            continue
         up, down = tau.copy(), tau.copy()
         up[j] += step
         down[j] -= step
@@ -245,17 +254,29 @@ def covariance_derivatives(criterion: NestedCriterion, theta: np.ndarray, sigma:
     return CovarianceDerivatives(scale.covariance(np.linalg.inv(info)), p_matrices, q_sym, -0.5 * second_logdet)
 
 
-def _tau_step(mapping: LinearCovarianceMap, tau: np.ndarray, j: int) -> float:
-    """A step relative to the size of the entry (covariances: to their variances' geometric mean)."""
+def _tau_step(mapping: LinearCovarianceMap, tau: np.ndarray, j: int) -> tuple[float, bool]:
+    """A step relative to the size of the entry (covariances: to their variances' geometric mean),
+    and whether to difference forward only.
+
+    A change h of one entry moves Psi_c's eigenvalues by at most h: a central difference keeps
+    Psi_c positive definite with h below half its smallest eigenvalue. Where that would shrink
+    the step (a variance at or near zero), a variance is differenced upward with the full step
+    (adding h to a diagonal entry keeps Psi_c positive definite): tiny central steps would
+    magnify the rounding of the gradients.
+    """
     s = tau[-1]
     if j == tau.size - 1:
-        return RELATIVE_STEP * s
+        return RELATIVE_STEP * s, False
     level = int(np.searchsorted(mapping.offsets, j, side="right")) - 1
     i, k = mapping.positions[level][j - mapping.offsets[level]]
     psi = mapping.level_matrix(tau, level)
     step = RELATIVE_STEP * max(float(np.sqrt(psi[i, i] * psi[k, k])), 1e-2 * s)
-    # A change h of one entry moves Psi_c's eigenvalues by at most h: stay positive definite.
-    return min(step, 0.5 * float(np.linalg.eigvalsh(psi).min()))
+    room = 0.5 * float(np.linalg.eigvalsh(psi).min())
+    if room >= step:
+        return step, False
+    if i == k:
+        return step, True
+    return room, False
 
 
 def _tau_gradients(criterion: NestedCriterion, mapping: LinearCovarianceMap, tau: np.ndarray):

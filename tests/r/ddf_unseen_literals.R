@@ -62,6 +62,29 @@ make_crossed <- function(path) {
   write.csv(d, path, row.names = FALSE, quote = FALSE)
 }
 
+# tests/data/ddf_unseen_boundary.csv: 10 schools, 1-4 classes each, a quarter of the classes with a
+# single pupil; no school slope of x (seed chosen so that lme4 estimates its variance as exactly 0);
+# rater: a label drawn at random for each row, with no effect.
+make_boundary <- function(path) {
+  set.seed(8)
+  rows <- list()
+  for (s in 1:10) {
+    n_class <- sample(1:4, 1); us <- rnorm(1, sd = 0.8)
+    for (k in 1:n_class) {
+      n <- if (runif(1) < 0.25) 1 else sample(2:9, 1)
+      uc <- rnorm(1, sd = 0.6)
+      x <- round(rnorm(n), 3); z <- round(rnorm(1), 3)
+      y <- 1 + 0.4 * x + 0.3 * z + us + uc + rnorm(n, sd = 1)
+      rows[[length(rows) + 1]] <- data.frame(school = s, class = k, x = x, z = z, y = round(y, 4))
+    }
+  }
+  d <- do.call(rbind, rows)
+  set.seed(99)
+  d$rater <- sample(1:5, nrow(d), replace = TRUE)
+  write.csv(d, path, row.names = FALSE, quote = FALSE)
+}
+
+if (!file.exists("tests/data/ddf_unseen_boundary.csv")) make_boundary("tests/data/ddf_unseen_boundary.csv")
 if (!file.exists("tests/data/ddf_unseen_nested.csv")) make_nested("tests/data/ddf_unseen_nested.csv")
 if (!file.exists("tests/data/ddf_unseen_crossed.csv")) make_crossed("tests/data/ddf_unseen_crossed.csv")
 
@@ -147,3 +170,10 @@ for (ddf in c("Satterthwaite", "Kenward-Roger")) {
                 r$`F value`, r$`Pr(>F)`))
   }
 }
+
+# 5. variances at zero: the school slope (independent of the intercept), singleton classes; the
+# same with a correlated slope; a crossed factor with no effect
+bd <- read.csv("tests/data/ddf_unseen_boundary.csv")
+report("b_slope_zero", fit_tight(y ~ x + z + (1 + x || school) + (1 | school:class), bd))
+report("b_slope_zero_un", fit_tight(y ~ x + z + (1 + x | school) + (1 | school:class), bd))
+report("b_rater_crossed", fit_tight(y ~ x + z + (1 | school / class) + (1 | rater), bd))
