@@ -106,6 +106,21 @@ REML_CASES = {
         "x": (0.514532720327, 0.141668917784, 104.849252245, 0.000437151934211, 0.142842858152, 104.469167534, 0.000484983530294),
         "trt": (0.491225316228, 0.666085185389, 6.00213052906, 0.488646180442, 0.666090635486, 5.99922131706, 0.488662559854),
     }),
+    # lmer(y ~ x + trt + (1 | school / class) + (1 + x | rater)): a correlated slope per crossed rater,
+    # singular (correlation 1). Before, Kenward-Roger's df for x were 6.7168 (R 6.7207): central
+    # differences of the covariance with a step capped at half the lifted eigenvalue.
+    "c_nested_rater_slope": (CROSSED, "y ~ x + trt + (1 | school/class) + (1 + x | rater)", -719.05749907246, {
+        "(Intercept)": (2.54967461308, 0.614394144041, 11.0951375835, 0.00158757602619, 0.614460471189, 11.2478469227, 0.00154364458077),
+        "x": (0.526346856238, 0.115368313903, 13.0124836166, 0.00053175544642, 0.116622997973, 6.72068446109, 0.00305046234436),
+        "trt": (0.484553674494, 0.667235305781, 5.99669029908, 0.495065843576, 0.667357860439, 5.99956858451, 0.495129239139),
+    }),
+    # lmer(y ~ x + factor(class) + (1 | school) + (1 | rater) + (1 | pupil)): a 3-level factor, crossed
+    "c_factor_f": (CROSSED, "y ~ x + factor(class) + (1 | school) + (1 | rater) + (1 | pupil)", -690.543342559072, {
+        "(Intercept)": (2.73442323979, 0.559425549935, 14.5496800923, 0.000214729802705, 0.559429075309, 14.7035277597, 0.000208418442597),
+        "x": (0.48346078657, 0.154467011995, 109.757424285, 0.00224091093468, 0.154662302601, 109.599470365, 0.00226948149541),
+        "classf2": (0.151787048948, 0.339441735641, 108.763252924, 0.655643922963, 0.339446102646, 108.610407161, 0.655649313051),
+        "classf3": (0.0362008673445, 0.345151592189, 108.724869295, 0.91666113076, 0.345167869121, 108.571925015, 0.916665318105),
+    }),
     # Variances estimated at zero. pbkrtest still counts a zero variance (x: 3.45 df), lmerTest's
     # Satterthwaite does not (101 df). lmer(y ~ x + z + (1 + x || school) + (1 | school:class))
     "b_slope_zero": (BOUNDARY, "y x z || school: x || class:, reml", -182.8661116114, {
@@ -139,7 +154,8 @@ ML_CASES = {
 
 
 def our_term(lme4_name: str) -> str:
-    return {"(Intercept)": "_cons", "gb": "b.g", "gc": "c.g", "x:w": "c.x#c.w"}.get(lme4_name, lme4_name)
+    return {"(Intercept)": "_cons", "gb": "b.g", "gc": "c.g", "x:w": "c.x#c.w", "classf2": "2.class",
+            "classf3": "3.class"}.get(lme4_name, lme4_name)
 
 
 def parse(model: str) -> ModelSpec:
@@ -192,9 +208,11 @@ def test_ml_fits_match_lme4(case):
 
 @pytest.mark.parametrize("case, words", [("n3_singular", ("singular", "school")), ("b_slope_zero_un", ("singular", "school")),
                                          ("b_slope_zero", ("variance of x", "zero")),
-                                         ("b_rater_crossed", ("rater", "zero"))])
+                                         ("b_rater_crossed", ("rater", "zero")),
+                                         ("c_nested_rater_slope", ("singular", "rater"))])
 def test_boundary_fits_are_reported(case, words):
-    # lme4 prints "boundary (singular) fit" for each of these.
+    # lme4 prints "boundary (singular) fit" for each of these. Before, a crossed fit said nothing of
+    # a singular covariance (c_nested_rater_slope: correlation 1, no standard errors, no warning).
     data, model = REML_CASES[case][:2]
     result = fit(data, model, "kroger")
     assert any(all(word in warning for word in words) for warning in result.warnings), result.warnings
@@ -212,6 +230,8 @@ F_TESTS = [
                                     "kroger": (1, 7.3117023933, 0.222961900894, 0.650561473339)}),
     # contest(m, L, joint = TRUE, ddf = ...) for x, w and x:w together, and for every coefficient but
     # the constant (the report header's F)
+    ("c_factor_f", ["i.class"], {"satterthwaite": (2, 108.754628387, 0.108766152016, 0.897037583068),
+                                 "kroger": (2, 108.601701246, 0.10876247159, 0.897041014994)}),
     ("n3_crosslevel", ["x", "w", "c.x#c.w"], {"satterthwaite": (3, 8.0082497811, 2.41103685774, 0.14210926934),
                                               "kroger": (3, 7.65456277996, 2.13026915329, 0.177816127223)}),
 ]

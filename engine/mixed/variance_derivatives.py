@@ -231,7 +231,7 @@ def covariance_derivatives(criterion: NestedCriterion, theta: np.ndarray, sigma:
     second_info = np.empty((m, m) + info.shape)
     for j in range(m):
         step, forward = _tau_step(mapping, tau, j)
-        if forward:  # a variance at (or near) zero: step up only, (-3 f(0) + 4 f(h) - f(2h)) / 2h
+        if forward:  # near the boundary: one side only, (-3 f(0) + 4 f(h) - f(2h)) / 2h (h may be < 0)
             near, far = tau.copy(), tau.copy()
             near[j] += step
             far[j] += 2 * step
@@ -256,13 +256,13 @@ def covariance_derivatives(criterion: NestedCriterion, theta: np.ndarray, sigma:
 
 def _tau_step(mapping: LinearCovarianceMap, tau: np.ndarray, j: int) -> tuple[float, bool]:
     """A step relative to the size of the entry (covariances: to their variances' geometric mean),
-    and whether to difference forward only.
+    and whether to difference on one side only (then the step's sign gives the side).
 
     A change h of one entry moves Psi_c's eigenvalues by at most h: a central difference keeps
     Psi_c positive definite with h below half its smallest eigenvalue. Where that would shrink
-    the step (a variance at or near zero), a variance is differenced upward with the full step
-    (adding h to a diagonal entry keeps Psi_c positive definite): tiny central steps would
-    magnify the rounding of the gradients.
+    the step (Psi_c singular or nearly so), the entry is differenced on one side with the full
+    step where Psi_c stays positive definite there (a variance upward; a covariance towards
+    zero): tiny central steps would magnify the rounding of the gradients.
     """
     s = tau[-1]
     if j == tau.size - 1:
@@ -274,8 +274,11 @@ def _tau_step(mapping: LinearCovarianceMap, tau: np.ndarray, j: int) -> tuple[fl
     room = 0.5 * float(np.linalg.eigvalsh(psi).min())
     if room >= step:
         return step, False
-    if i == k:
-        return step, True
+    signed = step if i == k or psi[i, k] == 0 else -step * float(np.sign(psi[i, k]))
+    far = tau.copy()
+    far[j] += 2 * signed
+    if np.linalg.eigvalsh(mapping.level_matrix(far, level)).min() > 0:  # then also at tau + signed (convexity)
+        return signed, True
     return room, False
 
 

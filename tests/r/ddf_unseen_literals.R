@@ -177,3 +177,9 @@ bd <- read.csv("tests/data/ddf_unseen_boundary.csv")
 report("b_slope_zero", fit_tight(y ~ x + z + (1 + x || school) + (1 | school:class), bd))
 report("b_slope_zero_un", fit_tight(y ~ x + z + (1 + x | school) + (1 | school:class), bd))
 report("b_rater_crossed", fit_tight(y ~ x + z + (1 | school / class) + (1 | rater), bd))
+
+# 3./4. crossed: a correlated random slope per rater below nested levels; a 3-level fixed factor
+# (class position 1-3) with its F test
+report("c_nested_rater_slope", fit_tight(y ~ x + trt + (1 | school / class) + (1 + x | rater), cd))
+cd$classf <- factor(cd$class)
+report("c_factor_f", fit_tight(y ~ x + classf + (1 | school) + (1 | rater) + (1 | pupil), cd), ftests = "classf")
