@@ -28,7 +28,7 @@ import pandas as pd
 
 from engine.errors import UserInputError
 from engine.linear_inference import PostEstimation, adjust, coefficients, distribution_notes, estimate
-from engine.wald_tests import continuous_variables
+from engine.wald_tests import continuous_variables, factor_level
 from engine.results import FitResult
 
 MEAN = "mean"
@@ -112,8 +112,8 @@ class _Sample:
     def base_level(self, factor: str):
         """The level with no coefficient of its own (Stata's base)."""
         levels = self.factor_levels[factor]
-        named = {piece.rpartition(".")[0] for name in self.names for piece in name.split("#")
-                 if piece.rpartition(".")[2] == factor}
+        named = {factor_level(piece, factor, self.variables) for name in self.names for piece in name.split("#")}
+        named.discard(None)
         missing = [level for level in levels if not any(_same_level(text, level) for text in named)]
         return missing[0] if missing else levels[0]
 
@@ -173,10 +173,11 @@ def factor_variables(names: list[str], variables: list[str], continuous: set[str
     factors = set()
     for name in names:
         for piece in name.split("#"):
-            level, dot, variable = piece.rpartition(".")
-            text_level_c = continuous is not None and variable not in continuous
-            if dot and (level.lower() != "c" or text_level_c) and variable in variables:
-                factors.add(variable)
+            for variable in variables:
+                level = factor_level(piece, variable, variables)
+                text_level_c = continuous is not None and variable not in continuous
+                if level is not None and (level.lower() != "c" or text_level_c):
+                    factors.add(variable)
     return factors
 
 

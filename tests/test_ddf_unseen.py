@@ -358,3 +358,28 @@ def test_crossed_slope_in_other_units(method):
     row = result.coef("x")
     assert relative_error(row.coef * 1000.0, coef) < 1e-6 and relative_error(row.se * 1000.0, se) < 1e-5
     assert relative_error(row.df, df) < 1e-4 and close(row.p, p, 1e-4)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_dotted_factor_levels_and_names(method):
+    # R-style names (grp.v) and levels with dots (Dr.X, St. Mary): columns St. Mary.grp.v and
+    # none.grp.v. Before, `test i.grp.v` kept none.grp.v alone (1 df, silently), and contrast and
+    # margins took grp.v for a continuous variable. The same model as n3_class_slope (levels in the
+    # same order, so the same coefficients): R's anova F for g.
+    def dotted(frame):
+        labels = {"a": "Dr.X", "b": "St. Mary", "c": "none"}
+        return frame.assign(**{"grp.v": frame["g"].map(labels)}).drop(columns="g")
+
+    result = fit(NESTED, "y x z i.grp.v || school: || class: x, cov(un) reml", method, dotted)
+    test = joint_test(result, ["i.grp.v"])
+    assert test.columns == ["St. Mary.grp.v", "none.grp.v"]
+    num_df, den_df, f_value, p = F_TESTS[0][2][method]
+    assert test.df1 == num_df and relative_error(test.df2, den_df) < 1e-5 and relative_error(test.F, f_value) < 1e-5
+    frame = dotted(pd.read_csv(DATA / NESTED))
+    versus = contrast(frame, result, "grp.v").rows
+    assert [row.label for row in versus] == ["St. Mary vs Dr.X", "none vs Dr.X"]
+    expected = REML_CASES["n3_class_slope"][3]
+    for row, lme4_name in zip(versus, ["gb", "gc"]):
+        coef, se = expected[lme4_name][0], expected[lme4_name][1 if method == "satterthwaite" else 4]
+        assert relative_error(row.estimate, coef) < 1e-6 and relative_error(row.se, se) < 1e-5
+    assert [row.at["grp.v"] for row in margins(frame, result, [Setting("grp.v")]).rows] == ["Dr.X", "St. Mary", "none"]
