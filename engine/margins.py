@@ -28,6 +28,7 @@ import pandas as pd
 
 from engine.errors import UserInputError
 from engine.linear_inference import PostEstimation, adjust, coefficients, distribution_notes, estimate
+from engine.wald_tests import continuous_variables, factor_level
 from engine.results import FitResult
 
 MEAN = "mean"
@@ -100,7 +101,7 @@ class _Sample:
 
     def _factor_levels(self) -> dict[str, list]:
         """Variables that enter as factors and their levels in the sample."""
-        factors = factor_variables(self.names, self.variables)
+        factors = factor_variables(self.names, self.variables, continuous_variables(self.spec.fixed))
         return {v: _levels_in_order(self.frame[v]) for v in self.variables if v in factors}
 
     def check_variable(self, variable: str, what: str) -> None:
@@ -111,8 +112,8 @@ class _Sample:
     def base_level(self, factor: str):
         """The level with no coefficient of its own (Stata's base)."""
         levels = self.factor_levels[factor]
-        named = {piece.rpartition(".")[0] for name in self.names for piece in name.split("#")
-                 if piece.rpartition(".")[2] == factor}
+        named = {factor_level(piece, factor, self.variables) for name in self.names for piece in name.split("#")}
+        named.discard(None)
         missing = [level for level in levels if not any(_same_level(text, level) for text in named)]
         return missing[0] if missing else levels[0]
 
@@ -163,14 +164,20 @@ class _Sample:
         return [mean if value == MEAN else float(value) for value in setting.values]
 
 
-def factor_variables(names: list[str], variables: list[str]) -> set[str]:
-    """The ``variables`` that enter the coefficients ``names`` as factors (a column named LEVEL.VAR)."""
+def factor_variables(names: list[str], variables: list[str], continuous: set[str] | None = None) -> set[str]:
+    """The ``variables`` that enter the coefficients ``names`` as factors (a column named LEVEL.VAR).
+
+    ``continuous``, the variables the model uses as continuous, tells a text factor's level ``c``
+    (column ``c.g``) from a continuous part ``c.g``; without it ``c.`` is taken as continuous.
+    """
     factors = set()
     for name in names:
         for piece in name.split("#"):
-            level, dot, variable = piece.rpartition(".")
-            if dot and level.lower() != "c" and variable in variables:
-                factors.add(variable)
+            for variable in variables:
+                level = factor_level(piece, variable, variables)
+                text_level_c = continuous is not None and variable not in continuous
+                if level is not None and (level.lower() != "c" or text_level_c):
+                    factors.add(variable)
     return factors
 
 
@@ -181,7 +188,7 @@ def predictor_kinds(result: FitResult) -> tuple[list[str], list[str]]:
     if result.spec is None:
         return [], []
     variables = term_variables(result.spec.fixed)
-    factors = factor_variables([row.term for row in result.fixed], variables)
+    factors = factor_variables([row.term for row in result.fixed], variables, continuous_variables(result.spec.fixed))
     return [v for v in variables if v not in factors], [v for v in variables if v in factors]
 
 

@@ -165,10 +165,13 @@ def test_linear_covariance_map_for_kenward_roger(nested):
     mapping = LinearCovarianceMap(criterion)
     theta, s = np.array(fit.theta), fit.random_param("Residual", "sd(Residual)").estimate ** 2
     tau = mapping.tau_of(theta, s)
-    # class level: its variance and common covariance on the data scale (nlme: 1.0111, 0.5082)
-    start = criterion.param_offsets[1]
-    assert tau[start] == pytest.approx(NESTED["REML"]["var"], rel=1e-3)
-    assert tau[start + 1] == pytest.approx(NESTED["REML"]["cov"], rel=1e-3)
+    # class level: its variance and common covariance on the data scale (nlme: 1.0111, 0.5082); tau
+    # holds them for the columns at unit size (a multiple of the data scale's, the same pattern)
+    back_to_data = mapping.from_unit[1]
+    psi = back_to_data @ mapping.level_matrix(tau, 1) @ back_to_data.T
+    assert psi[0, 0] == pytest.approx(NESTED["REML"]["var"], rel=1e-3)
+    assert psi[1, 0] == pytest.approx(NESTED["REML"]["cov"], rel=1e-3)
+    assert psi[1, 1] == pytest.approx(psi[0, 0], rel=1e-12) and psi[2, 1] == pytest.approx(psi[1, 0], rel=1e-12)
     back, s_back = mapping.theta_s_of(tau)
     np.testing.assert_allclose(back, theta, rtol=1e-10)
     jac = mapping.jacobian(theta, s)

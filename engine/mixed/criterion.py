@@ -119,45 +119,7 @@ class ProfiledCriterion:
         """The level's Lambda in the optimiser's coordinates (here: theta's own, at unit size)."""
         return self.scaled_lambda(level, theta)
 
-
-class NestedCriterion(ProfiledCriterion):
-    """Profiled deviance -2 log L (ML) or -2 log L_R (REML) as a function of theta.
-
-    Groups carry a stack (1 + derivatives, packed k x k, groups): row 0 is S, the others
-    dS/dtheta for the parameters of the group's own level and the levels below it, in theta's
-    order. Groups run along the last axis so that every entry is one contiguous vector.
-    """
-
-    def __init__(self, columns: np.ndarray, hierarchy: Hierarchy, levels: list[LevelTerms],
-                 x_columns: list[int], y_column: int, reml: bool):
-        super().__init__(columns, levels, x_columns, y_column, reml)
-        self.hierarchy = hierarchy
-        self.k = columns.shape[1]
-        self.packing = SymmetricPacking(self.k)
-        self.theta_scale = self._theta_scale()
-        self.search_transforms = self._search_transforms(columns)
-        self._prepare(columns)
-
-    # ----- set-up (theta-independent) ---------------------------------------------------------
-    def _prepare(self, columns: np.ndarray) -> None:
-        h = self.hierarchy
-        # None where every parent has exactly one child: summing over children is then a no-op.
-        self.starts = []
-        for level in range(h.n_levels):
-            starts = h.child_starts(level)
-            one_each = level > 0 and starts.size == h.group_counts[level]
-            self.starts.append(None if one_each else starts)
-        self.leaf_units = None
-        if h.n_levels == 0:
-            self.total_cross = self.packing.pack(columns.T @ columns)[None, :, None]
-            return
-        leaf = h.n_levels - 1
-        self.leaf_cross = packed_cross_products_by_group(columns, h.row_codes[leaf], h.group_counts[leaf],
-                                                         self.packing)
-        self.leaf_units = LeafUnits(self.leaf_cross, self.packing, self.levels[leaf].columns, h.parents[leaf],
-                                    self.search_transforms[leaf])
-
-    def _theta_scale(self) -> np.ndarray:
+    def unit_free_theta_scale(self) -> np.ndarray:
         """Per parameter, the factor that makes theta unit-free: theta_scaled = theta_scale * theta.
 
         Entry (r, c) of a level's Lambda multiplies the effect on random-effect column r, so it is
@@ -175,14 +137,15 @@ class NestedCriterion(ProfiledCriterion):
                 out.append(float(np.exp(np.mean(np.log(sizes[rows])))))
         return np.array(out, dtype=float)
 
-    def _search_transforms(self, columns: np.ndarray) -> list[np.ndarray | None]:
+    def unit_free_transforms(self, columns: np.ndarray) -> list[np.ndarray | None]:
         """Per level with several random effects and a free Lambda (independent or unstructured),
         T such that Z T are the level's columns at unit size, slopes centred when they share an
         unstructured Lambda with an intercept: [1, (x - mean x) / sd x, ...]. None elsewhere.
 
         Lambda = T Lambda_c with Lambda_c lower triangular is the same family of covariances
         (centring a slope that has a correlated intercept only reparametrises the model), but the
-        optimiser's path in Lambda_c does not depend on the slopes' units or origins.
+        optimiser's path in Lambda_c does not depend on the slopes' units or origins, nor do the
+        small-sample df computed in these coordinates (``effect_transforms``).
         """
         out: list[np.ndarray | None] = []
         for terms in self.levels:
@@ -206,20 +169,59 @@ class NestedCriterion(ProfiledCriterion):
             out.append(transform)
         return out
 
+    @staticmethod
+    def _is_constant_column(columns: np.ndarray, index: int) -> bool:
+        column = columns[:, index]
+        return bool(column.size and np.all(column == 1.0))
+
+
+class NestedCriterion(ProfiledCriterion):
+    """Profiled deviance -2 log L (ML) or -2 log L_R (REML) as a function of theta.
+
+    Groups carry a stack (1 + derivatives, packed k x k, groups): row 0 is S, the others
+    dS/dtheta for the parameters of the group's own level and the levels below it, in theta's
+    order. Groups run along the last axis so that every entry is one contiguous vector.
+    """
+
+    def __init__(self, columns: np.ndarray, hierarchy: Hierarchy, levels: list[LevelTerms],
+                 x_columns: list[int], y_column: int, reml: bool):
+        super().__init__(columns, levels, x_columns, y_column, reml)
+        self.hierarchy = hierarchy
+        self.k = columns.shape[1]
+        self.packing = SymmetricPacking(self.k)
+        self.theta_scale = self.unit_free_theta_scale()
+        self.search_transforms = self.unit_free_transforms(columns)
+        self.effect_transforms = self.search_transforms
+        self._prepare(columns)
+
+    # ----- set-up (theta-independent) ---------------------------------------------------------
+    def _prepare(self, columns: np.ndarray) -> None:
+        h = self.hierarchy
+        # None where every parent has exactly one child: summing over children is then a no-op.
+        self.starts = []
+        for level in range(h.n_levels):
+            starts = h.child_starts(level)
+            one_each = level > 0 and starts.size == h.group_counts[level]
+            self.starts.append(None if one_each else starts)
+        self.leaf_units = None
+        if h.n_levels == 0:
+            self.total_cross = self.packing.pack(columns.T @ columns)[None, :, None]
+            return
+        leaf = h.n_levels - 1
+        self.leaf_cross = packed_cross_products_by_group(columns, h.row_codes[leaf], h.group_counts[leaf],
+                                                         self.packing)
+        self.leaf_units = LeafUnits(self.leaf_cross, self.packing, self.levels[leaf].columns, h.parents[leaf],
+                                    self.search_transforms[leaf])
+
     def search_lambda(self, level: int, theta: np.ndarray) -> np.ndarray:
         """The level's Lambda in the optimiser's coordinates: for its columns at unit size (and
-        slopes centred, see ``_search_transforms``), as a lower-triangular factor. Unit-free."""
+        slopes centred, see ``unit_free_transforms``), as a lower-triangular factor. Unit-free."""
         transform = self.search_transforms[level]
         if transform is None:
             return self.scaled_lambda(level, theta)
         own = np.asarray(theta, dtype=float)[self.param_offsets[level]:self.param_offsets[level + 1]]
         lam = self.levels[level].covariance.lambda_of(own)
         return lower_triangular_factor(np.linalg.solve(transform, lam))
-
-    @staticmethod
-    def _is_constant_column(columns: np.ndarray, index: int) -> bool:
-        column = columns[:, index]
-        return bool(column.size and np.all(column == 1.0))
 
     # ----- evaluation --------------------------------------------------------------------------
     def evaluate(self, theta: np.ndarray, gradient: bool = True, keep: bool = False) -> Evaluation:

@@ -134,7 +134,7 @@ class SearchSpace:
 
     def __init__(self, criterion: NestedCriterion):
         self.criterion = criterion
-        # Criteria without unit-free coordinates of their own (the crossed one) are searched in theta.
+        # Criteria without unit-free coordinates of their own are searched in theta.
         scale = getattr(criterion, "theta_scale", None)
         self.scale = np.ones(criterion.n_params) if scale is None else np.array(scale, dtype=float)
         self.transforms = list(getattr(criterion, "search_transforms", None) or [None] * len(criterion.levels))

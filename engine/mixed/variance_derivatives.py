@@ -73,8 +73,12 @@ class CovarianceDerivatives:
     expected_information: np.ndarray  # (m, m)
 
 
-def _central_step(value: float, scale: float) -> float:
-    return RELATIVE_STEP * max(abs(value), scale)
+def _theta_steps(criterion, theta: np.ndarray) -> np.ndarray:
+    """Central-difference steps for theta, relative to its size with the random-effect columns at
+    unit size (``unit_free_theta_scale``), so that the df do not depend on the units of a slope."""
+    unit = np.asarray(criterion.unit_free_theta_scale(), dtype=float)
+    size = max(float(np.max(np.abs(theta) * unit)) if theta.size else 1.0, 1e-2)
+    return RELATIVE_STEP * size / unit
 
 
 def sigma_theta_derivatives(criterion: NestedCriterion, theta: np.ndarray, sigma: float,
@@ -91,9 +95,9 @@ def sigma_theta_derivatives(criterion: NestedCriterion, theta: np.ndarray, sigma
     dof = criterion.n - criterion.p
     a_inv = np.linalg.inv(evaluation.xtvx)
     hessian = np.empty((m + 1, m + 1))
-    theta_scale = max(float(np.max(np.abs(theta))) if m else 1.0, 1e-2)
+    steps = _theta_steps(criterion, theta)
     for t in range(m):
-        step = _central_step(theta[t], theta_scale)
+        step = steps[t]
         # Richardson: (4 D(h/2) - D(h)) / 3 cancels the h^2 term of the central difference, which
         # matters near a boundary, where the deviance is quartic in a small theta.
         wide, narrow = (_central_difference(criterion, theta, sigma, t, h) for h in (step, step / 2))
@@ -124,10 +128,15 @@ def _theta_gradient(criterion: NestedCriterion, theta: np.ndarray, sigma: float)
 class LinearCovarianceMap:
     """tau <-> (theta, s = sigma^2) and the Jacobian d tau / d(theta, s).
 
-    Per level, tau holds the entries of Psi = s Lambda Lambda' at the positions of theta's basis
-    matrices (diagonal for intercepts and independent effects, the lower triangle for
-    unstructured ones, one shared variance for identity), so tau has as many entries as theta, and
-    the residual variance s comes last.
+    Per level, tau holds the entries of Psi_c = U Psi U' (Psi = s Lambda Lambda') at the positions
+    of theta's basis matrices (diagonal for intercepts and independent effects, the lower triangle
+    for unstructured ones, one shared variance for identity), so tau has as many entries as theta,
+    and the residual variance s comes last. U = T^-1 for the criterion's ``effect_transforms`` T
+    (Z T: the level's columns at unit size, slopes centred beside a correlated intercept), or the
+    columns' sizes: Psi_c is the covariance of the effects on those columns. pbkrtest takes the
+    entries of Psi itself; Kenward-Roger's covariance and df do not change under a linear
+    reparametrisation of tau, and these coordinates keep its differences and the inverse
+    information well conditioned whatever the units or the origin of a random slope.
     """
 
     def __init__(self, criterion: NestedCriterion):
@@ -135,29 +144,45 @@ class LinearCovarianceMap:
         self.offsets = criterion.param_offsets
         self.covariances = [terms.covariance for terms in criterion.levels]
         self.positions = [cov.covariance_entries() for cov in self.covariances]
+        transforms = getattr(criterion, "effect_transforms", None) or [None] * len(self.covariances)
+        self.to_unit, self.from_unit = [], []  # U and T = U^-1 per level
+        for index, (cov, transform) in enumerate(zip(self.covariances, transforms)):
+            if transform is None:
+                sizes = np.asarray(criterion.effect_scales(index), dtype=float)
+                if cov.shares_variance:  # a multiple of I keeps a shared variance's pattern
+                    sizes = np.full(cov.q, float(np.exp(np.mean(np.log(sizes)))))
+                transform = np.diag(1.0 / sizes)
+            self.from_unit.append(np.asarray(transform, dtype=float))
+            self.to_unit.append(np.linalg.inv(transform))
+
+    def _entries(self, index: int, psi: np.ndarray) -> list[float]:
+        """tau's entries of level ``index`` for the covariance Psi (in the data's columns)."""
+        unit = self.to_unit[index] @ psi @ self.to_unit[index].T
+        return [unit[i, j] for i, j in self.positions[index]]
 
     def tau_of(self, theta: np.ndarray, s: float) -> np.ndarray:
         out = []
         for index, cov in enumerate(self.covariances):
             lam = cov.lambda_of(theta[self.offsets[index]:self.offsets[index + 1]])
-            psi = s * lam @ lam.T
-            out += [psi[i, j] for i, j in self.positions[index]]
+            out += self._entries(index, s * lam @ lam.T)
         return np.array(out + [s])
 
     def theta_s_of(self, tau: np.ndarray) -> tuple[np.ndarray, float]:
         s = float(tau[-1])
         theta = []
         for index, cov in enumerate(self.covariances):
-            theta.append(cov.theta_of_covariance(self.level_matrix(tau, index) / s))
+            back = self.from_unit[index]
+            psi = back @ self.level_matrix(tau, index) @ back.T
+            theta.append(cov.theta_of_covariance(0.5 * (psi + psi.T) / s))
         return (np.concatenate(theta) if theta else np.zeros(0)), s
 
     def level_matrix(self, tau: np.ndarray, index: int) -> np.ndarray:
-        """Psi of level ``index`` from tau."""
+        """Psi_c of level ``index`` from tau (unit-free)."""
         cov = self.covariances[index]
         return cov.covariance_of_entries(tau[self.offsets[index]:self.offsets[index + 1]])
 
     def lift_off_boundary(self, tau: np.ndarray) -> np.ndarray:
-        """tau with every singular level covariance Psi moved to Psi + delta s I (delta = BOUNDARY_LIFT).
+        """tau with every singular level covariance Psi_c moved to Psi_c + delta s I (delta = BOUNDARY_LIFT).
 
         At a variance estimated as 0 the map to theta is singular (dPsi/dtheta = 2 s theta = 0),
         while Kenward-Roger's quantities are smooth in tau there; evaluating them a relative
@@ -183,12 +208,8 @@ class LinearCovarianceMap:
             start, stop = self.offsets[index], self.offsets[index + 1]
             lam = cov.lambda_of(theta[start:stop])
             for k, basis in enumerate(cov.basis):
-                d_psi = s * (basis @ lam.T + lam @ basis.T)
-                for row, (i, j) in enumerate(self.positions[index]):
-                    jac[start + row, start + k] = d_psi[i, j]
-            full = lam @ lam.T
-            for row, (i, j) in enumerate(self.positions[index]):
-                jac[start + row, m] = full[i, j]
+                jac[start:stop, start + k] = self._entries(index, s * (basis @ lam.T + lam @ basis.T))
+            jac[start:stop, m] = self._entries(index, lam @ lam.T)
         jac[m, m] = 1.0
         return jac
 
@@ -205,11 +226,20 @@ def covariance_derivatives(criterion: NestedCriterion, theta: np.ndarray, sigma:
     s = sigma ** 2
     tau = mapping.lift_off_boundary(mapping.tau_of(np.asarray(theta, dtype=float), s))
     m = tau.size
-    _, d_info, info = _tau_gradients(criterion, mapping, tau)
+    g_centre, d_info, info = _tau_gradients(criterion, mapping, tau)
     second_logdet = np.empty((m, m))
     second_info = np.empty((m, m) + info.shape)
     for j in range(m):
-        step = _tau_step(mapping, tau, j)
+        step, forward = _tau_step(mapping, tau, j)
+        if forward:  # near the boundary: one side only, (-3 f(0) + 4 f(h) - f(2h)) / 2h (h may be < 0)
+            near, far = tau.copy(), tau.copy()
+            near[j] += step
+            far[j] += 2 * step
+            g_near, d_near, _ = _tau_gradients(criterion, mapping, near)
+            g_far, d_far, _ = _tau_gradients(criterion, mapping, far)
+            second_logdet[:, j] = (4 * g_near - g_far - 3 * g_centre) / (2 * step)
+            second_info[:, j] = (4 * d_near - d_far - 3 * d_info) / (2 * step)
+            continue
         up, down = tau.copy(), tau.copy()
         up[j] += step
         down[j] -= step
@@ -224,17 +254,32 @@ def covariance_derivatives(criterion: NestedCriterion, theta: np.ndarray, sigma:
     return CovarianceDerivatives(scale.covariance(np.linalg.inv(info)), p_matrices, q_sym, -0.5 * second_logdet)
 
 
-def _tau_step(mapping: LinearCovarianceMap, tau: np.ndarray, j: int) -> float:
-    """A step relative to the size of the entry (covariances: to their variances' geometric mean)."""
+def _tau_step(mapping: LinearCovarianceMap, tau: np.ndarray, j: int) -> tuple[float, bool]:
+    """A step relative to the size of the entry (covariances: to their variances' geometric mean),
+    and whether to difference on one side only (then the step's sign gives the side).
+
+    A change h of one entry moves Psi_c's eigenvalues by at most h: a central difference keeps
+    Psi_c positive definite with h below half its smallest eigenvalue. Where that would shrink
+    the step (Psi_c singular or nearly so), the entry is differenced on one side with the full
+    step where Psi_c stays positive definite there (a variance upward; a covariance towards
+    zero): tiny central steps would magnify the rounding of the gradients.
+    """
     s = tau[-1]
     if j == tau.size - 1:
-        return RELATIVE_STEP * s
+        return RELATIVE_STEP * s, False
     level = int(np.searchsorted(mapping.offsets, j, side="right")) - 1
     i, k = mapping.positions[level][j - mapping.offsets[level]]
     psi = mapping.level_matrix(tau, level)
     step = RELATIVE_STEP * max(float(np.sqrt(psi[i, i] * psi[k, k])), 1e-2 * s)
-    # A change h of one entry moves Psi's eigenvalues by at most h: stay positive definite.
-    return min(step, 0.5 * float(np.linalg.eigvalsh(psi).min()))
+    room = 0.5 * float(np.linalg.eigvalsh(psi).min())
+    if room >= step:
+        return step, False
+    signed = step if i == k or psi[i, k] == 0 else -step * float(np.sign(psi[i, k]))
+    far = tau.copy()
+    far[j] += 2 * signed
+    if np.linalg.eigvalsh(mapping.level_matrix(far, level)).min() > 0:  # then also at tau + signed (convexity)
+        return signed, True
+    return room, False
 
 
 def _tau_gradients(criterion: NestedCriterion, mapping: LinearCovarianceMap, tau: np.ndarray):

@@ -64,6 +64,10 @@ class CrossedCriterion(ProfiledCriterion):
     def __init__(self, columns: np.ndarray, factors: list[GroupingFactor], levels: list[LevelTerms],
                  x_columns: list[int], y_column: int, reml: bool):
         super().__init__(columns, levels, x_columns, y_column, reml)
+        # The optimiser searches theta times this (random-effect columns at unit size), so a slope
+        # in other units takes the same path to the same optimum.
+        self.theta_scale = self.unit_free_theta_scale()
+        self.effect_transforms = self.unit_free_transforms(columns)  # coordinates for the df
         self.factors = factors
         self.order = sorted(range(len(levels)), key=lambda i: -factors[i].n_groups * len(levels[i].columns))
         # Exchangeable blocks are full (t1 (I - J/q) + t2 J/q): only identity/independent ones are diagonal.

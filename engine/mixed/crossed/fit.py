@@ -17,7 +17,7 @@ from engine.mixed.crossed.factors import (fit_as_nested, group_table, grouping_f
                                          nesting_order)
 from engine.mixed.crossed.inference_ddf import crossed_fixed_effects_inference
 from engine.mixed.ddf import check_dfmethod, data_scale
-from engine.mixed.inference import BOUNDARY_RATIO, VarianceParameters, lr_test_vs_linear
+from engine.mixed.inference import VarianceParameters, lr_test_vs_linear
 from engine.mixed.optimize import minimise_deviance
 from engine.mixed.prepare import build_work_columns, prepare_model_data
 from engine.model_spec import ModelSpec
@@ -190,8 +190,15 @@ class CrossedVarianceParameters(VarianceParameters):
 
 def _boundary_warnings(variance: VarianceParameters, spec: ModelSpec) -> list[str]:
     out = []
+    for index in variance.singular_levels:  # lme4: "boundary (singular) fit"
+        level = spec.levels[index]
+        out.append(
+            f"The covariance matrix of the random effects across {level.name} groups ({', '.join(level.terms)}) "
+            f"is singular (on the boundary): some combination of them does not vary between {level.name} "
+            f"groups, or two of them are perfectly correlated. Their standard errors are not reported; "
+            f"consider independent effects (lme4's ||) or fewer random slopes.")
     for entry in variance.entries:
-        if entry.kind == "sd" and entry.value < BOUNDARY_RATIO * variance.sigma:
+        if entry.kind == "sd" and variance.is_zero(entry):  # judged unit-free, as the nested fit's
             level = spec.levels[entry.level]
             term = level.estimation_terms[entry.i]
             out.append(f"The variance of {term} across {level.name} groups is estimated at zero (on the boundary); "

@@ -51,6 +51,10 @@ class DerivativeCriterion:
         self.param_offsets = criterion.param_offsets
         self.n_params = criterion.n_params
         self.reml = criterion.reml
+        # unit-free coordinates for the steps and the linear parametrisation (variance_derivatives)
+        self.effect_scales = criterion.effect_scales
+        self.effect_transforms = criterion.effect_transforms
+        self.unit_free_theta_scale = criterion.unit_free_theta_scale
 
     def evaluate(self, theta: np.ndarray, gradient: bool = True, keep: bool = False):
         """The criterion's evaluation at ``theta``, with the derivative pieces when ``gradient``."""
