@@ -182,12 +182,15 @@ class ModelSpec:
                     inner = "1" if term == "_cons" else f"0 + {term}"
                     pieces.append(f"({inner} | {group})")
         formula = f"{self.outcome} ~ " + " + ".join(pieces)
-        exchangeable = [level for level in self.levels if level.covariance == "exchangeable" and len(level.terms) > 1]
-        if exchangeable:
-            # lme4 has no exchangeable structure; the pieces above would silently fit another model.
-            nlme = ", ".join(f"{level.name} = pdCompSymm(~ {' + '.join(level.slopes) or '1'}"
-                             f"{'' if level.intercept else ' - 1'})" for level in exchangeable)
-            formula += f"  # lme4 has no exchangeable covariance: use nlme, random = list({nlme})"
+        nlme_classes = {"exchangeable": "pdCompSymm", "identity": "pdIdent"}
+        unmapped = [level for level in self.levels if level.covariance in nlme_classes and len(level.terms) > 1]
+        if unmapped:
+            # lme4 has no exchangeable or identity (equal variances) structure; the pieces above would
+            # silently fit another model (independent variances).
+            nlme = ", ".join(f"{level.name} = {nlme_classes[level.covariance]}(~ {' + '.join(level.slopes) or '1'}"
+                             f"{'' if level.intercept else ' - 1'})" for level in unmapped)
+            kinds = " or ".join(sorted({level.covariance for level in unmapped}))
+            formula += f"  # lme4 has no {kinds} covariance: use nlme, random = list({nlme})"
         return formula
 
     @property
@@ -428,6 +431,9 @@ def _check_slopes(level: Level) -> None:
         if slope == "_cons":
             raise UserInputError(f"level {level.name}: '_cons' is the random intercept, in the model unless "
                                  f"noconstant is given; do not list it as a slope")
+        if "(" in slope or ")" in slope:
+            raise UserInputError(f"level {level.name}: {slope!r} is not a column; options such as covariance(...) "
+                                 f"go after a comma: '|| {level.name}: x, {slope}'")
         if ":" in slope or "|" in slope:
             raise UserInputError(f"level {level.name}: {slope!r} is not a column; levels are written "
                                  f"'|| id:' with one colon, slopes after it")
