@@ -272,7 +272,16 @@ def _split_options(text: str) -> tuple[str, list[tuple[str, str]]]:
     body, _, options = text.partition(",")
     _check_parentheses(options)
     parsed = [(m.group(1).lower(), (m.group(2) or "").strip()) for m in _OPTION_RE.finditer(options)]
+    _check_leftover(options)
     return body.strip(), parsed
+
+
+def _check_leftover(options: str) -> None:
+    """Refuse text between options that is no option (``, reml 7``, ``, reml = TRUE``): it was skipped."""
+    leftover = _OPTION_RE.sub(" ", options).replace(",", " ").split()
+    if leftover:
+        raise UserInputError(f"cannot read {' '.join(leftover)!r} in the options {options.strip()!r}: options are "
+                             f"words, some with an argument in parentheses, e.g. covariance(unstructured) reml")
 
 
 def _check_parentheses(options: str) -> None:

@@ -305,3 +305,14 @@ def test_unchanged_lme4_forms_still_map_exactly():
     assert ModelSpec.parse_lme4("y ~ x + (0 + 1 + x|g)").levels == [Level("g", ["x"], True, "unstructured")]
     spec = ModelSpec.parse_lme4("y ~ x*z + factor(a):x + I(x^2) + (1|s/c/p)")
     assert spec.fixed == ["c.x##c.z", "i.a#c.x", "c.x#c.x"] and spec.level_names == ["s", "c", "p"]
+
+
+@pytest.mark.parametrize("model, leftover", [
+    ("mixed y x || g:, reml 1", "'1' in the options 'reml 1'"),
+    ("mixed y x || g:, reml = TRUE", "'=' in the options 'reml = TRUE'"),
+    ("melogit y x || g:, 7 or", "'7' in the options '7 or'"),
+])
+def test_text_between_options_is_refused_not_skipped(model, leftover):
+    # Before: whatever was no option word was skipped ('intpoints 7' lost its 7 without a word).
+    with pytest.raises(UserInputError, match=f"^cannot read {leftover}: options are words"):
+        ModelSpec.parse(model)

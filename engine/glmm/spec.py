@@ -30,6 +30,10 @@ def split_glmm_text(text: str) -> tuple[str, dict]:
     kept_equations = []
     for equation in stripped[match.end():].split("||"):
         body, comma, options = equation.partition(",")
+        leftover = _OPTION.sub(" ", options).replace(",", " ").split()
+        if leftover:  # text that is no option would be dropped with the options taken out here
+            raise UserInputError(f"cannot read {' '.join(leftover)!r} in the options {options.strip()!r}: options are "
+                                 f"words, some with an argument in parentheses, e.g. intpoints(7) or")
         kept = []
         for option in _OPTION.finditer(options):
             name, argument = option.group(1).lower(), (option.group(2) or "").strip()
