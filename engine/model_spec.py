@@ -121,6 +121,7 @@ class ModelSpec:
                 raise UserInputError(f"level {level.name}: noconstant with no slopes leaves no random effect")
             _check_slopes(level)
         _check_fixed_terms(self.fixed)  # however the spec is made (text, window, JSON)
+        _check_outcome_not_reused(self)
 
     # ----- text forms -------------------------------------------------------------------------
     @classmethod
@@ -426,6 +427,20 @@ def _check_factor_slopes(level: Level, equation: str) -> None:
 
 
 _DFMETHOD_OPTION = _abbreviations("dfmethod", 3)
+
+
+def _check_outcome_not_reused(spec: "ModelSpec") -> None:
+    """The outcome as a predictor, random slope or level id would explain itself (R drops it with a
+    warning; here it is refused)."""
+    from engine.design_matrix import term_variables
+
+    where = ("a fixed effect" if spec.outcome in term_variables(spec.fixed) else
+             next((f"a random slope at level {level.name}" for level in spec.levels if spec.outcome in level.slopes),
+                  None) or
+             next(("a level id" for level in spec.levels if spec.outcome in level.grouping or
+                   spec.outcome == level.name), None))
+    if where:
+        raise UserInputError(f"the outcome {spec.outcome!r} is also {where} in the model: it cannot explain itself")
 
 
 def _check_fixed_terms(fixed: list[str]) -> None:

@@ -316,3 +316,20 @@ def test_text_between_options_is_refused_not_skipped(model, leftover):
     # Before: whatever was no option word was skipped ('intpoints 7' lost its 7 without a word).
     with pytest.raises(UserInputError, match=f"^cannot read {leftover}: options are words"):
         ModelSpec.parse(model)
+
+
+@pytest.mark.parametrize("text, where", [
+    ("mixed y y x || g:", "a fixed effect"), ("mixed y c.x#c.y || g:", "a fixed effect"),
+    ("mixed y x || g: y", "a random slope at level g"), ("mixed y x || y:", "a level id"),
+])
+def test_outcome_reused_in_the_model_is_refused(text, where):
+    # Before: a slope on the outcome was refused as "the fixed effects reproduce the outcome exactly", and
+    # the outcome as a level id fitted one group per distinct value.
+    with pytest.raises(UserInputError, match=f"^the outcome 'y' is also {where} in the model: it cannot explain itself$"):
+        ModelSpec.parse(text)
+
+
+def test_outcome_on_the_right_of_an_lme4_formula_is_refused():
+    # R drops it with a warning ("the response appeared on the right-hand side and was dropped").
+    with pytest.raises(UserInputError, match="^the outcome 'y' is also a fixed effect in the model"):
+        ModelSpec.parse_lme4("y ~ y + x + (1|g)")
