@@ -333,3 +333,8 @@ def test_outcome_on_the_right_of_an_lme4_formula_is_refused():
     # R drops it with a warning ("the response appeared on the right-hand side and was dropped").
     with pytest.raises(UserInputError, match="^the outcome 'y' is also a fixed effect in the model"):
         ModelSpec.parse_lme4("y ~ y + x + (1|g)")
+
+
+def test_number_of_trials_as_a_number_is_refused_by_name():
+    with pytest.raises(UserInputError, match=r"^binomial\(3\): give the number of trials as a variable \(binomial\(n\)\), not a number$"):
+        ModelSpec.parse("melogit k x || g:, binomial(3)")

@@ -54,6 +54,9 @@ def split_glmm_text(text: str) -> tuple[str, dict]:
             elif name in ("binomial", "binom", "binomi", "binomia"):
                 if not argument:
                     raise UserInputError("binomial() needs the variable holding the number of trials")
+                if not re.fullmatch(r"[A-Za-z_]\w*", argument):  # Stata's binomial(#N)
+                    raise UserInputError(f"binomial({argument}): give the number of trials as a variable "
+                                         f"(binomial(n)), not a number")
                 settings["binomial"] = argument
             elif name in ("offset", "exposure"):
                 if not argument:
