@@ -338,3 +338,9 @@ def test_outcome_on_the_right_of_an_lme4_formula_is_refused():
 def test_number_of_trials_as_a_number_is_refused_by_name():
     with pytest.raises(UserInputError, match=r"^binomial\(3\): give the number of trials as a variable \(binomial\(n\)\), not a number$"):
         ModelSpec.parse("melogit k x || g:, binomial(3)")
+
+
+def test_variance_option_in_a_table_model_reports_variances(capsys):
+    assert main.main(["table", SLEEP, "--model", "Reaction Days || Subject:, var"]) == 0
+    line = next(text for text in capsys.readouterr().out.splitlines() if "var(_cons)" in text)
+    assert abs(float(line.split()[-1]) - 1296.8700404) < 0.01  # lme4 ML VarCorr variance
