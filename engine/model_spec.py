@@ -358,6 +358,8 @@ def _parse_stata(text: str, method: str | None) -> ModelSpec:
             dfmethod = _dfmethod_option(dfmethod, argument, original)
         elif name in _DISPLAY_OPTIONS and len(equations) == 1:
             continue  # display choice, read by stated_display
+        elif name in _DISPLAY_OPTIONS:
+            raise _options_go_last(name, "is in the fixed part", last_level)
         else:
             raise UserInputError(f"unknown option {name!r} in the fixed-effects part of {original!r}")
     levels = []
