@@ -21,6 +21,7 @@ DF_METHODS = ("residual", "repeated", "anova", "satterthwaite", "kroger")
 REML_ONLY_DF_METHODS = ("satterthwaite", "kroger")
 COVARIANCES = ("independent", "unstructured", "identity", "exchangeable")
 
+
 def _abbreviations(word: str, shortest: int) -> tuple[str, ...]:
     """Every abbreviation Stata accepts for ``word``: its first ``shortest`` letters or more."""
     return tuple(word[:n] for n in range(shortest, len(word) + 1))

@@ -288,7 +288,8 @@ def test_lmer_reml_argument_conflicting_with_the_flag_is_refused(capsys):
 
 
 def test_glmer_with_two_offsets_is_refused():
-    with pytest.raises(UserInputError, match=r"^glmer: give one offset \(offset\(v\) or offset\(log\(v\)\)\), not several$"):
+    message = r"^glmer: give one offset \(offset\(v\) or offset\(log\(v\)\)\), not several$"
+    with pytest.raises(UserInputError, match=message):
         ModelSpec.parse("glmer(y ~ x + offset(log(t)) + (1|g), family = poisson, offset = log(t))")
 
 
@@ -325,7 +326,8 @@ def test_text_between_options_is_refused_not_skipped(model, leftover):
 def test_outcome_reused_in_the_model_is_refused(text, where):
     # Before: a slope on the outcome was refused as "the fixed effects reproduce the outcome exactly", and
     # the outcome as a level id fitted one group per distinct value.
-    with pytest.raises(UserInputError, match=f"^the outcome 'y' is also {where} in the model: it cannot explain itself$"):
+    message = f"^the outcome 'y' is also {where} in the model: it cannot explain itself$"
+    with pytest.raises(UserInputError, match=message):
         ModelSpec.parse(text)
 
 
@@ -336,7 +338,8 @@ def test_outcome_on_the_right_of_an_lme4_formula_is_refused():
 
 
 def test_number_of_trials_as_a_number_is_refused_by_name():
-    with pytest.raises(UserInputError, match=r"^binomial\(3\): give the number of trials as a variable \(binomial\(n\)\), not a number$"):
+    message = r"^binomial\(3\): give the number of trials as a variable \(binomial\(n\)\), not a number$"
+    with pytest.raises(UserInputError, match=message):
         ModelSpec.parse("melogit k x || g:, binomial(3)")
 
 
