@@ -67,7 +67,8 @@ def _continuous_values(data: pd.DataFrame, variable: str) -> np.ndarray:
         example = first_non_numeric(series)
         shown = f" (e.g. {example!r})" if example is not None else ""
         raise UserInputError(
-            f"column {variable!r} is not numeric{shown}; write i.{variable} to treat it as categorical")
+            f"column {variable!r} is not numeric{shown}; write i.{variable} to treat it as categorical "
+            f"(factor({variable}) in an lme4 formula)")
     values = series.to_numpy(dtype=float)
     if not np.all(np.isfinite(values)):
         row = int(np.flatnonzero(~np.isfinite(values))[0])

@@ -334,6 +334,9 @@ def parse_model_terms(text: str) -> tuple[str, list[str]]:
     if not words:
         raise UserInputError(f"model {text!r} is empty: expected the outcome and the predictors, "
                              f"e.g. 'perform tutoring'")
+    from engine.stata_command_words import check_fixed_words
+
+    check_fixed_words(words, text)  # if / in qualifiers, weights, an lme4 formula
     return words[0], words[1:]
 
 

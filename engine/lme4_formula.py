@@ -24,24 +24,36 @@ _POWER_RE = re.compile(rf"^I\(\s*({_NAME})\s*\^\s*([0-9]+)\s*\)$")
 def parse_lme4_formula(formula: str, method: str | None = None):
     """A ModelSpec for ``formula``; lme4's default method, REML, unless ``method`` says otherwise."""
     from engine.model_spec import ModelSpec
+    from engine.r_calls import call_name, normalised_call, parse_lmer_call
 
+    call = call_name(formula)
+    if call == "lmer":
+        return parse_lmer_call(formula, method)
+    if call == "glmer":
+        from engine.glmm.spec import parse_glmer_call
+
+        spec = parse_glmer_call(normalised_call(formula))
+        return spec.replace(method=method) if method else spec
     text = formula.strip()
+    _check_formula_text(text, formula)
     if text.count("~") != 1:
         raise UserInputError(f"formula {formula!r} needs exactly one '~' between the outcome and the terms")
     outcome, rhs = (part.strip() for part in text.split("~"))
     if not _NAME_RE.match(outcome):
-        raise UserInputError(f"formula {formula!r}: the outcome must be one column name, not {outcome!r}")
+        transformed = " (functions of the outcome are not applied: make a column holding it)" if "(" in outcome else ""
+        raise UserInputError(f"formula {formula!r}: the outcome must be one column name, not {outcome!r}{transformed}")
     fixed_pieces, random_pieces = _split_terms(rhs, formula)
     constant = True
     fixed: list[str] = []
     for piece in fixed_pieces:
-        if piece == "1":
+        if piece == "1":  # as in R, the last of 1, 0 and -1 decides: y ~ 0 + x + 1 keeps the intercept
+            constant = True
             continue
         if piece in ("0", "-1"):
             constant = False
             continue
         for term in _fixed_term(piece):
-            if term not in fixed:
+            if _term_key(term) not in {_term_key(seen) for seen in fixed}:  # R keeps x:z once, also as z:x
                 fixed.append(term)
     terms = [term for piece in random_pieces for term in _random_terms(piece)]
     levels = _levels(terms)
@@ -80,7 +92,59 @@ def _split_terms(rhs: str, formula: str) -> tuple[list[str], list[str]]:
     return fixed, random
 
 
+def _term_key(term: str) -> tuple:
+    """The same for a term written in any order of its factors (c.x#c.z and c.z#c.x)."""
+    return ("##" in term, tuple(sorted(term.replace("##", "#").split("#"))))
+
+
+def _check_formula_text(text: str, formula: str) -> None:
+    """Refuse R formula syntax that this reader would otherwise misread or report obscurely."""
+    outcome, _, rhs = text.partition("~")
+    depth = 0
+    for char in rhs:
+        depth += (char == "(") - (char == ")")
+        if char == "," and depth == 0:
+            raise UserInputError(
+                f"formula {formula!r}: a formula takes no arguments after a comma; write the call "
+                f"lmer(y ~ ..., data = d, REML = FALSE) (or glmer(...)), or use --ml / --reml")
+    if re.search(r"(^|[+~\s])\.(\s*($|[+)]))", "~" + rhs):
+        raise UserInputError(f"formula {formula!r}: '.' (every other column) is not supported; name the predictors")
+
+
+# R functions of columns: refused by name, since the raw column would be a different model.
+_FUNCTION_ADVICE = {
+    "offset": "an offset in a linear model is not supported: subtract it from the outcome (a new column y - z)",
+    "poly": "orthogonal polynomials are not supported: write x + I(x^2) (the same fit, other coefficients)",
+    "C": "contrasts are not supported: write factor(x) (treatment contrasts, base level the lowest)",
+    "relevel": "write factor(x); the base level is the lowest (in Stata syntax, ib#.x chooses it)",
+}
+
+
+def _function_refusal(piece: str) -> UserInputError | None:
+    function = re.match(r"^([A-Za-z_.][A-Za-z0-9_.]*)\(", piece)
+    if function is None or function.group(1) in ("I", "factor", "as.factor"):
+        return None
+    name = function.group(1)
+    advice = _FUNCTION_ADVICE.get(name, f"make a column holding {piece} in the data file and use that column")
+    return UserInputError(f"term {piece!r}: functions of columns such as {name}() are not applied here; {advice}")
+
+
 def _fixed_term(piece: str) -> list[str]:
+    refusal = _function_refusal(piece)
+    if refusal is not None:
+        raise refusal
+    power = re.fullmatch(r"(\(.*\)|[A-Za-z_.][A-Za-z0-9_.]*)\^([0-9]+)", piece)
+    if power is not None:
+        inside = power.group(1)
+        if inside.startswith("("):
+            raise UserInputError(
+                f"term {piece!r}: in an R formula (a + b)^{power.group(2)} means all interactions of a and b up to "
+                f"order {power.group(2)}; write them out, e.g. a*b for (a + b)^2")
+        raise UserInputError(
+            f"term {piece!r}: in an R formula {inside}^{power.group(2)} is {inside} crossed with itself, which is "
+            f"just {inside} (lme4 fits {inside}, not its power); write I({inside}^{power.group(2)}) for the power, "
+            f"or {inside}")
+
     if "*" in piece:
         factors = [_fixed_factor(f, piece) for f in piece.split("*")]
         return ["##".join(factors)]
@@ -108,6 +172,9 @@ def _single(piece: str) -> str:
 
 def _fixed_factor(piece: str, whole: str) -> str:
     """One factor inside an interaction: c.x for a column, i.g for factor(g)."""
+    refusal = _function_refusal(piece)
+    if refusal is not None:
+        raise refusal
     factor = _FACTOR_RE.match(piece)
     if factor:
         return f"i.{factor.group(1)}"

@@ -20,13 +20,23 @@ METHODS = ("REML", "ML")
 DF_METHODS = ("residual", "repeated", "anova", "satterthwaite", "kroger")
 REML_ONLY_DF_METHODS = ("satterthwaite", "kroger")
 COVARIANCES = ("independent", "unstructured", "identity", "exchangeable")
+
+
+def _abbreviations(word: str, shortest: int) -> tuple[str, ...]:
+    """Every abbreviation Stata accepts for ``word``: its first ``shortest`` letters or more."""
+    return tuple(word[:n] for n in range(shortest, len(word) + 1))
+
+
+# Stata's minimal abbreviations: ind, un, id, ex (covariance types); cov (the option); noc (noconstant,
+# xtmixed's; mixed's is nocons, and noc cannot be mistaken for another option here).
 _COVARIANCE_ABBREVIATIONS = {
-    "ind": "independent", "inde": "independent", "indep": "independent", "independent": "independent",
-    "un": "unstructured", "uns": "unstructured", "unstr": "unstructured", "unstructured": "unstructured",
-    "id": "identity", "ident": "identity", "identity": "identity",
-    # Stata's minimal abbreviation of exchangeable is ex.
-    **{"exchangeable"[:n]: "exchangeable" for n in range(2, len("exchangeable") + 1)},
+    abbreviation: name for name, shortest in (("independent", 3), ("unstructured", 2), ("identity", 2),
+                                              ("exchangeable", 2))
+    for abbreviation in _abbreviations(name, shortest)
 }
+_COVARIANCE_OPTION = _abbreviations("covariance", 3)
+_NOCONSTANT_OPTION = _abbreviations("noconstant", 3)
+_DISPLAY_OPTIONS = {**{word: "variance" for word in _abbreviations("variance", 3)}, "stddev": "stddev"}
 
 
 @dataclass
@@ -112,15 +122,23 @@ class ModelSpec:
                 raise UserInputError(f"level {level.name}: noconstant with no slopes leaves no random effect")
             _check_slopes(level)
         _check_fixed_terms(self.fixed)  # however the spec is made (text, window, JSON)
+        _check_outcome_not_reused(self)
 
     # ----- text forms -------------------------------------------------------------------------
     @classmethod
     def parse(cls, text: str, method: str | None = None) -> "ModelSpec":
         """Parse Stata `mixed` syntax; `method` (REML/ML) overrides a `reml`/`ml` option in the text."""
         from engine.glmm.spec import parse_glmer_call, split_glmm_text
+        from engine.r_calls import call_name, normalised_call, parse_lmer_call
+        from engine.stata_command_words import check_command_word
 
-        if text.lstrip().startswith("glmer("):  # lme4's call for binary and count outcomes
-            return parse_glmer_call(text)
+        call = call_name(text)
+        if call == "glmer":  # lme4's call for binary and count outcomes
+            spec = parse_glmer_call(normalised_call(text))
+            return spec.replace(method=method) if method else spec
+        if call == "lmer":
+            return parse_lmer_call(text, method)
+        check_command_word(text)
         text, glmm_fields = split_glmm_text(text)
         spec = _parse_stata(text, method)
         return spec.replace(**glmm_fields) if glmm_fields else spec
@@ -166,12 +184,15 @@ class ModelSpec:
                     inner = "1" if term == "_cons" else f"0 + {term}"
                     pieces.append(f"({inner} | {group})")
         formula = f"{self.outcome} ~ " + " + ".join(pieces)
-        exchangeable = [level for level in self.levels if level.covariance == "exchangeable" and len(level.terms) > 1]
-        if exchangeable:
-            # lme4 has no exchangeable structure; the pieces above would silently fit another model.
-            nlme = ", ".join(f"{level.name} = pdCompSymm(~ {' + '.join(level.slopes) or '1'}"
-                             f"{'' if level.intercept else ' - 1'})" for level in exchangeable)
-            formula += f"  # lme4 has no exchangeable covariance: use nlme, random = list({nlme})"
+        nlme_classes = {"exchangeable": "pdCompSymm", "identity": "pdIdent"}
+        unmapped = [level for level in self.levels if level.covariance in nlme_classes and len(level.terms) > 1]
+        if unmapped:
+            # lme4 has no exchangeable or identity (equal variances) structure; the pieces above would
+            # silently fit another model (independent variances).
+            nlme = ", ".join(f"{level.name} = {nlme_classes[level.covariance]}(~ {' + '.join(level.slopes) or '1'}"
+                             f"{'' if level.intercept else ' - 1'})" for level in unmapped)
+            kinds = " or ".join(sorted({level.covariance for level in unmapped}))
+            formula += f"  # lme4 has no {kinds} covariance: use nlme, random = list({nlme})"
         return formula
 
     @property
@@ -258,7 +279,16 @@ def _split_options(text: str) -> tuple[str, list[tuple[str, str]]]:
     body, _, options = text.partition(",")
     _check_parentheses(options)
     parsed = [(m.group(1).lower(), (m.group(2) or "").strip()) for m in _OPTION_RE.finditer(options)]
+    _check_leftover(options)
     return body.strip(), parsed
+
+
+def _check_leftover(options: str) -> None:
+    """Refuse text between options that is no option (``, reml 7``, ``, reml = TRUE``): it was skipped."""
+    leftover = _OPTION_RE.sub(" ", options).replace(",", " ").split()
+    if leftover:
+        raise UserInputError(f"cannot read {' '.join(leftover)!r} in the options {options.strip()!r}: options are "
+                             f"words, some with an argument in parentheses, e.g. covariance(unstructured) reml")
 
 
 def _check_parentheses(options: str) -> None:
@@ -292,9 +322,23 @@ def _options_go_last(option: str, where: str, last_level: str) -> UserInputError
         f"only that level's noconstant and covariance()")
 
 
+def _dfmethod_option(found: str | None, argument: str, original: str) -> str | None:
+    """The df method an option names; an empty dfmethod() and two different ones are refused."""
+    if not argument.strip():
+        raise UserInputError(f"dfmethod() in {original.strip()!r} needs a method: {', '.join(DF_METHODS)}")
+    chosen = parse_dfmethod(argument)
+    if found is not None and chosen != found:
+        raise UserInputError(f"the model {original.strip()!r} gives two df methods ({found}, {chosen}): choose one")
+    return chosen
+
+
 def _parse_stata(text: str, method: str | None) -> ModelSpec:
+    from engine.stata_command_words import check_fixed_words
+
     original = text
     text = text.strip()
+    # xtmixed (Stata 12 and before) fits by REML unless mle is given; mixed (Stata 13 on) by ML.
+    default_method = "REML" if re.match(r"^xtmixed\b", text) else "ML"
     text = re.sub(r"^(xtmixed|mixed)\s+", "", text)
     if not text:
         raise UserInputError("the model is empty: write the outcome first, e.g. 'perform tutoring || school_id:'")
@@ -303,19 +347,25 @@ def _parse_stata(text: str, method: str | None) -> ModelSpec:
     tokens = fixed_body.split()
     if not tokens:
         raise UserInputError(f"no outcome in model {original!r}: write the outcome first")
+    check_fixed_words(tokens, original)
     outcome, fixed = tokens[0], tokens[1:]
     constant = True
     found_method = None
     dfmethod = None
+    last_level = equations[-1].partition(":")[0].strip()
     for name, argument in fixed_options:
-        if name in ("nocons", "noconstant"):
+        if name in _NOCONSTANT_OPTION:
             constant = False
         elif name in _METHOD_OPTIONS and len(equations) == 1:  # no levels: the fixed part is the end
             found_method = _method_option(found_method, name, original)
         elif name in _METHOD_OPTIONS:
-            raise _options_go_last(name, "is in the fixed part", equations[-1].partition(":")[0].strip())
+            raise _options_go_last(name, "is in the fixed part", last_level)
         elif name in _DFMETHOD_OPTION:
-            dfmethod = parse_dfmethod(argument)
+            dfmethod = _dfmethod_option(dfmethod, argument, original)
+        elif name in _DISPLAY_OPTIONS and len(equations) == 1:
+            continue  # display choice, read by stated_display
+        elif name in _DISPLAY_OPTIONS:
+            raise _options_go_last(name, "is in the fixed part", last_level)
         else:
             raise UserInputError(f"unknown option {name!r} in the fixed-effects part of {original!r}")
     levels = []
@@ -327,42 +377,38 @@ def _parse_stata(text: str, method: str | None) -> ModelSpec:
         name = name.strip()
         if not name or " " in name:
             raise UserInputError(f"bad level name {name!r} in {equation!r}")
+        is_last = position == len(equations) - 1
+        for option, argument in options:  # the options of the whole model, wherever the level
+            if option in _METHOD_OPTIONS and is_last:
+                found_method = _method_option(found_method, option, original)
+            elif option in _METHOD_OPTIONS:
+                raise _options_go_last(option, f"is at level {name}, which is not the last", last_level)
+            elif option in _DFMETHOD_OPTION:
+                dfmethod = _dfmethod_option(dfmethod, argument, original)
         if name == "_all":
             from engine.mixed.crossed.spec_text import parse_stata_crossed
 
             levels.append(parse_stata_crossed(equation, slope_text, options,
                                               [lv.name for lv in levels if not lv.crossed]))
-            for option, argument in options:
-                if option in ("reml", "ml", "mle"):
-                    found_method = "REML" if option == "reml" else "ML"
-                elif option in _DFMETHOD_OPTION:
-                    dfmethod = parse_dfmethod(argument)
             continue
         level = Level(name=name, slopes=slope_text.split())
-        covariances = {_COVARIANCE_ABBREVIATIONS.get(a.lower(), a) for o, a in options
-                       if o in ("cov", "cova", "covar", "covariance")}
+        _check_factor_slopes(level, equation)
+        covariances = {_COVARIANCE_ABBREVIATIONS.get(a.lower(), a) for o, a in options if o in _COVARIANCE_OPTION}
         if len(covariances) > 1:
             raise UserInputError(f"level {name}: more than one covariance() given ({', '.join(sorted(covariances))}); "
                                  f"give one")
         for option, argument in options:
-            if option in ("nocons", "noconstant"):
+            if option in _NOCONSTANT_OPTION:
                 level.intercept = False
-            elif option in ("cov", "cova", "covar", "covariance"):
+            elif option in _COVARIANCE_OPTION:
                 key = argument.lower()
                 if key not in _COVARIANCE_ABBREVIATIONS:
                     raise UserInputError(
                         f"level {name}: covariance({argument}) is not supported; use independent, unstructured, "
                         f"identity or exchangeable")
                 level.covariance = _COVARIANCE_ABBREVIATIONS[key]
-            elif option in _METHOD_OPTIONS and position == len(equations) - 1:
-                found_method = _method_option(found_method, option, original)
-            elif option in _METHOD_OPTIONS:
-                raise _options_go_last(option, f"is at level {name}, which is not the last",
-                                       equations[-1].partition(":")[0].strip())
-            elif option in _DFMETHOD_OPTION:
-                dfmethod = parse_dfmethod(argument)
-            elif option in ("stddev", "variance", "var"):
-                continue  # display choices; the report has its own switch
+            elif option in _METHOD_OPTIONS or option in _DFMETHOD_OPTION or option in _DISPLAY_OPTIONS:
+                continue  # read above (method, df method) or by stated_display (display choices)
             else:
                 raise UserInputError(f"unknown option {option!r} at level {name}")
         if len(level.terms) == 1:
@@ -372,11 +418,37 @@ def _parse_stata(text: str, method: str | None) -> ModelSpec:
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise UserInputError(f"level {repeated[0]} appears more than once in the model")
-    chosen = (method or found_method or "ML").upper()
+    chosen = (method or found_method or default_method).upper()
     return ModelSpec(outcome=outcome, fixed=fixed, levels=levels, method=chosen, constant=constant, dfmethod=dfmethod)
 
 
-_DFMETHOD_OPTION = ("dfm", "dfme", "dfmet", "dfmeth", "dfmetho", "dfmethod")
+def _check_factor_slopes(level: Level, equation: str) -> None:
+    """Stata's ``|| school: R.x`` (effects of x's values within each school) has no counterpart here."""
+    factor = next((slope for slope in level.slopes if re.match(r"^[Rr]\.", slope)), None)
+    if factor is not None:
+        variable = factor[2:]
+        raise UserInputError(
+            f"{equation.strip()!r}: {factor} at a level other than _all (one effect per {level.name} and "
+            f"{variable} cell) is not supported; make one id column for the {level.name}-{variable} combination "
+            f"and give it its own level, or write '|| {level.name}: || {variable}:' (which adds a {level.name} "
+            f"intercept), or '|| _all: {factor}' for a factor crossed with the levels")
+
+
+_DFMETHOD_OPTION = _abbreviations("dfmethod", 3)
+
+
+def _check_outcome_not_reused(spec: "ModelSpec") -> None:
+    """The outcome as a predictor, random slope or level id would explain itself (R drops it with a
+    warning; here it is refused)."""
+    from engine.design_matrix import term_variables
+
+    where = ("a fixed effect" if spec.outcome in term_variables(spec.fixed) else
+             next((f"a random slope at level {level.name}" for level in spec.levels if spec.outcome in level.slopes),
+                  None) or
+             next(("a level id" for level in spec.levels if spec.outcome in level.grouping or
+                   spec.outcome == level.name), None))
+    if where:
+        raise UserInputError(f"the outcome {spec.outcome!r} is also {where} in the model: it cannot explain itself")
 
 
 def _check_fixed_terms(fixed: list[str]) -> None:
@@ -391,6 +463,9 @@ def _check_slopes(level: Level) -> None:
         if slope == "_cons":
             raise UserInputError(f"level {level.name}: '_cons' is the random intercept, in the model unless "
                                  f"noconstant is given; do not list it as a slope")
+        if "(" in slope or ")" in slope:
+            raise UserInputError(f"level {level.name}: {slope!r} is not a column; options such as covariance(...) "
+                                 f"go after a comma: '|| {level.name}: x, {slope}'")
         if ":" in slope or "|" in slope:
             raise UserInputError(f"level {level.name}: {slope!r} is not a column; levels are written "
                                  f"'|| id:' with one colon, slopes after it")
@@ -404,9 +479,34 @@ def _check_slopes(level: Level) -> None:
 
 def stated_method(text: str) -> str | None:
     """The method (REML or ML) written as an option in model text, or None when none is written."""
-    if text.strip().startswith(("glmer(", "glmer ")):  # an lme4 call: GLMMs are fitted by ML, no option
+    from engine.r_calls import call_name, stated_lmer_method
+
+    call = call_name(text)
+    if call == "glmer":  # an lme4 call: GLMMs are fitted by ML, no option
         return None
+    if call == "lmer":
+        return stated_lmer_method(text)
     return _parse_stata(text, None).method if _has_method_option(text) else None
+
+
+def stated_display(text: str) -> str | None:
+    """'variance' or 'stddev' when the model text asks for that display of the random effects
+    (Stata's ``variance`` / ``var`` and ``stddev`` options), else None.
+
+    Raises
+    ------
+    UserInputError
+        When both are written.
+    """
+    from engine.r_calls import call_name
+
+    if call_name(text):
+        return None
+    found = {_DISPLAY_OPTIONS[name] for equation in text.split("||")
+             for name, _ in _split_options(equation)[1] if name in _DISPLAY_OPTIONS}
+    if len(found) > 1:
+        raise UserInputError(f"the model {text.strip()!r} asks for both variance and stddev: choose one")
+    return found.pop() if found else None
 
 
 def _has_method_option(text: str) -> bool:

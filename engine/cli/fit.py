@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
                   [("DATA", args.data)])
     check_interval_arguments(args)
     spec = spec_from_arguments(args)
+    variances = variances_from_arguments(args.variance, args.model if not getattr(args, "formula", None) else [])
     for option, path in (("--predict", args.predict), ("--ranef", args.ranef)):
         if path:
             predictions.check_output_path(path, option)
@@ -70,9 +71,9 @@ def run(args: argparse.Namespace) -> int:
     result = fit_mixed(dataset.frame, spec)
     apply_interval_arguments(args, result, dataset.frame)
     if args.report:
-        write_command_line_report(result, args.data, args.report, variances=args.variance)
+        write_command_line_report(result, args.data, args.report, variances=variances)
     if not args.quiet:
-        print(format_fit_report(result, variances=args.variance))
+        print(format_fit_report(result, variances=variances))
     if args.json:
         write_json(result.to_dict(), args.json)
     if args.predict:
@@ -100,6 +101,19 @@ def spec_from_arguments(args: argparse.Namespace):
         spec = spec.replace(dfmethod=parse_dfmethod(args.dfmethod))
     spec.centering = centerings_from_arguments(args)
     return spec
+
+
+def variances_from_arguments(flag: bool, models: list[str] | None) -> bool:
+    """Whether to report variances: --variance, or Stata's ``variance`` (``var``) option in a model;
+    ``stddev`` in a model together with --variance is a conflict, refused."""
+    from engine.model_spec import stated_display
+
+    stated = {stated_display(text) for text in models or []} - {None}
+    if len(stated) > 1:
+        raise UserInputError("the models ask for both variance and stddev: choose one")
+    if flag and stated == {"stddev"}:
+        raise UserInputError("--variance conflicts with 'stddev' in the model: give the display once")
+    return flag or stated == {"variance"}
 
 
 def add_dfmethod_argument(parser: argparse.ArgumentParser) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from engine.cli.fit import add_centering_arguments, centerings_from_arguments, parse_model_with_method, write_json
+from engine.cli.fit import (add_centering_arguments, centerings_from_arguments, parse_model_with_method,
+                            variances_from_arguments, write_json)
 
 
 def register(subparsers) -> None:
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out and not args.out.lower().endswith(MODEL_TABLE_FORMATS + (".htm",)):
         raise UserInputError(f"--out {args.out}: unknown table format; use {', '.join(MODEL_TABLE_FORMATS)}")
     check_outputs([("--out", args.out), ("--json", args.json)], [("DATA", args.data)])
+    variances = variances_from_arguments(args.variance, args.model)
     centering = centerings_from_arguments(args)
     specs = []
     for text in args.model:
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         specs.append(spec)
     frame = read_data(args.data).frame
     results = [fit_mixed(frame, spec, predict=False) for spec in specs]
-    table = build_model_table(results, args.title or None, interval=args.interval, variances=args.variance)
+    table = build_model_table(results, args.title or None, interval=args.interval, variances=variances)
     if not args.quiet:
         for item in centering:
             print(f"Centring: {item.describe()}")

@@ -80,6 +80,8 @@ def fit_single_level(data, spec, family: Family, offset: np.ndarray, started: fl
         options.append(f"offset({spec.offset})")
     if spec.exposure:
         options.append(f"exposure({spec.exposure})")
+    if spec.eform:  # odds ratios / incidence-rate ratios, as for the multilevel models
+        options.append("irr" if family.name == "poisson" else "or")
     if options:
         command += ", " + " ".join(options)
     result = FitResult(
@@ -89,6 +91,10 @@ def fit_single_level(data, spec, family: Family, offset: np.ndarray, started: fl
         dropped_rows=data.dropped_rows, n_params=len(names), vcov=cov_beta.tolist(), spec=spec, dfmethod="z",
         family=family.name, link=family.link, nagq=spec.nagq)
     result.notes += sample_notes(data)
+    if spec.eform:
+        from engine.glmm.fit import exponentiated
+
+        result.fixed_eform = [exponentiated(row) for row in fixed]
     result.fitted = family.expected(eta)
     result.fitted_fixed_only = result.fitted
     result.residuals = y - result.fitted

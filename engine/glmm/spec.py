@@ -30,6 +30,10 @@ def split_glmm_text(text: str) -> tuple[str, dict]:
     kept_equations = []
     for equation in stripped[match.end():].split("||"):
         body, comma, options = equation.partition(",")
+        leftover = _OPTION.sub(" ", options).replace(",", " ").split()
+        if leftover:  # text that is no option would be dropped with the options taken out here
+            raise UserInputError(f"cannot read {' '.join(leftover)!r} in the options {options.strip()!r}: options are "
+                                 f"words, some with an argument in parentheses, e.g. intpoints(7) or")
         kept = []
         for option in _OPTION.finditer(options):
             name, argument = option.group(1).lower(), (option.group(2) or "").strip()
@@ -38,25 +42,35 @@ def split_glmm_text(text: str) -> tuple[str, dict]:
                     raise UserInputError(f"intpoints({argument}) must be a whole number from 1 to 100")
                 settings["nagq"] = int(argument)
             elif name == "laplace":
-                settings["nagq"] = 1
+                settings["laplace_named"] = True
             elif name in ("intmethod", "intm", "intme", "intmet", "intmeth", "intmetho"):
                 if argument.lower() not in ("laplace", "mcaghermite", "mcagh", "aghermite"):
                     raise UserInputError(f"intmethod({argument}) is not supported; use laplace or mcaghermite "
                                          f"(adaptive quadrature at each group's mode and curvature)")
                 if argument.lower() == "laplace":
-                    settings["nagq"] = 1
+                    settings["laplace_named"] = True
             elif name in ("or", "irr", "eform"):
                 settings["eform"] = True
             elif name in ("binomial", "binom", "binomi", "binomia"):
                 if not argument:
                     raise UserInputError("binomial() needs the variable holding the number of trials")
+                if not re.fullmatch(r"[A-Za-z_]\w*", argument):  # Stata's binomial(#N)
+                    raise UserInputError(f"binomial({argument}): give the number of trials as a variable "
+                                         f"(binomial(n)), not a number")
                 settings["binomial"] = argument
             elif name in ("offset", "exposure"):
                 if not argument:
                     raise UserInputError(f"{name}() needs a variable name")
                 settings[name] = argument
             elif name in ("family", "fam", "fami", "famil"):
-                settings["family"] = argument.lower()
+                words = argument.split()
+                if len(words) == 2 and words[0].lower() in ("binomial", "binom", "binomi", "binomia"):
+                    if not re.fullmatch(r"[A-Za-z_]\w*", words[1]):  # Stata's family(binomial #N)
+                        raise UserInputError(f"family({argument}): give the number of trials as a variable "
+                                             f"(family(binomial n) or binomial(n)), not a number")
+                    settings["binomial"] = words[1]
+                    words = words[:1]
+                settings["family"] = " ".join(words).lower()
             elif name == "link":
                 settings["link"] = argument.lower()
             elif name in ("reml",):
@@ -65,6 +79,8 @@ def split_glmm_text(text: str) -> tuple[str, dict]:
             else:
                 kept.append(option.group(0))
         kept_equations.append(body + (comma + " " + " ".join(kept) if kept else ""))
+    if settings.pop("laplace_named", False) and settings["nagq"] > 1:
+        raise UserInputError(f"intpoints({settings['nagq']}) and laplace (one point) contradict each other: give one")
     chosen_family = settings.pop("family", None) or family
     if chosen_family is None:
         raise UserInputError("meglm needs family(binomial) or family(poisson); or write melogit, meprobit or mepoisson")
@@ -167,14 +183,16 @@ def parse_glmer_call(text: str):
     if not inner.endswith(")"):
         raise UserInputError("glmer(...) is missing its closing parenthesis")
     arguments = _split_top_level(inner[:-1], ",")
-    formula, settings = arguments[0].strip(), {"family": "binomial", "link": "logit", "nagq": 1}
-    for argument in arguments[1:]:
+    settings = {"family": "binomial", "link": "logit", "nagq": 1}
+    for position, argument in enumerate(arguments[1:], start=1):
         name, equals, value = argument.partition("=")
         name, value = name.strip(), value.strip()
+        if not equals and position in (1, 2):  # R's glmer(formula, data, family)
+            name, equals, value = ("data" if position == 1 else "family"), "=", argument.strip()
         if not equals:
             raise UserInputError(f"glmer argument {argument.strip()!r} needs a name (family = ..., nAGQ = ...)")
         if name == "family":
-            match = _GLMER_FAMILY.match(value)
+            match = _GLMER_FAMILY.match(re.sub(r"^([\"'])(\w+)\1$", r"\2", value))  # R also takes "poisson"
             if match is None:
                 raise UserInputError(f"family = {value} is not supported; use binomial, binomial(link = \"probit\") or poisson")
             settings["family"] = match.group(1)
@@ -185,8 +203,11 @@ def parse_glmer_call(text: str):
             settings["nagq"] = int(value)
         elif name in ("data", "control", "verbose"):
             continue  # the data come from the data file; the engine's own controls apply
+        elif name == "offset":  # glmer(..., offset = log(days)): the same as offset(log(days)) in the formula
+            arguments[0] += f" + offset({value})"
         else:
             raise UserInputError(f"glmer argument {name!r} is not supported")
+    formula = re.sub(r"^\s*formula\s*=\s*", "", arguments[0]).strip()
     if "~" not in formula:
         raise UserInputError(f"glmer's first argument must be a formula (y ~ x + (1|group)), not {formula!r}")
     outcome, right = (part.strip() for part in formula.split("~", 1))
@@ -200,6 +221,8 @@ def parse_glmer_call(text: str):
         term = term.strip()
         offset = re.fullmatch(r"offset\(\s*(log\(\s*(\w+)\s*\)|\w+)\s*\)", term)
         if offset is not None:
+            if "offset" in settings or "exposure" in settings:  # R would add them up
+                raise UserInputError("glmer: give one offset (offset(v) or offset(log(v))), not several")
             if offset.group(2):
                 settings["exposure"] = offset.group(2)
             else:
