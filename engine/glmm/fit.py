@@ -328,6 +328,11 @@ def _slope_rows(spec, criterion, theta, free, cov_theta):
             for a in range(cov.q):
                 for b in range(a + 1, cov.q):
                     se = None
+                    if abs(corr[a, b]) >= 1 - 1e-6 and min(sd[a], sd[b]) > BOUNDARY_SD:  # glmer: singular fit
+                        warnings.append(
+                            f"The correlation of {terms[b]} and {terms[a]} at level {level.name} is estimated at "
+                            f"{corr[a, b]:+.0f} (on the boundary): their covariance matrix is singular. No standard "
+                            f"error is reported for it; consider covariance(independent) or fewer random slopes.")
                     if cov_psi is not None and abs(corr[a, b]) < 1 - 1e-6:
                         se = float(np.sqrt(max(cov_psi[position, position], 0.0)))
                     corr_entries.append((terms[a], terms[b], corr[a, b], se, sd[a] * sd[b] * corr[a, b]))
