@@ -11,11 +11,11 @@ import pandas as pd
 
 from engine.errors import UserInputError
 from engine.glmm.criterion import GlmmCriterion
-from engine.glmm.diagnostics import data_warnings
+from engine.glmm.diagnostics import data_warnings, glmm_structure_warnings
 from engine.glmm.family import Family
 from engine.glmm.glm import fit_glm
 from engine.glmm.optimize import BOUNDARY_SD, covariance_of_estimates, minimise_glmm
-from engine.mixed.hierarchy import build_hierarchy, nesting_notes, structure_warnings
+from engine.mixed.hierarchy import build_hierarchy, nesting_notes
 from engine.mixed.inference import Z_975, _log_scale_row, fixed_effect_rows, lr_test_vs_linear, wald_test
 from engine.mixed.prepare import prepare_model_data
 from engine.mixed.threads import single_threaded_blas
@@ -79,9 +79,10 @@ def _fit_glmm(frame, spec, start_theta, predict, should_stop, on_iteration) -> F
     n_free = int(free_levels.sum())
     state = criterion.modes.solve(theta, criterion.fixed_part(beta))
 
-    warnings = structure_warnings(hierarchy, data.frame) if hierarchy.n_levels else []
+    warnings, structure_notes = glmm_structure_warnings(hierarchy, data.frame, family)
     data_problems, data_notes = data_warnings(family, spec, y, x, names, hierarchy, beta)
     warnings += data_problems
+    data_notes = structure_notes + data_notes
     cov_beta = _fixed_effects_covariance(cov_all, n_free, len(names), warnings)
     for index, level in enumerate(spec.levels):
         if theta[index] <= BOUNDARY_SD:
@@ -252,9 +253,10 @@ def _fit_general(data, spec, family, start_theta, predict, should_stop, on_itera
     cov_all, free = covariance_in_theta(criterion, optimum.params)
     n_free = int(free.sum())
     state = criterion.modes.solve(theta, criterion.fixed_part(beta), need_sds=True)
-    warnings = structure_warnings(hierarchy, data.frame)
+    warnings, structure_notes = glmm_structure_warnings(hierarchy, data.frame, family)
     data_problems, data_notes = data_warnings(family, spec, y, x, names, hierarchy, beta)
     warnings += data_problems
+    data_notes = structure_notes + data_notes
     cov_beta = _fixed_effects_covariance(cov_all, n_free, len(names), warnings)
     sd_rows, var_rows, boundary = _slope_rows(spec, criterion, theta, free, None if cov_all is None else cov_all[:n_free, :n_free])
     warnings += boundary
