@@ -407,3 +407,25 @@ def test_slope_model_ses_are_as_exact_as_glmer():
     case, result = fit("poisson_site_slope")
     for term, (_, se) in case["fixed"].items():
         assert relative_error(result.coef(term).se, se) < 1e-5, term
+
+
+@pytest.mark.parametrize("data, model, message", [
+    ("unseen_binomial.csv", "melogit s x || g:, binomial(20)", "binomial(20): give the variable holding each row's"),
+    ("unseen_binomial.csv", "glmer(cbind(s, n) ~ x + (1 | g), family = binomial)", "cbind(successes, trials - successes)"),
+    ("unseen_binomial.csv", "glmer(s / n ~ x + (1 | g), family = binomial, weights = n)", "'weights' is not supported"),
+    ("unseen_logit_slope.csv", "glmer(y ~ x + (1 | g), family = binomial(link = \"cloglog\"))", "not 'cloglog'"),
+    ("unseen_logit_slope.csv", "melogit y x || g: x, intpoints(7)", "needs a single level with a random intercept"),
+    ("unseen_logit_slope.csv", "melogit y x || g:, intmethod(mvaghermite)", "intmethod(mvaghermite) is not supported"),
+    ("unseen_counts.csv", "melogit count x || region:", "must be 0 or 1 for a logit model"),
+    ("unseen_counts.csv", "mepoisson count x || region:, offset(log(t))", "nested parentheses"),
+])
+def test_unsupported_models_are_refused_with_one_line(data, model, message, capsys):
+    """Binary and count models the engine does not fit: `main.py fit` prints one line naming the
+    problem and exits with code 2 (no traceback, nothing fitted without the term)."""
+    from engine.cli import build_parser, run_command
+
+    code = run_command(build_parser().parse_args(["fit", str(DATA / data), "--model", model]))
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]

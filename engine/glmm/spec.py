@@ -50,6 +50,9 @@ def split_glmm_text(text: str) -> tuple[str, dict]:
             elif name in ("binomial", "binom", "binomi", "binomia"):
                 if not argument:
                     raise UserInputError("binomial() needs the variable holding the number of trials")
+                if re.fullmatch(r"[0-9.]+", argument):  # Stata's binomial(#): not offered, and no column is named so
+                    raise UserInputError(f"binomial({argument}): give the variable holding each row's number of "
+                                         f"trials; for the same number in every row, make a column holding {argument}")
                 settings["binomial"] = argument
             elif name in ("offset", "exposure"):
                 if not argument:
