@@ -429,3 +429,17 @@ def test_unsupported_models_are_refused_with_one_line(data, model, message, caps
     assert code == 2 and captured.out == ""
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+
+
+@pytest.mark.parametrize("method", ["profile", "bootstrap"])
+def test_profile_and_bootstrap_intervals_are_refused_for_binary_and_count_fits(method, capsys):
+    """Both work on the linear model's likelihood (profile stopped with a RuntimeError, bootstrap with a
+    KeyError on the residual sd): a GLMM keeps its Wald intervals and the request is refused."""
+    from engine.cli import build_parser, run_command
+
+    arguments = ["fit", str(DATA / "unseen_binomial.csv"), "--model", "melogit s x || g:, binomial(n)", "--ci", method]
+    code = run_command(build_parser().parse_args(arguments + (["--reps", "20"] if method == "bootstrap" else [])))
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.err.strip().splitlines()[-1].startswith(f"error: {method}")
+    assert "binary and count fits (melogit, meprobit, mepoisson) report Wald intervals" in captured.err
