@@ -41,10 +41,23 @@ def _columns_for_term(names: list[str], term: str) -> list[str]:
         out = _columns_for_term(names, factors[0]) + _columns_for_term(names, factors[1])
         return out + _columns_for_term(names, "#".join(factors))
     factors = term.split("#")
-    return [name for name in names if _matches(name, factors)]
+    return [name for name in names if _matches(name, factors, _factor_variables(names))]
 
 
-def _matches(column: str, factors: list[str]) -> bool:
+def _factor_variables(names: list[str]) -> set[str]:
+    """Variables some column shows as a factor level: alone ("c.f" is level c of f, since a continuous
+    main effect is named "f"), or in an interaction with a level other than "c"."""
+    found = set()
+    for name in names:
+        pieces = name.split("#")
+        for piece in pieces:
+            level, dot, variable = piece.partition(".")
+            if dot and (len(pieces) == 1 or level != "c"):
+                found.add(variable)
+    return found
+
+
+def _matches(column: str, factors: list[str], factor_variables: set[str] = frozenset()) -> bool:
     pieces = column.split("#")
     if len(pieces) != len(factors):
         return False
@@ -54,7 +67,8 @@ def _matches(column: str, factors: list[str]) -> bool:
         categorical = bool(_CATEGORICAL.match(factor)) or (interaction and not _CONTINUOUS.match(factor))
         if categorical:
             level, dot, name = piece.partition(".")
-            if not dot or name != variable or level == "c":
+            # "c.f" is c. (continuous) f unless f is a factor of the model: then it is its level "c"
+            if not dot or name != variable or (level == "c" and variable not in factor_variables):
                 return False
         elif piece not in (variable, f"c.{variable}"):
             return False

@@ -443,3 +443,20 @@ def test_profile_and_bootstrap_intervals_are_refused_for_binary_and_count_fits(m
     assert code == 2
     assert captured.err.strip().splitlines()[-1].startswith(f"error: {method}")
     assert "binary and count fits (melogit, meprobit, mepoisson) report Wald intervals" in captured.err
+
+
+def test_wald_test_of_a_letter_coded_factor_after_a_glmm():
+    """Stata's `test` after melogit: the fit carries what the test needs (it said "no test
+    information"), and i.f takes every level's column. A level named c is the column c.f, which the
+    term matcher took for c. (continuous) f and left out: chi2(1) instead of chi2(2), also for
+    linear fits. glmer: t(b) solve(vcov) b over fb, fc of y ~ x + f + (1 | g) = 22.749782."""
+    from engine.wald_tests import joint_test
+
+    frame = pd.read_csv(DATA / "unseen_logit_slope.csv")
+    result = fit_mixed(frame, ModelSpec.parse("melogit y x i.f || g:"))
+    test = joint_test(result, ["i.f"])
+    assert test.columns == ["b.f", "c.f"] and test.df1 == 2
+    assert test.chi2 == pytest.approx(22.749782, rel=2e-4)
+    interaction = fit_mixed(frame, ModelSpec.parse("mixed y c.x##i.f || g:"))
+    assert joint_test(interaction, ["i.f"]).columns == ["b.f", "c.f"]
+    assert joint_test(interaction, ["c.x#i.f"]).columns == ["c.x#b.f", "c.x#c.f"]

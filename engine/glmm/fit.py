@@ -369,6 +369,10 @@ def _result(spec, family, data, names, beta, cov_beta, has_covariance, loglik, l
         family=family.name, link=family.link, nagq=spec.nagq, integration=integration_name(spec.nagq),
     )
     result.random_variances = var_rows
+    if has_covariance:  # Wald chi2 tests of terms (Stata's test after melogit), as linear fits carry
+        from engine.mixed.ddf import FixedEffectsInference
+
+        result.inference = FixedEffectsInference(list(names), np.asarray(beta, float), np.asarray(cov_beta), None)
     # The sds held at zero, for Monte Carlo's "at 0" (the threshold the warnings use).
     result.boundary_params = [f"{row.level}:{row.param}" for row in sd_rows
                               if row.param.startswith("sd(") and row.estimate <= BOUNDARY_SD]
