@@ -351,9 +351,9 @@ def _laplace_poisson_loglik(frame, params):
 
 def test_poisson_laplace_one_level_against_glmer_and_an_exact_hessian():
     """glmer(count ~ x + offset(log(t)) + (1 | region), poisson): its deviance is rough at the 1e-6
-    level near the optimum (PIRLS stops short: at its own optimum it is 7.7e-7 below the Laplace
-    value), so numerical SEs from it move by 1e-3 with the step (0.03719 at d = 0.1, 0.03705 at
-    d = 0.01 for x). The engine's log-likelihood is that Laplace value, higher than glmer's; its
+    level near the optimum (there 7.7e-7 below the Laplace value, 1e-3 away equal to it), so numerical
+    SEs from it move by 1e-3 with the step (0.03719 at d = 0.1, 0.03705 at d = 0.01 and in glmer's
+    vcov, for x). The engine's log-likelihood is that Laplace value, higher than glmer's; its
     SEs are checked against the Hessian of an independent Laplace computation."""
     frame = pd.read_csv(DATA / "unseen_counts.csv")
     result = fit_mixed(frame, ModelSpec.parse("mepoisson count x || region:, exposure(t)"))
