@@ -460,3 +460,17 @@ def test_wald_test_of_a_letter_coded_factor_after_a_glmm():
     interaction = fit_mixed(frame, ModelSpec.parse("mixed y c.x##i.f || g:"))
     assert joint_test(interaction, ["i.f"]).columns == ["b.f", "c.f"]
     assert joint_test(interaction, ["c.x#i.f"]).columns == ["c.x#b.f", "c.x#c.f"]
+
+
+def test_quadrature_loglik_with_trials_is_the_full_one():
+    """With nAGQ > 1 glmer's logLik for successes out of trials is minus half its deviance, which
+    leaves out the saturated model's log-likelihood sum(log C(n, s) + s log(s/n) + (n - s) log(1 - s/n))
+    (as for Poisson): logLik printed -82.737265027181. The engine reports the full one, as Stata."""
+    case, result = fit("binomial_agq12")
+    frame = pd.read_csv(DATA / case["data"])
+    n, s = frame["n"].to_numpy(float), frame["s"].to_numpy(float)
+    share = s / n
+    saturated = float(np.sum(gammaln(n + 1) - gammaln(s + 1) - gammaln(n - s + 1)
+                             + np.where(s > 0, s * np.log(np.where(s > 0, share, 1)), 0)
+                             + np.where(s < n, (n - s) * np.log(np.where(s < n, 1 - share, 1)), 0)))
+    assert relative_error(result.loglik, -82.737265027181 + saturated) < 1e-6
