@@ -61,6 +61,12 @@ def apply_intervals(result: FitResult, frame: Any, request: IntervalRequest, *,
         Polled as the work proceeds; True raises ``Cancelled``.
     """
     request.check()
+    if request.method != "wald" and result.family not in (None, "gaussian"):
+        # both profile the linear model's likelihood or redraw its residuals: wrong for these outcomes
+        kind = "profile-likelihood" if request.method == "profile" else "bootstrap"
+        raise UserInputError(f"{kind} intervals are for linear mixed models; binary and count fits "
+                             f"(melogit, meprobit, mepoisson) report Wald intervals, the variances' on the log "
+                             f"scale, as Stata does")
     if request.method == "profile":
         from engine.mixed.profile import apply_profile_intervals
 

@@ -57,6 +57,7 @@ def parse_lme4_formula(formula: str, method: str | None = None):
                 fixed.append(term)
     terms = [term for piece in random_pieces for term in _random_terms(piece)]
     levels = _levels(terms)
+    fixed = fixed if constant else _first_factor_in_full(fixed, formula)
     return ModelSpec(outcome=outcome, fixed=fixed, levels=levels, method=(method or "REML"), constant=constant)
 
 
@@ -281,3 +282,24 @@ def _merge(grouping: tuple[str, ...], parts: list[_RandomTerm]):
     if sum(part.intercept for part in parts) > 1:
         raise UserInputError(f"grouping {':'.join(grouping)}: the random intercept appears twice")
     return Level(name=name, slopes=slopes, intercept=intercept, covariance="independent")
+
+
+def _first_factor_in_full(fixed: list[str], formula: str) -> list[str]:
+    """Without an intercept R codes the first factor by all its levels (``0 + factor(g)``: one
+    coefficient per level), Stata's ``ibn.g``; Stata's ``i.g, noconstant`` would drop the base level
+    and force its mean to zero. An interaction alone (``x:factor(g)``) already keeps every level."""
+    for index, term in enumerate(fixed):
+        parts = term.replace("##", "#").split("#")
+        factors = [part for part in parts if part.startswith("i.")]
+        if not factors:
+            continue
+        if term == factors[0]:
+            return fixed[:index] + ["ibn." + term[2:]] + fixed[index + 1:]
+        if "##" in term:
+            if len(parts) != 2 or len(factors) != 1:
+                raise UserInputError(f"formula {formula!r}: without an intercept, write the first factor on its own "
+                                     f"(0 + factor(g) + ...) before crossing it with other terms")
+            other = parts[0] if parts[1] == factors[0] else parts[1]
+            return fixed[:index] + [other, "ibn." + factors[0][2:], term.replace("##", "#")] + fixed[index + 1:]
+        return fixed
+    return fixed

@@ -75,3 +75,24 @@ def _constant_groups(family, spec, y, hierarchy) -> list[tuple[int, float, str]]
                 out.append((level, all_zero / count, f"At level {spec.levels[level].name}, {all_zero:,} of {count:,} groups have no events "
                            f"({spec.outcome} = 0 in every row)."))
     return out
+
+
+def glmm_structure_warnings(hierarchy: Hierarchy, frame, family: Family) -> tuple[list[str], list[str]]:
+    """(warnings, notes): the linear engine's nesting warnings, with a level of one row per group
+    judged for this outcome. A count or a number of successes out of trials has no residual
+    variance to confound such a level with: it is an observation-level effect that models
+    overdispersion (lme4's (1 | obs)), and is identified. A single 0/1 value per group is not."""
+    from engine.mixed.hierarchy import structure_warnings
+
+    warnings = structure_warnings(hierarchy, frame)
+    if not hierarchy.n_levels or hierarchy.rows_per_group(hierarchy.n_levels - 1).max() > 1:
+        return warnings, []
+    leaf = hierarchy.level_names[-1]
+    warnings = [w for w in warnings if not w.startswith(f"Level {leaf} has one observation per group")]
+    if family.name == "binomial" and family.trials is None:
+        warnings.append(f"Level {leaf} has one observation per group: with one 0/1 outcome per group its variance "
+                        f"is not identified (it only bends the link), so its estimate is not meaningful.")
+        return warnings, []
+    kind, law = ("counts", "Poisson") if family.name == "poisson" else ("successes", "binomial")
+    return warnings, [f"Level {leaf} has one observation per group: an observation-level effect, which models "
+                      f"overdispersion ({kind} more variable than the {law} distribution allows)."]

@@ -11,11 +11,11 @@ import pandas as pd
 
 from engine.errors import UserInputError
 from engine.glmm.criterion import GlmmCriterion
-from engine.glmm.diagnostics import data_warnings
+from engine.glmm.diagnostics import data_warnings, glmm_structure_warnings
 from engine.glmm.family import Family
 from engine.glmm.glm import fit_glm
 from engine.glmm.optimize import BOUNDARY_SD, covariance_of_estimates, minimise_glmm
-from engine.mixed.hierarchy import build_hierarchy, nesting_notes, structure_warnings
+from engine.mixed.hierarchy import build_hierarchy, nesting_notes
 from engine.mixed.inference import Z_975, _log_scale_row, fixed_effect_rows, lr_test_vs_linear, wald_test
 from engine.mixed.prepare import prepare_model_data
 from engine.mixed.threads import single_threaded_blas
@@ -79,9 +79,10 @@ def _fit_glmm(frame, spec, start_theta, predict, should_stop, on_iteration) -> F
     n_free = int(free_levels.sum())
     state = criterion.modes.solve(theta, criterion.fixed_part(beta))
 
-    warnings = structure_warnings(hierarchy, data.frame) if hierarchy.n_levels else []
+    warnings, structure_notes = glmm_structure_warnings(hierarchy, data.frame, family)
     data_problems, data_notes = data_warnings(family, spec, y, x, names, hierarchy, beta)
     warnings += data_problems
+    data_notes = structure_notes + data_notes
     cov_beta = _fixed_effects_covariance(cov_all, n_free, len(names), warnings)
     for index, level in enumerate(spec.levels):
         if theta[index] <= BOUNDARY_SD:
@@ -252,9 +253,10 @@ def _fit_general(data, spec, family, start_theta, predict, should_stop, on_itera
     cov_all, free = covariance_in_theta(criterion, optimum.params)
     n_free = int(free.sum())
     state = criterion.modes.solve(theta, criterion.fixed_part(beta), need_sds=True)
-    warnings = structure_warnings(hierarchy, data.frame)
+    warnings, structure_notes = glmm_structure_warnings(hierarchy, data.frame, family)
     data_problems, data_notes = data_warnings(family, spec, y, x, names, hierarchy, beta)
     warnings += data_problems
+    data_notes = structure_notes + data_notes
     cov_beta = _fixed_effects_covariance(cov_all, n_free, len(names), warnings)
     sd_rows, var_rows, boundary = _slope_rows(spec, criterion, theta, free, None if cov_all is None else cov_all[:n_free, :n_free])
     warnings += boundary
@@ -328,6 +330,11 @@ def _slope_rows(spec, criterion, theta, free, cov_theta):
             for a in range(cov.q):
                 for b in range(a + 1, cov.q):
                     se = None
+                    if abs(corr[a, b]) >= 1 - 1e-6 and min(sd[a], sd[b]) > BOUNDARY_SD:  # glmer: singular fit
+                        warnings.append(
+                            f"The correlation of {terms[b]} and {terms[a]} at level {level.name} is estimated at "
+                            f"{corr[a, b]:+.0f} (on the boundary): their covariance matrix is singular. No standard "
+                            f"error is reported for it; consider covariance(independent) or fewer random slopes.")
                     if cov_psi is not None and abs(corr[a, b]) < 1 - 1e-6:
                         se = float(np.sqrt(max(cov_psi[position, position], 0.0)))
                     corr_entries.append((terms[a], terms[b], corr[a, b], se, sd[a] * sd[b] * corr[a, b]))
@@ -362,6 +369,10 @@ def _result(spec, family, data, names, beta, cov_beta, has_covariance, loglik, l
         family=family.name, link=family.link, nagq=spec.nagq, integration=integration_name(spec.nagq),
     )
     result.random_variances = var_rows
+    if has_covariance:  # Wald chi2 tests of terms (Stata's test after melogit), as linear fits carry
+        from engine.mixed.ddf import FixedEffectsInference
+
+        result.inference = FixedEffectsInference(list(names), np.asarray(beta, float), np.asarray(cov_beta), None)
     # The sds held at zero, for Monte Carlo's "at 0" (the threshold the warnings use).
     result.boundary_params = [f"{row.level}:{row.param}" for row in sd_rows
                               if row.param.startswith("sd(") and row.estimate <= BOUNDARY_SD]
