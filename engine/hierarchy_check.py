@@ -284,7 +284,7 @@ def _outcome_values(frame: pd.DataFrame, outcome: str | None) -> np.ndarray | No
     if outcome not in frame.columns:
         raise UserInputError(f"unknown outcome column {outcome!r}")
     column = frame[outcome]
-    if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+    if not pd.api.types.is_numeric_dtype(column):  # True/False count as 1/0, as in the fit
         raise UserInputError(f"the outcome {outcome!r} is not numeric (e.g. {_show_value(column)})")
     return column.to_numpy(dtype=float)
 

@@ -26,6 +26,10 @@ def test_binary_fit_from_the_model_tab(qtbot, main_window, tmp_path):
     assert view.method_buttons["ML"].isChecked()  # binary outcomes: maximum likelihood only
     assert not view.estimator_checks["fe"].isEnabled() and not view.estimator_checks["re"].isEnabled()
     assert view.estimator_checks["ols"].text() == "Pooled logit"  # the single-level model of the family
+    # Profile and bootstrap intervals are for linear fits: only Wald can be chosen.
+    items = view.interval_combo.model()
+    assert [items.item(row).isEnabled() for row in range(view.interval_combo.count())] == [True, False, False]
+    assert view.interval_combo.currentData() == "wald"
     view.eform_check.setChecked(True)
     assert view.spec.to_stata() == MODEL + ", intpoints(1) or"
     assert view.stata_text.toPlainText() == MODEL + ", intpoints(1) or"
@@ -141,3 +145,5 @@ def test_pooled_model_beside_the_mixed_one_is_the_family_s_single_level_model(qt
     view.family_combo.setCurrentIndex(view.family_index("gaussian", "identity"))
     view._on_family_changed()
     assert view.estimator_checks["ols"].text() == "OLS" and view.estimator_checks["fe"].isEnabled()
+    items = view.interval_combo.model()
+    assert all(items.item(row).isEnabled() for row in range(view.interval_combo.count()))

@@ -31,7 +31,8 @@ def check_columns(frame: pd.DataFrame, spec: ModelSpec) -> None:
             close = [c for c in frame.columns if c.lower() == name.lower()]
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise UserInputError(f"unknown column {name!r}{hint}")
-    if not pd.api.types.is_numeric_dtype(frame[spec.outcome]) or pd.api.types.is_bool_dtype(frame[spec.outcome]):
+    # True/False outcomes count as 1/0, as in R and in pooled OLS (engine.panel_data).
+    if not pd.api.types.is_numeric_dtype(frame[spec.outcome]):
         raise UserInputError(f"the outcome {spec.outcome!r} is not numeric (e.g. {_offending(frame[spec.outcome])})")
     for level in spec.levels:
         missing = int(frame[level.name].isna().sum())

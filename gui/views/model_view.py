@@ -675,6 +675,12 @@ class ModelView(QWidget):
             check.setEnabled(not glmm or name in ("mixed", "ols"))
             if glmm and name not in ("mixed", "ols"):  # xtreg fe and re are linear estimators
                 check.setChecked(False)
+        # Profile and bootstrap intervals work on the linear model's likelihood: Wald only for these outcomes.
+        for row in range(self.interval_combo.count()):
+            if self.interval_combo.itemData(row) != "wald":
+                self.interval_combo.model().item(row).setEnabled(not glmm)
+        if glmm and self.interval_combo.currentData() != "wald":
+            self.interval_combo.setCurrentIndex(self.interval_combo.findData("wald"))
         pooled = POOLED_LABELS.get(self.family_link(), "OLS")
         self.estimator_checks["ols"].setText(pooled)
         self.estimator_checks["ols"].setToolTip(POOLED_HELP.get(family, ESTIMATOR_HELP["ols"]))
