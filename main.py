@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from importlib.machinery import ModuleSpec  # here, not in find_spec: importing it there re-enters the finder
 
 
 def keep_pyarrow_out() -> None:
@@ -31,8 +32,6 @@ class _NoNumpyF2py:
 
     @staticmethod
     def find_spec(fullname, path=None, target=None):
-        from importlib.machinery import ModuleSpec
-
         return ModuleSpec(fullname, _NoNumpyF2py) if fullname == "numpy.f2py" else None
 
     @staticmethod
