@@ -137,3 +137,13 @@ def test_noncentral_t_matches_scipy_stats(df, noncentrality):
                                stats.nct.cdf(x, df, noncentrality), rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(1 - distributions.noncentral_t_cdf(x, df, noncentrality),
                                stats.nct.sf(x, df, noncentrality), rtol=1e-9, atol=1e-15)
+
+
+def test_main_imports_without_site_packages_preloading_importlib_machinery():
+    """main.py's import finder imported ModuleSpec inside find_spec: under a Python whose start-up had
+    not yet imported importlib.machinery (python -S, or a plain interpreter outside the venv) every
+    later import re-entered the finder, a RecursionError on 'python main.py --help'."""
+    completed = subprocess.run([sys.executable, "-S", "-c", "import main, argparse, json; print('imported')"],
+                               cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr[-500:]
+    assert completed.stdout.strip().splitlines()[-1] == "imported"
