@@ -120,10 +120,14 @@ class _Sample:
     def mean_row(self, settings: dict) -> np.ndarray:
         """Mean design row over the sample with ``settings`` {variable: value} applied to every row
         (a value may also be an array with one value per row of ``distinct``)."""
+        return self.counts @ self.design_rows(settings) / self.counts.sum()
+
+    def design_rows(self, settings: dict) -> np.ndarray:
+        """The design rows of ``distinct`` (weighted by ``counts``) with ``settings`` applied."""
         from engine.design_matrix import build_fixed_design
 
         if not self.variables:
-            return np.ones(1) if self.names == ["_cons"] else np.zeros(len(self.names))
+            return np.ones((1, 1)) if self.names == ["_cons"] else np.zeros((1, len(self.names)))
         base = self.distinct
         modified = base.copy()
         for variable, value in settings.items():
@@ -137,7 +141,19 @@ class _Sample:
         design = build_fixed_design(stacked, self.spec.fixed, constant=self.spec.constant)
         if design.names != self.names:
             raise UserInputError("the design at the chosen values has other columns than the fit's")
-        return self.counts @ design.matrix[len(base):] / self.counts.sum()
+        return np.asarray(design.matrix[len(base):], dtype=float)
+
+    def measure(self, settings: dict, scale: str) -> tuple[float, np.ndarray]:
+        """The margin at ``settings`` and its gradient in the coefficients: on the linear predictor
+        (``xb``) the mean design row L with L'b; on the response scale (``mu``) the mean of
+        g^-1(x_i'b) over the rows with the delta-method gradient mean(dmu/deta_i x_i)."""
+        if scale == "xb":
+            row = self.mean_row(settings)
+            return float(row @ self.beta), row
+        rows = self.design_rows(settings)
+        mean, slope = inverse_link(self.result.link, rows @ self.beta)
+        share = self.counts / self.counts.sum()
+        return float(share @ mean), (share * slope) @ rows
 
     def resolve(self, setting: Setting) -> list:
         """The concrete values of one ``--at`` setting."""
@@ -192,8 +208,8 @@ def predictor_kinds(result: FitResult) -> tuple[list[str], list[str]]:
     return [v for v in variables if v not in factors], [v for v in variables if v in factors]
 
 
-def margins(frame: pd.DataFrame, result: FitResult, at: Sequence[Setting] = (), dydx: Optional[str] = None
-            ) -> PostEstimation:
+def margins(frame: pd.DataFrame, result: FitResult, at: Sequence[Setting] = (), dydx: Optional[str] = None,
+            scale: str = "xb") -> PostEstimation:
     """Predictive margins, or average marginal effects ``dydx``, at every combination of ``at`` values.
 
     Parameters
@@ -206,37 +222,45 @@ def margins(frame: pd.DataFrame, result: FitResult, at: Sequence[Setting] = (), 
         Predictors to set (all combinations are evaluated); empty: the overall margin.
     dydx : str, optional
         A predictor: report its average marginal effect instead of the predicted mean.
+    scale : str
+        'xb', the linear predictor (log-odds, log count for GLMMs), or 'mu', the mean of the
+        predicted probabilities or counts (GLMMs; Stata's ``predict(mu fixedonly)``); both with the
+        random effects at zero.
 
     Returns
     -------
     PostEstimation
         One row per combination (and per non-base level when ``dydx`` is a factor).
     """
+    scale = check_scale(result, scale)
     sample = _Sample(frame, result)
     grid = _grid(sample, at)
     rows = []
+    words = scale_words(result, scale)
     if dydx is None:
         for settings in grid:
-            rows.append(_with_settings(estimate(result, sample.mean_row(settings), _at_label(settings) or "_cons"),
-                                       settings))
-        title = "Predictive margins (linear prediction, fixed portion)"
+            rows.append(_with_settings(_estimate(result, *sample.measure(settings, scale),
+                                                 _at_label(settings) or "_cons"), settings))
+        title = f"Predictive margins ({words}, fixed portion)"
     else:
         sample.check_variable(dydx, "dydx")
         if dydx in {s.variable for s in at} and dydx in sample.factor_levels:
             raise UserInputError(f"dydx({dydx}) of a factor cannot be evaluated at set levels of the same factor")
         for settings in grid:
-            for label, weights in _derivatives(sample, dydx, settings):
+            for label, value, gradient in _derivatives(sample, dydx, settings, scale):
                 rows.append(_with_settings(
-                    estimate(result, weights, ", ".join(p for p in (label, _at_label(settings)) if p)), settings))
-        title = f"Average marginal effects of {dydx} on the linear prediction (fixed portion)"
+                    _estimate(result, value, gradient, ", ".join(p for p in (label, _at_label(settings)) if p)),
+                    settings))
+        title = f"Average marginal effects of {dydx} on the {words} (fixed portion)"
     notes = ["Other predictors as observed (Stata's asobserved); random effects at zero."]
+    notes += scale_notes(result, scale)
     notes += _derived_column_notes(sample, [s.variable for s in at] + ([dydx] if dydx else []))
     notes += distribution_notes(result)
     return PostEstimation("margins", title, result.model, result.depvar, rows, notes=notes)
 
 
 def contrast(frame: pd.DataFrame, result: FitResult, factor: str, *, pairwise: bool = False,
-             base=None, at: Sequence[Setting] = (), adjustment: str = "none") -> PostEstimation:
+             base=None, at: Sequence[Setting] = (), adjustment: str = "none", scale: str = "xb") -> PostEstimation:
     """Contrasts of a factor's predictive margins: each level against the base, or all pairs.
 
     Parameters
@@ -252,7 +276,11 @@ def contrast(frame: pd.DataFrame, result: FitResult, factor: str, *, pairwise: b
         Other predictors to set (contrasts at every combination).
     adjustment : str
         'none', 'bonferroni' or 'holm', over all rows of the table.
+    scale : str
+        'xb' (linear predictor) or 'mu' (mean predicted probability or count of a GLMM), as in
+        :func:`margins`.
     """
+    scale = check_scale(result, scale)
     sample = _Sample(frame, result)
     sample.check_variable(factor, "contrast")
     if factor not in sample.factor_levels:
@@ -272,15 +300,18 @@ def contrast(frame: pd.DataFrame, result: FitResult, factor: str, *, pairwise: b
              else [(reference, level) for level in levels if level != reference])
     rows = []
     for settings in _grid(sample, at):
-        means = {level: sample.mean_row({**settings, factor: level}) for level in levels}
+        means = {level: sample.measure({**settings, factor: level}, scale) for level in levels}
         for first, second in pairs:
             label = f"{_level_text(second)} vs {_level_text(first)}"
             suffix = _at_label(settings)
-            rows.append(_with_settings(estimate(result, means[second] - means[first],
-                                                f"{label}, {suffix}" if suffix else label), settings))
+            (value_1, gradient_1), (value_2, gradient_2) = means[first], means[second]
+            rows.append(_with_settings(_estimate(result, value_2 - value_1, gradient_2 - gradient_1,
+                                                 f"{label}, {suffix}" if suffix else label), settings))
     notes = adjust(rows, adjustment)
     kind = "pairwise comparisons" if pairwise else f"contrasts with the base level {_level_text(reference)}"
-    notes.append("Margins: other predictors as observed (Stata's asobserved); random effects at zero.")
+    notes.append(f"Margins of the {scale_words(result, scale)}: other predictors as observed (Stata's asobserved); "
+                 f"random effects at zero.")
+    notes += scale_notes(result, scale)
     notes += _derived_column_notes(sample, [factor] + [s.variable for s in at])
     notes += distribution_notes(result)
     return PostEstimation("contrast", f"Contrasts of predictive margins of {factor}: {kind}", result.model,
@@ -333,22 +364,28 @@ def _grid(sample: _Sample, at: Sequence[Setting]) -> list[dict]:
     return [dict(zip(names, combination)) for combination in itertools.product(*values)]
 
 
-def _derivatives(sample: _Sample, variable: str, settings: dict):
-    """(label, L) pairs: the average derivative (continuous) or the change from the base level (factor)."""
+def _derivatives(sample: _Sample, variable: str, settings: dict, scale: str = "xb"):
+    """(label, value, gradient) triples: the average derivative (continuous) or the change from the
+    base level (factor), on ``scale``."""
     if variable in sample.factor_levels:
         base = sample.base_level(variable)
-        base_row = sample.mean_row({**settings, variable: base})
-        return [(f"{_level_text(level)} vs {_level_text(base)}", sample.mean_row({**settings, variable: level}) - base_row)
-                for level in sample.factor_levels[variable] if level != base]
+        base_value, base_gradient = sample.measure({**settings, variable: base}, scale)
+        out = []
+        for level in sample.factor_levels[variable]:
+            if level != base:
+                value, gradient = sample.measure({**settings, variable: level}, scale)
+                out.append((f"{_level_text(level)} vs {_level_text(base)}", value - base_value,
+                            gradient - base_gradient))
+        return out
     values = sample.distinct[variable].to_numpy(dtype=float)  # per distinct row, as mean_row takes them
     if variable in settings:
         values = np.full(values.size, float(settings[variable]))
     observed = sample.frame[variable].to_numpy(dtype=float)
     step = 1e-4 * max(float(np.std(observed)), float(np.mean(np.abs(observed))), 1.0)
     rest = {k: v for k, v in settings.items() if k != variable}
-    up = sample.mean_row({**rest, variable: values + step})
-    down = sample.mean_row({**rest, variable: values - step})
-    return [("", (up - down) / (2 * step))]
+    up_value, up_gradient = sample.measure({**rest, variable: values + step}, scale)
+    down_value, down_gradient = sample.measure({**rest, variable: values - step}, scale)
+    return [("", (up_value - down_value) / (2 * step), (up_gradient - down_gradient) / (2 * step))]
 
 
 def _at_label(settings: dict) -> str:
@@ -384,3 +421,80 @@ def _levels_in_order(column: pd.Series) -> list:
     if isinstance(column.dtype, pd.CategoricalDtype):
         return [level for level in column.cat.categories if level in set(present)]
     return sorted(present)
+
+
+SCALES = ("xb", "mu")
+_LINK_SCALES = {"logit": "log-odds", "probit": "probit index", "log": "log of the expected count"}
+
+
+def check_scale(result: FitResult, scale: str) -> str:
+    """``scale`` checked against the fit: 'mu' needs a binary or count model (GLMM)."""
+    scale = (scale or "xb").strip().lower()
+    if scale not in SCALES:
+        raise UserInputError(f"predict {scale!r}: use xb (the linear predictor) or mu (predicted probability or count)")
+    if scale == "mu" and getattr(result, "family", None) is None:
+        raise UserInputError("predict mu applies to binary and count models; a linear model's margins "
+                             "are already on the outcome's scale (xb)")
+    if scale == "mu" and getattr(result, "link", None) not in _LINK_SCALES:
+        raise UserInputError(f"predict mu: the link {getattr(result, 'link', None)!r} is not supported")
+    return scale
+
+
+def scale_words(result: FitResult, scale: str) -> str:
+    """What a margin measures, for titles: 'linear prediction' (with the GLMM's scale named) or the
+    predicted probability or count."""
+    link = getattr(result, "link", None) if getattr(result, "family", None) is not None else None
+    if scale == "mu":
+        return "predicted probability" if result.family == "binomial" else "predicted count"
+    if link is None:
+        return "linear prediction"
+    return f"linear prediction: {_LINK_SCALES.get(link, link)}"
+
+
+def scale_notes(result: FitResult, scale: str) -> list[str]:
+    """Notes saying a GLMM's margins are not probabilities or counts, and that an offset is left out."""
+    if getattr(result, "family", None) is None:
+        return []
+    notes = []
+    spec = result.spec
+    if scale == "xb":
+        what = "probabilities" if result.family == "binomial" else "expected counts"
+        notes.append(f"On the {_LINK_SCALES.get(result.link, result.link)} scale, not {what}; predict(mu) "
+                     f"(command line: --predict mu) averages the predicted {what} instead.")
+    else:
+        notes.append("Mean over the rows of each row's predicted "
+                     + ("probability" if result.family == "binomial" else "count")
+                     + " with random effects at zero (Stata's predict(mu fixedonly)); not the "
+                       "population-averaged mean, and not g^-1 of the mean linear prediction (emmeans' "
+                       "type = 'response'); delta-method standard errors.")
+    offset = spec.exposure or spec.offset if spec is not None else None
+    if offset:
+        unit = f"per unit of {spec.exposure}" if spec.exposure else f"at {spec.offset} = 0"
+        notes.append(f"The {'exposure' if spec.exposure else 'offset'} {offset} is left out (Stata's nooffset): "
+                     f"margins are {unit}.")
+    return notes
+
+
+def inverse_link(link: str, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mean g^-1(eta) and its derivative dmu/deta for the logit, probit and log links."""
+    from scipy import special
+
+    eta = np.asarray(eta, dtype=float)
+    if link == "logit":
+        mean = special.expit(eta)
+        return mean, mean * (1.0 - mean)
+    if link == "probit":
+        return special.ndtr(eta), np.exp(-0.5 * eta * eta) / np.sqrt(2.0 * np.pi)
+    mean = np.exp(eta)
+    return mean, mean
+
+
+def _estimate(result: FitResult, value: float, gradient: np.ndarray, label: str):
+    """A row from a margin and its gradient: exact L'b on the linear predictor; on the response
+    scale the delta method (weights = gradient, constant = value - gradient'b, so the identity
+    estimate = weights'b + constant of the row holds at the estimates)."""
+    beta = coefficients(result)[1]
+    constant = value - float(gradient @ beta)
+    if abs(constant) <= 1e-12 * max(1.0, abs(value)):
+        return estimate(result, gradient, label)
+    return estimate(result, gradient, label, constant=constant)

@@ -6,6 +6,7 @@
     margins, at(ses=(-1 0 1) sector=1)
     contrast r.sector, at(ses=0)
     contrast pw.band, mcompare(holm)
+    margins sector, predict(mu)          (binary and count models: mean predicted probability or count)
     pwcompare band, mcompare(bonferroni)
 
 ``at()`` takes ``var=value`` or ``var=(v1 v2 ...)`` (``mean`` for the sample mean) and, for a
@@ -49,10 +50,11 @@ def run_postestimation(text: str, frame: pd.DataFrame, result: FitResult) -> Pos
     options = _options(option_text, command)
     names = body.split()
     if command == "margins":
-        _allow(options, command, {"at", "dydx"})
+        _allow(options, command, {"at", "dydx", "predict"})
         settings = [_setting(name) for name in names] + _at_settings(options.get("at", ""))
-        return margins(frame, result, at=settings, dydx=options.get("dydx") or None)
-    _allow(options, command, {"at", "mcompare", "base"})
+        return margins(frame, result, at=settings, dydx=options.get("dydx") or None,
+                       scale=_scale(options.get("predict")))
+    _allow(options, command, {"at", "mcompare", "base", "predict"})
     if len(names) != 1:
         raise UserInputError(f"{command} takes one factor, e.g. '{command} {'r.' if command == 'contrast' else ''}sector'")
     factor, pairwise = names[0], command == "pwcompare"
@@ -68,7 +70,15 @@ def run_postestimation(text: str, frame: pd.DataFrame, result: FitResult) -> Pos
     if base is not None and pairwise:
         raise UserInputError("base() applies to r. contrasts, not to pairwise comparisons")
     return contrast(frame, result, factor, pairwise=pairwise, base=base, at=_at_settings(options.get("at", "")),
-                    adjustment=adjustment)
+                    adjustment=adjustment, scale=_scale(options.get("predict")))
+
+
+def _scale(text) -> str:
+    """predict(mu) or predict(xb) (Stata's words; fixedonly, as every margin here, may be added)."""
+    words = [w for w in (text or "xb").replace(",", " ").lower().split() if w not in ("fixedonly", "conditional(fixedonly)")]
+    if len(words) != 1:
+        raise UserInputError(f"predict({text}): write predict(xb) or predict(mu)")
+    return words[0]
 
 
 def _options(text: str, command: str) -> dict[str, str]:

@@ -22,6 +22,10 @@ def register(subparsers) -> None:
                         help="set another predictor to values (contrasts at each); repeatable")
     parser.add_argument("--adjust", choices=("none", "bonferroni", "holm"), default="none",
                         help="multiple-comparison adjustment over the table's rows (default none)")
+    parser.add_argument("--predict", choices=("xb", "mu"), default="xb",
+                        help="on which scale (binary and count models): xb, the linear predictor (log-odds, log count; the default), "
+                             "or mu, the mean of the predicted probabilities or counts (Stata's predict(mu fixedonly)); "
+                             "random effects at zero")
     parser.set_defaults(func=run)
 
 
@@ -31,5 +35,5 @@ def run(args: argparse.Namespace) -> int:
     settings = [Setting.parse(text) for text in args.at]
     frame, result = fit_from_arguments(args)
     table = contrast(frame, result, args.factor, pairwise=args.pairwise, base=args.base, at=settings,
-                     adjustment=args.adjust)
+                     adjustment=args.adjust, scale=args.predict)
     return show(table, args)

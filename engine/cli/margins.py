@@ -21,6 +21,10 @@ def register(subparsers) -> None:
     parser.add_argument("--at", action="append", default=[], metavar="VAR=v1,v2|FACTOR",
                         help="set a predictor to values (or a factor to each of its levels); repeatable")
     parser.add_argument("--dydx", metavar="VAR", help="average marginal effect of VAR")
+    parser.add_argument("--predict", choices=("xb", "mu"), default="xb",
+                        help="on which scale (binary and count models): xb, the linear predictor (log-odds, log count; the default), "
+                             "or mu, the mean of the predicted probabilities or counts (Stata's predict(mu fixedonly)); "
+                             "random effects at zero")
     parser.set_defaults(func=run)
 
 
@@ -29,4 +33,4 @@ def run(args: argparse.Namespace) -> int:
 
     settings = [Setting.parse(text) for text in args.at]
     frame, result = fit_from_arguments(args)
-    return show(margins(frame, result, at=settings, dydx=args.dydx), args)
+    return show(margins(frame, result, at=settings, dydx=args.dydx, scale=args.predict), args)
