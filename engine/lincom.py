@@ -74,7 +74,26 @@ def lincom(result: FitResult, expressions: list[str]) -> PostEstimation:
         rows.append(estimate(result, weights, f"({index})", form.constant))
         notes.append(f"({index}) {describe(form, names)} = 0")
     return PostEstimation("lincom", "Linear combinations of coefficients", result.model, result.depvar, rows,
-                          notes=notes + distribution_notes(result))
+                          notes=notes + distribution_notes(result) + _scale_notes(result, rows))
+
+
+_RATIOS = {"logit": ("log-odds", "odds ratio"), "probit": ("probit index", None),
+           "log": ("log of the expected count", "incidence-rate ratio")}
+
+
+def _scale_notes(result: FitResult, rows) -> list[str]:
+    """A GLMM's combinations are of coefficients (log-odds, log counts) even when the fit was shown
+    as odds or rate ratios (``or``, ``irr``): say so, and give the ratio exp(estimate) with its
+    interval, as Stata's ``lincom ..., or``."""
+    if getattr(result, "family", None) is None or result.link not in _RATIOS:
+        return []
+    scale, ratio = _RATIOS[result.link]
+    notes = [f"Combinations of coefficients on the {scale} scale" + (f", not {ratio}s." if ratio else ".")]
+    if ratio and getattr(result, "fixed_eform", None):
+        for row in rows:
+            notes.append(f"{row.label} as an {ratio}: exp = {np.exp(row.estimate):.6g} "
+                         f"[{np.exp(row.ci[0]):.6g}, {np.exp(row.ci[1]):.6g}]")
+    return notes
 
 
 def describe(form: _Linear, names: list[str]) -> str:

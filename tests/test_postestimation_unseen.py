@@ -284,3 +284,18 @@ def test_exposure_left_out_of_margins_is_said(data):
     beta = {row.term: row.coef for row in fit.fixed}
     per_day = np.mean(np.exp(beta["_cons"] + beta["x"] * frame["x"]))
     assert margins(frame, fit, scale="mu").rows[0].estimate == pytest.approx(per_day, rel=1e-12)
+
+
+def test_glmm_lincom_says_its_scale_and_gives_the_odds_ratio_of_an_or_fit(data, binary):
+    """After 'melogit ..., or' the fit shows odds ratios but lincom combines coefficients: the
+    output says so and gives exp(estimate) with its interval (Stata's lincom, or)."""
+    shown_as_ratios = fit_mixed(data, ModelSpec.parse(BINARY + ", or"), predict=False)
+    table = lincom(shown_as_ratios, ["x", "b.g + 2*b.g#c.x"])
+    assert "Combinations of coefficients on the log-odds scale, not odds ratios." in table.notes
+    ratio_of_x = next(row for row in shown_as_ratios.fixed_eform if row.term == "x")
+    assert f"(1) as an odds ratio: exp = {ratio_of_x.coef:.6g} [{ratio_of_x.ci[0]:.6g}, {ratio_of_x.ci[1]:.6g}]" \
+        in table.notes
+    # glmer: exp(gb + 2 gb:x) = exp(1.434208), SE of the sum 0.7588036 (contest-style arithmetic on vcov(gm))
+    second = table.rows[1]
+    assert (second.estimate, second.se) == pytest.approx((1.434208, 0.7588036), rel=2e-3)
+    assert not any("odds ratio:" in note for note in lincom(binary, ["x"]).notes)  # no ratios unless asked
