@@ -467,6 +467,9 @@ def scale_notes(result: FitResult, scale: str) -> list[str]:
                      + " with random effects at zero (Stata's predict(mu fixedonly)); not the "
                        "population-averaged mean, and not g^-1 of the mean linear prediction (emmeans' "
                        "type = 'response'); delta-method standard errors.")
+    if scale == "mu" and spec is not None and getattr(spec, "binomial", None):
+        notes.append(f"Probabilities per trial, not expected successes out of {spec.binomial} trials "
+                     f"(Stata's mu after binomial({spec.binomial})).")
     offset = spec.exposure or spec.offset if spec is not None else None
     if offset:
         unit = f"per unit of {spec.exposure}" if spec.exposure else f"at {spec.offset} = 0"

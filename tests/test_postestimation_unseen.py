@@ -299,3 +299,14 @@ def test_glmm_lincom_says_its_scale_and_gives_the_odds_ratio_of_an_or_fit(data, 
     second = table.rows[1]
     assert (second.estimate, second.se) == pytest.approx((1.434208, 0.7588036), rel=2e-3)
     assert not any("odds ratio:" in note for note in lincom(binary, ["x"]).notes)  # no ratios unless asked
+
+
+def test_response_margins_of_successes_out_of_trials_are_per_trial_probabilities():
+    frame = pd.read_csv(DATA / "cbpp_aggregated.csv")
+    fit = fit_mixed(frame, ModelSpec.parse("melogit incidence i.period || herd:, binomial(size)"), predict=False)
+    table = margins(frame, fit, at=[Setting("period")], scale="mu")
+    assert any("per trial, not expected successes out of size trials" in note for note in table.notes)
+    beta = {row.term: row.coef for row in fit.fixed}
+    # one intercept per period and no other predictor: every row's probability is expit(_cons + period)
+    assert table.rows[0].estimate == pytest.approx(special.expit(beta["_cons"]), rel=1e-12)
+    assert table.rows[1].estimate == pytest.approx(special.expit(beta["_cons"] + beta["2.period"]), rel=1e-12)
