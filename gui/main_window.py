@@ -26,7 +26,7 @@ from gui.dialogs.help_dialogs import GuideDialog, show_about
 from gui.jobs import (DataFileContent, FitBatch, IterationReport, fit_job, read_data_job, simulate_job,
                       write_data_job)
 from gui.views.model_comparison_view import ModelComparisonView
-from gui.views.model_view import ModelView
+from gui.views.model_view import NO_DATA_TO_FIT, ModelView
 from gui.views.montecarlo_view import MonteCarloView
 from gui.dialogs.open_data_dialog import OpenDataDialog
 from gui.plots.base import PlotContext
@@ -191,6 +191,7 @@ class MainWindow(QMainWindow):
         self.design_view.design_changed.connect(self._mark_modified)
         self.design_view.validity_changed.connect(self.simulate_action.setEnabled)
         self.model_view.fit_requested.connect(self.fit)
+        self.model_view.fit_refused.connect(self.show_error)
         self.model_view.spec_changed.connect(lambda _spec: self._mark_modified())
         self.results_view.fit_selected.connect(lambda _record: self._update_plots())
         self.results_view.fit_selected.connect(self.data_view.set_fit)
@@ -318,7 +319,7 @@ class MainWindow(QMainWindow):
 
     def fit(self, spec, estimators: list[str]) -> Job | None:
         if self.session.frame is None:
-            self.show_error("there are no data to fit: simulate a design or open a data file first")
+            self.show_error(NO_DATA_TO_FIT)
             return None
         job = fit_job(self.session.frame, spec, estimators, self.session.truth,
                       intervals=self.model_view.interval_request())

@@ -528,7 +528,10 @@ class DesignView(QWidget):
         self.covariate_model.set_cell_error(None, None, None)
         self.crossed_model.set_cell_error(None, None, None)
 
-        problems = [reason for reason in self._parse_errors.values()]
+        # A field the design does not use now (the residual sd of a binary outcome, a field of an
+        # unticked box) is disabled, so its unreadable text could not be fixed: it is kept as typed
+        # but does not stop Simulate until the field is in use again.
+        problems = [reason for field, reason in self._parse_errors.items() if field.isEnabled()]
         problems += self.level_model.parse_errors() + self.covariate_model.parse_errors()
         problems += self.crossed_model.parse_errors()
         engine_error = ""

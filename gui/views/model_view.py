@@ -81,6 +81,9 @@ DF_METHOD_HELP = ("Reference distribution of the coefficient tests and intervals
                   "pbkrtest, with adjusted standard errors) give each coefficient its own df and need REML.")
 
 
+NO_DATA_TO_FIT = "there are no data to fit: simulate a design or open a data file first"
+
+
 def _checkable(text: str, checked: bool, tooltip: str = "") -> QListWidgetItem:
     item = QListWidgetItem(text)
     item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
@@ -100,6 +103,7 @@ class ModelView(QWidget):
 
     spec_changed = Signal(object)  # ModelSpec, or None while the form has a problem
     fit_requested = Signal(object, list)  # ModelSpec, estimator names
+    fit_refused = Signal(str)  # Fit was asked for (Ctrl+R reaches it from any tab) but cannot run: why
 
     def __init__(self, check_runner: JobRunner, parent=None):
         super().__init__(parent)
@@ -532,9 +536,15 @@ class ModelView(QWidget):
         self._check_timer.stop()
 
     def request_fit(self) -> None:
+        if self._frame is None:
+            self.fit_refused.emit(NO_DATA_TO_FIT)
+            return
         self._rebuild_spec()
-        if self._spec is not None and self.estimators():
-            self.fit_requested.emit(self._spec, self.estimators())
+        problem = self._error or ("" if self.estimators() else "tick at least one estimator")
+        if problem:
+            self.fit_refused.emit(problem)
+            return
+        self.fit_requested.emit(self._spec, self.estimators())
 
     # ----- spec ------------------------------------------------------------------------------------
     def _method(self) -> str:

@@ -1,0 +1,95 @@
+"""Bad or odd input in the window: each mistake gets one clear message naming the field and the
+value (the engine's words, as the command line prints them), never a traceback, and what was
+typed stays in its field."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_gui_support import main_window  # noqa: F401  (fixture)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ----- Power tab ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("field, text, message", [
+    # float('inf') and float('nan') are numbers to Python: they reached int() and raised.
+    ("units", "inf, 25", "crt2: the unit count must be a finite number, got inf"),
+    ("units", "nan, 25", "crt2: the unit count must be a finite number, got nan"),
+    ("covariates", "inf", "crt2: the number of top-level covariates must be a finite number, got inf"),
+    # Rounded or truncated before: a plan for 20 clusters was shown for 20.4 typed.
+    ("units", "20.4, 25", "crt2: unit counts must be whole numbers >= 1, got 20.4"),
+    ("covariates", "1.5", "the number of top-level covariates must be a whole number, got 1.5"),
+    # Came out as 'Power for effect nan sd: nan'.
+    ("effect", "nan", "crt2: the effect must be a finite number, got nan"),
+    ("effect", "inf", "crt2: the effect must be a finite number, got inf"),
+])
+def test_power_tab_refuses_numbers_it_cannot_use(main_window, field, text, message):
+    view = main_window.power_view
+    failures = []
+    view.failed.connect(failures.append)
+    getattr(view, field).setText(text)
+    view.compute()
+    assert failures == [message]
+    assert view.report.toPlainText() == f"error: {message}"
+    assert view.plan is None
+    assert getattr(view, field).text() == text
+
+
+def test_power_command_refuses_an_effect_of_nan_with_the_same_words():
+    """The check is the engine's: the command line prints the Power tab's message and exits 2."""
+    run = subprocess.run([sys.executable, "main.py", "power", "crt2", "--clusters", "20", "--per-cluster", "25",
+                          "--icc", "0.15", "--effect", "nan"], cwd=REPO, capture_output=True, text=True,
+                         env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    assert run.returncode == 2
+    assert run.stderr.strip() == "error: crt2: the effect must be a finite number, got nan"
+    assert run.stdout == ""
+
+
+# ----- Design tab ---------------------------------------------------------------------------------
+def _type(field, text):
+    field.setText(text)
+    field.textEdited.emit(text)
+
+
+def test_unreadable_residual_sd_does_not_block_a_binary_design(main_window):
+    """The residual sd is disabled for a binary outcome; its unreadable text used to keep Simulate
+    disabled with no way to fix it. It is kept as typed and counts again for a continuous outcome."""
+    view = main_window.design_view
+    _type(view.residual_field, "abc")
+    assert view.error_label.text() == "residual_sd must be a number, got 'abc'"
+    view.family_combo.setCurrentIndex(1)
+    view.family_combo.activated.emit(1)
+    assert not view.residual_field.isEnabled()
+    assert view.simulate_button.isEnabled()
+    assert view.error_label.text() == ""
+    assert view.residual_field.text() == "abc"
+    view.family_combo.setCurrentIndex(0)
+    view.family_combo.activated.emit(0)
+    assert not view.simulate_button.isEnabled()
+    assert view.error_label.text() == "residual_sd must be a number, got 'abc'"
+    assert view.field_problem(view.residual_field) == "residual_sd must be a number, got 'abc'"
+
+
+def test_unreadable_field_of_an_unticked_box_does_not_block_simulate(main_window):
+    view = main_window.design_view
+    assert view.treatment_box.isChecked()
+    _type(view.treatment_probability_field, "x")
+    assert view.error_label.text() == "treatment: probability must be a number, got 'x'"
+    view.treatment_box.setChecked(False)
+    assert view.simulate_button.isEnabled()
+    assert view.treatment_probability_field.text() == "x"
+    view.treatment_box.setChecked(True)
+    assert not view.simulate_button.isEnabled()
+    assert view.error_label.text() == "treatment: probability must be a number, got 'x'"
+
+
+# ----- Model tab ----------------------------------------------------------------------------------
+def test_fit_shortcut_without_data_says_why(main_window):
+    """Ctrl+R reaches Fit from any tab; without data it did nothing at all."""
+    shown = []
+    main_window.error_shown.connect(shown.append)
+    main_window.fit_action.trigger()
+    assert shown == ["there are no data to fit: simulate a design or open a data file first"]
+    assert main_window.error_bar.text() == shown[0]
