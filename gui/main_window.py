@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget,
 
 from engine.data_io import READ_EXTENSIONS, WRITE_EXTENSIONS, Dataset
 from engine.errors import UserInputError
+from engine.intervals import IntervalRequest
 from engine.presets import get_preset
 from engine.project import PROJECT_SUFFIX, ColumnRoles, DataSource, Project
 from engine.simulate import SimulatedData
@@ -464,6 +465,7 @@ class MainWindow(QMainWindow):
         project.seed = self.design_view.seed()
         project.model = self.model_view.spec or project.model
         project.estimators = self.model_view.estimators()
+        project.intervals = self.model_view.interval_request()
         return project
 
     def new_project(self) -> None:
@@ -499,6 +501,7 @@ class MainWindow(QMainWindow):
             self.model_view.set_data(None, ColumnRoles())
             self.comparison_view.set_data(None)
             self.model_view.set_estimators(project.estimators)
+            self.model_view.set_interval_request(project.intervals or IntervalRequest())
             if project.model is not None:
                 self.model_view.set_method(project.model.method)
             model = project.model
@@ -569,6 +572,10 @@ class MainWindow(QMainWindow):
         self.session.set_modified(False)
         self.settings.add_recent_file(path)
         self.statusBar().showMessage(f"Saved {path}", 5000)
+        unreadable = self.design_view.unreadable_texts()
+        if unreadable:  # a project holds numbers: say that the typed text was not saved
+            self.show_error(f"saved {path.name}; {len(unreadable)} field(s) hold text that is not a number and were "
+                            f"saved as their last number: {unreadable[0]}")
         return True
 
     def confirm_discard(self) -> bool:

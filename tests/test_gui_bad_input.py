@@ -93,3 +93,49 @@ def test_fit_shortcut_without_data_says_why(main_window):
     main_window.fit_action.trigger()
     assert shown == ["there are no data to fit: simulate a design or open a data file first"]
     assert main_window.error_bar.text() == shown[0]
+
+
+# ----- Projects -----------------------------------------------------------------------------------
+def test_saving_with_unreadable_text_says_what_the_file_holds_instead(main_window, tmp_path):
+    """A project holds numbers; the typed 'abc' cannot be saved, and saving used to say nothing."""
+    from engine.project import Project
+
+    view = main_window.design_view
+    _type(view.residual_field, "abc")
+    shown = []
+    main_window.error_shown.connect(shown.append)
+    assert main_window.save_project_to(tmp_path / "p.hlmproj")
+    assert shown == ["saved p.hlmproj; 1 field(s) hold text that is not a number and were saved as their last "
+                     "number: residual_sd must be a number, got 'abc'"]
+    assert view.residual_field.text() == "abc"
+    assert Project.load(tmp_path / "p.hlmproj").design.residual_sd == 6.0  # the tutoring preset's, as shown before
+
+
+def test_interval_choice_survives_save_and_reopen(main_window, qtbot, tmp_path):
+    """Profile intervals chosen on the Model tab came back as Wald after reopening."""
+    from engine.intervals import IntervalRequest
+
+    view = main_window.model_view
+    view.interval_combo.setCurrentIndex(view.interval_combo.findData("bootstrap"))
+    view.bootstrap_reps_spin.setValue(250)
+    view.bootstrap_seed_spin.setValue(7)
+    assert main_window.save_project_to(tmp_path / "p.hlmproj")
+    view.set_interval_request(IntervalRequest())
+    main_window.open_project(tmp_path / "p.hlmproj")
+    assert view.interval_request() == IntervalRequest(method="bootstrap", reps=250, seed=7)
+
+
+def test_a_project_with_unreadable_intervals_opens_without_them_and_says_so(main_window, tmp_path):
+    import json
+
+    path = tmp_path / "p.hlmproj"
+    assert main_window.save_project_to(path)
+    data = json.loads(path.read_text())
+    data["intervals"] = {"method": "jackknife"}
+    path.write_text(json.dumps(data))
+    shown = []
+    main_window.error_shown.connect(shown.append)
+    main_window.open_project(path)
+    assert shown[-1] == ("p.hlmproj was opened without the parts it could not read: the intervals: intervals must "
+                         "be one of wald, profile, bootstrap, not 'jackknife'; left out")
+    assert main_window.model_view.interval_request().method == "wald"

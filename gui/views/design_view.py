@@ -605,6 +605,12 @@ class DesignView(QWidget):
             mark_invalid(widget, message)
             self._engine_marked.append(widget)
 
+    def unreadable_texts(self) -> list[str]:
+        """Why each field or cell holding text that is not a number is unreadable (the design keeps
+        the field's last number, which is what a saved project gets)."""
+        return [*self._parse_errors.values(), *self.level_model.parse_errors(), *self.covariate_model.parse_errors(),
+                *self.crossed_model.parse_errors()]
+
     def field_problem(self, widget: QWidget) -> str:
         """The reason shown at a field ('' if none): for tests and accessibility."""
         return invalid_reason(widget)
