@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_gui_support import main_window  # noqa: F401  (fixture)
+from test_gui_support import main_window, run_job  # noqa: F401  (fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -139,3 +139,37 @@ def test_a_project_with_unreadable_intervals_opens_without_them_and_says_so(main
     assert shown[-1] == ("p.hlmproj was opened without the parts it could not read: the intervals: intervals must "
                          "be one of wald, profile, bootstrap, not 'jackknife'; left out")
     assert main_window.model_view.interval_request().method == "wald"
+
+
+# ----- Data ---------------------------------------------------------------------------------------
+ALL_MISSING = ("no rows left after dropping rows with missing values in the model's variables "
+               "('y' is missing in every row)")
+
+
+def test_an_outcome_missing_in_every_row_is_named_by_the_nesting_check_and_the_fit(main_window, qtbot, tmp_path):
+    """The nesting check raised ValueError (zero-size array) on it; the fit's message named no column."""
+    from engine.model_spec import Level, ModelSpec
+
+    path = tmp_path / "empty_outcome.csv"
+    path.write_text("y,x,school\n" + "".join(f",{i},s{i % 3}\n" for i in range(30)))
+    run_job(qtbot, main_window, lambda: main_window.open_data(path))
+    view = main_window.model_view
+    view.set_spec(ModelSpec(outcome="y", fixed=["x"], levels=[Level("school")]))
+    qtbot.waitUntil(lambda: not view.nesting_check_pending, timeout=10_000)
+    assert view.nesting_status.text() == ALL_MISSING
+    failures = []
+    main_window.job_runner.job_failed.connect(lambda _job, failure: failures.append(failure))
+    with qtbot.waitSignal(main_window.job_runner.busy_changed, timeout=60_000, check_params_cb=lambda busy: not busy):
+        view.fit_button.click()
+    assert [failure.message for failure in failures] == [ALL_MISSING]
+    assert not failures[0].details  # bad input, not a programming error: no traceback in the log
+    assert main_window.error_bar.text() == ALL_MISSING
+
+
+def test_fit_command_names_the_outcome_missing_in_every_row(tmp_path):
+    path = tmp_path / "empty_outcome.csv"
+    path.write_text("y,x,school\n" + "".join(f",{i},s{i % 3}\n" for i in range(30)))
+    run = subprocess.run([sys.executable, "main.py", "fit", str(path), "--model", "y x || school:"], cwd=REPO,
+                         capture_output=True, text=True, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    assert run.returncode == 2
+    assert run.stderr.strip() == f"error: {ALL_MISSING}"

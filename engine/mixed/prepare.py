@@ -56,6 +56,28 @@ def _offending(values: pd.Series) -> str:
     return repr(present.iloc[0]) if len(present) else "no values"
 
 
+def no_complete_rows_message(frame: pd.DataFrame, columns: list[str]) -> str:
+    """Why listwise deletion over ``columns`` left no rows, naming any column missing in every row.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The data before rows were dropped.
+    columns : list of str
+        The model's variables (the columns a row needs to be used).
+
+    Returns
+    -------
+    str
+        The message of the UserInputError to raise.
+    """
+    empty = [name for name in dict.fromkeys(columns) if frame[name].isna().all()]
+    message = "no rows left after dropping rows with missing values in the model's variables"
+    if empty:
+        message += f" ({', '.join(map(repr, empty))} {'is' if len(empty) == 1 else 'are'} missing in every row)"
+    return message
+
+
 def prepare_model_data(frame: pd.DataFrame, spec: ModelSpec) -> ModelData:
     """Check the columns, drop rows with missing values listwise, build the fixed design."""
     frame = apply_centering(frame, spec)
@@ -66,7 +88,7 @@ def prepare_model_data(frame: pd.DataFrame, spec: ModelSpec) -> ModelData:
     if dropped:
         used = used.loc[complete]
     if len(used) == 0:
-        raise UserInputError("no rows left after dropping rows with missing values in the model's variables")
+        raise UserInputError(no_complete_rows_message(frame, list(used.columns)))
     check_finite(used, spec)
     design = build_fixed_design(used, spec.fixed, constant=spec.constant)
     y = used[spec.outcome].to_numpy(dtype=float)
