@@ -173,3 +173,20 @@ def test_fit_command_names_the_outcome_missing_in_every_row(tmp_path):
                          capture_output=True, text=True, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
     assert run.returncode == 2
     assert run.stderr.strip() == f"error: {ALL_MISSING}"
+
+
+def test_expected_rows_are_not_left_from_the_last_valid_design(main_window):
+    """Typing 1e9 units showed 'Expected rows: 8,000' beside the message about 1.6 trillion rows."""
+    from PySide6.QtCore import Qt
+
+    view = main_window.design_view
+    assert view.rows_label.text() == "Expected rows: 8,000"
+    model = view.level_model
+    assert model.setData(model.index(0, model.UNITS), "1e9", Qt.ItemDataRole.EditRole)
+    assert view.error_label.text() == ("the design expects 1,600,000,000,000 rows; the limit is 100,000,000 "
+                                       "(reduce units at a level such as dist_id)")
+    assert view.rows_label.text() == "Expected rows: — (fix the design first)"
+    assert view.summary_table.rowCount() == 0
+    assert model.setData(model.index(0, model.UNITS), "10", Qt.ItemDataRole.EditRole)
+    assert view.rows_label.text() == "Expected rows: 16,000"
+    assert view.summary_table.rowCount() > 0

@@ -24,6 +24,7 @@ from gui.widgets.fields import NumberField, invalid_reason, mark_invalid
 from gui.screen_fit import rows_height
 
 MAX_SEED = 2**31 - 1
+NO_SUMMARY = "Expected rows: — (fix the design first)"
 
 
 # The outcome type of a design: the label shown, (family, link) of the Design.
@@ -549,8 +550,11 @@ class DesignView(QWidget):
         self.simulate_button.setEnabled(not self._error)
         self.simulate_button.setToolTip(
             f"Fix this first: {self._error}" if self._error else "Draw a data set from this design (F5).")
-        if not engine_error:
+        if not self._error:
             self._update_summary()
+        else:  # the last valid design's counts would sit beside a problem that changes them
+            self.rows_label.setText(NO_SUMMARY)
+            self.summary_table.setRowCount(0)
         if was_valid != (not self._error):
             self.validity_changed.emit(not self._error)
 
