@@ -190,3 +190,21 @@ def test_expected_rows_are_not_left_from_the_last_valid_design(main_window):
     assert model.setData(model.index(0, model.UNITS), "10", Qt.ItemDataRole.EditRole)
     assert view.rows_label.text() == "Expected rows: 16,000"
     assert view.summary_table.rowCount() > 0
+
+
+def test_switching_the_outcome_type_back_gives_back_the_linear_choices(main_window, qtbot):
+    """A binary outcome forces ML, the mixed model and Wald intervals; switching back to continuous
+    left them so, and the REML, the xtreg estimators and the profile intervals chosen were lost."""
+    window = main_window
+    run_job(qtbot, window, window.design_view.simulate_button.click)
+    view = window.model_view
+    view.method_buttons["REML"].setChecked(True)
+    view.set_estimators(["mixed", "ols", "re"])
+    view.interval_combo.setCurrentIndex(view.interval_combo.findData("profile"))
+    for index, method in ((1, "ML"), (3, "ML"), (0, "REML")):  # binary (logit), count, continuous
+        view.family_combo.setCurrentIndex(index)
+        view.family_combo.activated.emit(index)
+        assert view.spec.method == method
+    assert view.estimators() == ["mixed", "ols", "re"]
+    assert view.interval_request().method == "profile"
+    assert view.current_error() == ""

@@ -116,6 +116,9 @@ class ModelView(QWidget):
         self._error = ""
         self._updating = False
         self._last_check: NestingCheck | None = None
+        # The linear model's method, df method, estimators and intervals, put aside while a binary or
+        # count outcome forces ML, the mixed model and Wald, and given back when the user returns.
+        self._linear_choices: tuple | None = None
         self._check_timer = QTimer(self, singleShot=True, interval=NESTING_CHECK_DELAY_MS)
         self._check_timer.timeout.connect(self._start_nesting_check)
         self._updating = True  # widgets signal while they are built; the spec is built once they all exist
@@ -462,6 +465,8 @@ class ModelView(QWidget):
     def set_spec(self, spec: ModelSpec, roles: ColumnRoles | None = None) -> None:
         """Show ``spec`` (e.g. from a project file) with the current data's columns."""
         roles = roles or self._roles
+        if spec.family == "gaussian":  # a linear model shown: its own method stands, nothing to give back
+            self._linear_choices = None
         data_names = [str(c) for c in self._frame.columns] if self._frame is not None else list(data_columns(spec))
         derived = [c.name for c in spec.centering if c.name not in data_names]
         columns = data_names + derived
@@ -667,6 +672,17 @@ class ModelView(QWidget):
 
     def _on_family_changed(self) -> None:
         family, _ = self.family_link()
+        if family != "gaussian" and self._linear_choices is None:
+            self._linear_choices = (self._method(), self.dfmethod_combo.currentIndex(), self.estimators(),
+                                    self.interval_request())
+        if family == "gaussian" and self._linear_choices is not None:
+            method, dfmethod_index, estimators, intervals = self._linear_choices
+            self._linear_choices = None
+            self._show_family_fields()  # enable the linear estimators and intervals before ticking them
+            self.method_buttons[method].setChecked(True)
+            self.dfmethod_combo.setCurrentIndex(dfmethod_index)
+            self.set_estimators(estimators)
+            self.set_interval_request(intervals)
         if family != "gaussian":  # binary and count outcomes: maximum likelihood only, mixed model only
             self.method_buttons["ML"].setChecked(True)
             self.dfmethod_combo.setCurrentIndex(0)
