@@ -208,3 +208,47 @@ def test_switching_the_outcome_type_back_gives_back_the_linear_choices(main_wind
     assert view.estimators() == ["mixed", "ols", "re"]
     assert view.interval_request().method == "profile"
     assert view.current_error() == ""
+
+
+@pytest.mark.parametrize("typed, message", [
+    # Accepted by the form until Fit before; the fit's words now come at once.
+    ("nosuch", "unknown column 'nosuch'"),
+    ("c.tutoring#c.Semester", "unknown column 'Semester' (did you mean 'semester'?)"),
+    # Marked at the outcome before, a field with nothing wrong in it.
+    ("i.", "term 'i.': no variable after 'i.'"),
+    ("c.tutoring##", "term 'c.tutoring##' has an empty part: every '#' needs a variable on each side"),
+    ("perform", "the outcome 'perform' is also a fixed effect in the model: it cannot explain itself"),
+])
+def test_a_bad_typed_term_is_named_at_the_more_terms_field(main_window, qtbot, typed, message):
+    window = main_window
+    run_job(qtbot, window, window.design_view.simulate_button.click)
+    view = window.model_view
+    view.extra_terms_edit.setText(typed)
+    view.extra_terms_edit.textEdited.emit(typed)
+    assert view.current_error() == message
+    assert view.error_label.text() == message
+    assert view.spec is None and not view.fit_button.isEnabled()
+    assert view.extra_terms_edit.property("invalid_reason") == message
+    assert view.outcome_combo.property("invalid_reason") == ""
+    assert view.extra_terms_edit.text() == typed
+
+
+def test_a_name_clash_typed_and_undone_leaves_the_treatment_at_its_level(main_window):
+    """Renaming student_id to school_id (a clash) and back moved the school-randomised treatment to
+    the students, silently: the rename took the clashing name's references with it."""
+    from PySide6.QtCore import Qt
+
+    view = main_window.design_view
+    view.load_preset("cluster_trial")
+    model = view.level_model
+    assert view.design.level_names == ["school_id", "student_id"] and view.design.treatment.level == "school_id"
+    assert model.setData(model.index(1, model.NAME), "school_id", Qt.ItemDataRole.EditRole)
+    assert view.error_label.text() == ("level school_id: name 'school_id' is used twice (or reserved); "
+                                       "column names must differ")
+    assert model.setData(model.index(1, model.NAME), "student_id", Qt.ItemDataRole.EditRole)
+    assert view.error_label.text() == ""
+    assert view.design.treatment.level == "school_id"
+    # A rename without a clash still takes the treatment along.
+    assert model.setData(model.index(0, model.NAME), "school", Qt.ItemDataRole.EditRole)
+    assert view.design.treatment.level == "school"
+    assert view.treatment_level_combo.currentText() == "school"

@@ -23,14 +23,28 @@ class ModelData:
     dropped_rows: int
 
 
+def check_column_names(columns, spec: ModelSpec) -> None:
+    """Raise UserInputError naming the first variable of ``spec`` that is not among ``columns``.
+
+    Parameters
+    ----------
+    columns : iterable of str
+        The data's column names (with any centred columns the spec makes).
+    spec : ModelSpec
+        The model whose variables are looked up.
+    """
+    columns = [str(c) for c in columns]
+    for name in spec.variables():
+        if name not in columns:
+            close = [c for c in columns if c.lower() == name.lower()]
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UserInputError(f"unknown column {name!r}{hint}")
+
+
 def check_columns(frame: pd.DataFrame, spec: ModelSpec) -> None:
     if len(frame) == 0:
         raise UserInputError("the data set is empty: no rows to fit")
-    for name in spec.variables():
-        if name not in frame.columns:
-            close = [c for c in frame.columns if c.lower() == name.lower()]
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise UserInputError(f"unknown column {name!r}{hint}")
+    check_column_names(frame.columns, spec)
     # True/False outcomes count as 1/0, as in R and in pooled OLS (engine.panel_data).
     if not pd.api.types.is_numeric_dtype(frame[spec.outcome]):
         raise UserInputError(f"the outcome {spec.outcome!r} is not numeric (e.g. {_offending(frame[spec.outcome])})")

@@ -243,6 +243,12 @@ class LevelTableModel(_DesignTableModel):
         """Rename a level and whatever refers to it (treatment and covariate levels)."""
         old = level.name
         level.name = new_name
+        # What refers to a name shared with another level (or the reserved 'observation') is not
+        # this level's alone: following the rename would move the treatment or a covariate to
+        # another level when a clash is typed and then undone.
+        taken = {other.name for other in self._design.levels if other is not level} | {OBSERVATION}
+        if old in taken or new_name in taken:
+            return
         if self._design.treatment is not None and self._design.treatment.level == old:
             self._design.treatment.level = new_name
         for covariate in self._design.covariates:

@@ -7,7 +7,6 @@ design is valid). Nothing typed is thrown away: text that is not a number stays 
 
 from __future__ import annotations
 
-import copy
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence
@@ -408,8 +407,10 @@ class DesignView(QWidget):
             self._design = design
             if design.name in PRESETS:
                 self.preset_combo.setCurrentText(design.name)
-            self._last_occasions = copy.deepcopy(design.occasions) if design.occasions else self._last_occasions
-            self._last_treatment = copy.deepcopy(design.treatment) if design.treatment else self._last_treatment
+            # The design's own objects, not copies: a level rename re-points design.treatment.level,
+            # and a copy would keep (and show, and restore on re-ticking) the old level.
+            self._last_occasions = design.occasions or self._last_occasions
+            self._last_treatment = design.treatment or self._last_treatment
             self._parse_errors.clear()
             self.level_model.set_design(design)
             self.covariate_model.set_design(design)

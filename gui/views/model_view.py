@@ -84,6 +84,11 @@ DF_METHOD_HELP = ("Reference distribution of the coefficient tests and intervals
 NO_DATA_TO_FIT = "there are no data to fit: simulate a design or open a data file first"
 
 
+def _term_words(term: str) -> list[str]:
+    """The variable names in a typed Stata term ('i.a#c.b' -> ['a', 'b']), to find the field a message is about."""
+    return [piece.split(".")[-1] for piece in term.replace("##", "#").split("#") if piece]
+
+
 def _checkable(text: str, checked: bool, tooltip: str = "") -> QListWidgetItem:
     item = QListWidgetItem(text)
     item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
@@ -604,6 +609,7 @@ class ModelView(QWidget):
         mark_invalid(self.intercept_check, None)
         mark_invalid(self.outcome_combo, None)
         mark_invalid(self.dfmethod_combo, None)
+        mark_invalid(self.extra_terms_edit, None)
         levels = []
         for name in _checked_texts(self.level_list):
             settings = self._level_settings.setdefault(name, Level(name))
@@ -628,11 +634,17 @@ class ModelView(QWidget):
                              centering=self.centering_editor.centerings(), dfmethod=self.dfmethod_combo.currentData(),
                              **glmm)
             from engine.mixed.ddf import check_dfmethod  # imports the mixed fit: not at window start
+            from engine.mixed.prepare import check_column_names
             check_dfmethod(spec)
+            if self._frame is not None:  # a typed term naming no column: say so now, not at Fit
+                check_column_names([*self._frame.columns, *(c.name for c in spec.centering)], spec)
         except UserInputError as error:
             self._spec = None
             self._error = str(error)
+            typed = self.extra_terms_edit.text().split()
             invalid = (self.intercept_check if "noconstant" in self._error else
+                       self.extra_terms_edit if any(repr(term) in self._error for term in typed) or any(
+                           f"{word!r}" in self._error for term in typed for word in _term_words(term)) else
                        self.dfmethod_combo if "dfmethod" in self._error else
                        self.nagq_spin if "intpoints" in self._error else
                        self.family_combo if ("REML" in self._error or "outcome" in self._error
