@@ -28,7 +28,7 @@ from gui.jobs import (DataFileContent, FitBatch, IterationReport, fit_job, read_
                       write_data_job)
 from gui.views.model_comparison_view import ModelComparisonView
 from gui.views.model_view import NO_DATA_TO_FIT, ModelView
-from gui.views.montecarlo_view import MonteCarloView
+from gui.views.montecarlo_view import MonteCarloView, design_tab_problem
 from gui.dialogs.open_data_dialog import OpenDataDialog
 from gui.plots.base import PlotContext
 from gui.plots.plots_view import PlotsView
@@ -83,7 +83,7 @@ class MainWindow(QMainWindow):
         self.plots_view = PlotsView(margins_runner=self.margins_runner)
         self.montecarlo_view = MonteCarloView(self.montecarlo_runner)
         self.comparison_view = ModelComparisonView(self.comparison_runner)
-        self.power_view = PowerView(lambda: self.design_view.design)
+        self.power_view = PowerView(self._design_for_analyses)
         self.tabs = QTabWidget()
         for view, title, tip in (
                 (self.design_view, "Design", "Describe a hierarchy and simulate data from it (Ctrl+1)."),
@@ -213,6 +213,7 @@ class MainWindow(QMainWindow):
         self._share_design()
         self.design_view.design_changed.connect(self._share_design)
         self.design_view.design_replaced.connect(self._share_design)
+        self.design_view.validity_changed.connect(lambda _valid: self._share_design())
         self.power_view.failed.connect(self.show_error)
         self.model_view.spec_changed.connect(self._offer_model_to_analyses)
         self.session.data_changed.connect(lambda: self.comparison_view.set_data(self.session.frame, self.session.truth))
@@ -236,7 +237,15 @@ class MainWindow(QMainWindow):
         """The design shown on the Design tab is the project's and the one Monte Carlo simulates."""
         self.session.project.design = self.design_view.design
         self.session.project.seed = self.design_view.seed()
-        self.montecarlo_view.set_design(self.design_view.design)
+        self.montecarlo_view.set_design(self.design_view.design, problem=self.design_view.current_error())
+
+    def _design_for_analyses(self):
+        """The Design tab's design for the Power tab; refused while the form shows a problem (the
+        design then holds the last number of a field that shows something else)."""
+        problem = self.design_view.current_error()
+        if problem:
+            raise UserInputError(design_tab_problem(problem))
+        return self.design_view.design
 
     def _ask_plan_next_study(self, result) -> None:
         """Ask which fixed effect (if any) is the treatment to randomise, then plan from the fit."""

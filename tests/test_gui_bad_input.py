@@ -252,3 +252,35 @@ def test_a_name_clash_typed_and_undone_leaves_the_treatment_at_its_level(main_wi
     assert model.setData(model.index(0, model.NAME), "school", Qt.ItemDataRole.EditRole)
     assert view.design.treatment.level == "school"
     assert view.treatment_level_combo.currentText() == "school"
+
+
+# ----- Monte Carlo and Power tabs use the Design tab's design --------------------------------------
+def test_studies_refuse_a_design_whose_form_shows_a_problem(main_window, qtbot):
+    """With 'abc' typed as the districts' units, Monte Carlo and the Power tab's 'From the design'
+    ran on the last number (5) while the Design tab showed the problem."""
+    from PySide6.QtCore import Qt
+
+    design_view = main_window.design_view
+    design_view.load_preset("cluster_trial")
+    model = design_view.level_model
+    assert model.setData(model.index(0, model.UNITS), "abc", Qt.ItemDataRole.EditRole)
+    problem = ("units per parent: write a whole number (20), a range (15..35), ~ and an average (~20) or "
+               "observed sizes (observed 12, 30, 25), got 'abc'")
+    assert design_view.current_error() == problem
+    power = main_window.power_view
+    failures = []
+    power.failed.connect(failures.append)
+    power.use_design()
+    assert failures == [f"fix the Design tab first: {problem}"]
+    assert power.plan is None
+    montecarlo = main_window.montecarlo_view
+    montecarlo.set_models(["score treated || school_id:, reml"])
+    assert montecarlo.run() is None
+    assert montecarlo.status_label.text() == f"fix the Design tab first: {problem}"
+    assert not main_window.montecarlo_runner.is_busy
+    # Fixed: both use the number now shown.
+    assert model.setData(model.index(0, model.UNITS), "30", Qt.ItemDataRole.EditRole)
+    power.use_design()
+    assert power.plan is not None and power.plan.units == [30, 25]
+    assert montecarlo.study().design.levels[0].units.n == 30
+    assert model.index(0, model.UNITS).data() == "30"

@@ -205,11 +205,10 @@ class PowerView(QWidget):
             self._fail(str(error))
 
     def use_design(self) -> None:
-        design = self.design_source()
-        if design is None:
-            self._fail("no design: fill in the Design tab first")
-            return
         try:
+            design = self.design_source()  # raises UserInputError while the Design tab has a problem
+            if design is None:
+                raise UserInputError("no design: fill in the Design tab first")
             plan, notes = plan_from_design(design.copy(), self._one(self.alpha, "alpha"),
                                            self._one(self.target, "target power"))
         except UserInputError as error:
