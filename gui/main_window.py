@@ -237,14 +237,26 @@ class MainWindow(QMainWindow):
         """The design shown on the Design tab is the project's and the one Monte Carlo simulates."""
         self.session.project.design = self.design_view.design
         self.session.project.seed = self.design_view.seed()
-        self.montecarlo_view.set_design(self.design_view.design, problem=self.design_view.current_error())
+        self.montecarlo_view.set_design(self.design_view.design, problem=self._design_problem())
+
+    def _design_problem(self) -> str:
+        """Why the Design tab's design cannot be used now ('' if it can): the engine's words when the
+        design itself is invalid (as the command line prints them), else the form's problem (a field
+        holding text, while the design keeps the field's last number)."""
+        problem = self.design_view.current_error()
+        if not problem:
+            return ""
+        try:
+            self.design_view.design.validate()
+        except UserInputError as error:
+            return str(error)
+        return design_tab_problem(problem)
 
     def _design_for_analyses(self):
-        """The Design tab's design for the Power tab; refused while the form shows a problem (the
-        design then holds the last number of a field that shows something else)."""
-        problem = self.design_view.current_error()
+        """The Design tab's design for the Power tab; refused while the form shows a problem."""
+        problem = self._design_problem()
         if problem:
-            raise UserInputError(design_tab_problem(problem))
+            raise UserInputError(problem)
         return self.design_view.design
 
     def _ask_plan_next_study(self, result) -> None:

@@ -284,3 +284,26 @@ def test_studies_refuse_a_design_whose_form_shows_a_problem(main_window, qtbot):
     assert power.plan is not None and power.plan.units == [30, 25]
     assert montecarlo.study().design.levels[0].units.n == 30
     assert model.index(0, model.UNITS).data() == "30"
+
+
+def test_an_invalid_design_is_refused_by_the_studies_in_the_engine_words(main_window):
+    """No 'fix the Design tab first' prefix when the design itself is invalid: the words are the
+    engine's, which the command line prints for the same design."""
+    from PySide6.QtCore import Qt
+
+    from engine.errors import UserInputError
+
+    design_view = main_window.design_view
+    model = design_view.level_model
+    assert model.setData(model.index(0, model.SD), "-1", Qt.ItemDataRole.EditRole)
+    with pytest.raises(UserInputError) as caught:
+        design_view.design.validate()
+    assert str(caught.value) == "level dist_id: sd must be >= 0, got -1"
+    failures = []
+    main_window.power_view.failed.connect(failures.append)
+    main_window.power_view.use_design()
+    assert failures == [str(caught.value)]
+    montecarlo = main_window.montecarlo_view
+    montecarlo.set_models(["perform tutoring || school_id:, reml"])
+    assert montecarlo.run() is None
+    assert montecarlo.status_label.text() == str(caught.value)

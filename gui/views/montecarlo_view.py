@@ -245,8 +245,8 @@ class MonteCarloView(QWidget):
         return self._job is not None
 
     def set_design(self, design: Design | None, problem: str = "") -> None:
-        """The design each replication simulates (the Design tab's); ``problem``: the Design tab's
-        message while its form has one (a field holding text, say), which stops a study."""
+        """The design each replication simulates (the Design tab's); ``problem``: why it cannot be
+        used now (the Design tab's form shows a problem), which stops a study."""
         self._design = design.copy() if design is not None else None
         self._design_problem = problem
         self._update_sweep_targets()
@@ -329,7 +329,7 @@ class MonteCarloView(QWidget):
         if self._design is None:
             raise UserInputError("there is no design to simulate: describe one on the Design tab")
         if self._design_problem:  # the design may hold a field's last number, not what the field shows
-            raise UserInputError(design_tab_problem(self._design_problem))
+            raise UserInputError(self._design_problem)
         models = self.model_texts()
         if not models:
             raise UserInputError("give at least one model to fit, e.g. perform tutoring || school_id:, reml")
