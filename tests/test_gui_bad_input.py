@@ -307,3 +307,24 @@ def test_an_invalid_design_is_refused_by_the_studies_in_the_engine_words(main_wi
     montecarlo.set_models(["perform tutoring || school_id:, reml"])
     assert montecarlo.run() is None
     assert montecarlo.status_label.text() == str(caught.value)
+
+
+def test_centring_a_text_column_is_refused_in_the_form_with_the_fit_words(main_window, qtbot, tmp_path):
+    """It was accepted until Fit, which then failed with these words."""
+    path = tmp_path / "pupils.csv"
+    path.write_text("y,x,school,label\n" + "".join(f"{(i * 37) % 11 / 3},{i % 7},s{i % 6},{'abc'[i % 3]}\n"
+                                                  for i in range(60)))
+    run_job(qtbot, main_window, lambda: main_window.open_data(path))
+    view = main_window.model_view
+    editor = view.centering_editor
+    row = editor.add_row()
+    editor.set_row(row, name="label_c", variable="label", kind="grand")
+    message = "cannot centre 'label': it is not numeric (e.g. 'a')"
+    assert view.current_error() == message
+    assert view.spec is None and not view.fit_button.isEnabled()
+    assert view.centering_editor.table.property("invalid_reason") == message
+    assert view.outcome_combo.property("invalid_reason") == ""
+    editor.set_row(row, variable="x")
+    assert view.current_error() == ""
+    assert [c.variable for c in view.spec.centering] == ["x"]
+    assert view.centering_editor.table.property("invalid_reason") == ""
