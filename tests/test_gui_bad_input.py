@@ -328,3 +328,26 @@ def test_centring_a_text_column_is_refused_in_the_form_with_the_fit_words(main_w
     assert view.current_error() == ""
     assert [c.variable for c in view.spec.centering] == ["x"]
     assert view.centering_editor.table.property("invalid_reason") == ""
+
+
+@pytest.mark.parametrize("typed, message", [
+    # Marked at the field before, but Simulate stayed enabled and used the probability's share.
+    ("abc", "treatment: treated must be a number, got 'abc'"),
+    ("nan", "treatment: treated must be a number, got 'nan'"),
+    # 'write a whole number' at the field before, and the same silent share; now the engine's words.
+    ("2.5", "treatment treated: treated must be a whole number, got 2.5"),
+])
+def test_an_unreadable_treated_count_stops_simulate(main_window, typed, message):
+    view = main_window.design_view
+    view.load_preset("cluster_trial")
+    field = view.treatment_treated_edit
+    assert field.isEnabled()  # an exact allocation
+    _type(field, typed)
+    assert view.error_label.text() == message
+    assert not view.simulate_button.isEnabled()
+    assert view.field_problem(field) == message
+    assert field.text() == typed
+    _type(field, "12")
+    assert view.error_label.text() == "" and view.simulate_button.isEnabled()
+    assert view.design.treatment.treated == 12
+    assert view.field_problem(field) == ""

@@ -18,7 +18,7 @@ from engine.errors import UserInputError
 from engine.presets import PRESETS, get_preset
 from gui.widgets import design_errors as where
 from gui.tables.design_models import ChoiceDelegate, CovariateTableModel, CrossedFactorTableModel, LevelTableModel
-from gui.widgets.fields import NumberField, invalid_reason, mark_invalid
+from gui.widgets.fields import NumberField, invalid_reason, mark_invalid, parse_number
 from gui.screen_fit import rows_height
 
 MAX_SEED = 2**31 - 1
@@ -286,18 +286,18 @@ class DesignView(QWidget):
         self._show_allocation_fields()
 
     def _on_treated_edited(self, text: str) -> None:
+        field = self.treatment_treated_edit
         text = text.strip()
-        if not text:
-            mark_invalid(self.treatment_treated_edit, None)
-            self._set_treatment("treated", None)
-            return
         try:
-            count = int(text)
+            count = parse_number(text) if text else None  # empty: the probability's share
         except ValueError:
-            mark_invalid(self.treatment_treated_edit, f"treated: write a whole number, got {text!r}")
+            # Counted like any unreadable field: it used to be marked but Simulate used the old count.
+            self._on_parse_failed(field, f"treatment: treated must be a number, got {text!r}")
+            mark_invalid(field, self._parse_errors[field])
             return
-        mark_invalid(self.treatment_treated_edit, None)
-        self._set_treatment("treated", count)
+        self._parse_errors.pop(field, None)
+        mark_invalid(field, None)
+        self._set_treatment("treated", count)  # a fraction or a negative: the engine's words
 
     def _show_allocation_fields(self) -> None:
         """Treated and blocks apply to an exact allocation only."""
@@ -600,7 +600,7 @@ class DesignView(QWidget):
                       "missing_prob": self.occasion_missing_field}.get(location.attribute, self.occasions_box)
         elif location.section == where.TREATMENT:
             widget = {"name": self.treatment_name_edit, "effect": self.treatment_effect_field,
-                      "probability": self.treatment_probability_field,
+                      "probability": self.treatment_probability_field, "treated": self.treatment_treated_edit,
                       "level": self.treatment_level_combo}.get(location.attribute, self.treatment_box)
         else:
             widget = {where.OUTCOME: self.outcome_edit, where.RESIDUAL_SD: self.residual_field,
