@@ -351,3 +351,30 @@ def test_an_unreadable_treated_count_stops_simulate(main_window, typed, message)
     assert view.error_label.text() == "" and view.simulate_button.isEnabled()
     assert view.design.treatment.treated == 12
     assert view.field_problem(field) == ""
+
+
+def test_the_treated_count_counts_only_for_an_exact_allocation(main_window):
+    """Back to an exact allocation, '2.5' in Treated was dropped for the probability's share in
+    silence; leaving it, its problem stayed until the next edit."""
+    view = main_window.design_view
+    view.load_preset("cluster_trial")
+    combo = view.treatment_allocation_combo
+
+    def choose(allocation):
+        index = combo.findData(allocation)
+        combo.setCurrentIndex(index)
+        combo.activated.emit(index)
+
+    _type(view.treatment_treated_edit, "2.5")
+    assert view.error_label.text() == "treatment treated: treated must be a whole number, got 2.5"
+    choose("bernoulli")
+    assert view.error_label.text() == "" and view.simulate_button.isEnabled()
+    assert view.design.treatment.treated is None
+    choose("fixed")
+    assert view.error_label.text() == "treatment treated: treated must be a whole number, got 2.5"
+    assert not view.simulate_button.isEnabled()
+    assert view.treatment_treated_edit.text() == "2.5"
+    _type(view.treatment_treated_edit, "15")
+    choose("bernoulli")
+    choose("fixed")
+    assert view.design.treatment.treated == 15 and view.error_label.text() == ""

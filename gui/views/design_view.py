@@ -284,6 +284,11 @@ class DesignView(QWidget):
                     setattr(self._design.treatment, name, kept)
         self._set_treatment(attribute, value)
         self._show_allocation_fields()
+        if attribute == "allocation":
+            if value == "fixed":  # what the Treated field holds applies again, or its problem does
+                self._on_treated_edited(self.treatment_treated_edit.text())
+            else:  # the field is disabled now: its text no longer counts
+                self._refresh()
 
     def _on_treated_edited(self, text: str) -> None:
         field = self.treatment_treated_edit
