@@ -378,3 +378,25 @@ def test_the_treated_count_counts_only_for_an_exact_allocation(main_window):
     choose("bernoulli")
     choose("fixed")
     assert view.design.treatment.treated == 15 and view.error_label.text() == ""
+
+
+def test_a_random_slope_on_a_text_column_is_refused_in_the_form_with_the_fit_words(main_window, qtbot, tmp_path):
+    """The slope list offers every candidate column; a text one was accepted until Fit."""
+    from PySide6.QtCore import Qt
+
+    path = tmp_path / "pupils.csv"
+    path.write_text("y,x,school,colour\n" + "".join(f"{(i * 37) % 11 / 3},{i % 7},{i % 6},{'rgbk'[(i * 7) % 4]}\n"
+                                                    for i in range(120)))
+    run_job(qtbot, main_window, lambda: main_window.open_data(path))
+    view = main_window.model_view
+    view.set_spec(view.spec.replace(fixed=[], levels=[view.spec.levels[-1]]))  # y || school:
+    assert view.spec.to_stata() == "mixed y || school:, reml"
+    view.level_list.setCurrentRow(view.level_order().index("school"))
+    slopes = [view.slope_list.item(i).text() for i in range(view.slope_list.count())]
+    view.slope_list.item(slopes.index("colour")).setCheckState(Qt.CheckState.Checked)
+    message = "random slope 'colour' at level school is not numeric (e.g. 'r')"
+    assert view.current_error() == message
+    assert view.spec is None and not view.fit_button.isEnabled()
+    assert view.slope_list.property("invalid_reason") == message
+    view.slope_list.item(slopes.index("colour")).setCheckState(Qt.CheckState.Unchecked)
+    assert view.current_error() == "" and view.slope_list.property("invalid_reason") == ""

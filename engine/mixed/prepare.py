@@ -55,8 +55,22 @@ def check_columns(frame: pd.DataFrame, spec: ModelSpec) -> None:
             raise UserInputError(
                 f"level id {level.name!r} has {missing} missing value(s) (first at row {first + 1}); "
                 f"every row needs a group at every level")
+    check_slope_columns(frame, spec)
+
+
+def check_slope_columns(frame: pd.DataFrame, spec: ModelSpec) -> None:
+    """Raise UserInputError naming the first random slope of ``spec`` whose column is not numeric.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The data (slopes not among its columns are left to :func:`check_column_names`).
+    spec : ModelSpec
+        The model whose random slopes are checked.
+    """
+    for level in spec.levels:
         for slope in level.slopes:
-            if not pd.api.types.is_numeric_dtype(frame[slope]):
+            if slope in frame.columns and not pd.api.types.is_numeric_dtype(frame[slope]):
                 raise UserInputError(f"random slope {slope!r} at level {level.name} is not numeric "
                                      f"(e.g. {_offending(frame[slope])})")
 

@@ -611,6 +611,7 @@ class ModelView(QWidget):
         mark_invalid(self.dfmethod_combo, None)
         mark_invalid(self.extra_terms_edit, None)
         mark_invalid(self.centering_editor.table, None)
+        mark_invalid(self.slope_list, None)
         levels = []
         for name in _checked_texts(self.level_list):
             settings = self._level_settings.setdefault(name, Level(name))
@@ -636,10 +637,11 @@ class ModelView(QWidget):
                              **glmm)
             from engine.mixed.ddf import check_dfmethod  # imports the mixed fit: not at window start
             from engine.centering import check_centring_source
-            from engine.mixed.prepare import check_column_names
+            from engine.mixed.prepare import check_column_names, check_slope_columns
             check_dfmethod(spec)
             if self._frame is not None:  # a typed term naming no column, a text column centred: now, not at Fit
                 check_column_names([*self._frame.columns, *(c.name for c in spec.centering)], spec)
+                check_slope_columns(self._frame, spec)
                 for centering in spec.centering:
                     if centering.variable in self._frame.columns:
                         check_centring_source(self._frame[centering.variable], centering.variable)
@@ -649,6 +651,7 @@ class ModelView(QWidget):
             typed = self.extra_terms_edit.text().split()
             invalid = (self.intercept_check if "noconstant" in self._error else
                        self.centering_editor.table if self._error.startswith("cannot centre") else
+                       self.slope_list if self._error.startswith("random slope") else
                        self.extra_terms_edit if any(repr(term) in self._error for term in typed) or any(
                            f"{word!r}" in self._error for term in typed for word in _term_words(term)) else
                        self.dfmethod_combo if "dfmethod" in self._error else
