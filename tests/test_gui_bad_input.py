@@ -400,3 +400,24 @@ def test_a_random_slope_on_a_text_column_is_refused_in_the_form_with_the_fit_wor
     assert view.slope_list.property("invalid_reason") == message
     view.slope_list.item(slopes.index("colour")).setCheckState(Qt.CheckState.Unchecked)
     assert view.current_error() == "" and view.slope_list.property("invalid_reason") == ""
+
+
+def test_unreadable_text_in_a_covariate_cell_its_distribution_does_not_use(main_window):
+    """'abc' as a normal covariate's sd, then binary: the sd cell cannot be edited, yet its problem
+    kept Simulate disabled. The text is kept for a normal distribution again."""
+    from PySide6.QtCore import Qt
+
+    view = main_window.design_view
+    view.load_preset("two_level")
+    model = view.covariate_model
+    row = [c.name for c in view.design.covariates].index("ses")
+    message = "covariate ses: sd must be a number, got 'abc'"
+    assert model.setData(model.index(row, model.SD), "abc", Qt.ItemDataRole.EditRole)
+    assert view.error_label.text() == message
+    assert model.setData(model.index(row, model.DISTRIBUTION), "binary", Qt.ItemDataRole.EditRole)
+    assert not model.flags(model.index(row, model.SD)) & Qt.ItemFlag.ItemIsEditable
+    assert view.error_label.text() == "" and view.simulate_button.isEnabled()
+    assert model.index(row, model.SD).data() == ""
+    assert model.setData(model.index(row, model.DISTRIBUTION), "normal", Qt.ItemDataRole.EditRole)
+    assert model.index(row, model.SD).data() == "abc"
+    assert view.error_label.text() == message and not view.simulate_button.isEnabled()
