@@ -15,15 +15,15 @@ REPO = Path(__file__).resolve().parents[1]
 # ----- Power tab ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("field, text, message", [
     # float('inf') and float('nan') are numbers to Python: they reached int() and raised.
-    ("units", "inf, 25", "crt2: the unit count must be a finite number, got inf"),
-    ("units", "nan, 25", "crt2: the unit count must be a finite number, got nan"),
-    ("covariates", "inf", "crt2: the number of top-level covariates must be a finite number, got inf"),
+    ("units", "inf, 25", "crt2: unit count must be a finite number, got inf"),
+    ("units", "nan, 25", "crt2: unit count must be a finite number, got nan"),
+    ("covariates", "inf", "crt2: number of top-level covariates must be a finite number, got inf"),
     # Rounded or truncated before: a plan for 20 clusters was shown for 20.4 typed.
     ("units", "20.4, 25", "crt2: unit counts must be whole numbers >= 1, got 20.4"),
     ("covariates", "1.5", "the number of top-level covariates must be a whole number, got 1.5"),
     # Came out as 'Power for effect nan sd: nan'.
-    ("effect", "nan", "crt2: the effect must be a finite number, got nan"),
-    ("effect", "inf", "crt2: the effect must be a finite number, got inf"),
+    ("effect", "nan", "crt2: effect must be a finite number, got nan"),
+    ("effect", "inf", "crt2: effect must be a finite number, got inf"),
 ])
 def test_power_tab_refuses_numbers_it_cannot_use(main_window, field, text, message):
     view = main_window.power_view
@@ -43,7 +43,7 @@ def test_power_command_refuses_an_effect_of_nan_with_the_same_words():
                           "--icc", "0.15", "--effect", "nan"], cwd=REPO, capture_output=True, text=True,
                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
     assert run.returncode == 2
-    assert run.stderr.strip() == "error: crt2: the effect must be a finite number, got nan"
+    assert run.stderr.strip() == "error: crt2: effect must be a finite number, got nan"
     assert run.stdout == ""
 
 

@@ -120,7 +120,7 @@ class TrialPlan:
             ("number of top-level covariates", self.covariates_top)]
         for name, value in named:
             if value is not None and isinstance(value, (int, float)) and not math.isfinite(value):
-                raise UserInputError(f"{self.design}: the {name} must be a finite number, got {value}")
+                raise UserInputError(f"{self.design}: {name} must be a finite number, got {value}")
         if not float(self.covariates_top).is_integer():
             raise UserInputError(
                 f"the number of top-level covariates must be a whole number, got {self.covariates_top}")
