@@ -225,13 +225,7 @@ def add_centered_columns(frame: pd.DataFrame, centerings: Sequence[Centering], l
         if centering.level:
             _require_columns(out, [centering.level], f"centred column {centering.name}: level ")
         source = out[centering.variable]
-        if not pd.api.types.is_numeric_dtype(source) or pd.api.types.is_bool_dtype(source):
-            from engine.design_matrix import first_non_numeric
-
-            offending, example = first_non_numeric(source), source.dropna()
-            shown = repr(offending if offending is not None else example.iloc[0]) if len(example) else "no values"
-            raise UserInputError(
-                f"cannot centre {centering.variable!r}: it is not numeric (e.g. {shown})")
+        check_centring_source(source, centering.variable)
         values = source.to_numpy(dtype=float, na_value=np.nan)
         rows = sample & np.isfinite(values)
         result = np.full(len(out), np.nan)
@@ -293,3 +287,21 @@ def _require_columns(frame: pd.DataFrame, columns: Sequence[str], context: str =
             close = [c for c in frame.columns if str(c).lower() == str(name).lower()]
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise UserInputError(f"{context}unknown column {name!r}{hint}")
+
+
+def check_centring_source(source: pd.Series, variable: str) -> None:
+    """Raise UserInputError unless ``source``, the column ``variable`` to centre, is numeric.
+
+    Parameters
+    ----------
+    source : pandas.Series
+        The column's values.
+    variable : str
+        Its name, for the message.
+    """
+    if not pd.api.types.is_numeric_dtype(source) or pd.api.types.is_bool_dtype(source):
+        from engine.design_matrix import first_non_numeric
+
+        offending, example = first_non_numeric(source), source.dropna()
+        shown = repr(offending if offending is not None else example.iloc[0]) if len(example) else "no values"
+        raise UserInputError(f"cannot centre {variable!r}: it is not numeric (e.g. {shown})")

@@ -20,6 +20,7 @@ from typing import Callable, Optional
 from engine.atomic_write import write_text_atomically
 from engine.design import Design
 from engine.errors import UserInputError
+from engine.intervals import IntervalRequest
 from engine.model_spec import ModelSpec
 from engine.results import FitResult
 from engine.serialize import from_jsonable, to_jsonable
@@ -93,6 +94,9 @@ class Project:
     format_version: int = FORMAT_VERSION
     # Parts of the file that could not be read and were left out, one sentence each (not saved).
     load_problems: list[str] = field(default_factory=list, metadata={"transient": True})
+    # The Model tab's choice of confidence intervals (Wald, profile, bootstrap with its draws), so a
+    # reopened project fits as it was set up (None: the window's default, Wald).
+    intervals: Optional[IntervalRequest] = None
 
     # ----- JSON ----------------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -171,6 +175,8 @@ def _load_version_1(data: dict) -> Project:
         _read_part(problems, "the model", lambda: setattr(project, "model", _model(data["model"])))
     if "estimators" in data:
         _read_part(problems, "the estimators", lambda: setattr(project, "estimators", _estimators(data["estimators"])))
+    if data.get("intervals") is not None:
+        _read_part(problems, "the intervals", lambda: setattr(project, "intervals", _intervals(data["intervals"])))
     fits = data.get("fits") or []
     if not isinstance(fits, list):
         problems.append(f"the fits: expected a list, found {type(fits).__name__}; left out")
@@ -187,6 +193,10 @@ def _read_part(problems: list[str], what: str, read: Callable[[], None]) -> None
         read()
     except _PART_ERRORS as error:
         problems.append(f"{what}: {error}; left out")
+
+
+def _intervals(value) -> IntervalRequest:
+    return from_jsonable(IntervalRequest, _object(value, "the intervals")).check()
 
 
 def _integer(value) -> int:

@@ -202,6 +202,7 @@ def nesting_check_job(frame: pd.DataFrame, level_names: list[str], outcome: str 
     """Groups per level and the engine's warnings; with a numeric ``outcome`` column, ids that
     recur across their parent's groups are also tested for a shared effect (crossed ids)."""
     from engine.mixed.hierarchy import build_hierarchy, structure_warnings
+    from engine.mixed.prepare import no_complete_rows_message
 
     def run(context: JobContext) -> NestingCheck:
         if not level_names:
@@ -210,6 +211,8 @@ def nesting_check_job(frame: pd.DataFrame, level_names: list[str], outcome: str 
                        and pd.api.types.is_numeric_dtype(frame[outcome]) and not pd.api.types.is_bool_dtype(frame[outcome]))
         columns = [*level_names, outcome] if use_outcome else list(level_names)
         ids = frame[columns].dropna()
+        if ids.empty:  # nothing to group (an all-missing outcome or id): the fit's own words
+            raise UserInputError(no_complete_rows_message(frame, columns))
         context.check()
         hierarchy = build_hierarchy(ids, level_names)
         context.check()

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget,
 
 from engine.data_io import READ_EXTENSIONS, WRITE_EXTENSIONS, Dataset
 from engine.errors import UserInputError
+from engine.intervals import IntervalRequest
 from engine.presets import get_preset
 from engine.project import PROJECT_SUFFIX, ColumnRoles, DataSource, Project
 from engine.simulate import SimulatedData
@@ -26,8 +27,8 @@ from gui.dialogs.help_dialogs import GuideDialog, show_about
 from gui.jobs import (DataFileContent, FitBatch, IterationReport, fit_job, read_data_job, simulate_job,
                       write_data_job)
 from gui.views.model_comparison_view import ModelComparisonView
-from gui.views.model_view import ModelView
-from gui.views.montecarlo_view import MonteCarloView
+from gui.views.model_view import NO_DATA_TO_FIT, ModelView
+from gui.views.montecarlo_view import MonteCarloView, design_tab_problem
 from gui.dialogs.open_data_dialog import OpenDataDialog
 from gui.plots.base import PlotContext
 from gui.plots.plots_view import PlotsView
@@ -82,7 +83,7 @@ class MainWindow(QMainWindow):
         self.plots_view = PlotsView(margins_runner=self.margins_runner)
         self.montecarlo_view = MonteCarloView(self.montecarlo_runner)
         self.comparison_view = ModelComparisonView(self.comparison_runner)
-        self.power_view = PowerView(lambda: self.design_view.design)
+        self.power_view = PowerView(self._design_for_analyses)
         self.tabs = QTabWidget()
         for view, title, tip in (
                 (self.design_view, "Design", "Describe a hierarchy and simulate data from it (Ctrl+1)."),
@@ -191,6 +192,7 @@ class MainWindow(QMainWindow):
         self.design_view.design_changed.connect(self._mark_modified)
         self.design_view.validity_changed.connect(self.simulate_action.setEnabled)
         self.model_view.fit_requested.connect(self.fit)
+        self.model_view.fit_refused.connect(self.show_error)
         self.model_view.spec_changed.connect(lambda _spec: self._mark_modified())
         self.results_view.fit_selected.connect(lambda _record: self._update_plots())
         self.results_view.fit_selected.connect(self.data_view.set_fit)
@@ -211,6 +213,7 @@ class MainWindow(QMainWindow):
         self._share_design()
         self.design_view.design_changed.connect(self._share_design)
         self.design_view.design_replaced.connect(self._share_design)
+        self.design_view.validity_changed.connect(lambda _valid: self._share_design())
         self.power_view.failed.connect(self.show_error)
         self.model_view.spec_changed.connect(self._offer_model_to_analyses)
         self.session.data_changed.connect(lambda: self.comparison_view.set_data(self.session.frame, self.session.truth))
@@ -234,7 +237,27 @@ class MainWindow(QMainWindow):
         """The design shown on the Design tab is the project's and the one Monte Carlo simulates."""
         self.session.project.design = self.design_view.design
         self.session.project.seed = self.design_view.seed()
-        self.montecarlo_view.set_design(self.design_view.design)
+        self.montecarlo_view.set_design(self.design_view.design, problem=self._design_problem())
+
+    def _design_problem(self) -> str:
+        """Why the Design tab's design cannot be used now ('' if it can): the engine's words when the
+        design itself is invalid (as the command line prints them), else the form's problem (a field
+        holding text, while the design keeps the field's last number)."""
+        problem = self.design_view.current_error()
+        if not problem:
+            return ""
+        try:
+            self.design_view.design.validate()
+        except UserInputError as error:
+            return str(error)
+        return design_tab_problem(problem)
+
+    def _design_for_analyses(self):
+        """The Design tab's design for the Power tab; refused while the form shows a problem."""
+        problem = self._design_problem()
+        if problem:
+            raise UserInputError(problem)
+        return self.design_view.design
 
     def _ask_plan_next_study(self, result) -> None:
         """Ask which fixed effect (if any) is the treatment to randomise, then plan from the fit."""
@@ -318,7 +341,7 @@ class MainWindow(QMainWindow):
 
     def fit(self, spec, estimators: list[str]) -> Job | None:
         if self.session.frame is None:
-            self.show_error("there are no data to fit: simulate a design or open a data file first")
+            self.show_error(NO_DATA_TO_FIT)
             return None
         job = fit_job(self.session.frame, spec, estimators, self.session.truth,
                       intervals=self.model_view.interval_request())
@@ -463,6 +486,7 @@ class MainWindow(QMainWindow):
         project.seed = self.design_view.seed()
         project.model = self.model_view.spec or project.model
         project.estimators = self.model_view.estimators()
+        project.intervals = self.model_view.interval_request()
         return project
 
     def new_project(self) -> None:
@@ -498,6 +522,7 @@ class MainWindow(QMainWindow):
             self.model_view.set_data(None, ColumnRoles())
             self.comparison_view.set_data(None)
             self.model_view.set_estimators(project.estimators)
+            self.model_view.set_interval_request(project.intervals or IntervalRequest())
             if project.model is not None:
                 self.model_view.set_method(project.model.method)
             model = project.model
@@ -568,6 +593,10 @@ class MainWindow(QMainWindow):
         self.session.set_modified(False)
         self.settings.add_recent_file(path)
         self.statusBar().showMessage(f"Saved {path}", 5000)
+        unreadable = self.design_view.unreadable_texts()
+        if unreadable:  # a project holds numbers: say that the typed text was not saved
+            self.show_error(f"saved {path.name}; {len(unreadable)} field(s) hold text that is not a number and were "
+                            f"saved as their last number: {unreadable[0]}")
         return True
 
     def confirm_discard(self) -> bool:

@@ -23,14 +23,28 @@ class ModelData:
     dropped_rows: int
 
 
+def check_column_names(columns, spec: ModelSpec) -> None:
+    """Raise UserInputError naming the first variable of ``spec`` that is not among ``columns``.
+
+    Parameters
+    ----------
+    columns : iterable of str
+        The data's column names (with any centred columns the spec makes).
+    spec : ModelSpec
+        The model whose variables are looked up.
+    """
+    columns = [str(c) for c in columns]
+    for name in spec.variables():
+        if name not in columns:
+            close = [c for c in columns if c.lower() == name.lower()]
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UserInputError(f"unknown column {name!r}{hint}")
+
+
 def check_columns(frame: pd.DataFrame, spec: ModelSpec) -> None:
     if len(frame) == 0:
         raise UserInputError("the data set is empty: no rows to fit")
-    for name in spec.variables():
-        if name not in frame.columns:
-            close = [c for c in frame.columns if c.lower() == name.lower()]
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise UserInputError(f"unknown column {name!r}{hint}")
+    check_column_names(frame.columns, spec)
     # True/False outcomes count as 1/0, as in R and in pooled OLS (engine.panel_data).
     if not pd.api.types.is_numeric_dtype(frame[spec.outcome]):
         raise UserInputError(f"the outcome {spec.outcome!r} is not numeric (e.g. {_offending(frame[spec.outcome])})")
@@ -41,8 +55,22 @@ def check_columns(frame: pd.DataFrame, spec: ModelSpec) -> None:
             raise UserInputError(
                 f"level id {level.name!r} has {missing} missing value(s) (first at row {first + 1}); "
                 f"every row needs a group at every level")
+    check_slope_columns(frame, spec)
+
+
+def check_slope_columns(frame: pd.DataFrame, spec: ModelSpec) -> None:
+    """Raise UserInputError naming the first random slope of ``spec`` whose column is not numeric.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The data (slopes not among its columns are left to :func:`check_column_names`).
+    spec : ModelSpec
+        The model whose random slopes are checked.
+    """
+    for level in spec.levels:
         for slope in level.slopes:
-            if not pd.api.types.is_numeric_dtype(frame[slope]):
+            if slope in frame.columns and not pd.api.types.is_numeric_dtype(frame[slope]):
                 raise UserInputError(f"random slope {slope!r} at level {level.name} is not numeric "
                                      f"(e.g. {_offending(frame[slope])})")
 
@@ -56,6 +84,28 @@ def _offending(values: pd.Series) -> str:
     return repr(present.iloc[0]) if len(present) else "no values"
 
 
+def no_complete_rows_message(frame: pd.DataFrame, columns: list[str]) -> str:
+    """Why listwise deletion over ``columns`` left no rows, naming any column missing in every row.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The data before rows were dropped.
+    columns : list of str
+        The model's variables (the columns a row needs to be used).
+
+    Returns
+    -------
+    str
+        The message of the UserInputError to raise.
+    """
+    empty = [name for name in dict.fromkeys(columns) if frame[name].isna().all()]
+    message = "no rows left after dropping rows with missing values in the model's variables"
+    if empty:
+        message += f" ({', '.join(map(repr, empty))} {'is' if len(empty) == 1 else 'are'} missing in every row)"
+    return message
+
+
 def prepare_model_data(frame: pd.DataFrame, spec: ModelSpec) -> ModelData:
     """Check the columns, drop rows with missing values listwise, build the fixed design."""
     frame = apply_centering(frame, spec)
@@ -66,7 +116,7 @@ def prepare_model_data(frame: pd.DataFrame, spec: ModelSpec) -> ModelData:
     if dropped:
         used = used.loc[complete]
     if len(used) == 0:
-        raise UserInputError("no rows left after dropping rows with missing values in the model's variables")
+        raise UserInputError(no_complete_rows_message(frame, list(used.columns)))
     check_finite(used, spec)
     design = build_fixed_design(used, spec.fixed, constant=spec.constant)
     y = used[spec.outcome].to_numpy(dtype=float)

@@ -70,6 +70,7 @@ class TrialPlan:
     def validate(self) -> None:
         if self.design not in DESIGNS:
             raise UserInputError(f"design must be one of {', '.join(DESIGNS)}, got {self.design!r}")
+        self._check_finite()
         levels = LEVELS[self.design]
         if len(self.units) != levels:
             raise UserInputError(
@@ -109,6 +110,20 @@ class TrialPlan:
             raise UserInputError(
                 f"{self.design}: {self.units[0]} top-level units leave {self.df(self.units[0])} degrees of freedom "
                 f"with {self.covariates_top} top-level covariate(s); add units")
+
+    def _check_finite(self) -> None:
+        """nan or inf anywhere would come out as a power of nan (or 'not reachable'): refuse it, by name."""
+        named = [("unit count", v) for v in self.units] + [("ICC", v) for v in self.icc]
+        named += [("R-squared", v) for v in self.r2] + [
+            ("effect", self.effect), ("treated share", self.treated_share), ("omega", self.omega),
+            ("treatment-effect R-squared", self.r2_effect), ("alpha", self.alpha), ("target power", self.target),
+            ("number of top-level covariates", self.covariates_top)]
+        for name, value in named:
+            if value is not None and isinstance(value, (int, float)) and not math.isfinite(value):
+                raise UserInputError(f"{self.design}: {name} must be a finite number, got {value}")
+        if not float(self.covariates_top).is_integer():
+            raise UserInputError(
+                f"the number of top-level covariates must be a whole number, got {self.covariates_top}")
 
     # ----- the formulas -------------------------------------------------------------------------
     def df(self, top_units: int | None = None) -> int:

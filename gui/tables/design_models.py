@@ -243,6 +243,12 @@ class LevelTableModel(_DesignTableModel):
         """Rename a level and whatever refers to it (treatment and covariate levels)."""
         old = level.name
         level.name = new_name
+        # What refers to a name shared with another level (or the reserved 'observation') is not
+        # this level's alone: following the rename would move the treatment or a covariate to
+        # another level when a clash is typed and then undone.
+        taken = {other.name for other in self._design.levels if other is not level} | {OBSERVATION}
+        if old in taken or new_name in taken:
+            return
         if self._design.treatment is not None and self._design.treatment.level == old:
             self._design.treatment.level = new_name
         for covariate in self._design.covariates:
@@ -303,6 +309,15 @@ class CovariateTableModel(_DesignTableModel):
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802
         return 0 if parent.isValid() else len(self._design.covariates)
 
+    def parse_errors(self) -> list[str]:
+        # A cell the distribution does not use cannot be edited: its unreadable text is kept (and
+        # shown again with a distribution that uses it) but does not stop Simulate.
+        return [self._errors[key] for key in sorted(self._typed) if key in self._errors and self._key_applies(key)]
+
+    def _key_applies(self, key: tuple[int, int]) -> bool:
+        row, column = key
+        return row < len(self._design.covariates) and self._applies(self._design.covariates[row], column)
+
     def _applies(self, covariate: CovariateDesign, column: int) -> bool:
         if column in (self.NAME, self.LEVEL, self.DISTRIBUTION, self.COEF):
             return True
@@ -311,7 +326,7 @@ class CovariateTableModel(_DesignTableModel):
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        common = self._common_data(index, role)
+        common = self._common_data(index, role) if self._key_applies((index.row(), index.column())) else None
         if common is not None:
             return common
         covariate = self._design.covariates[index.row()]

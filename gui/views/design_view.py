@@ -7,8 +7,6 @@ design is valid). Nothing typed is thrown away: text that is not a number stays 
 
 from __future__ import annotations
 
-import copy
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView,
@@ -20,10 +18,11 @@ from engine.errors import UserInputError
 from engine.presets import PRESETS, get_preset
 from gui.widgets import design_errors as where
 from gui.tables.design_models import ChoiceDelegate, CovariateTableModel, CrossedFactorTableModel, LevelTableModel
-from gui.widgets.fields import NumberField, invalid_reason, mark_invalid
+from gui.widgets.fields import NumberField, invalid_reason, mark_invalid, parse_number
 from gui.screen_fit import rows_height
 
 MAX_SEED = 2**31 - 1
+NO_SUMMARY = "Expected rows: — (fix the design first)"
 
 
 # The outcome type of a design: the label shown, (family, link) of the Design.
@@ -285,20 +284,25 @@ class DesignView(QWidget):
                     setattr(self._design.treatment, name, kept)
         self._set_treatment(attribute, value)
         self._show_allocation_fields()
+        if attribute == "allocation":
+            if value == "fixed":  # what the Treated field holds applies again, or its problem does
+                self._on_treated_edited(self.treatment_treated_edit.text())
+            else:  # the field is disabled now: its text no longer counts
+                self._refresh()
 
     def _on_treated_edited(self, text: str) -> None:
+        field = self.treatment_treated_edit
         text = text.strip()
-        if not text:
-            mark_invalid(self.treatment_treated_edit, None)
-            self._set_treatment("treated", None)
-            return
         try:
-            count = int(text)
+            count = parse_number(text) if text else None  # empty: the probability's share
         except ValueError:
-            mark_invalid(self.treatment_treated_edit, f"treated: write a whole number, got {text!r}")
+            # Counted like any unreadable field: it used to be marked but Simulate used the old count.
+            self._on_parse_failed(field, f"treatment: treated must be a number, got {text!r}")
+            mark_invalid(field, self._parse_errors[field])
             return
-        mark_invalid(self.treatment_treated_edit, None)
-        self._set_treatment("treated", count)
+        self._parse_errors.pop(field, None)
+        mark_invalid(field, None)
+        self._set_treatment("treated", count)  # a fraction or a negative: the engine's words
 
     def _show_allocation_fields(self) -> None:
         """Treated and blocks apply to an exact allocation only."""
@@ -407,8 +411,10 @@ class DesignView(QWidget):
             self._design = design
             if design.name in PRESETS:
                 self.preset_combo.setCurrentText(design.name)
-            self._last_occasions = copy.deepcopy(design.occasions) if design.occasions else self._last_occasions
-            self._last_treatment = copy.deepcopy(design.treatment) if design.treatment else self._last_treatment
+            # The design's own objects, not copies: a level rename re-points design.treatment.level,
+            # and a copy would keep (and show, and restore on re-ticking) the old level.
+            self._last_occasions = design.occasions or self._last_occasions
+            self._last_treatment = design.treatment or self._last_treatment
             self._parse_errors.clear()
             self.level_model.set_design(design)
             self.covariate_model.set_design(design)
@@ -528,7 +534,10 @@ class DesignView(QWidget):
         self.covariate_model.set_cell_error(None, None, None)
         self.crossed_model.set_cell_error(None, None, None)
 
-        problems = [reason for reason in self._parse_errors.values()]
+        # A field the design does not use now (the residual sd of a binary outcome, a field of an
+        # unticked box) is disabled, so its unreadable text could not be fixed: it is kept as typed
+        # but does not stop Simulate until the field is in use again.
+        problems = [reason for field, reason in self._parse_errors.items() if field.isEnabled()]
         problems += self.level_model.parse_errors() + self.covariate_model.parse_errors()
         problems += self.crossed_model.parse_errors()
         engine_error = ""
@@ -546,8 +555,11 @@ class DesignView(QWidget):
         self.simulate_button.setEnabled(not self._error)
         self.simulate_button.setToolTip(
             f"Fix this first: {self._error}" if self._error else "Draw a data set from this design (F5).")
-        if not engine_error:
+        if not self._error:
             self._update_summary()
+        else:  # the last valid design's counts would sit beside a problem that changes them
+            self.rows_label.setText(NO_SUMMARY)
+            self.summary_table.setRowCount(0)
         if was_valid != (not self._error):
             self.validity_changed.emit(not self._error)
 
@@ -593,7 +605,7 @@ class DesignView(QWidget):
                       "missing_prob": self.occasion_missing_field}.get(location.attribute, self.occasions_box)
         elif location.section == where.TREATMENT:
             widget = {"name": self.treatment_name_edit, "effect": self.treatment_effect_field,
-                      "probability": self.treatment_probability_field,
+                      "probability": self.treatment_probability_field, "treated": self.treatment_treated_edit,
                       "level": self.treatment_level_combo}.get(location.attribute, self.treatment_box)
         else:
             widget = {where.OUTCOME: self.outcome_edit, where.RESIDUAL_SD: self.residual_field,
@@ -601,6 +613,12 @@ class DesignView(QWidget):
         if widget is not None and widget not in self._parse_errors:
             mark_invalid(widget, message)
             self._engine_marked.append(widget)
+
+    def unreadable_texts(self) -> list[str]:
+        """Why each field or cell holding text that is not a number is unreadable (the design keeps
+        the field's last number, which is what a saved project gets)."""
+        return [*self._parse_errors.values(), *self.level_model.parse_errors(), *self.covariate_model.parse_errors(),
+                *self.crossed_model.parse_errors()]
 
     def field_problem(self, widget: QWidget) -> str:
         """The reason shown at a field ('' if none): for tests and accessibility."""

@@ -81,6 +81,14 @@ DF_METHOD_HELP = ("Reference distribution of the coefficient tests and intervals
                   "pbkrtest, with adjusted standard errors) give each coefficient its own df and need REML.")
 
 
+NO_DATA_TO_FIT = "there are no data to fit: simulate a design or open a data file first"
+
+
+def _term_words(term: str) -> list[str]:
+    """The variable names in a typed Stata term ('i.a#c.b' -> ['a', 'b']), to find the field a message is about."""
+    return [piece.split(".")[-1] for piece in term.replace("##", "#").split("#") if piece]
+
+
 def _checkable(text: str, checked: bool, tooltip: str = "") -> QListWidgetItem:
     item = QListWidgetItem(text)
     item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
@@ -100,6 +108,7 @@ class ModelView(QWidget):
 
     spec_changed = Signal(object)  # ModelSpec, or None while the form has a problem
     fit_requested = Signal(object, list)  # ModelSpec, estimator names
+    fit_refused = Signal(str)  # Fit was asked for (Ctrl+R reaches it from any tab) but cannot run: why
 
     def __init__(self, check_runner: JobRunner, parent=None):
         super().__init__(parent)
@@ -112,6 +121,9 @@ class ModelView(QWidget):
         self._error = ""
         self._updating = False
         self._last_check: NestingCheck | None = None
+        # The linear model's method, df method, estimators and intervals, put aside while a binary or
+        # count outcome forces ML, the mixed model and Wald, and given back when the user returns.
+        self._linear_choices: tuple | None = None
         self._check_timer = QTimer(self, singleShot=True, interval=NESTING_CHECK_DELAY_MS)
         self._check_timer.timeout.connect(self._start_nesting_check)
         self._updating = True  # widgets signal while they are built; the spec is built once they all exist
@@ -458,6 +470,8 @@ class ModelView(QWidget):
     def set_spec(self, spec: ModelSpec, roles: ColumnRoles | None = None) -> None:
         """Show ``spec`` (e.g. from a project file) with the current data's columns."""
         roles = roles or self._roles
+        if spec.family == "gaussian":  # a linear model shown: its own method stands, nothing to give back
+            self._linear_choices = None
         data_names = [str(c) for c in self._frame.columns] if self._frame is not None else list(data_columns(spec))
         derived = [c.name for c in spec.centering if c.name not in data_names]
         columns = data_names + derived
@@ -532,9 +546,15 @@ class ModelView(QWidget):
         self._check_timer.stop()
 
     def request_fit(self) -> None:
+        if self._frame is None:
+            self.fit_refused.emit(NO_DATA_TO_FIT)
+            return
         self._rebuild_spec()
-        if self._spec is not None and self.estimators():
-            self.fit_requested.emit(self._spec, self.estimators())
+        problem = self._error or ("" if self.estimators() else "tick at least one estimator")
+        if problem:
+            self.fit_refused.emit(problem)
+            return
+        self.fit_requested.emit(self._spec, self.estimators())
 
     # ----- spec ------------------------------------------------------------------------------------
     def _method(self) -> str:
@@ -589,6 +609,9 @@ class ModelView(QWidget):
         mark_invalid(self.intercept_check, None)
         mark_invalid(self.outcome_combo, None)
         mark_invalid(self.dfmethod_combo, None)
+        mark_invalid(self.extra_terms_edit, None)
+        mark_invalid(self.centering_editor.table, None)
+        mark_invalid(self.slope_list, None)
         levels = []
         for name in _checked_texts(self.level_list):
             settings = self._level_settings.setdefault(name, Level(name))
@@ -613,11 +636,24 @@ class ModelView(QWidget):
                              centering=self.centering_editor.centerings(), dfmethod=self.dfmethod_combo.currentData(),
                              **glmm)
             from engine.mixed.ddf import check_dfmethod  # imports the mixed fit: not at window start
+            from engine.centering import check_centring_source
+            from engine.mixed.prepare import check_column_names, check_slope_columns
             check_dfmethod(spec)
+            if self._frame is not None:  # a typed term naming no column, a text column centred: now, not at Fit
+                check_column_names([*self._frame.columns, *(c.name for c in spec.centering)], spec)
+                check_slope_columns(self._frame, spec)
+                for centering in spec.centering:
+                    if centering.variable in self._frame.columns:
+                        check_centring_source(self._frame[centering.variable], centering.variable)
         except UserInputError as error:
             self._spec = None
             self._error = str(error)
+            typed = self.extra_terms_edit.text().split()
             invalid = (self.intercept_check if "noconstant" in self._error else
+                       self.centering_editor.table if self._error.startswith("cannot centre") else
+                       self.slope_list if self._error.startswith("random slope") else
+                       self.extra_terms_edit if any(repr(term) in self._error for term in typed) or any(
+                           f"{word!r}" in self._error for term in typed for word in _term_words(term)) else
                        self.dfmethod_combo if "dfmethod" in self._error else
                        self.nagq_spin if "intpoints" in self._error else
                        self.family_combo if ("REML" in self._error or "outcome" in self._error
@@ -657,6 +693,17 @@ class ModelView(QWidget):
 
     def _on_family_changed(self) -> None:
         family, _ = self.family_link()
+        if family != "gaussian" and self._linear_choices is None:
+            self._linear_choices = (self._method(), self.dfmethod_combo.currentIndex(), self.estimators(),
+                                    self.interval_request())
+        if family == "gaussian" and self._linear_choices is not None:
+            method, dfmethod_index, estimators, intervals = self._linear_choices
+            self._linear_choices = None
+            self._show_family_fields()  # enable the linear estimators and intervals before ticking them
+            self.method_buttons[method].setChecked(True)
+            self.dfmethod_combo.setCurrentIndex(dfmethod_index)
+            self.set_estimators(estimators)
+            self.set_interval_request(intervals)
         if family != "gaussian":  # binary and count outcomes: maximum likelihood only, mixed model only
             self.method_buttons["ML"].setChecked(True)
             self.dfmethod_combo.setCurrentIndex(0)

@@ -65,6 +65,7 @@ class MonteCarloView(QWidget):
         super().__init__(parent)
         self.job_runner = job_runner
         self._design: Design | None = None
+        self._design_problem = ""  # the Design tab's message while its form has a problem
         self._job: Job | None = None
         self._result: StudyResult | None = None
         self._plot_data: StudyPlotData | None = None
@@ -243,9 +244,11 @@ class MonteCarloView(QWidget):
     def is_running(self) -> bool:
         return self._job is not None
 
-    def set_design(self, design: Design | None) -> None:
-        """The design each replication simulates (the Design tab's)."""
+    def set_design(self, design: Design | None, problem: str = "") -> None:
+        """The design each replication simulates (the Design tab's); ``problem``: why it cannot be
+        used now (the Design tab's form shows a problem), which stops a study."""
         self._design = design.copy() if design is not None else None
+        self._design_problem = problem
         self._update_sweep_targets()
         self._set_running(self.is_running)
         self._show_plan()
@@ -325,6 +328,8 @@ class MonteCarloView(QWidget):
         """The study the form describes (checked by the engine when it runs)."""
         if self._design is None:
             raise UserInputError("there is no design to simulate: describe one on the Design tab")
+        if self._design_problem:  # the design may hold a field's last number, not what the field shows
+            raise UserInputError(self._design_problem)
         models = self.model_texts()
         if not models:
             raise UserInputError("give at least one model to fit, e.g. perform tutoring || school_id:, reml")
@@ -570,6 +575,11 @@ class MonteCarloView(QWidget):
             return
         self.status_label.setStyleSheet("")
         self.status_label.setText(f"Records saved to {written}")
+
+
+def design_tab_problem(problem: str) -> str:
+    """What a tab that uses the Design tab's design says while that form has a problem."""
+    return f"fix the Design tab first: {problem}"
 
 
 def _duration(seconds: float) -> str:

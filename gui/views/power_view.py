@@ -7,6 +7,7 @@ formulas are instant, so they run on the UI thread.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -36,6 +37,11 @@ def _numbers(text: str, what: str) -> list[float]:
         return [float(piece) for piece in pieces]
     except ValueError:
         raise UserInputError(f"{what}: write numbers separated by commas, got {text!r}") from None
+
+
+def _whole(value: float) -> int | float:
+    """``value`` as an int when it is a whole number; otherwise unchanged, for the engine to refuse."""
+    return int(value) if math.isfinite(value) and value.is_integer() else value
 
 
 class PowerCurvePanel(PlotPanel):
@@ -152,12 +158,14 @@ class PowerView(QWidget):
     # ----- building the plan ---------------------------------------------------------------------
     def form_plan(self) -> TrialPlan:
         kind = self.kind.currentData()
-        units = [int(round(v)) for v in _numbers(self.units.text(), "units")]
+        # Whole numbers become ints; anything else goes to the engine as typed, which names it
+        # (rounding 20.4 to 20 here would answer a question nobody asked).
+        units = [_whole(v) for v in _numbers(self.units.text(), "units")]
         r2 = _numbers(self.r2.text(), "R²") or [0.0] * LEVELS[kind]
         return TrialPlan(kind, units, _numbers(self.icc.text(), "ICC"),
                          effect=self._one(self.effect, "effect", optional=True),
                          treated_share=self._one(self.share, "treated share"), r2=r2,
-                         covariates_top=int(self._one(self.covariates, "top-level covariates")),
+                         covariates_top=_whole(self._one(self.covariates, "top-level covariates")),
                          omega=self._one(self.omega, "omega"), alpha=self._one(self.alpha, "alpha"),
                          target=self._one(self.target, "target power"))
 
@@ -192,17 +200,15 @@ class PowerView(QWidget):
     def compute(self) -> None:
         try:
             plan = self.form_plan()
+            self.show_plan(plan)
         except UserInputError as error:
             self._fail(str(error))
-            return
-        self.show_plan(plan)
 
     def use_design(self) -> None:
-        design = self.design_source()
-        if design is None:
-            self._fail("no design: fill in the Design tab first")
-            return
         try:
+            design = self.design_source()  # raises UserInputError while the Design tab has a problem
+            if design is None:
+                raise UserInputError("no design: fill in the Design tab first")
             plan, notes = plan_from_design(design.copy(), self._one(self.alpha, "alpha"),
                                            self._one(self.target, "target power"))
         except UserInputError as error:
