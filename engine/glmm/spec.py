@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from engine.errors import UserInputError
+from engine.r_calls import split_top_level
 
 COMMANDS = {"melogit": ("binomial", "logit"), "meprobit": ("binomial", "probit"),
             "mepoisson": ("poisson", "log"), "meglm": (None, None)}
@@ -182,7 +183,7 @@ def parse_glmer_call(text: str):
     inner = inner[inner.index("(") + 1:]
     if not inner.endswith(")"):
         raise UserInputError("glmer(...) is missing its closing parenthesis")
-    arguments = _split_top_level(inner[:-1], ",")
+    arguments = split_top_level(inner[:-1], ",")
     settings = {"family": "binomial", "link": "logit", "nagq": 1}
     for position, argument in enumerate(arguments[1:], start=1):
         name, equals, value = argument.partition("=")
@@ -217,7 +218,7 @@ def parse_glmer_call(text: str):
     elif outcome.startswith("cbind("):
         raise UserInputError("write the binomial outcome as cbind(successes, trials - successes)")
     kept = []
-    for term in _split_top_level(right, "+"):
+    for term in split_top_level(right, "+"):
         term = term.strip()
         offset = re.fullmatch(r"offset\(\s*(log\(\s*(\w+)\s*\)|\w+)\s*\)", term)
         if offset is not None:
@@ -269,17 +270,3 @@ def _nested_intercepts_formula(outcome: str, terms: list[str]):
                                  "(1|school/class)")
     return ModelSpec(outcome=outcome, fixed=fixed, levels=[Level(name=chain[-1]) for chain in chains],
                      method="ML", constant=constant)
-
-
-def _split_top_level(text: str, separator: str) -> list[str]:
-    """Split at ``separator`` outside parentheses."""
-    parts, depth, current = [], 0, []
-    for char in text:
-        depth += (char == "(") - (char == ")")
-        if char == separator and depth == 0:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    parts.append("".join(current))
-    return parts
