@@ -532,8 +532,8 @@ def _nesting_findings(levels: list[LevelSummary], order: list[str]) -> list[str]
     if any(level.restarts_within for level in levels):
         out.append("The engine forms a group from its id combined with every id above it, so restarting ids "
                    "are nested correctly in a fit that lists their parent levels above them. If instead the same "
-                   "value is meant to be the same unit in different parent groups, the ids are crossed, "
-                   "which the engine does not fit.")
+                   "value is meant to be the same unit in different parent groups, the ids are crossed: "
+                   "fit them as crossed factors (|| _all: R.id, lme4's (1|id)).")
     return out
 
 

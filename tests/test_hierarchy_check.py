@@ -193,3 +193,12 @@ def test_check_command_prints_the_report_and_writes_json(tmp_path, capsys, teach
 def test_check_command_reports_an_unknown_column_in_one_line(capsys):
     assert main(["check", str(DATA / "hsb.csv"), "--levels", "schol"]) == 2
     assert capsys.readouterr().err.strip() == "error: unknown id column 'schol'"
+
+
+def test_restart_finding_points_to_the_crossed_model_the_engine_fits(teachers):
+    # The finding used to say crossed ids are something "the engine does not fit"; it fits them.
+    findings = " ".join(check_hierarchy(teachers, ["school_id", "teach_id"]).findings)
+    assert "does not fit" not in findings
+    assert "|| _all: R.id" in findings
+    crossed = fit_mixed(teachers, ModelSpec.parse("y x || _all: R.school_id || _all: R.teach_id"), predict=False)
+    assert [g.level for g in crossed.groups] == ["school_id", "teach_id"]
