@@ -3,7 +3,8 @@
 Every file the program writes (data, truth sidecars, JSON results, designs, projects, Monte Carlo
 records) goes first to a hidden temporary file in the destination's folder, which is renamed over
 the destination only when it is complete. An interrupted write (Ctrl-C, a crash, a full disk)
-therefore leaves the previous file, or none, under the final name, never a partial one. The
+therefore leaves the previous file, or none, under the final name, never a partial one. (A
+destination that is a device or a pipe, such as /dev/null, is written in place instead.) The
 temporary file is removed on any error or interruption that Python sees; only a hard kill
 (SIGKILL, power loss) can leave one behind, under its hidden ``.NAME.partial-*`` name.
 """
@@ -11,6 +12,8 @@ temporary file is removed on any error or interruption that Python sees; only a 
 from __future__ import annotations
 
 import os
+import shutil
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,6 +48,9 @@ def atomic_path(path: str | Path, what: str = "") -> Iterator[Path]:
     """
     path = Path(path)
     label = f"{what} {path}".strip()
+    if _is_special_file(path):
+        yield from _through_special_file(path, label)
+        return
     folder = path.parent if str(path.parent) else Path(".")
     try:
         handle, name = tempfile.mkstemp(prefix=f".{path.stem}{PARTIAL_MARKER}", suffix=path.suffix,
@@ -63,6 +69,31 @@ def atomic_path(path: str | Path, what: str = "") -> Iterator[Path]:
     except BaseException:  # also Ctrl-C and SystemExit: no half-written file stays behind
         temporary.unlink(missing_ok=True)
         raise
+
+
+def _is_special_file(path: Path) -> bool:
+    """/dev/null, /dev/stdout, a named pipe: an existing target that is neither a file nor a folder.
+    Renaming over it would replace the device (as root) or fail (otherwise)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _through_special_file(path: Path, label: str) -> Iterator[Path]:
+    """Write to a private temporary file, then stream it into the special file ``path``."""
+    handle, name = tempfile.mkstemp(prefix=f".{path.stem}{PARTIAL_MARKER}", suffix=path.suffix)
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        yield temporary
+        with open(temporary, "rb") as source, open(path, "wb") as target:
+            shutil.copyfileobj(source, target)
+    except OSError as error:
+        raise UserInputError(f"cannot write {label}: {error.strerror or error}") from None
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def write_text_atomically(path: str | Path, text: str, what: str = "") -> Path:
@@ -109,7 +140,7 @@ def refuse_overwriting(outputs: Iterable[tuple[str, str | Path | None]],
             seen.setdefault(_identity(path), option)
     inputs_seen = dict(seen)
     for option, path in outputs:
-        if not path or str(path) == "-":
+        if not path or str(path) == "-" or _is_special_file(Path(path)):  # /dev/null may take several outputs
             continue
         key = _identity(path)
         if key in inputs_seen:

@@ -199,3 +199,32 @@ def test_dta_output_refuses_names_stata_would_truncate(tmp_path):
     exact = pd.DataFrame({"a" * 32: [1.5, 2.5]})  # 32 characters is allowed, and kept whole
     write_data(exact, tmp_path / "ok.dta")
     assert list(read_data(tmp_path / "ok.dta").frame.columns) == ["a" * 32]
+
+
+def test_a_named_pipe_is_written_into_not_replaced(tmp_path):
+    """A device or a pipe (/dev/null, /dev/stdout, a FIFO) is written in place: renaming a finished
+    temporary file over it would replace the device itself (as root; a helper's `--json /dev/null`
+    once turned this machine's /dev/null into a plain file) or fail with 'permission denied'."""
+    import stat
+    import threading
+
+    pipe = tmp_path / "results.json"
+    os.mkfifo(pipe)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_text()), daemon=True)
+    reader.start()
+    write_text_atomically(pipe, '{"loglik": -1.5}')
+    reader.join(timeout=10)
+    assert received == ['{"loglik": -1.5}']
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+    assert not [p for p in os.listdir(tmp_path) if PARTIAL_MARKER in p]
+
+
+def test_fit_json_to_dev_null_leaves_the_device(tmp_path):
+    import stat
+
+    if not stat.S_ISCHR(os.stat(os.devnull).st_mode):
+        pytest.skip(f"{os.devnull} is not a character device here")
+    assert main.main(["fit", "tests/data/hsb.csv", "--model", "mathach ses || school:", "--json", os.devnull,
+                      "--quiet"]) in (0, None)
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
