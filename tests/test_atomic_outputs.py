@@ -203,8 +203,8 @@ def test_dta_output_refuses_names_stata_would_truncate(tmp_path):
 
 def test_a_named_pipe_is_written_into_not_replaced(tmp_path):
     """A device or a pipe (/dev/null, /dev/stdout, a FIFO) is written in place: renaming a finished
-    temporary file over it would replace the device itself (as root; a helper's `--json /dev/null`
-    once turned this machine's /dev/null into a plain file) or fail with 'permission denied'."""
+    temporary file over it would replace the device itself with a plain file (as root) or fail with
+    'permission denied' (otherwise)."""
     import stat
     import threading
 
