@@ -243,9 +243,22 @@ def _read_excel(path: Path) -> Dataset:
             import xlrd  # noqa: F401
         except ImportError:
             raise UserInputError(f"{path}: reading old .xls files needs the xlrd package; save it as .xlsx") from None
+    _refuse_several_data_sheets(path)
     header = pd.read_excel(path, header=None, nrows=1)
     _refuse_repeated_names(path, [str(name) for name in header.iloc[0].tolist()] if len(header) else [])
     return Dataset(frame=pd.read_excel(path))
+
+
+def _refuse_several_data_sheets(path: Path) -> None:
+    """Only the first sheet is read: a workbook with data on other sheets too (one sheet per
+    wave or per school, laid out alike) would be fitted on the first sheet without a word."""
+    with pd.ExcelFile(path) as workbook:
+        filled = [name for name in workbook.sheet_names
+                  if not workbook.parse(name, header=None, nrows=2).dropna(how="all").empty]
+    if len(filled) > 1:
+        raise UserInputError(
+            f"{path}: the workbook has data on {len(filled)} sheets ({', '.join(repr(n) for n in filled)}) and "
+            "only one is read; save the sheet to analyse as its own .xlsx or .csv file")
 
 
 def _refuse_repeated_names(path: Path, header: list[str]) -> None:
