@@ -123,6 +123,7 @@ def _read_text(path: Path) -> Dataset:
     except UnicodeDecodeError:  # a Latin-1 character after the sample
         encoding = "latin-1"
         frame = pd.read_csv(path, sep=separator, encoding=encoding)
+    _refuse_merged_zero_padded_codes(path, frame, separator, encoding)
     big_integers = [name for name in frame.columns if _integers_beyond_float_precision(frame[name])]
     if big_integers:
         # Ids with more than 15 digits and a missing value are read as floats, which merges
@@ -195,6 +196,27 @@ def _refuse_truncated_last_line(path: Path, separator: str, expected: int, encod
             "the file looks truncated; complete or remove that line")
 
 
+def _refuse_merged_zero_padded_codes(path: Path, frame: pd.DataFrame, separator: str, encoding: str) -> None:
+    """Codes such as '007' and '7' in one column are both read as the number 7, merging two
+    groups without a word; refuse, naming the column and the two texts."""
+    integer_columns = [name for name in frame.columns if frame[name].dtype.kind in "iu"]
+    if not integer_columns:
+        return
+    texts = pd.read_csv(path, sep=separator, encoding=encoding, usecols=integer_columns, dtype=str)
+    for name in integer_columns:
+        distinct = pd.Series(texts[name].dropna().str.strip().unique())
+        padded = distinct[distinct.str.match(r"^[+-]?0\d")]
+        if padded.empty:
+            continue
+        numbers = pd.to_numeric(distinct, errors="coerce")
+        for text in padded:
+            same = distinct[(numbers == int(text)) & (distinct != text)]
+            if not same.empty:
+                raise UserInputError(
+                    f"{path}: column {name!r} holds both {text!r} and {same.iloc[0]!r}, which read as the same "
+                    f"number {int(text)}; make the codes consistent (or quote them as text) in the file")
+
+
 def _integers_beyond_int64_as_labels(frame: pd.DataFrame) -> None:
     """Unsigned integers beyond the int64 range (ids from other systems) become text labels:
     as numbers they overflow wherever ids are shifted or combined into codes."""
@@ -243,9 +265,22 @@ def _read_excel(path: Path) -> Dataset:
             import xlrd  # noqa: F401
         except ImportError:
             raise UserInputError(f"{path}: reading old .xls files needs the xlrd package; save it as .xlsx") from None
+    _refuse_several_data_sheets(path)
     header = pd.read_excel(path, header=None, nrows=1)
     _refuse_repeated_names(path, [str(name) for name in header.iloc[0].tolist()] if len(header) else [])
     return Dataset(frame=pd.read_excel(path))
+
+
+def _refuse_several_data_sheets(path: Path) -> None:
+    """Only the first sheet is read: a workbook with data on other sheets too (one sheet per
+    wave or per school, laid out alike) would be fitted on the first sheet without a word."""
+    with pd.ExcelFile(path) as workbook:
+        filled = [name for name in workbook.sheet_names
+                  if not workbook.parse(name, header=None, nrows=2).dropna(how="all").empty]
+    if len(filled) > 1:
+        raise UserInputError(
+            f"{path}: the workbook has data on {len(filled)} sheets ({', '.join(repr(n) for n in filled)}) and "
+            "only one is read; save the sheet to analyse as its own .xlsx or .csv file")
 
 
 def _refuse_repeated_names(path: Path, header: list[str]) -> None:
