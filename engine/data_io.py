@@ -200,8 +200,8 @@ def _refuse_merged_zero_padded_codes(path: Path, frame: pd.DataFrame, separator:
     """Codes such as '007' and '7' in one column are both read as the number 7, merging two
     groups without a word; refuse, naming the column and the two texts."""
     integer_columns = [name for name in frame.columns if frame[name].dtype.kind in "iu"]
-    if not integer_columns:
-        return
+    if not integer_columns or not _has_zero_padded_field(path, separator):
+        return  # the usual case: no second read of the file
     texts = pd.read_csv(path, sep=separator, encoding=encoding, usecols=integer_columns, dtype=str)
     for name in integer_columns:
         distinct = pd.Series(texts[name].dropna().str.strip().unique())
@@ -215,6 +215,12 @@ def _refuse_merged_zero_padded_codes(path: Path, frame: pd.DataFrame, separator:
                 raise UserInputError(
                     f"{path}: column {name!r} holds both {text!r} and {same.iloc[0]!r}, which read as the same "
                     f"number {int(text)}; make the codes consistent (or quote them as text) in the file")
+
+
+def _has_zero_padded_field(path: Path, separator: str) -> bool:
+    """Whether some field of the file starts with a zero followed by a digit ('007', '-01')."""
+    field_start = rb"(?:^|" + re.escape(separator.encode()) + rb")[ \t]*\"?[+-]?0[0-9]"
+    return re.search(field_start, path.read_bytes(), re.MULTILINE) is not None
 
 
 def _integers_beyond_int64_as_labels(frame: pd.DataFrame) -> None:
@@ -272,15 +278,19 @@ def _read_excel(path: Path) -> Dataset:
 
 
 def _refuse_several_data_sheets(path: Path) -> None:
-    """Only the first sheet is read: a workbook with data on other sheets too (one sheet per
-    wave or per school, laid out alike) would be fitted on the first sheet without a word."""
+    """Only the first sheet is read: a workbook whose other sheets are laid out like it (one
+    sheet per wave or per school: the same header) would be fitted on the first sheet without a
+    word. Sheets of another layout (a codebook, notes) are left alone."""
     with pd.ExcelFile(path) as workbook:
-        filled = [name for name in workbook.sheet_names
-                  if not workbook.parse(name, header=None, nrows=2).dropna(how="all").empty]
-    if len(filled) > 1:
+        headers = {name: workbook.parse(name, header=None, nrows=1) for name in workbook.sheet_names}
+    first = headers[next(iter(headers))]
+    alike = [name for name, header in headers.items()
+             if not header.dropna(how="all").empty and header.shape == first.shape and header.equals(first)]
+    if len(alike) > 1:
         raise UserInputError(
-            f"{path}: the workbook has data on {len(filled)} sheets ({', '.join(repr(n) for n in filled)}) and "
-            "only one is read; save the sheet to analyse as its own .xlsx or .csv file")
+            f"{path}: the workbook has data on {len(alike)} sheets with the same columns "
+            f"({', '.join(repr(n) for n in alike)}) and only the first is read; put the rows on one sheet, "
+            "or save the sheet to analyse as its own .xlsx or .csv file")
 
 
 def _refuse_repeated_names(path: Path, header: list[str]) -> None:
