@@ -271,19 +271,21 @@ def _read_excel(path: Path) -> Dataset:
             import xlrd  # noqa: F401
         except ImportError:
             raise UserInputError(f"{path}: reading old .xls files needs the xlrd package; save it as .xlsx") from None
-    _refuse_several_data_sheets(path)
-    header = pd.read_excel(path, header=None, nrows=1)
-    _refuse_repeated_names(path, [str(name) for name in header.iloc[0].tolist()] if len(header) else [])
-    return Dataset(frame=pd.read_excel(path))
-
-
-def _refuse_several_data_sheets(path: Path) -> None:
-    """Only the first sheet is read: a workbook whose other sheets are laid out like it (one
-    sheet per wave or per school: the same header) would be fitted on the first sheet without a
-    word. Sheets of another layout (a codebook, notes) are left alone."""
+    # One opening of the workbook: every sheet's first row for the checks, then the first sheet.
     with pd.ExcelFile(path) as workbook:
         headers = {name: workbook.parse(name, header=None, nrows=1) for name in workbook.sheet_names}
-    first = headers[next(iter(headers))]
+        _refuse_several_data_sheets(path, headers)
+        first_name, header = next(iter(headers.items()))
+        _refuse_repeated_names(path, [str(name) for name in header.iloc[0].tolist()] if len(header) else [])
+        return Dataset(frame=workbook.parse(first_name))
+
+
+def _refuse_several_data_sheets(path: Path, headers: dict[str, pd.DataFrame]) -> None:
+    """Only the first sheet is read: a workbook whose other sheets are laid out like it (one
+    sheet per wave or per school: the same header) would be fitted on the first sheet without a
+    word. Sheets of another layout (a codebook, notes) are left alone. ``headers``: each sheet's
+    first row, in the workbook's order."""
+    first = next(iter(headers.values()))
     alike = [name for name, header in headers.items()
              if not header.dropna(how="all").empty and header.shape == first.shape and header.equals(first)]
     if len(alike) > 1:
