@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from engine.errors import UserInputError
+from engine.errors import UserInputError, require_columns
 
 if TYPE_CHECKING:  # engine.model_spec imports this module
     from engine.model_spec import ModelSpec
@@ -160,9 +160,9 @@ def apply_centering(frame: pd.DataFrame, spec: "ModelSpec") -> pd.DataFrame:
     derived = {c.name for c in spec.centering}
     for centering in spec.centering:
         if centering.variable not in derived:
-            _require_columns(frame, [centering.variable], f"centred column {centering.name}: ")
+            require_columns([centering.variable], frame.columns, context=f"centred column {centering.name}: ")
         if centering.level:
-            _require_columns(frame, [centering.level], f"centred column {centering.name}: level ")
+            require_columns([centering.level], frame.columns, context=f"centred column {centering.name}: level ")
     sample = estimation_sample(frame, data_columns(spec))
     return add_centered_columns(frame, spec.centering, spec.level_names, sample)
 
@@ -189,7 +189,7 @@ def data_columns(spec: "ModelSpec") -> list[str]:
 
 def estimation_sample(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     """Boolean mask of the rows with a value in every one of ``columns`` (unknown columns raise)."""
-    _require_columns(frame, columns)
+    require_columns(columns, frame.columns)
     if not columns:
         return np.ones(len(frame), dtype=bool)
     return frame[list(columns)].notna().all(axis=1).to_numpy()
@@ -221,9 +221,9 @@ def add_centered_columns(frame: pd.DataFrame, centerings: Sequence[Centering], l
         if centering.name in out.columns:
             raise UserInputError(
                 f"centred column {centering.name!r} is already a column of the data; choose another name")
-        _require_columns(out, [centering.variable], f"centred column {centering.name}: ")
+        require_columns([centering.variable], out.columns, context=f"centred column {centering.name}: ")
         if centering.level:
-            _require_columns(out, [centering.level], f"centred column {centering.name}: level ")
+            require_columns([centering.level], out.columns, context=f"centred column {centering.name}: level ")
         source = out[centering.variable]
         check_centring_source(source, centering.variable)
         values = source.to_numpy(dtype=float, na_value=np.nan)
@@ -279,14 +279,6 @@ def _combined_codes(ids: pd.DataFrame) -> np.ndarray:
     if missing.any():
         combined[~missing], _ = pd.factorize(combined[~missing])
     return combined
-
-
-def _require_columns(frame: pd.DataFrame, columns: Sequence[str], context: str = "") -> None:
-    for name in columns:
-        if name not in frame.columns:
-            close = [c for c in frame.columns if str(c).lower() == str(name).lower()]
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise UserInputError(f"{context}unknown column {name!r}{hint}")
 
 
 def check_centring_source(source: pd.Series, variable: str) -> None:

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from engine.crossing import CrossingEvidence, crossing_evidence
-from engine.errors import UserInputError
+from engine.errors import UserInputError, require_columns
 from engine.serialize import from_jsonable, to_jsonable
 
 if TYPE_CHECKING:
@@ -370,11 +370,7 @@ def propose_order(candidates: Sequence[str], codes: dict[str, tuple[np.ndarray, 
 # ===== steps =======================================================================================
 
 def _check_given(frame: pd.DataFrame, candidates: list[str]) -> None:
-    for name in candidates:
-        if name not in frame.columns:
-            close = [c for c in frame.columns if str(c).lower() == name.lower()]
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise UserInputError(f"unknown id column {name!r}{hint}")
+    require_columns(candidates, frame.columns, noun="id column")
     repeated = sorted({n for n in candidates if candidates.count(n) > 1})
     if repeated:
         raise UserInputError(f"id column {repeated[0]!r} is given more than once")

@@ -39,7 +39,7 @@ import pandas as pd
 
 from engine.centering import data_columns
 from engine.distributions import chi2_sf
-from engine.errors import UserInputError
+from engine.errors import UserInputError, require_columns
 from engine.model_spec import Level, ModelSpec
 from engine.results import FitResult
 from engine.serialize import from_jsonable, to_jsonable
@@ -399,11 +399,7 @@ def fixed_effects_tests(fits: Sequence[FitResult], labels: Sequence[str]) -> lis
 def common_rows(frame: pd.DataFrame, specs: Sequence[ModelSpec]) -> tuple[pd.DataFrame, int]:
     """The rows with a value in every column any of ``specs`` reads, and how many were dropped."""
     columns = list(dict.fromkeys(name for spec in specs for name in data_columns(spec)))
-    for name in columns:
-        if name not in frame.columns:
-            close = [c for c in frame.columns if str(c).lower() == name.lower()]
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise UserInputError(f"unknown column {name!r}{hint}")
+    require_columns(columns, frame.columns)
     complete = frame[columns].notna().all(axis=1).to_numpy()
     dropped = int(complete.size - complete.sum())
     return (frame.loc[complete] if dropped else frame), dropped

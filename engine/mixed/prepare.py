@@ -9,7 +9,7 @@ import pandas as pd
 
 from engine.centering import apply_centering
 from engine.design_matrix import FixedDesign, build_fixed_design, first_non_numeric
-from engine.errors import UserInputError
+from engine.errors import UserInputError, require_columns
 from engine.model_spec import ModelSpec
 
 
@@ -33,12 +33,7 @@ def check_column_names(columns, spec: ModelSpec) -> None:
     spec : ModelSpec
         The model whose variables are looked up.
     """
-    columns = [str(c) for c in columns]
-    for name in spec.variables():
-        if name not in columns:
-            close = [c for c in columns if c.lower() == name.lower()]
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise UserInputError(f"unknown column {name!r}{hint}")
+    require_columns(spec.variables(), [str(c) for c in columns])
 
 
 def check_columns(frame: pd.DataFrame, spec: ModelSpec) -> None:
